@@ -1,0 +1,110 @@
+// Process counters: an enum plus a label table. Each value owns a cache line; the memory is
+// provided by the caller (heap for tests, a shared-memory file for `seqcast stat`).
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string_view>
+
+namespace seqcast {
+
+enum class Counter : std::uint16_t {
+    DatagramsIn,
+    DatagramsOut,
+    BytesIn,
+    BytesOut,
+    MessagesIn,
+    MessagesOut,
+    SendErrors,
+    RecvErrors,
+    SendPartial,          // datagrams the kernel did not take in one burst (retried)
+    DropTruncated,
+    DropBadMagic,
+    DropBadVersion,
+    DropBadHeaderLength,
+    DropBadBodyLength,
+    DropBadCrc,
+    DropUnknownType,
+    DropBadBody,
+    DropWrongStream,
+    DropWrongEpoch,
+    DropUnexpectedType,
+    DropDuplicate,        // entries already delivered / sequenced
+    DropOutOfOrder,       // PUB entries ahead of the expected pub_seq
+    DropTooLarge,
+    DropOverflow,         // buffers full
+    GapsDetected,
+    GapOffsetsRepaired,
+    NaksSent,
+    NaksReceived,
+    NaksSuppressed,
+    NakOffsetsRequested,
+    Retransmits,          // datagrams re-sent
+    RetransmitsRateLimited,
+    RetransmitsUnavailable,  // offsets no longer in the retransmit ring
+    LossNotices,
+    OffsetsLost,
+    HeartbeatsSent,
+    HeartbeatsReceived,
+    PubAcksSent,
+    PubAcksReceived,
+    PubNaksSent,
+    PubNaksReceived,
+    PubRetransmits,
+    BackPressure,
+    MessagesConfirmed,
+    FragmentsEvicted,
+    EpochChanges,
+    HeadOffset,           // gauge: next offset (sequencer) / next expected offset (subscriber)
+    Epoch,                // gauge
+    RttNs,                // gauge: smoothed round-trip estimate
+    Count_
+};
+inline constexpr std::size_t kCounterCount = static_cast<std::size_t>(Counter::Count_);
+
+inline constexpr std::array<std::string_view, kCounterCount> kCounterNames = {
+    "datagrams_in", "datagrams_out", "bytes_in", "bytes_out", "messages_in", "messages_out",
+    "send_errors", "recv_errors", "send_partial",
+    "drop_truncated", "drop_bad_magic", "drop_bad_version", "drop_bad_header_length", "drop_bad_body_length",
+    "drop_bad_crc", "drop_unknown_type", "drop_bad_body", "drop_wrong_stream", "drop_wrong_epoch",
+    "drop_unexpected_type", "drop_duplicate", "drop_out_of_order", "drop_too_large", "drop_overflow",
+    "gaps_detected", "gap_offsets_repaired", "naks_sent", "naks_received", "naks_suppressed",
+    "nak_offsets_requested", "retransmits", "retransmits_rate_limited", "retransmits_unavailable",
+    "loss_notices", "offsets_lost", "heartbeats_sent", "heartbeats_received", "pub_acks_sent",
+    "pub_acks_received", "pub_naks_sent", "pub_naks_received", "pub_retransmits", "back_pressure",
+    "messages_confirmed", "fragments_evicted", "epoch_changes", "head_offset", "epoch", "rtt_ns",
+};
+static_assert(kCounterNames.back() == "rtt_ns", "label table matches Counter");
+
+struct alignas(64) CounterSlot {
+    std::atomic<std::uint64_t> value{0};
+};
+static_assert(sizeof(CounterSlot) == 64);
+
+// Single writer per counter set: increments are plain load+store (no locked instruction).
+class Counters {
+public:
+    Counters() : owned_(std::make_unique<CounterSlot[]>(kCounterCount)), slots_(owned_.get()) {}
+    explicit Counters(CounterSlot* external) : slots_(external) {}
+    Counters(const Counters&) = delete;
+    Counters& operator=(const Counters&) = delete;
+
+    void add(Counter c, std::uint64_t n = 1) noexcept {
+        auto& v = slots_[static_cast<std::size_t>(c)].value;
+        v.store(v.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+    }
+    void set(Counter c, std::uint64_t n) noexcept { slots_[static_cast<std::size_t>(c)].value.store(n, std::memory_order_relaxed); }
+    std::uint64_t get(Counter c) const noexcept {
+        return slots_[static_cast<std::size_t>(c)].value.load(std::memory_order_relaxed);
+    }
+    static std::string_view name(Counter c) noexcept { return kCounterNames[static_cast<std::size_t>(c)]; }
+
+private:
+    std::unique_ptr<CounterSlot[]> owned_;
+    CounterSlot* slots_;
+};
+
+}  // namespace seqcast

@@ -1,0 +1,64 @@
+// Reassembles fragmented messages. Fragments may arrive in any order and more than once; a message
+// completes when its last fragment and every byte before it have arrived. Memory is bounded by
+// maxPending messages of at most maxMessage bytes; the oldest incomplete message is evicted (counted).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <utility>
+#include <vector>
+
+#include "fabric/types.h"
+#include "fabric/wire.h"
+
+namespace seqcast {
+
+class Reassembler {
+public:
+    enum class Outcome : std::uint8_t { Complete, Pending, Duplicate, TooLarge, Inconsistent };
+
+    struct Stats {
+        std::uint64_t completed = 0;
+        std::uint64_t evicted = 0;    // incomplete messages pushed out by newer ones
+        std::uint64_t tooLarge = 0;   // fragments beyond maxMessage
+        std::uint64_t inconsistent = 0;
+        std::uint64_t duplicates = 0;
+    };
+
+    explicit Reassembler(std::uint32_t maxMessage = wire::kDefaultMaxMessage, std::size_t maxPending = 64);
+
+    // Offers one fragment. On Complete, `out` views the whole message; it stays valid until the
+    // next call to offer() or drop().
+    Outcome offer(const wire::MessageView& frag, std::span<const std::byte>& out);
+    // Forgets an incomplete message (e.g. its offsets were reported lost).
+    void drop(PublisherId p, PubSeq s);
+    void clear();
+    std::size_t pending() const noexcept;
+    std::size_t bytesHeld() const noexcept;
+    const Stats& stats() const noexcept { return stats_; }
+
+private:
+    struct Slot {
+        bool used = false;
+        bool haveLast = false;
+        PublisherId publisher{};
+        PubSeq pubSeq{};
+        std::uint32_t total = 0;   // valid once haveLast
+        std::uint64_t age = 0;
+        std::vector<std::byte> data;
+        std::vector<std::pair<std::uint32_t, std::uint32_t>> have;  // merged [begin, end) ranges
+    };
+    Slot* find(PublisherId p, PubSeq s);
+    Slot& claim(PublisherId p, PubSeq s);
+    static bool insertRange(std::vector<std::pair<std::uint32_t, std::uint32_t>>& v, std::uint32_t b, std::uint32_t e);
+    void release(Slot& s);
+
+    std::uint32_t maxMessage_;
+    std::vector<Slot> slots_;
+    std::uint64_t clock_ = 0;
+    Slot* lastCompleted_ = nullptr;
+    Stats stats_;
+};
+
+}  // namespace seqcast
