@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# Builds and runs the datagram fuzzer (libFuzzer + ASan + UBSan, clang-14).
+#   tests/fuzz/run_fuzz.sh BUILD_DIR [SECONDS]      fuzz for SECONDS (default 30)
+#   tests/fuzz/run_fuzz.sh BUILD_DIR --regen        rewrite the committed seed corpus
+# Exits 0 when no crash was found, 1 on a crash (the input is left in BUILD_DIR/fuzz/), 77 (skip)
+# when clang++-14 or its libFuzzer runtime is missing.
+set -euo pipefail
+
+if [[ $# -lt 1 ]]; then
+    echo "usage: $0 BUILD_DIR [SECONDS|--regen]" >&2
+    exit 2
+fi
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+build=$(mkdir -p "$1" && cd "$1" && pwd)
+arg=${2:-30}
+cxx=${CXX_FUZZ:-clang++-14}
+out="$build/fuzz"
+mkdir -p "$out"
+
+if ! command -v "$cxx" >/dev/null 2>&1; then
+    echo "SKIP: $cxx not found (apt-get install clang-14)"
+    exit 77
+fi
+probe="$out/probe.cpp"
+printf '%s\n' '#include <cstdint>' '#include <cstddef>' \
+    'extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t*, std::size_t) { return 0; }' >"$probe"
+if ! "$cxx" -fsanitize=fuzzer,address,undefined "$probe" -o "$out/probe" >"$out/probe.log" 2>&1; then
+    echo "SKIP: $cxx cannot link -fsanitize=fuzzer,address,undefined (libFuzzer runtime missing?):"
+    head -5 "$out/probe.log"
+    exit 77
+fi
+
+fabric_srcs=("$root/fabric/crc32c.cpp" "$root/fabric/wire.cpp" "$root/fabric/reassembler.cpp")
+flags=(-std=c++20 -O1 -g -fno-omit-frame-pointer -D_GNU_SOURCE -I"$root" -I"$build")
+
+# Seed corpus generator (plain build: it only writes files).
+"$cxx" "${flags[@]}" "$root/tests/fuzz/make_corpus.cpp" "${fabric_srcs[@]}" -lisal -o "$out/make_corpus"
+if [[ "$arg" == "--regen" ]]; then
+    mkdir -p "$root/tests/fuzz/corpus/datagram"
+    rm -f "$root/tests/fuzz/corpus/datagram/"*.bin
+    "$out/make_corpus" "$root/tests/fuzz/corpus/datagram"
+    exit 0
+fi
+secs=$arg
+if ! [[ "$secs" =~ ^[0-9]+$ ]] || [[ "$secs" -lt 1 ]]; then
+    echo "SECONDS must be a positive integer, got '$secs'" >&2
+    exit 2
+fi
+
+echo "== building fuzz_datagram with $cxx (fuzzer, address, undefined)"
+"$cxx" "${flags[@]}" -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+    "$root/tests/fuzz/fuzz_datagram.cpp" "${fabric_srcs[@]}" -lisal -o "$out/fuzz_datagram"
+
+# Work on a copy so that new inputs never pollute the repository's corpus.
+work=$(mktemp -d "${TMPDIR:-/tmp}/seqcast-fuzz.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+mkdir -p "$work/corpus"
+cp "$root/tests/fuzz/corpus/datagram/"* "$work/corpus/" 2>/dev/null || true
+"$out/make_corpus" "$work/corpus" >/dev/null
+seeds=$(ls "$work/corpus" | wc -l)
+rm -f "$out"/crash-* "$out"/leak-* "$out"/timeout-* "$out"/oom-*
+
+echo "== fuzzing for ${secs}s over $seeds seeds"
+log="$out/fuzz.log"
+set +e
+"$out/fuzz_datagram" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -max_len=4096 \
+    -print_final_stats=1 -artifact_prefix="$out/" "$work/corpus" >"$log" 2>&1
+rc=$?
+set -e
+
+execs=$(grep -E '^stat::number_of_executed_units' "$log" | awk '{print $2}')
+speed=$(grep -E '^stat::average_exec_per_sec' "$log" | awk '{print $2}')
+cov=$(grep -E '^#[0-9]+' "$log" | tail -1 | grep -oE 'cov: [0-9]+' || true)
+echo "== summary: rc=$rc executions=${execs:-?} exec/s=${speed:-?} ${cov:-} corpus=$(ls "$work/corpus" | wc -l) files"
+artifacts=$(ls "$out"/crash-* "$out"/leak-* "$out"/timeout-* "$out"/oom-* 2>/dev/null || true)
+if [[ $rc -ne 0 || -n "$artifacts" ]]; then
+    echo "FAIL: fuzzer found a problem; log: $log"
+    grep -E 'ERROR|SUMMARY|runtime error|Test unit written' "$log" | head -20 || true
+    [[ -n "$artifacts" ]] && echo "artifacts:" && echo "$artifacts"
+    exit 1
+fi
+echo "OK: no crash in ${secs}s"
