@@ -192,7 +192,8 @@ PubAckRunView pubAckRun(const DatagramView& v, std::uint32_t i) noexcept {
 
 PubNakView pubNak(const DatagramView& v) noexcept {
     const auto b = readAt<PubNakBody>(v.body, 0);
-    return {PublisherId{b.publisherId.get()}, static_cast<PubNakReason>(b.reason.get()), PubSeq{b.expectedPubSeq.get()}};
+    return {PublisherId{b.publisherId.get()}, static_cast<PubNakReason>(b.reason.get()), PubSeq{b.expectedPubSeq.get()},
+            PubSeq{b.heldFromPubSeq.get()}};
 }
 
 Offset heartbeatOldest(const DatagramView& v) noexcept {
@@ -219,10 +220,11 @@ void DatagramWriter::begin(FrameType type, StreamId s, Epoch e, Offset first, st
 }
 
 std::optional<std::size_t> DatagramWriter::appendPiece(const MessageFields& f, std::span<const std::byte> whole,
-                                                       std::uint32_t fragOffset) noexcept {
+                                                       std::uint32_t fragOffset, std::size_t maxPiece) noexcept {
     if (used_ < kHeaderSize || !fitsMessageHeader() || fragOffset > whole.size()) return std::nullopt;
     const std::size_t rest = whole.size() - fragOffset;
-    const std::size_t n = rest < room() ? rest : room();
+    std::size_t n = rest < room() ? rest : room();
+    if (n > maxPiece) n = maxPiece;
     if (n == 0 && rest != 0) return std::nullopt;
     std::uint16_t fl = 0;
     if (fragOffset == 0) fl |= kFragFirst;
@@ -332,11 +334,12 @@ std::size_t encodeEndOfStream(std::span<std::byte> buf, StreamId s, Epoch e, Off
 }
 
 std::size_t encodePubNak(std::span<std::byte> buf, StreamId s, Epoch e, PublisherId p, PubNakReason r,
-                         PubSeq expected, std::uint64_t tsNs) noexcept {
+                         PubSeq expected, PubSeq heldFrom, std::uint64_t tsNs) noexcept {
     PubNakBody b{};
     b.publisherId.set(p.get());
     b.reason.set(static_cast<std::uint32_t>(r));
     b.expectedPubSeq.set(expected.get());
+    b.heldFromPubSeq.set(heldFrom.get());
     return encodeFixed(buf, FrameType::PubNak, s, e, Offset{0}, &b, tsNs);
 }
 

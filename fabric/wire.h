@@ -100,6 +100,7 @@ struct PubNakBody {
     LeU32 publisherId;
     LeU32 reason;
     LeU64 expectedPubSeq;  // the next pub_seq the sequencer will accept from this publisher
+    LeU64 heldFromPubSeq;  // lowest pub_seq it holds beyond the gap (resend [expected, heldFrom)); 0: none held
 };
 
 inline constexpr std::uint32_t kReplayLive = 1u << 0;  // after `to`, continue with the live stream
@@ -134,7 +135,7 @@ SEQCAST_WIRE_STRUCT(NakRange, 16);
 SEQCAST_WIRE_STRUCT(HeartbeatBody, 8);
 SEQCAST_WIRE_STRUCT(PubAckBody, 8);
 SEQCAST_WIRE_STRUCT(PubAckRun, 24);
-SEQCAST_WIRE_STRUCT(PubNakBody, 16);
+SEQCAST_WIRE_STRUCT(PubNakBody, 24);
 SEQCAST_WIRE_STRUCT(ReplayRequestBody, 32);
 SEQCAST_WIRE_STRUCT(ReplayEndBody, 32);
 #undef SEQCAST_WIRE_STRUCT
@@ -164,7 +165,7 @@ static_assert(offsetof(NakRange, first) == 0 && offsetof(NakRange, count) == 8 &
 static_assert(offsetof(PubAckRun, firstPubSeq) == 0 && offsetof(PubAckRun, firstOffset) == 8 &&
               offsetof(PubAckRun, count) == 16 && offsetof(PubAckRun, stride) == 20);
 static_assert(offsetof(PubNakBody, publisherId) == 0 && offsetof(PubNakBody, reason) == 4 &&
-              offsetof(PubNakBody, expectedPubSeq) == 8);
+              offsetof(PubNakBody, expectedPubSeq) == 8 && offsetof(PubNakBody, heldFromPubSeq) == 16);
 static_assert(offsetof(ReplayRequestBody, requestId) == 0 && offsetof(ReplayRequestBody, from) == 8 &&
               offsetof(ReplayRequestBody, to) == 16 && offsetof(ReplayRequestBody, flags) == 24);
 static_assert(offsetof(ReplayEndBody, requestId) == 0 && offsetof(ReplayEndBody, status) == 8 &&
@@ -267,6 +268,7 @@ struct PubNakView {
     PublisherId publisher;
     PubNakReason reason;
     PubSeq expected;
+    PubSeq heldFrom;
 };
 PubNakView pubNak(const DatagramView& v) noexcept;
 Offset heartbeatOldest(const DatagramView& v) noexcept;
@@ -308,11 +310,12 @@ public:
     }
     bool fitsMessageHeader() const noexcept { return used_ + kMessageHeaderSize <= buf_.size(); }
 
-    // Appends bytes [fragOffset, fragOffset + n) of a message of msgLen bytes, n = min(rest, room()).
+    // Appends bytes [fragOffset, fragOffset + n) of message `whole`, n = min(rest, room(), maxPiece).
     // Sets kFragFirst when fragOffset == 0 and kFragLast when the piece reaches the end.
     // Returns n, or nullopt when no header fits.
     std::optional<std::size_t> appendPiece(const MessageFields& f, std::span<const std::byte> whole,
-                                           std::uint32_t fragOffset) noexcept;
+                                           std::uint32_t fragOffset,
+                                           std::size_t maxPiece = ~std::size_t{0}) noexcept;
     // Appends an entry as it was received (DATA from PUB: the sequencer copies entries verbatim).
     bool appendEntry(const MessageView& m) noexcept;
     bool appendNakRange(Offset first, std::uint32_t count) noexcept;
@@ -337,7 +340,7 @@ std::size_t encodeHeartbeat(std::span<std::byte> buf, StreamId s, Epoch e, Offse
                             std::uint64_t tsNs) noexcept;
 std::size_t encodeEndOfStream(std::span<std::byte> buf, StreamId s, Epoch e, Offset next, std::uint64_t tsNs) noexcept;
 std::size_t encodePubNak(std::span<std::byte> buf, StreamId s, Epoch e, PublisherId p, PubNakReason r,
-                         PubSeq expected, std::uint64_t tsNs) noexcept;
+                         PubSeq expected, PubSeq heldFrom, std::uint64_t tsNs) noexcept;
 std::size_t encodeReplayRequest(std::span<std::byte> buf, StreamId s, std::uint64_t requestId, Offset from,
                                 std::uint64_t to, std::uint32_t flags, std::uint64_t tsNs) noexcept;
 std::size_t encodeReplayEnd(std::span<std::byte> buf, StreamId s, Epoch e, std::uint64_t requestId, ReplayStatus st,

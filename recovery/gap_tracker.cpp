@@ -1,0 +1,143 @@
+#include "recovery/gap_tracker.h"
+
+#include <algorithm>
+
+namespace seqcast::recovery {
+
+GapTracker::GapTracker(const NakPolicy& p) : p_(p), rng_(p.seed), srtt_(p.initialRttNs) {}
+
+void GapTracker::reset(Offset next) {
+    started_ = true;
+    next_ = next;
+    head_ = next;
+    gaps_.clear();
+}
+
+std::uint64_t GapTracker::firstDelay() noexcept {
+    if (!p_.repair) return p_.reorderGraceNs;
+    const double span = p_.suppressionFactor * static_cast<double>(srtt_);
+    return static_cast<std::uint64_t>(rng_.unit() * span);
+}
+
+std::uint64_t GapTracker::retryDelay(std::uint32_t attempts) const noexcept {
+    double d = p_.retryFactor * static_cast<double>(srtt_);
+    for (std::uint32_t i = 1; i < attempts && d < static_cast<double>(p_.maxRetryNs); ++i) d *= 2;
+    const auto v = static_cast<std::uint64_t>(d);
+    return std::clamp<std::uint64_t>(v, p_.minRttNs, p_.maxRetryNs);
+}
+
+void GapTracker::addGap(std::uint64_t first, std::uint64_t end, std::uint64_t nowNs) {
+    if (first >= end) return;
+    ++stats_.gapsDetected;
+    gaps_.push_back(Gap{first, end, nowNs, nowNs + firstDelay(), 0, 0, false});
+}
+
+void GapTracker::onHead(Offset head, std::uint64_t nowNs) {
+    if (!started_) reset(head);
+    if (head > head_) {
+        addGap(head_.get(), head.get(), nowNs);
+        head_ = head;
+    }
+}
+
+void GapTracker::onData(Offset first, std::uint64_t count, std::uint64_t nowNs, bool isRepair) {
+    if (!started_) reset(first);
+    const std::uint64_t b = std::max(first.get(), next_.get());
+    const std::uint64_t e = first.get() + count;
+    if (b >= e) return;
+    if (e > head_.get()) {
+        if (b > head_.get()) addGap(head_.get(), b, nowNs);
+        head_ = Offset{e};
+    }
+    // Remove [b, e) from the gaps, splitting where needed.
+    for (std::size_t i = 0; i < gaps_.size();) {
+        Gap& g = gaps_[i];
+        if (g.end <= b || g.first >= e) {
+            ++i;
+            continue;
+        }
+        const std::uint64_t covered = std::min(g.end, e) - std::max(g.first, b);
+        if (g.lastNakNs == 0 && !g.unrepairable) stats_.suppressed += (g.first >= b && g.end <= e) ? 1 : 0;
+        if (isRepair || g.lastNakNs != 0) stats_.repairedOffsets += covered;
+        if (isRepair && g.lastNakNs != 0 && nowNs > g.lastNakNs) {
+            const std::uint64_t sample = std::max(nowNs - g.lastNakNs, p_.minRttNs);
+            srtt_ = (7 * srtt_ + sample) / 8;
+        }
+        if (g.first >= b && g.end <= e) {
+            gaps_.erase(gaps_.begin() + static_cast<std::ptrdiff_t>(i));
+            continue;
+        }
+        if (g.first < b && g.end > e) {  // split in two
+            Gap right = g;
+            right.first = e;
+            g.end = b;
+            gaps_.insert(gaps_.begin() + static_cast<std::ptrdiff_t>(i) + 1, right);
+            i += 2;
+            continue;
+        }
+        if (g.first < b) g.end = b;
+        else g.first = e;
+        ++i;
+    }
+    std::sort(gaps_.begin(), gaps_.end(), [](const Gap& x, const Gap& y) { return x.first < y.first; });
+}
+
+void GapTracker::onSenderOldest(Offset oldest, std::uint64_t nowNs) {
+    (void)nowNs;
+    for (std::size_t i = 0; i < gaps_.size(); ++i) {
+        Gap& g = gaps_[i];
+        if (g.first >= oldest.get()) break;
+        if (g.end <= oldest.get()) {
+            g.unrepairable = true;
+        } else {  // split at oldest: the lower part is lost, the upper part still repairable
+            Gap upper = g;
+            upper.first = oldest.get();
+            g.end = oldest.get();
+            g.unrepairable = true;
+            gaps_.insert(gaps_.begin() + static_cast<std::ptrdiff_t>(i) + 1, upper);
+            break;
+        }
+    }
+}
+
+std::size_t GapTracker::poll(std::uint64_t nowNs, const Actions& act) {
+    std::size_t actions = 0;
+    for (std::size_t i = 0; i < gaps_.size();) {
+        Gap& g = gaps_[i];
+        const bool expired = nowNs >= g.detectedNs + p_.deadlineNs;
+        const bool atMostOnceDue = !p_.repair && nowNs >= g.nakAtNs;
+        if (g.unrepairable || expired || atMostOnceDue) {
+            ++stats_.lossNotices;
+            stats_.lostOffsets += g.end - g.first;
+            if (act.lost) act.lost(Offset{g.first}, g.end - g.first);
+            gaps_.erase(gaps_.begin() + static_cast<std::ptrdiff_t>(i));
+            ++actions;
+            continue;
+        }
+        if (p_.repair && nowNs >= g.nakAtNs) {
+            for (std::uint64_t f = g.first; f < g.end; f += p_.maxNakRange) {
+                const auto n = static_cast<std::uint32_t>(std::min<std::uint64_t>(g.end - f, p_.maxNakRange));
+                if (act.nak) act.nak(Offset{f}, n);
+                ++stats_.naksSent;
+                stats_.nakOffsets += n;
+            }
+            ++g.attempts;
+            g.lastNakNs = nowNs;
+            g.nakAtNs = nowNs + retryDelay(g.attempts);
+            ++actions;
+        }
+        ++i;
+    }
+    return actions;
+}
+
+std::uint64_t GapTracker::nextDeadline() const noexcept {
+    std::uint64_t t = ~std::uint64_t{0};
+    for (const auto& g : gaps_) {
+        if (g.unrepairable) return 0;
+        t = std::min({t, g.nakAtNs, g.detectedNs + p_.deadlineNs});
+    }
+    return t;
+}
+
+}  // namespace seqcast::recovery

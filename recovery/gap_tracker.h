@@ -1,0 +1,103 @@
+// Gap detection and NAK scheduling for one stream, as pure logic: the caller passes in what it
+// received and the time; the tracker says which NAKs to send and which offsets are lost.
+//
+// A gap is a range of offsets below the highest known offset that has neither been delivered nor
+// buffered. Each gap waits a randomized delay derived from the smoothed round-trip time before its
+// first NAK (NAK suppression: a repair triggered by another receiver usually arrives first), then
+// retries with exponential backoff, and is declared lost at its deadline or as soon as the sender
+// says it no longer holds those offsets.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#include "fabric/clock.h"
+#include "fabric/types.h"
+
+namespace seqcast::recovery {
+
+struct NakPolicy {
+    bool repair = true;                    // false: at-most-once, gaps are reported, never NAKed
+    std::uint64_t initialRttNs = 200'000;  // until the first measurement
+    std::uint64_t minRttNs = 10'000;
+    double suppressionFactor = 1.0;        // first NAK after uniform(0, factor * srtt)
+    double retryFactor = 2.0;              // first retry after retryFactor * srtt, then doubling
+    std::uint64_t maxRetryNs = 50'000'000;
+    std::uint64_t deadlineNs = 2'000'000'000;  // give up on a gap this long after it was found
+    std::uint64_t reorderGraceNs = 50'000;     // at-most-once: wait this long for reordered data
+    std::uint32_t maxNakRange = 65536;         // offsets per NAK range
+    std::uint64_t seed = 1;
+};
+
+struct GapStats {
+    std::uint64_t gapsDetected = 0;
+    std::uint64_t naksSent = 0;          // NAK ranges emitted
+    std::uint64_t nakOffsets = 0;
+    std::uint64_t suppressed = 0;        // gaps repaired before their first NAK
+    std::uint64_t repairedOffsets = 0;
+    std::uint64_t lossNotices = 0;
+    std::uint64_t lostOffsets = 0;
+};
+
+class GapTracker {
+public:
+    explicit GapTracker(const NakPolicy& p);
+
+    // Delivery point and known head: offsets in [next, head) are either buffered or in a gap.
+    void reset(Offset next);
+    bool started() const noexcept { return started_; }
+    Offset next() const noexcept { return next_; }
+    Offset head() const noexcept { return head_; }
+
+    // Offsets [first, first + count) arrived (data, original or repair). Returns false when none of
+    // them was new (all delivered or already inside no gap beyond head).
+    void onData(Offset first, std::uint64_t count, std::uint64_t nowNs, bool isRepair);
+    // The sender's next offset (heartbeat): everything below it exists.
+    void onHead(Offset head, std::uint64_t nowNs);
+    // The sender holds nothing below `oldest`: gaps below it cannot be repaired by it.
+    void onSenderOldest(Offset oldest, std::uint64_t nowNs);
+    // The application consumed up to (not including) `next`.
+    void advance(Offset next) noexcept { if (next > next_) next_ = next; }
+
+    struct Actions {
+        std::function<void(Offset first, std::uint32_t count)> nak;
+        std::function<void(Offset first, std::uint64_t count)> lost;
+    };
+    // Runs the timers: emits due NAKs and losses (lowest offsets first). Returns actions taken.
+    std::size_t poll(std::uint64_t nowNs, const Actions& act);
+    // Next time poll() has something to do (UINT64_MAX: nothing pending).
+    std::uint64_t nextDeadline() const noexcept;
+
+    bool hasGaps() const noexcept { return !gaps_.empty(); }
+    // The lowest gap's first offset (for the caller's ordered delivery), or head when none.
+    Offset firstMissing() const noexcept { return gaps_.empty() ? head_ : Offset{gaps_.front().first}; }
+    std::uint64_t srttNs() const noexcept { return srtt_; }
+    const GapStats& stats() const noexcept { return stats_; }
+    std::size_t gapCount() const noexcept { return gaps_.size(); }
+
+private:
+    struct Gap {
+        std::uint64_t first;
+        std::uint64_t end;
+        std::uint64_t detectedNs;
+        std::uint64_t nakAtNs;
+        std::uint64_t lastNakNs;  // 0: never NAKed
+        std::uint32_t attempts;
+        bool unrepairable;        // below the sender's oldest: declare lost at once
+    };
+    void addGap(std::uint64_t first, std::uint64_t end, std::uint64_t nowNs);
+    std::uint64_t firstDelay() noexcept;
+    std::uint64_t retryDelay(std::uint32_t attempts) const noexcept;
+
+    NakPolicy p_;
+    Rng rng_;
+    bool started_ = false;
+    Offset next_{0};
+    Offset head_{0};
+    std::uint64_t srtt_;
+    std::vector<Gap> gaps_;  // sorted, disjoint, all inside [next_, head_)
+    GapStats stats_;
+};
+
+}  // namespace seqcast::recovery

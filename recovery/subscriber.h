@@ -1,0 +1,111 @@
+// The subscriber: delivers a stream's messages in offset order, each exactly once, repairing gaps
+// with NAKs to the sequencer and reporting what cannot be repaired as an explicit loss notice.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "fabric/counters.h"
+#include "fabric/reassembler.h"
+#include "fabric/result.h"
+#include "fabric/wire.h"
+#include "recovery/gap_tracker.h"
+#include "recovery/reorder_buffer.h"
+#include "transport/transport.h"
+
+namespace seqcast::recovery {
+
+enum class DeliveryMode : std::uint8_t { AtMostOnce, AtLeastOnce };
+
+struct StartPosition {
+    enum class Kind : std::uint8_t { Latest, Earliest, AtOffset } kind = Kind::Latest;
+    Offset offset{};
+};
+Result<StartPosition> parseStartPosition(const std::string& text);
+
+struct SubscriberConfig {
+    StreamId stream{1};
+    DeliveryMode mode = DeliveryMode::AtLeastOnce;
+    StartPosition start;
+    NakPolicy nak;
+    std::size_t reorderBytes = 32u << 20;
+    std::size_t maxDatagram = 2048;
+    std::uint32_t maxMessage = wire::kDefaultMaxMessage;
+    std::size_t maxPartialMessages = 256;
+    transport::Endpoint sequencer;  // where NAKs go; unset: the source of the stream's datagrams
+    std::size_t burst = 64;
+
+    Status validate() const;
+};
+
+struct Delivery {
+    Offset offset;            // offset of the message's last entry
+    PublisherId publisher;
+    PubSeq pubSeq;
+    std::uint64_t publishTsNs;   // publisher clock at offer()
+    std::uint64_t sequencedTsNs; // sequencer clock when the datagram was sent
+    Epoch epoch;
+    bool repaired;            // arrived through a retransmission
+    std::span<const std::byte> payload;  // valid during the callback only
+};
+
+struct SubscriberHandlers {
+    std::function<void(const Delivery&)> onMessage;
+    // Offsets [first, first + count) will never be delivered.
+    std::function<void(Offset first, std::uint64_t count)> onLoss;
+};
+
+class Subscriber {
+public:
+    // `data` receives the multicast stream; `control` sends NAKs (may be the same transport).
+    Subscriber(const SubscriberConfig& cfg, transport::Transport& data, transport::Transport& control,
+               Counters& counters, SubscriberHandlers handlers);
+
+    // Receives a burst, delivers what is in order, runs repair timers. Returns work done.
+    int doWork(std::uint64_t nowNs);
+    // Processes one received datagram (exposed for tests and other transports).
+    void onDatagram(std::span<const std::byte> bytes, transport::Endpoint from, std::uint64_t nowNs);
+    // Runs timers and sends NAKs; returns actions taken.
+    int pollTimers(std::uint64_t nowNs);
+
+    bool started() const noexcept { return gaps_.started(); }
+    Offset nextOffset() const noexcept { return next_; }
+    Offset headOffset() const noexcept { return gaps_.head(); }
+    Epoch epoch() const noexcept { return epoch_; }
+    bool endOfStream() const noexcept { return ended_ && next_ >= gaps_.head() && !gaps_.hasGaps(); }
+    std::uint64_t nextTimerNs() const noexcept { return gaps_.nextDeadline(); }
+    const GapTracker& gaps() const noexcept { return gaps_; }
+    const Reassembler& reassembler() const noexcept { return reasm_; }
+
+private:
+    void deliverDatagram(const wire::DatagramView& v, bool repaired);
+    void drain();
+    void countDecodeError(wire::DecodeError e);
+    void flushNaks();
+
+    SubscriberConfig cfg_;
+    transport::Transport& data_;
+    transport::Transport& control_;
+    Counters& c_;
+    SubscriberHandlers h_;
+    GapTracker gaps_;
+    ReorderBuffer reorder_;
+    Reassembler reasm_;
+    Offset next_{0};
+    Epoch epoch_{0};
+    bool haveEpoch_ = false;
+    bool ended_ = false;
+    transport::Endpoint sequencer_;
+    std::vector<std::pair<std::uint64_t, std::uint64_t>> lost_;  // ranges declared lost, sorted
+    std::vector<transport::RxSlot> rx_;
+    std::vector<std::byte> nakBuf_;
+    wire::DatagramWriter nakWriter_;
+    bool nakOpen_ = false;
+    std::uint64_t nowNs_ = 0;
+};
+
+}  // namespace seqcast::recovery

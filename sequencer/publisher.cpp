@@ -1,0 +1,385 @@
+#include "sequencer/publisher.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+
+#include "fabric/clock.h"
+
+namespace seqcast::sequencer {
+
+namespace {
+constexpr std::uint64_t kJournalMagic = 0x314C4E524A425550ull;  // "PUBJRNL1"
+constexpr std::uint32_t kJournalVersion = 1;
+std::size_t roundPage(std::size_t v) { return (v + 4095) & ~std::size_t{4095}; }
+}  // namespace
+
+struct Publisher::Journal {
+    std::uint64_t magic;
+    std::uint32_t version;
+    std::uint32_t id;
+    std::uint32_t stream;
+    std::uint32_t window;
+    std::uint64_t ringBytes;
+    std::uint64_t nextPubSeq;  // next pub_seq offer() assigns
+    std::uint64_t base;        // oldest unconfirmed pub_seq
+    std::uint64_t headPos;     // ring write position (monotonic byte count)
+    std::uint64_t tailPos;     // ring position of `base`
+};
+
+struct Publisher::Slot {
+    std::uint64_t pubSeq;
+    std::uint64_t pos;
+    std::uint32_t len;
+    std::uint32_t confirmed;
+    std::uint64_t publishTsNs;
+    std::uint64_t offset;
+    std::uint64_t lastSentNs;
+    std::uint64_t offerNs;
+    std::uint32_t sends;
+    std::uint32_t reserved;
+};
+
+Status PublisherConfig::validate() const {
+    if (!sequencer.valid()) return failInvalid("the publisher needs the sequencer's address");
+    if (mtu < wire::kMinMtu || mtu > wire::kMaxDatagram)
+        return failInvalid("mtu must be " + std::to_string(wire::kMinMtu) + ".." + std::to_string(wire::kMaxDatagram));
+    if (window == 0 || window > 4096 || (window & (window - 1)) != 0)
+        return failInvalid("window must be a power of two in 1..4096 messages");
+    if (maxMessage == 0 || maxMessage > (1u << 30)) return failInvalid("max message must be 1..1073741824 bytes");
+    if (windowBytes < maxMessage) return failInvalid("window bytes must be at least the max message size");
+    if (minRtoNs == 0 || maxRtoNs < minRtoNs) return failInvalid("retransmit timeout: 0 < min <= max");
+    if (burst == 0 || burst > 1024) return failInvalid("burst must be 1..1024");
+    return {};
+}
+
+Result<std::unique_ptr<Publisher>> Publisher::create(const PublisherConfig& cfg, transport::Transport& t,
+                                                     Counters& counters, ConfirmHandler onConfirm) {
+    if (auto st = cfg.validate(); !st) return fail(st.error());
+    std::unique_ptr<Publisher> p(new Publisher(cfg, t, counters, std::move(onConfirm)));
+    if (auto st = p->openJournal(); !st) return fail(st.error());
+    return p;
+}
+
+Publisher::Publisher(const PublisherConfig& cfg, transport::Transport& t, Counters& c, ConfirmHandler h)
+    : cfg_(cfg), t_(t), c_(c), onConfirm_(std::move(h)), txArena_(cfg.burst * cfg.mtu), rx_(cfg.burst) {
+    tx_.reserve(cfg.burst);
+    rto_ = cfg.initialRtoNs;
+}
+
+Publisher::~Publisher() {
+    if (map_ != nullptr) ::munmap(map_, mapSize_);
+    if (fd_ >= 0) ::close(fd_);
+}
+
+Status Publisher::openJournal() {
+    const std::size_t slotsOff = roundPage(sizeof(Journal));
+    const std::size_t ringOff = roundPage(slotsOff + std::size_t{cfg_.window} * sizeof(Slot));
+    mapSize_ = ringOff + roundPage(cfg_.windowBytes);
+    bool fresh = true;
+    if (cfg_.journalPath.empty()) {
+        void* m = ::mmap(nullptr, mapSize_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (m == MAP_FAILED) return failErrno("mmap publisher window");
+        map_ = static_cast<std::byte*>(m);
+    } else {
+        anonymous_ = false;
+        fd_ = ::open(cfg_.journalPath.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+        if (fd_ < 0) return failErrno("open journal " + cfg_.journalPath);
+        struct stat st {};
+        if (::fstat(fd_, &st) != 0) return failErrno("stat " + cfg_.journalPath);
+        fresh = st.st_size == 0;
+        if (!fresh && static_cast<std::size_t>(st.st_size) != mapSize_)
+            return failInvalid("journal " + cfg_.journalPath + " was made with another window size");
+        if (fresh && ::ftruncate(fd_, static_cast<off_t>(mapSize_)) != 0) return failErrno("size journal " + cfg_.journalPath);
+        void* m = ::mmap(nullptr, mapSize_, PROT_READ | PROT_WRITE, MAP_SHARED, fd_, 0);
+        if (m == MAP_FAILED) return failErrno("mmap journal " + cfg_.journalPath);
+        map_ = static_cast<std::byte*>(m);
+    }
+    j_ = reinterpret_cast<Journal*>(map_);
+    slots_ = reinterpret_cast<Slot*>(map_ + slotsOff);
+    ring_ = map_ + ringOff;
+    if (!fresh) {
+        if (j_->magic != kJournalMagic || j_->version != kJournalVersion)
+            return failInvalid("journal " + cfg_.journalPath + " is not a seqcast v1 publisher journal");
+        if (j_->stream != cfg_.stream.get())
+            return failInvalid("journal " + cfg_.journalPath + " belongs to stream " + std::to_string(j_->stream));
+        if (j_->window != cfg_.window || j_->ringBytes != roundPage(cfg_.windowBytes))
+            return failInvalid("journal " + cfg_.journalPath + " was made with another window size");
+        if (cfg_.id.get() != 0 && cfg_.id.get() != j_->id)
+            return failInvalid("journal " + cfg_.journalPath + " belongs to publisher " + std::to_string(j_->id) +
+                               ", not " + std::to_string(cfg_.id.get()));
+        if (j_->base > j_->nextPubSeq || j_->nextPubSeq - j_->base > cfg_.window || j_->headPos < j_->tailPos)
+            return failInvalid("journal " + cfg_.journalPath + " is damaged (window positions inconsistent)");
+        // Everything not confirmed before the restart is sent again; the sequencer drops what it has.
+        for (std::uint64_t s = j_->base; s < j_->nextPubSeq; ++s) {
+            Slot& sl = slot(s);
+            if (sl.pubSeq != s || sl.len > cfg_.maxMessage)
+                return failInvalid("journal " + cfg_.journalPath + " is damaged at pub_seq " + std::to_string(s));
+            sl.confirmed = 0;
+            sl.sends = 0;
+            sl.lastSentNs = 0;
+            sl.offerNs = 0;
+        }
+        recovered_ = j_->nextPubSeq - j_->base;
+    } else {
+        std::uint32_t id = cfg_.id.get();
+        while (id == 0) {
+            if (::getrandom(&id, sizeof id, 0) != static_cast<ssize_t>(sizeof id)) id = static_cast<std::uint32_t>(monoNs());
+        }
+        *j_ = Journal{kJournalMagic, kJournalVersion, id, cfg_.stream.get(), cfg_.window,
+                      roundPage(cfg_.windowBytes), 1, 1, 0, 0};
+    }
+    // Recovered messages count as sent long ago: the first doWork() resends them.
+    highestSent_ = j_->nextPubSeq;
+    if (recovered_ > 0) requestResend(j_->base, j_->nextPubSeq, 0);
+    return {};
+}
+
+PublisherId Publisher::id() const noexcept { return PublisherId{j_->id}; }
+PubSeq Publisher::nextPubSeq() const noexcept { return PubSeq{j_->nextPubSeq}; }
+std::uint64_t Publisher::unconfirmed() const noexcept { return j_->nextPubSeq - j_->base; }
+Publisher::Slot& Publisher::slot(std::uint64_t s) noexcept { return slots_[s & (cfg_.window - 1)]; }
+
+std::span<const std::byte> Publisher::payload(const Slot& s) const noexcept {
+    return std::span<const std::byte>(ring_ + (s.pos % j_->ringBytes), s.len);
+}
+
+Publisher::Offer Publisher::offer(std::span<const std::byte> msg, std::uint64_t publishTsNs) {
+    if (msg.size() > cfg_.maxMessage) return Offer::TooLarge;
+    if (j_->nextPubSeq - j_->base >= cfg_.window) {
+        c_.add(Counter::BackPressure);
+        return Offer::BackPressured;
+    }
+    const std::uint64_t cap = j_->ringBytes;
+    std::uint64_t pos = j_->headPos;
+    if ((pos % cap) + msg.size() > cap) pos += cap - (pos % cap);  // messages are contiguous: skip to the start
+    if (pos + msg.size() - j_->tailPos > cap) {
+        c_.add(Counter::BackPressure);
+        return Offer::BackPressured;
+    }
+    if (!msg.empty()) std::memcpy(ring_ + (pos % cap), msg.data(), msg.size());
+    const std::uint64_t s = j_->nextPubSeq;
+    slot(s) = Slot{s, pos, static_cast<std::uint32_t>(msg.size()), 0, publishTsNs, wire::kOffsetOpen, 0, lastNowNs_, 0, 0};
+    if (j_->base == s) j_->tailPos = pos;
+    // The message and its slot are in place before the counters that publish them move.
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+    j_->headPos = pos + msg.size();
+    j_->nextPubSeq = s + 1;
+    return Offer::Accepted;
+}
+
+void Publisher::onAck(const wire::DatagramView& v, std::uint64_t nowNs) {
+    if (wire::pubAckPublisher(v).get() != j_->id) {
+        c_.add(Counter::DropBadBody);
+        return;
+    }
+    c_.add(Counter::PubAcksReceived);
+    for (std::uint32_t i = 0; i < v.count; ++i) {
+        const auto r = wire::pubAckRun(v, i);
+        for (std::uint32_t k = 0; k < r.count; ++k) {
+            const std::uint64_t s = r.firstPubSeq.get() + k;
+            if (s < j_->base || s >= j_->nextPubSeq) continue;
+            Slot& sl = slot(s);
+            if (sl.pubSeq != s || sl.confirmed != 0) continue;
+            sl.confirmed = 1;
+            sl.offset = r.firstOffset.get() == wire::kOffsetOpen ? wire::kOffsetOpen
+                                                                 : r.firstOffset.get() + std::uint64_t{k} * r.stride;
+            // Karn: only messages sent once; and only the oldest outstanding one, whose confirmation
+            // was not held back behind a gap at the sequencer.
+            if (s == j_->base && sl.sends == 1 && sl.lastSentNs != 0 && nowNs > sl.lastSentNs) {
+                const std::uint64_t sample = nowNs - sl.lastSentNs;
+                srtt_ = srtt_ == 0 ? sample : (7 * srtt_ + sample) / 8;
+                rto_ = std::clamp<std::uint64_t>(4 * srtt_, cfg_.minRtoNs, cfg_.maxRtoNs);
+                c_.set(Counter::RttNs, srtt_);
+            }
+        }
+    }
+}
+
+void Publisher::onNak(const wire::DatagramView& v, std::uint64_t nowNs) {
+    const auto n = wire::pubNak(v);
+    if (n.publisher.get() != j_->id) {
+        c_.add(Counter::DropBadBody);
+        return;
+    }
+    c_.add(Counter::PubNaksReceived);
+    switch (n.reason) {
+        case wire::PubNakReason::Gap: {
+            // The sequencer lacks [expected, heldFrom): resend what was not sent within a round trip.
+            const std::uint64_t lo = std::max(n.expected.get(), j_->base);
+            const std::uint64_t hi = n.heldFrom.get() > lo ? std::min(n.heldFrom.get(), highestSent_) : highestSent_;
+            requestResend(lo, hi, std::max<std::uint64_t>(srtt_, cfg_.minRtoNs / 4));
+            (void)nowNs;
+            break;
+        }
+        case wire::PubNakReason::TooManyPublishers:
+            fatal_ = "the sequencer's publisher table is full (raise its --max-publishers)";
+            break;
+        case wire::PubNakReason::TooLarge:
+            fatal_ = "the sequencer refused a message entry as too large (publisher MTU above the sequencer's?)";
+            break;
+        case wire::PubNakReason::UnknownPublisher:
+            break;
+    }
+}
+
+void Publisher::releaseConfirmed(std::uint64_t nowNs) {
+    while (j_->base < j_->nextPubSeq) {
+        Slot& sl = slot(j_->base);
+        if (sl.confirmed == 0) break;
+        const Confirmation conf{PubSeq{sl.pubSeq}, Offset{sl.offset}, nowNs > sl.offerNs ? nowNs - sl.offerNs : 0};
+        const std::uint64_t nb = j_->base + 1;
+        j_->tailPos = nb < j_->nextPubSeq ? slot(nb).pos : j_->headPos;
+        std::atomic_signal_fence(std::memory_order_seq_cst);
+        j_->base = nb;
+        c_.add(Counter::MessagesConfirmed);
+        if (onConfirm_) onConfirm_(conf);
+    }
+    if (resendLo_ < j_->base) {
+        resendLo_ = j_->base;
+        resendFrag_ = 0;
+    }
+}
+
+void Publisher::requestResend(std::uint64_t lo, std::uint64_t hi, std::uint64_t guardNs) {
+    hi = std::min(hi, highestSent_);
+    if (lo >= hi) return;
+    if (resendLo_ >= resendHi_) {
+        resendLo_ = lo;
+        resendHi_ = hi;
+        resendFrag_ = 0;
+        resendGuardNs_ = guardNs;
+        return;
+    }
+    if (lo < resendLo_) {
+        resendLo_ = lo;
+        resendFrag_ = 0;
+    }
+    resendHi_ = std::max(resendHi_, hi);
+    resendGuardNs_ = std::min(resendGuardNs_, guardNs);
+}
+
+std::size_t Publisher::fillSends(std::uint64_t nowNs) {
+    tx_.clear();
+    const std::size_t freshRoom = cfg_.mtu - wire::kHeaderSize - wire::kMessageHeaderSize;
+    std::size_t d = 0;
+    wire::DatagramWriter w(std::span<std::byte>(txArena_.data(), cfg_.mtu));
+    bool open = false;
+    auto close = [&] {
+        if (open && !w.empty()) {
+            const std::size_t len = w.finish(wallNs());
+            tx_.push_back(transport::TxItem{txArena_.data() + d * cfg_.mtu, static_cast<std::uint32_t>(len), cfg_.sequencer});
+            ++d;
+        }
+        open = false;
+    };
+    auto openNew = [&] {
+        w = wire::DatagramWriter(std::span<std::byte>(txArena_.data() + d * cfg_.mtu, cfg_.mtu));
+        w.begin(wire::FrameType::Pub, cfg_.stream, Epoch{0}, Offset{j_->base});
+        open = true;
+    };
+    // Appends the rest of message s from `frag`; returns true once its last piece is in.
+    auto sendMessage = [&](Slot& sl, std::uint32_t& frag) -> bool {
+        const auto pl = payload(sl);
+        for (;;) {
+            // Fragments always split at multiples of freshRoom, so a resent message yields the very
+            // same entries and the sequencer's (pub_seq, fragment offset) dedup lines up.
+            const std::size_t piece = std::min(pl.size() - frag, freshRoom);
+            if (!open) {
+                if (d >= cfg_.burst) return false;
+                openNew();
+            }
+            if (!w.empty() && piece > w.room()) {
+                close();
+                continue;
+            }
+            const auto n = w.appendPiece(wire::MessageFields{PublisherId{j_->id}, PubSeq{sl.pubSeq}, sl.publishTsNs},
+                                         pl, frag, freshRoom);
+            if (!n) {
+                close();
+                continue;
+            }
+            frag += static_cast<std::uint32_t>(*n);
+            if (frag == pl.size()) {
+                frag = 0;
+                sl.lastSentNs = nowNs;
+                ++sl.sends;
+                return true;
+            }
+        }
+    };
+    // Resends first: they unblock the sequencer.
+    while (resendLo_ < resendHi_) {
+        Slot& sl = slot(resendLo_);
+        const bool due = resendLo_ >= j_->base && sl.confirmed == 0 &&
+                         (resendFrag_ > 0 || sl.lastSentNs == 0 || nowNs - sl.lastSentNs >= resendGuardNs_);
+        if (!due) {
+            ++resendLo_;
+            resendFrag_ = 0;
+            continue;
+        }
+        if (!sendMessage(sl, resendFrag_)) break;
+        c_.add(Counter::PubRetransmits);
+        ++resendLo_;
+    }
+    while (highestSent_ < j_->nextPubSeq) {
+        if (!sendMessage(slot(highestSent_), newFrag_)) break;
+        ++highestSent_;
+    }
+    close();
+    return d;
+}
+
+int Publisher::doWork(std::uint64_t nowNs) {
+    lastNowNs_ = nowNs;
+    int work = 0;
+    const std::size_t n = t_.recvBurst(rx_);
+    for (std::size_t i = 0; i < n; ++i) {
+        wire::DatagramView v;
+        const auto e = wire::decode(std::span<const std::byte>(rx_[i].data, rx_[i].len), v);
+        c_.add(Counter::DatagramsIn);
+        if (e != wire::DecodeError::Ok) {
+            c_.add(e == wire::DecodeError::BadCrc ? Counter::DropBadCrc : Counter::DropBadBody);
+            continue;
+        }
+        if (v.stream != cfg_.stream) {
+            c_.add(Counter::DropWrongStream);
+            continue;
+        }
+        if (v.type == wire::FrameType::PubAck) onAck(v, nowNs);
+        else if (v.type == wire::FrameType::PubNak) onNak(v, nowNs);
+        else c_.add(Counter::DropUnexpectedType);
+    }
+    work += static_cast<int>(n);
+    if (n > 0) releaseConfirmed(nowNs);
+
+    // The oldest message unconfirmed for a retransmission timeout: resend what is overdue.
+    if (j_->base < highestSent_ && resendLo_ >= resendHi_) {
+        const Slot& oldest = slot(j_->base);
+        if (oldest.confirmed == 0 && nowNs - oldest.lastSentNs >= rto_ && nowNs - lastGoBackNs_ >= rto_) {
+            requestResend(j_->base, highestSent_, rto_);
+            lastGoBackNs_ = nowNs;
+            rto_ = std::min(rto_ * 2, cfg_.maxRtoNs);
+        }
+    }
+    const std::size_t d = fillSends(nowNs);
+    if (d > 0) {
+        const std::size_t sent = t_.sendBurst(tx_);
+        std::uint64_t bytes = 0;
+        for (std::size_t i = 0; i < sent; ++i) bytes += tx_[i].len;
+        c_.add(Counter::DatagramsOut, sent);
+        c_.add(Counter::BytesOut, bytes);
+        // What the kernel did not take is sent again by the retransmission timer.
+        if (sent < d) c_.add(Counter::SendPartial, d - sent);
+        work += static_cast<int>(d);
+    }
+    return work;
+}
+
+}  // namespace seqcast::sequencer

@@ -1,0 +1,490 @@
+#include "sequencer/sequencer.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "fabric/clock.h"
+
+namespace seqcast::sequencer {
+
+namespace {
+// Checks a recovered ring entry: a CRC-valid DATA datagram holding exactly the offsets recorded.
+bool verifyRingEntry(std::span<const std::byte> d, std::uint64_t first, std::uint32_t count) {
+    wire::DatagramView v;
+    return wire::decode(d, v) == wire::DecodeError::Ok && v.type == wire::FrameType::Data &&
+           v.firstOffset.get() == first && v.count == count;
+}
+constexpr std::size_t kCtlArena = 256u << 10;
+}  // namespace
+
+Status SequencerConfig::validate() const {
+    if (mtu < wire::kMinMtu || mtu > wire::kMaxDatagram)
+        return failInvalid("mtu must be " + std::to_string(wire::kMinMtu) + ".." + std::to_string(wire::kMaxDatagram));
+    if (ringBytes < 1024 * mtu) return failInvalid("retransmit ring must hold at least 1024 datagrams (" + std::to_string(1024 * mtu) + " bytes at this MTU)");
+    if (maxPublishers == 0 || maxPublishers > 65536) return failInvalid("max publishers must be 1..65536");
+    if (!group.valid()) return failInvalid("the stream needs a destination group:port");
+    if (heartbeatMinNs == 0 || heartbeatMaxNs < heartbeatMinNs) return failInvalid("heartbeat interval: 0 < min <= max");
+    if (retransmitBytesPerSec == 0) return failInvalid("retransmit rate must be positive");
+    if (maxNakOffsets == 0) return failInvalid("max NAK offsets must be positive");
+    if (burst == 0 || burst > 1024) return failInvalid("burst must be 1..1024");
+    if (pubReorderBytes < 16 * mtu) return failInvalid("PUB reorder buffer must hold at least 16 datagrams");
+    return {};
+}
+
+Result<std::unique_ptr<Sequencer>> Sequencer::create(const SequencerConfig& cfg, transport::Transport& control,
+                                                     transport::Transport& data, Counters& counters) {
+    if (auto st = cfg.validate(); !st) return fail(st.error());
+    StateLayout layout{cfg.maxPublishers, cfg.ringBytes, cfg.mtu};
+    auto state = StateFile::open(cfg.statePath, cfg.stream, layout);
+    if (!state) return fail(state.error());
+    std::unique_ptr<Sequencer> s(new Sequencer(cfg, control, data, counters, std::move(*state)));
+    s->recover();
+    if (cfg.syncState) {
+        if (auto st = s->state_.sync(); !st) return fail(st.error());
+    }
+    return s;
+}
+
+Sequencer::Sequencer(const SequencerConfig& cfg, transport::Transport& control, transport::Transport& data,
+                     Counters& counters, StateFile state)
+    : cfg_(cfg), control_(control), data_(data), c_(counters), state_(std::move(state)),
+      ctlArena_(kCtlArena), rx_(cfg.burst) {
+    txData_.reserve(4 * cfg.burst);
+    txCtl_.reserve(4 * cfg.burst);
+    const std::size_t slots = cfg.pubReorderBytes / cfg.mtu;
+    heldArena_.resize(slots * cfg.mtu);
+    heldSlots_.resize(slots);
+    for (std::size_t i = slots; i-- > 0;) heldFree_.push_back(static_cast<std::uint32_t>(i));
+}
+
+void Sequencer::recover() {
+    StateHeader& h = state_.header();
+    ring_ = std::make_unique<recovery::RetransmitRing>(state_.ringRegion(), cfg_.ringBytes, cfg_.mtu,
+                                                       state_.recovered(), &verifyRingEntry);
+    h.epoch += 1;
+    h.starts += 1;
+    epoch_ = Epoch{h.epoch};
+    // Publishers as last persisted...
+    PublisherRecord* recs = state_.publishers();
+    for (std::uint32_t i = 0; i < cfg_.maxPublishers; ++i) {
+        if (recs[i].used == 0) continue;
+        pubIndex_[recs[i].id] = static_cast<std::uint32_t>(pubs_.size());
+        pubs_.push_back(Pub{recs[i].id, i, recs[i].nextPubSeq, recs[i].nextFrag, {}, false, false, false, {}, {}});
+    }
+    // ...then raised by whatever the ring holds beyond that (stored before it was persisted).
+    for (std::size_t i = 0; i < ring_->datagrams(); ++i) {
+        const auto e = ring_->entry(i);
+        wire::DatagramView v;
+        if (!e || wire::decode(e->bytes, v, false) != wire::DecodeError::Ok) continue;
+        wire::MessageIterator it(v);
+        wire::MessageView m;
+        std::uint64_t off = v.firstOffset.get();
+        for (; it.next(m); ++off) {
+            Pub* p = lookup(m.publisher.get(), m.pubSeq.get(), true);
+            if (p == nullptr) continue;
+            const std::uint64_t s = m.pubSeq.get();
+            const std::uint32_t end = m.fragOffset + static_cast<std::uint32_t>(m.payload.size());
+            if (s < p->nextPubSeq || (s == p->nextPubSeq && m.fragOffset < p->nextFrag)) continue;
+            if (m.last()) {
+                p->nextPubSeq = s + 1;
+                p->nextFrag = 0;
+                recs[p->slot].ackOffsets[s % kAckMemory] = off;
+            } else {
+                p->nextPubSeq = s;
+                p->nextFrag = end;
+            }
+            recs[p->slot].nextPubSeq = p->nextPubSeq;
+            recs[p->slot].nextFrag = p->nextFrag;
+        }
+    }
+    nextOffset_ = std::max(h.nextOffset, ring_->next().get());
+    if (ring_->next().get() != nextOffset_) ring_->resetTo(Offset{nextOffset_});
+    h.nextOffset = nextOffset_;
+    c_.set(Counter::Epoch, epoch_.get());
+    c_.set(Counter::HeadOffset, nextOffset_);
+    hbInterval_ = cfg_.heartbeatMinNs;
+    nextHeartbeatNs_ = 0;  // announce the new epoch at once
+}
+
+Sequencer::Pub* Sequencer::lookup(std::uint32_t id, std::uint64_t base, bool create) {
+    if (auto it = pubIndex_.find(id); it != pubIndex_.end()) return &pubs_[it->second];
+    if (!create || pubs_.size() >= cfg_.maxPublishers) return nullptr;
+    PublisherRecord* recs = state_.publishers();
+    std::uint32_t slot = 0;
+    while (slot < cfg_.maxPublishers && recs[slot].used != 0) ++slot;
+    if (slot == cfg_.maxPublishers) return nullptr;
+    recs[slot].id = id;
+    recs[slot].nextPubSeq = base;
+    recs[slot].nextFrag = 0;
+    recs[slot].lastActiveNs = 0;
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+    recs[slot].used = 1;
+    pubIndex_[id] = static_cast<std::uint32_t>(pubs_.size());
+    pubs_.push_back(Pub{id, slot, base, 0, {}, false, false, false, {}, {}});
+    pubs_.back().runs.reserve(64);
+    return &pubs_.back();
+}
+
+void Sequencer::countDecodeError(wire::DecodeError e) {
+    using wire::DecodeError;
+    switch (e) {
+        case DecodeError::Truncated: c_.add(Counter::DropTruncated); break;
+        case DecodeError::BadMagic: c_.add(Counter::DropBadMagic); break;
+        case DecodeError::UnsupportedVersion: c_.add(Counter::DropBadVersion); break;
+        case DecodeError::BadHeaderLength: c_.add(Counter::DropBadHeaderLength); break;
+        case DecodeError::BadBodyLength: c_.add(Counter::DropBadBodyLength); break;
+        case DecodeError::BadCrc: c_.add(Counter::DropBadCrc); break;
+        case DecodeError::UnknownType: c_.add(Counter::DropUnknownType); break;
+        case DecodeError::BadBody: c_.add(Counter::DropBadBody); break;
+        default: break;
+    }
+}
+
+int Sequencer::doWork(std::uint64_t nowNs) {
+    nowNs_ = nowNs;
+    int work = 0;
+    // Finish what the kernel did not take last time before reading more (back-pressure).
+    if (txDataDone_ < txData_.size() || !txCtl_.empty()) {
+        if (!flushData()) return 0;
+        flushControl();
+        work = 1;
+    }
+    const std::size_t n = control_.recvBurst(rx_);
+    for (std::size_t i = 0; i < n; ++i) {
+        const std::span<const std::byte> bytes(rx_[i].data, rx_[i].len);
+        c_.add(Counter::DatagramsIn);
+        c_.add(Counter::BytesIn, bytes.size());
+        wire::DatagramView v;
+        if (const auto e = wire::decode(bytes, v); e != wire::DecodeError::Ok) {
+            countDecodeError(e);
+            continue;
+        }
+        if (v.stream != cfg_.stream) {
+            c_.add(Counter::DropWrongStream);
+            continue;
+        }
+        switch (v.type) {
+            case wire::FrameType::Pub: onPub(v, rx_[i].from); break;
+            case wire::FrameType::Nak:
+                if (v.epoch > epoch_) c_.add(Counter::DropWrongEpoch);
+                else onNak(v, rx_[i].from, nowNs);
+                break;
+            default: c_.add(Counter::DropUnexpectedType); break;
+        }
+    }
+    work += static_cast<int>(n);
+    if (open_) closeDatagram();
+    if (txDataDone_ < txData_.size() || !txCtl_.empty()) {
+        if (flushData()) flushControl();
+    }
+    if (nowNs >= nextHeartbeatNs_) {
+        sendHeartbeat(cfg_.group);
+        hbInterval_ = std::min(hbInterval_ * 2, cfg_.heartbeatMaxNs);
+        nextHeartbeatNs_ = nowNs + hbInterval_;
+        ++work;
+    }
+    return work;
+}
+
+void Sequencer::openDatagram() {
+    cur_ = ring_->reserve().first(cfg_.mtu);
+    writer_ = wire::DatagramWriter(cur_);
+    curFirst_ = nextOffset_;
+    writer_.begin(wire::FrameType::Data, cfg_.stream, epoch_, Offset{curFirst_});
+    open_ = true;
+}
+
+void Sequencer::closeDatagram() {
+    open_ = false;
+    if (writer_.empty()) return;
+    const std::size_t len = writer_.finish(wallNs());
+    const std::uint32_t count = writer_.count();
+    ring_->commit(Offset{curFirst_}, count, len);
+    // The ring holds the datagram; now the publishers' positions and the next offset may move.
+    PublisherRecord* recs = state_.publishers();
+    for (std::uint32_t idx : touched_) {
+        Pub& p = pubs_[idx];
+        if (!p.dirty) continue;
+        recs[p.slot].nextPubSeq = p.nextPubSeq;
+        recs[p.slot].nextFrag = p.nextFrag;
+        recs[p.slot].lastActiveNs = nowNs_;
+        p.dirty = false;
+    }
+    state_.header().nextOffset = nextOffset_;
+    txData_.push_back(transport::TxItem{cur_.data(), static_cast<std::uint32_t>(len), cfg_.group});
+    c_.add(Counter::MessagesOut, count);
+    c_.set(Counter::HeadOffset, nextOffset_);
+}
+
+void Sequencer::queueAck(Pub& p, std::uint64_t pubSeq, std::uint64_t offset) {
+    if (!p.runs.empty()) {
+        auto& r = p.runs.back();
+        if (r.firstPubSeq.get() + r.count == pubSeq && r.firstOffset.get() + r.count == offset &&
+            r.firstOffset.get() != wire::kOffsetOpen) {
+            ++r.count;
+            return;
+        }
+    }
+    p.runs.push_back(wire::PubAckRunView{PubSeq{pubSeq}, Offset{offset}, 1, 1});
+    p.ackPending = true;
+}
+
+void Sequencer::onPub(const wire::DatagramView& v, transport::Endpoint from) {
+    if (v.count == 0) return;
+    wire::MessageIterator it(v);
+    wire::MessageView m;
+    it.next(m);
+    const std::uint32_t id = m.publisher.get();
+    Pub* p = lookup(id, v.firstOffset.get(), true);
+    if (p == nullptr) {
+        c_.add(Counter::DropOverflow, v.count);
+        const std::size_t need = wire::kHeaderSize + sizeof(wire::PubNakBody);
+        if (ctlUsed_ + need <= ctlArena_.size()) {
+            const std::size_t len = wire::encodePubNak(std::span(ctlArena_).subspan(ctlUsed_, need), cfg_.stream, epoch_,
+                                                       PublisherId{id}, wire::PubNakReason::TooManyPublishers, PubSeq{0},
+                                                       PubSeq{0}, wallNs());
+            txCtl_.push_back(transport::TxItem{ctlArena_.data() + ctlUsed_, static_cast<std::uint32_t>(len), from});
+            ctlUsed_ += len;
+            c_.add(Counter::PubNaksSent);
+        }
+        return;
+    }
+    const auto idx = static_cast<std::uint32_t>(p - pubs_.data());
+    p->from = from;
+    if (!p->dirty && !p->ackPending && !p->nakPending) touched_.push_back(idx);
+    // A datagram ahead of what this publisher must send next waits in the pool for the gap to fill.
+    const std::uint64_t s0 = m.pubSeq.get();
+    if (m.publisher.get() == id && (s0 > p->nextPubSeq || (s0 == p->nextPubSeq && m.fragOffset > p->nextFrag))) {
+        if (!hold(*p, v.bytes, s0, m.fragOffset)) c_.add(Counter::DropOverflow, v.count);
+        p->nakPending = true;
+        return;
+    }
+    sequenceEntries(*p, v);
+    drainHeld(*p);
+}
+
+bool Sequencer::hold(Pub& p, std::span<const std::byte> bytes, std::uint64_t pubSeq, std::uint32_t frag) {
+    // Keep one copy per starting position; descending order, lowest at the back.
+    std::size_t pos = p.held.size();
+    while (pos > 0) {
+        const HeldSlot& h = heldSlots_[p.held[pos - 1]];
+        if (h.pubSeq > pubSeq || (h.pubSeq == pubSeq && h.frag > frag)) break;
+        if (h.pubSeq == pubSeq && h.frag == frag) return true;  // already held
+        --pos;
+    }
+    if (heldFree_.empty() || bytes.size() > cfg_.mtu) return false;
+    const std::uint32_t id = heldFree_.back();
+    heldFree_.pop_back();
+    heldSlots_[id] = HeldSlot{pubSeq, frag, static_cast<std::uint32_t>(bytes.size())};
+    std::memcpy(heldArena_.data() + std::size_t{id} * cfg_.mtu, bytes.data(), bytes.size());
+    p.held.insert(p.held.begin() + static_cast<std::ptrdiff_t>(pos), id);
+    return true;
+}
+
+void Sequencer::drainHeld(Pub& p) {
+    while (!p.held.empty()) {
+        const std::uint32_t id = p.held.back();
+        const HeldSlot h = heldSlots_[id];
+        if (h.pubSeq > p.nextPubSeq || (h.pubSeq == p.nextPubSeq && h.frag > p.nextFrag)) break;  // still a gap
+        p.held.pop_back();
+        wire::DatagramView v;
+        if (wire::decode(std::span<const std::byte>(heldArena_.data() + std::size_t{id} * cfg_.mtu, h.len), v, false) ==
+            wire::DecodeError::Ok)
+            sequenceEntries(p, v);
+        heldFree_.push_back(id);
+    }
+    if (!p.held.empty()) p.nakPending = true;
+}
+
+void Sequencer::sequenceEntries(Pub& pr, const wire::DatagramView& v) {
+    Pub* p = &pr;
+    const std::uint32_t id = p->id;
+    PublisherRecord& rec = state_.publishers()[p->slot];
+    wire::MessageIterator all(v);
+    wire::MessageView m;
+    while (all.next(m)) {
+        c_.add(Counter::MessagesIn);
+        if (m.publisher.get() != id) {  // one publisher per PUB datagram
+            c_.add(Counter::DropBadBody);
+            continue;
+        }
+        const std::uint64_t s = m.pubSeq.get();
+        const auto len = static_cast<std::uint32_t>(m.payload.size());
+        if (s < p->nextPubSeq || (s == p->nextPubSeq && m.fragOffset < p->nextFrag)) {
+            // Already sequenced: the publisher missed our confirmation. Confirm again.
+            c_.add(Counter::DropDuplicate);
+            if (m.last()) {
+                const bool known = s < p->nextPubSeq && p->nextPubSeq - s <= kAckMemory;
+                queueAck(*p, s, known ? rec.ackOffsets[s % kAckMemory] : wire::kOffsetOpen);
+            }
+            continue;
+        }
+        if (s != p->nextPubSeq || m.fragOffset != p->nextFrag) {
+            c_.add(Counter::DropOutOfOrder);
+            p->nakPending = true;
+            continue;
+        }
+        if (wire::kHeaderSize + wire::kMessageHeaderSize + len > cfg_.mtu) {
+            c_.add(Counter::DropTooLarge);
+            continue;
+        }
+        if (!open_) openDatagram();
+        if (!writer_.appendEntry(m)) {
+            closeDatagram();
+            openDatagram();
+            writer_.appendEntry(m);
+        }
+        const std::uint64_t off = nextOffset_++;
+        if (m.last()) {
+            rec.ackOffsets[s % kAckMemory] = off;
+            p->nextPubSeq = s + 1;
+            p->nextFrag = 0;
+            queueAck(*p, s, off);
+        } else {
+            p->nextFrag = m.fragOffset + len;
+        }
+        p->dirty = true;
+    }
+}
+
+void Sequencer::onNak(const wire::DatagramView& v, transport::Endpoint from, std::uint64_t nowNs) {
+    c_.add(Counter::NaksReceived);
+    // Refill the retransmission budget.
+    const double rate = static_cast<double>(cfg_.retransmitBytesPerSec);
+    const double cap = std::max(rate / 100.0, 64.0 * static_cast<double>(cfg_.mtu));
+    if (tokensAtNs_ == 0) tokens_ = cap;
+    else tokens_ = std::min(cap, tokens_ + rate * static_cast<double>(nowNs - tokensAtNs_) * 1e-9);
+    tokensAtNs_ = nowNs;
+    bool toldOldest = false;
+    for (std::uint32_t i = 0; i < v.count; ++i) {
+        const auto r = wire::nakRange(v, i);
+        std::uint64_t o = r.first.get();
+        std::uint64_t end = o + std::min<std::uint64_t>(r.count, cfg_.maxNakOffsets);
+        c_.add(Counter::NakOffsetsRequested, r.count);
+        if (end > nextOffset_) end = nextOffset_;
+        if (o < ring_->oldest().get()) {
+            c_.add(Counter::RetransmitsUnavailable, std::min(end, ring_->oldest().get()) - std::min(o, end));
+            if (!toldOldest) {
+                sendHeartbeat(from);  // tells the requester what we no longer hold
+                toldOldest = true;
+            }
+            o = ring_->oldest().get();
+        }
+        while (o < end) {
+            const auto e = ring_->find(Offset{o});
+            if (!e) break;
+            o = e->first.get() + e->count;
+            if (e->lastRetransmitNs != 0 && nowNs - e->lastRetransmitNs < cfg_.retransmitHoldoffNs) {
+                c_.add(Counter::NaksSuppressed);  // coalesced with a recent retransmission
+                continue;
+            }
+            if (tokens_ < static_cast<double>(e->bytes.size())) {
+                c_.add(Counter::RetransmitsRateLimited);
+                return;
+            }
+            tokens_ -= static_cast<double>(e->bytes.size());
+            wire::restamp(e->bytes, wire::kFlagRetransmit, wallNs());
+            ring_->markRetransmitted(e->index, nowNs);
+            txCtl_.push_back(transport::TxItem{e->bytes.data(), static_cast<std::uint32_t>(e->bytes.size()), cfg_.group});
+            c_.add(Counter::Retransmits);
+        }
+    }
+}
+
+bool Sequencer::flushData() {
+    if (txDataDone_ < txData_.size()) {
+        const std::span<const transport::TxItem> rest(txData_.data() + txDataDone_, txData_.size() - txDataDone_);
+        const std::size_t sent = data_.sendBurst(rest);
+        std::uint64_t bytes = 0;
+        for (std::size_t i = 0; i < sent; ++i) bytes += rest[i].len;
+        c_.add(Counter::DatagramsOut, sent);
+        c_.add(Counter::BytesOut, bytes);
+        txDataDone_ += sent;
+        if (txDataDone_ < txData_.size()) {
+            c_.add(Counter::SendPartial);
+            return false;
+        }
+        txData_.clear();
+        txDataDone_ = 0;
+        hbInterval_ = cfg_.heartbeatMinNs;
+        nextHeartbeatNs_ = nowNs_ + hbInterval_;
+        if (cfg_.syncState) (void)state_.sync();
+    }
+    // Confirmations go out only once the data they confirm is on its way.
+    for (std::uint32_t idx : touched_) {
+        Pub& p = pubs_[idx];
+        if (p.ackPending && !p.runs.empty()) {
+            std::size_t r = 0;
+            while (r < p.runs.size()) {
+                const std::size_t room = ctlArena_.size() - ctlUsed_;
+                if (room < wire::kHeaderSize + sizeof(wire::PubAckBody) + sizeof(wire::PubAckRun)) break;
+                auto buf = std::span(ctlArena_).subspan(ctlUsed_, std::min(room, cfg_.mtu));
+                wire::DatagramWriter w(buf);
+                w.begin(wire::FrameType::PubAck, cfg_.stream, epoch_, Offset{0});
+                wire::PubAckBody b{};
+                b.publisherId.set(p.id);
+                b.reserved.set(0);
+                w.appendStruct(b);
+                while (r < p.runs.size() && w.appendPubAckRun(p.runs[r].firstPubSeq, p.runs[r].firstOffset, p.runs[r].count, 1)) ++r;
+                const std::size_t len = w.finish(wallNs());
+                txCtl_.push_back(transport::TxItem{buf.data(), static_cast<std::uint32_t>(len), p.from});
+                ctlUsed_ += len;
+                c_.add(Counter::PubAcksSent);
+            }
+            p.runs.clear();
+            p.ackPending = false;
+        }
+        if (p.nakPending) {
+            const std::size_t need = wire::kHeaderSize + sizeof(wire::PubNakBody);
+            if (ctlUsed_ + need <= ctlArena_.size()) {
+                const PubSeq heldFrom{p.held.empty() ? 0 : heldSlots_[p.held.back()].pubSeq};
+                const std::size_t len = wire::encodePubNak(std::span(ctlArena_).subspan(ctlUsed_, need), cfg_.stream, epoch_,
+                                                           PublisherId{p.id}, wire::PubNakReason::Gap,
+                                                           PubSeq{p.nextPubSeq}, heldFrom, wallNs());
+                txCtl_.push_back(transport::TxItem{ctlArena_.data() + ctlUsed_, static_cast<std::uint32_t>(len), p.from});
+                ctlUsed_ += len;
+                c_.add(Counter::PubNaksSent);
+            }
+            p.nakPending = false;
+        }
+    }
+    touched_.clear();
+    return true;
+}
+
+void Sequencer::flushControl() {
+    if (txCtl_.empty()) return;
+    std::size_t done = 0;
+    // Confirmations are small and few; retry briefly rather than drop them (a lost one costs a
+    // publisher retransmission, not correctness).
+    for (int tries = 0; tries < 4 && done < txCtl_.size(); ++tries)
+        done += control_.sendBurst(std::span<const transport::TxItem>(txCtl_.data() + done, txCtl_.size() - done));
+    if (done < txCtl_.size()) c_.add(Counter::SendErrors, txCtl_.size() - done);
+    c_.add(Counter::DatagramsOut, done);
+    txCtl_.clear();
+    ctlUsed_ = 0;
+}
+
+void Sequencer::sendHeartbeat(transport::Endpoint to) {
+    std::byte buf[wire::kHeaderSize + sizeof(wire::HeartbeatBody)];
+    const std::size_t len = wire::encodeHeartbeat(buf, cfg_.stream, epoch_, Offset{nextOffset_}, ring_->oldest(), wallNs());
+    transport::TxItem item{buf, static_cast<std::uint32_t>(len), to};
+    transport::Transport& t = to == cfg_.group ? data_ : control_;
+    if (t.sendBurst(std::span<const transport::TxItem>(&item, 1)) == 1) {
+        c_.add(Counter::HeartbeatsSent);
+        c_.add(Counter::DatagramsOut);
+    }
+}
+
+void Sequencer::endOfStream() {
+    if (open_) closeDatagram();
+    flushData();
+    flushControl();
+    std::byte buf[wire::kHeaderSize];
+    const std::size_t len = wire::encodeEndOfStream(buf, cfg_.stream, epoch_, Offset{nextOffset_}, wallNs());
+    transport::TxItem item{buf, static_cast<std::uint32_t>(len), cfg_.group};
+    data_.sendBurst(std::span<const transport::TxItem>(&item, 1));
+    (void)state_.sync();
+}
+
+}  // namespace seqcast::sequencer

@@ -1,0 +1,129 @@
+// The sequencer agent: accepts each (publisher id, pub_seq) exactly once and in per-publisher
+// order, stamps entries with consecutive offsets, multicasts them packed up to the MTU, keeps them
+// in a retransmit ring, answers NAKs, confirms to publishers, and heartbeats while idle.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "fabric/counters.h"
+#include "fabric/result.h"
+#include "fabric/wire.h"
+#include "recovery/retransmit_ring.h"
+#include "sequencer/state_file.h"
+#include "transport/transport.h"
+
+namespace seqcast::sequencer {
+
+struct SequencerConfig {
+    StreamId stream{1};
+    transport::Endpoint group;               // where the stream is multicast
+    std::size_t mtu = wire::kDefaultMtu;
+    std::size_t ringBytes = 64u << 20;       // retransmit ring
+    std::uint32_t maxPublishers = 256;
+    std::string statePath;                   // empty: no persistence (tests)
+    bool syncState = false;                  // msync the state file after every batch
+    std::uint64_t heartbeatMinNs = 50'000;   // first heartbeat after the last data; doubles while idle
+    std::uint64_t heartbeatMaxNs = 100'000'000;
+    std::uint64_t retransmitHoldoffNs = 250'000;  // NAKs for a datagram re-sent this recently are coalesced
+    std::uint64_t retransmitBytesPerSec = 400'000'000;
+    std::uint32_t maxNakOffsets = 65536;     // offsets served per NAK range
+    std::size_t pubReorderBytes = 8u << 20;  // PUB datagrams held while an earlier one is missing
+    std::size_t burst = 64;
+
+    Status validate() const;
+};
+
+class Sequencer {
+public:
+    // `control` receives PUB and NAK frames and sends confirmations; `data` sends the stream (may
+    // be the same transport).
+    static Result<std::unique_ptr<Sequencer>> create(const SequencerConfig& cfg, transport::Transport& control,
+                                                     transport::Transport& data, Counters& counters);
+
+    int doWork(std::uint64_t nowNs);
+    // Sends END_OF_STREAM (a clean stop); subscribers see the final offset.
+    void endOfStream();
+
+    Epoch epoch() const noexcept { return epoch_; }
+    Offset nextOffset() const noexcept { return Offset{nextOffset_}; }
+    Offset oldestRetained() const noexcept { return ring_->oldest(); }
+    bool recovered() const noexcept { return state_.recovered(); }
+    std::size_t publishers() const noexcept { return pubs_.size(); }
+    std::size_t ringDroppedOnRecover() const noexcept { return ring_->droppedOnRecover(); }
+
+private:
+    struct Pub {
+        std::uint32_t id;
+        std::uint32_t slot;          // record index in the state file
+        std::uint64_t nextPubSeq;
+        std::uint32_t nextFrag;
+        transport::Endpoint from;
+        bool dirty;                  // working state not yet persisted
+        bool ackPending;
+        bool nakPending;
+        std::vector<wire::PubAckRunView> runs;
+        std::vector<std::uint32_t> held;  // pool slots, sorted by (pub_seq, fragment) descending
+    };
+    struct HeldSlot {
+        std::uint64_t pubSeq;
+        std::uint32_t frag;
+        std::uint32_t len;
+    };
+    Sequencer(const SequencerConfig& cfg, transport::Transport& control, transport::Transport& data,
+              Counters& counters, StateFile state);
+    void recover();
+    Pub* lookup(std::uint32_t id, std::uint64_t base, bool create);
+    void onPub(const wire::DatagramView& v, transport::Endpoint from);
+    void sequenceEntries(Pub& p, const wire::DatagramView& v);
+    bool hold(Pub& p, std::span<const std::byte> bytes, std::uint64_t pubSeq, std::uint32_t frag);
+    void drainHeld(Pub& p);
+    void onNak(const wire::DatagramView& v, transport::Endpoint from, std::uint64_t nowNs);
+    void openDatagram();
+    void closeDatagram();
+    void queueAck(Pub& p, std::uint64_t pubSeq, std::uint64_t offset);
+    bool flushData();
+    void flushControl();
+    void sendHeartbeat(transport::Endpoint to);
+    void countDecodeError(wire::DecodeError e);
+
+    SequencerConfig cfg_;
+    transport::Transport& control_;
+    transport::Transport& data_;
+    Counters& c_;
+    StateFile state_;
+    std::unique_ptr<recovery::RetransmitRing> ring_;
+    Epoch epoch_{0};
+    std::uint64_t nextOffset_ = 0;
+
+    std::vector<Pub> pubs_;
+    std::unordered_map<std::uint32_t, std::uint32_t> pubIndex_;
+    std::vector<std::uint32_t> touched_;
+    std::vector<std::byte> heldArena_;
+    std::vector<HeldSlot> heldSlots_;
+    std::vector<std::uint32_t> heldFree_;
+
+    // The DATA datagram being filled, inside the ring's reserved space.
+    std::span<std::byte> cur_;
+    wire::DatagramWriter writer_{std::span<std::byte>()};
+    bool open_ = false;
+    std::uint64_t curFirst_ = 0;
+
+    std::vector<transport::TxItem> txData_;   // stream datagrams not yet sent (in order)
+    std::size_t txDataDone_ = 0;
+    std::vector<transport::TxItem> txCtl_;    // confirmations, retransmissions, unicast heartbeats
+    std::vector<std::byte> ctlArena_;
+    std::size_t ctlUsed_ = 0;
+    std::vector<transport::RxSlot> rx_;
+
+    std::uint64_t nowNs_ = 0;
+    std::uint64_t hbInterval_ = 0;
+    std::uint64_t nextHeartbeatNs_ = 0;
+    double tokens_ = 0;
+    std::uint64_t tokensAtNs_ = 0;
+};
+
+}  // namespace seqcast::sequencer

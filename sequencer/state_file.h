@@ -1,0 +1,78 @@
+// The sequencer's state file: a memory-mapped file holding the epoch, the next offset, every
+// publisher's dedup position and the retransmit ring. Stores go straight to the page cache, so a
+// sequencer killed at any instruction (SIGKILL, abort) restarts from exactly where it was; with
+// `sync` the file is also msync'ed so a power loss keeps it too (at a cost per batch).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+
+#include "fabric/result.h"
+#include "fabric/types.h"
+
+namespace seqcast::sequencer {
+
+inline constexpr std::uint32_t kAckMemory = 4096;  // pub_seq -> offset answers kept per publisher
+
+struct StateHeader {
+    std::uint64_t magic;
+    std::uint32_t version;
+    std::uint32_t streamId;
+    std::uint32_t epoch;
+    std::uint32_t maxPublishers;
+    std::uint64_t ringBytes;
+    std::uint64_t maxDatagram;
+    std::uint64_t nextOffset;
+    std::uint64_t starts;
+};
+
+struct PublisherRecord {
+    std::uint32_t id;
+    std::uint32_t used;
+    std::uint64_t nextPubSeq;     // next message expected
+    std::uint32_t nextFrag;       // bytes of message nextPubSeq already sequenced
+    std::uint32_t reserved;
+    std::uint64_t lastActiveNs;
+    std::uint64_t ackOffsets[kAckMemory];  // offset of message s at [s % kAckMemory]
+};
+
+struct StateLayout {
+    std::uint32_t maxPublishers;
+    std::size_t ringBytes;
+    std::size_t maxDatagram;
+    std::size_t publishersOffset() const noexcept;
+    std::size_t ringOffset() const noexcept;
+    std::size_t ringRegion() const noexcept;
+    std::size_t total() const noexcept;
+};
+
+class StateFile {
+public:
+    // Opens (or creates) `path`; an empty path keeps the state in anonymous memory.
+    static Result<StateFile> open(const std::string& path, StreamId stream, const StateLayout& layout);
+    StateFile(StateFile&& o) noexcept;
+    StateFile& operator=(StateFile&&) = delete;
+    ~StateFile();
+
+    bool recovered() const noexcept { return recovered_; }  // an existing state was found
+    StateHeader& header() noexcept { return *header_; }
+    PublisherRecord* publishers() noexcept { return pubs_; }
+    std::span<std::byte> ringRegion() noexcept { return ring_; }
+    Status sync() noexcept;
+    const std::string& path() const noexcept { return path_; }
+
+private:
+    StateFile() = default;
+    std::string path_;
+    int fd_ = -1;
+    std::byte* map_ = nullptr;
+    std::size_t size_ = 0;
+    bool recovered_ = false;
+    StateHeader* header_ = nullptr;
+    PublisherRecord* pubs_ = nullptr;
+    std::span<std::byte> ring_;
+};
+
+}  // namespace seqcast::sequencer
