@@ -105,7 +105,7 @@ inline Bytes samplePubAck() {
 inline Bytes samplePubNak() {
     Bytes buf(100);
     buf.resize(wire::encodePubNak(buf, kStream, kEpoch, PublisherId{51}, wire::PubNakReason::Gap, PubSeq{123},
-                                  kTs + 6));
+                                  PubSeq{130}, kTs + 6));
     return buf;
 }
 

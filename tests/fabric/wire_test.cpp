@@ -345,11 +345,14 @@ TEST_CASE("round trip: PUB_NAK") {
     CHECK(p.publisher == PublisherId{51});
     CHECK(p.reason == PubNakReason::Gap);
     CHECK(p.expected == PubSeq{123});
+    CHECK(p.heldFrom == PubSeq{130});
+    CHECK(v.body.size() == 24);
     for (auto r : {PubNakReason::UnknownPublisher, PubNakReason::TooManyPublishers, PubNakReason::TooLarge}) {
         Bytes b(100);
-        b.resize(encodePubNak(b, test::kStream, test::kEpoch, PublisherId{1}, r, PubSeq{2}, 3));
+        b.resize(encodePubNak(b, test::kStream, test::kEpoch, PublisherId{1}, r, PubSeq{2}, PubSeq{0}, 3));
         REQUIRE(decode(b, v) == DecodeError::Ok);
         CHECK(pubNak(v).reason == r);
+        CHECK(pubNak(v).heldFrom == PubSeq{0});
     }
 }
 
@@ -569,6 +572,7 @@ TEST_CASE("body validation") {
             b.publisherId.set(1);
             b.reason.set(reason);
             b.expectedPubSeq.set(2);
+            b.heldFromPubSeq.set(5);
             Bytes x;
             append(x, b);
             return x;
@@ -578,6 +582,9 @@ TEST_CASE("body validation") {
         CHECK(decode(craft(t, 0, body(5)), v) == DecodeError::BadBody);
         CHECK(decode(craft(t, 1, body(1)), v) == DecodeError::BadBody);
         CHECK(decode(craft(t, 0, cat({body(1), Bytes(1)})), v) == DecodeError::BadBody);
+        Bytes shortBody = body(1);
+        shortBody.resize(16);  // the 16-byte body of early drafts
+        CHECK(decode(craft(t, 0, shortBody), v) == DecodeError::BadBody);
     }
     SUBCASE("REPLAY_REQUEST") {
         const auto t = static_cast<std::uint8_t>(FrameType::ReplayRequest);
@@ -735,6 +742,25 @@ TEST_CASE("writer limits") {
     DatagramView v;
     REQUIRE(decode(one, v) == DecodeError::Ok);
     CHECK(v.count == 1);
+
+    // maxPiece caps a fragment below the room left.
+    {
+        const Bytes big = test::patternBytes(1000, 4);
+        Bytes b(kDefaultMtu);
+        DatagramWriter wm(b);
+        wm.begin(FrameType::Data, StreamId{1}, Epoch{1}, Offset{0});
+        CHECK(wm.appendPiece({}, big, 0, 100) == std::optional<std::size_t>(100));
+        CHECK(wm.appendPiece({}, big, 100, 1000) == std::optional<std::size_t>(900));
+        b.resize(wm.finish(0));
+        DatagramView dv;
+        REQUIRE(decode(b, dv) == DecodeError::Ok);
+        const auto ms = messages(dv);
+        REQUIRE(ms.size() == 2);
+        CHECK(ms[0].flags == kFragFirst);
+        CHECK(ms[0].payload.size() == 100);
+        CHECK(ms[1].flags == kFragLast);
+        CHECK(ms[1].fragOffset == 100);
+    }
 
     // fragOffset past the end is refused.
     Bytes buf(kDefaultMtu);
