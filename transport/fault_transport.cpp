@@ -53,20 +53,32 @@ std::size_t FaultTransport::recvBurst(std::span<RxSlot> out) noexcept {
     if (!cfg_.onReceive) return inner_->recvBurst(out);
     rxOwned_.clear();
     if (rxTmp_.size() < out.size()) rxTmp_.resize(out.size());
-    const std::size_t n = inner_->recvBurst(std::span<RxSlot>(rxTmp_.data(), out.size()));
     std::size_t k = 0;
     // Reserve so pointers into rxOwned_ stay valid while we fill it.
     rxOwned_.reserve(out.size() * 2 + rxHeld_.size());
+    // A copy that does not fit in `out` (a duplicate made the burst overflow) waits in rxSpill_ and
+    // goes first next time: received datagrams are never dropped without a fault being counted.
     auto emitCopy = [&](Copy&& c) {
-        if (k >= out.size()) return;
+        if (k >= out.size()) {
+            rxSpill_.push_back(std::move(c));
+            return;
+        }
         rxOwned_.push_back(std::move(c));
         auto& b = rxOwned_.back();
         out[k++] = RxSlot{b.bytes.data(), static_cast<std::uint32_t>(b.bytes.size()), b.peer};
     };
-    for (std::size_t i = 0; i < n && k < out.size(); ++i) {
+    while (!rxSpill_.empty() && k < out.size()) {
+        emitCopy(std::move(rxSpill_.front()));
+        rxSpill_.pop_front();
+    }
+    const std::size_t n = k < out.size() ? inner_->recvBurst(std::span<RxSlot>(rxTmp_.data(), out.size() - k)) : 0;
+    for (std::size_t i = 0; i < n; ++i) {
         const RxSlot& s = rxTmp_[i];
         switch (roll()) {
-            case Fate::Pass: out[k++] = s; break;
+            case Fate::Pass:
+                if (k < out.size()) out[k++] = s;
+                else emitCopy(Copy{std::vector<std::byte>(s.data, s.data + s.len), s.from});
+                break;
             case Fate::Drop: break;
             case Fate::Corrupt: {
                 Copy c{std::vector<std::byte>(s.data, s.data + s.len), s.from};
@@ -75,7 +87,8 @@ std::size_t FaultTransport::recvBurst(std::span<RxSlot> out) noexcept {
                 break;
             }
             case Fate::Duplicate:
-                out[k++] = s;
+                if (k < out.size()) out[k++] = s;
+                else emitCopy(Copy{std::vector<std::byte>(s.data, s.data + s.len), s.from});
                 emitCopy(Copy{std::vector<std::byte>(s.data, s.data + s.len), s.from});
                 break;
             case Fate::Hold: rxHeld_.push_back(Copy{std::vector<std::byte>(s.data, s.data + s.len), s.from}); break;

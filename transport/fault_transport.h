@@ -62,6 +62,7 @@ private:
     FaultStats faults_;
     std::vector<RxSlot> rxTmp_;
     std::deque<Copy> rxHeld_;       // reordered datagrams waiting to be delivered
+    std::deque<Copy> rxSpill_;      // copies that overflowed the caller's last burst
     std::vector<Copy> rxOwned_;     // copies handed out by the last recvBurst
     std::deque<Copy> txHeld_;
     std::vector<Copy> txOwned_;
