@@ -1,0 +1,348 @@
+// GapTracker with a fake clock: gap detection, randomized NAK delay and suppression, backoff,
+// deadlines, sender-oldest losses, at-most-once mode, RTT estimation, NAK range splitting.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <set>
+#include <utility>
+#include <vector>
+
+#include "recovery/gap_tracker.h"
+
+using namespace seqcast;
+using recovery::GapTracker;
+using recovery::NakPolicy;
+
+namespace {
+
+constexpr std::uint64_t kNever = ~std::uint64_t{0};
+constexpr std::uint64_t kT0 = 1'000'000'000;  // fake clock start
+
+struct Log {
+    std::vector<std::pair<std::uint64_t, std::uint32_t>> naks;
+    std::vector<std::pair<std::uint64_t, std::uint64_t>> lost;
+    GapTracker::Actions actions() {
+        GapTracker::Actions a;
+        a.nak = [this](Offset f, std::uint32_t n) { naks.emplace_back(f.get(), n); };
+        a.lost = [this](Offset f, std::uint64_t n) { lost.emplace_back(f.get(), n); };
+        return a;
+    }
+};
+
+using Ranges = std::vector<std::pair<std::uint64_t, std::uint32_t>>;
+using LostRanges = std::vector<std::pair<std::uint64_t, std::uint64_t>>;
+
+// Offsets [0, 5) and [10, 15) arrive at kT0: a gap [5, 10).
+GapTracker withHole(const NakPolicy& p = {}) {
+    GapTracker g(p);
+    g.reset(Offset{0});
+    g.onData(Offset{0}, 5, kT0, false);
+    g.onData(Offset{10}, 5, kT0, false);
+    return g;
+}
+
+}  // namespace
+
+TEST_SUITE("quick") {
+
+TEST_CASE("data in order leaves no gaps") {
+    GapTracker g(NakPolicy{});
+    CHECK_FALSE(g.started());
+    g.onData(Offset{100}, 3, kT0, false);  // the first data starts the tracker
+    CHECK(g.started());
+    CHECK(g.head() == Offset{103});
+    for (std::uint64_t o = 103; o < 1000; o += 7) {
+        g.onData(Offset{o}, 7, kT0 + o, false);
+        g.advance(Offset{o + 7});
+    }
+    CHECK_FALSE(g.hasGaps());
+    CHECK(g.gapCount() == 0);
+    CHECK(g.firstMissing() == g.head());
+    CHECK(g.nextDeadline() == kNever);
+    Log log;
+    CHECK(g.poll(kT0 + 10'000'000'000ull, log.actions()) == 0);
+    CHECK(log.naks.empty());
+    CHECK(log.lost.empty());
+    CHECK(g.stats().gapsDetected == 0);
+    // Old data (below next) changes nothing.
+    g.onData(Offset{100}, 10, kT0, false);
+    CHECK_FALSE(g.hasGaps());
+}
+
+TEST_CASE("a hole is NAKed after a randomized delay within suppressionFactor * srtt") {
+    for (double factor : {1.0, 3.0}) {
+        std::set<std::uint64_t> delays;
+        for (std::uint64_t seed = 1; seed <= 40; ++seed) {
+            NakPolicy p;
+            p.seed = seed;
+            p.suppressionFactor = factor;
+            GapTracker g = withHole(p);
+            REQUIRE(g.hasGaps());
+            CHECK(g.gapCount() == 1);
+            CHECK(g.firstMissing() == Offset{5});
+            CHECK(g.stats().gapsDetected == 1);
+            const std::uint64_t due = g.nextDeadline();
+            INFO("seed " << seed << " factor " << factor);
+            CHECK(due >= kT0);
+            CHECK(due <= kT0 + static_cast<std::uint64_t>(factor * static_cast<double>(p.initialRttNs)));
+            delays.insert(due - kT0);
+            Log log;
+            if (due > kT0) {
+                CHECK(g.poll(due - 1, log.actions()) == 0);
+                CHECK(log.naks.empty());
+            }
+            CHECK(g.poll(due, log.actions()) == 1);
+            CHECK(log.naks == Ranges{{5, 5}});
+            CHECK(log.lost.empty());
+            CHECK(g.stats().naksSent == 1);
+            CHECK(g.stats().nakOffsets == 5);
+        }
+        CHECK(delays.size() > 30);  // randomized, not a fixed delay
+    }
+}
+
+TEST_CASE("a repair before the first NAK suppresses it") {
+    GapTracker g = withHole();
+    const std::uint64_t due = g.nextDeadline();
+    // Another receiver's NAK brought the repair (a retransmission) before ours was due.
+    g.onData(Offset{5}, 5, kT0 + (due - kT0) / 2, true);
+    CHECK_FALSE(g.hasGaps());
+    CHECK(g.stats().suppressed == 1);
+    CHECK(g.stats().repairedOffsets == 5);
+    Log log;
+    CHECK(g.poll(kT0 + 1'000'000'000, log.actions()) == 0);
+    CHECK(log.naks.empty());
+    CHECK(g.stats().naksSent == 0);
+    CHECK(g.srttNs() == NakPolicy{}.initialRttNs);  // no NAK, no RTT sample
+
+    // Filled in pieces: suppressed once the last piece closes it.
+    GapTracker h = withHole();
+    h.onData(Offset{5}, 2, kT0 + 1, false);
+    CHECK(h.stats().suppressed == 0);
+    h.onData(Offset{7}, 3, kT0 + 2, false);
+    CHECK(h.stats().suppressed == 1);
+    CHECK_FALSE(h.hasGaps());
+}
+
+TEST_CASE("retries back off until the deadline, then the exact range is lost") {
+    NakPolicy p;
+    p.deadlineNs = 100'000'000;  // 100 ms
+    p.maxRetryNs = 20'000'000;
+    GapTracker g = withHole(p);
+    Log log;
+    std::vector<std::uint64_t> nakTimes;
+    std::uint64_t lostAt = 0;
+    for (int i = 0; i < 1000 && log.lost.empty(); ++i) {
+        const std::uint64_t t = g.nextDeadline();
+        REQUIRE(t != kNever);
+        const std::size_t before = log.naks.size();
+        CHECK(g.poll(t, log.actions()) >= 1);
+        if (log.naks.size() > before) nakTimes.push_back(t);
+        if (!log.lost.empty()) lostAt = t;
+    }
+    REQUIRE(nakTimes.size() >= 4);
+    for (const auto& n : log.naks) CHECK(n == std::pair<std::uint64_t, std::uint32_t>{5, 5});
+    // First retry after retryFactor * srtt, then doubling, capped at maxRetryNs.
+    CHECK(nakTimes[1] - nakTimes[0] == 2 * p.initialRttNs);
+    for (std::size_t i = 2; i < nakTimes.size(); ++i) {
+        const std::uint64_t prev = nakTimes[i - 1] - nakTimes[i - 2];
+        const std::uint64_t cur = nakTimes[i] - nakTimes[i - 1];
+        if (prev < p.maxRetryNs) CHECK(cur == std::min(2 * prev, p.maxRetryNs));
+        else CHECK(cur == p.maxRetryNs);
+    }
+    CHECK(nakTimes.back() - nakTimes[nakTimes.size() - 2] == p.maxRetryNs);
+    // Lost exactly at the deadline, reported once with the exact range.
+    CHECK(lostAt == kT0 + p.deadlineNs);
+    CHECK(log.lost == LostRanges{{5, 5}});
+    CHECK(g.stats().lossNotices == 1);
+    CHECK(g.stats().lostOffsets == 5);
+    CHECK(g.stats().naksSent == nakTimes.size());
+    CHECK_FALSE(g.hasGaps());
+    CHECK(g.nextDeadline() == kNever);
+}
+
+TEST_CASE("the sender no longer holding a gap makes it lost at once") {
+    GapTracker g = withHole();
+    g.onSenderOldest(Offset{3}, kT0);  // below the gap: nothing changes
+    CHECK(g.nextDeadline() > kT0);
+    g.onSenderOldest(Offset{12}, kT0 + 1);
+    CHECK(g.nextDeadline() == 0);
+    Log log;
+    CHECK(g.poll(kT0 + 1, log.actions()) == 1);
+    CHECK(log.lost == LostRanges{{5, 5}});
+    CHECK(log.naks.empty());
+    CHECK_FALSE(g.hasGaps());
+
+    // Oldest inside the gap: the part below is lost, the rest is still repaired.
+    GapTracker h = withHole();
+    h.onSenderOldest(Offset{8}, kT0);
+    CHECK(h.gapCount() == 2);
+    Log l2;
+    h.poll(kT0, l2.actions());
+    CHECK(l2.lost == LostRanges{{5, 3}});
+    CHECK(h.gapCount() == 1);
+    CHECK(h.firstMissing() == Offset{8});
+    h.poll(h.nextDeadline(), l2.actions());
+    CHECK(l2.naks == Ranges{{8, 2}});
+}
+
+TEST_CASE("data in the middle of a gap splits it") {
+    GapTracker g(NakPolicy{});
+    g.reset(Offset{0});
+    g.onData(Offset{0}, 5, kT0, false);
+    g.onData(Offset{20}, 1, kT0, false);  // gap [5, 20)
+    g.onData(Offset{10}, 3, kT0 + 10, false);
+    CHECK(g.gapCount() == 2);
+    CHECK(g.firstMissing() == Offset{5});
+    CHECK(g.stats().suppressed == 0);  // partly filled is not suppressed
+    g.onData(Offset{5}, 1, kT0 + 20, false);  // trims the left gap: [6, 10)
+    g.onData(Offset{19}, 1, kT0 + 20, false);  // trims the right gap: [13, 19)
+    Log log;
+    g.poll(g.nextDeadline(), log.actions());
+    while (g.nextDeadline() <= kT0 + NakPolicy{}.initialRttNs) g.poll(g.nextDeadline(), log.actions());
+    std::sort(log.naks.begin(), log.naks.end());
+    CHECK(log.naks == Ranges{{6, 4}, {13, 6}});
+    CHECK(g.stats().gapsDetected == 1);
+}
+
+TEST_CASE("at-most-once: loss after reorderGraceNs, never a NAK") {
+    NakPolicy p;
+    p.repair = false;
+    p.reorderGraceNs = 50'000;
+    GapTracker g = withHole(p);
+    CHECK(g.nextDeadline() == kT0 + p.reorderGraceNs);
+    Log log;
+    CHECK(g.poll(kT0 + p.reorderGraceNs - 1, log.actions()) == 0);
+    CHECK(g.poll(kT0 + p.reorderGraceNs, log.actions()) == 1);
+    CHECK(log.lost == LostRanges{{5, 5}});
+    CHECK(log.naks.empty());
+    CHECK(g.stats().naksSent == 0);
+
+    // Reordered data within the grace period: nothing lost.
+    GapTracker h = withHole(p);
+    h.onData(Offset{5}, 5, kT0 + p.reorderGraceNs / 2, false);
+    Log l2;
+    CHECK(h.poll(kT0 + 10 * p.reorderGraceNs, l2.actions()) == 0);
+    CHECK(l2.lost.empty());
+    CHECK(l2.naks.empty());
+}
+
+TEST_CASE("the RTT estimate moves toward measured repair times") {
+    NakPolicy p;
+    p.initialRttNs = 200'000;
+    GapTracker g(p);
+    g.reset(Offset{0});
+    std::uint64_t now = kT0;
+    std::uint64_t next = 0;
+    const std::uint64_t rtt = 1'000'000;
+    std::uint64_t prev = g.srttNs();
+    for (int i = 0; i < 40; ++i) {
+        g.onData(Offset{next}, 1, now, false);
+        g.onData(Offset{next + 2}, 1, now, false);  // hole at next + 1
+        Log log;
+        const std::uint64_t due = g.nextDeadline();
+        REQUIRE(g.poll(due, log.actions()) == 1);
+        REQUIRE(log.naks.size() == 1);
+        now = due + rtt;
+        g.onData(Offset{next + 1}, 1, now, true);
+        CHECK_FALSE(g.hasGaps());
+        CHECK(g.srttNs() > prev);
+        CHECK(g.srttNs() <= rtt);
+        prev = g.srttNs();
+        next += 3;
+        g.advance(Offset{next});
+    }
+    CHECK(g.srttNs() > rtt * 98 / 100);
+    CHECK(g.stats().repairedOffsets == 40);
+    CHECK(g.stats().suppressed == 0);
+
+    // A sample shorter than minRttNs counts as minRttNs.
+    NakPolicy q;
+    q.initialRttNs = q.minRttNs;
+    GapTracker h = withHole(q);
+    Log log;
+    const std::uint64_t due = h.nextDeadline();
+    h.poll(due, log.actions());
+    h.onData(Offset{5}, 5, due + 1, true);
+    CHECK(h.srttNs() == q.minRttNs);
+    // Original (non-repair) data after a NAK does not count as an RTT sample.
+    GapTracker k = withHole();
+    const std::uint64_t d2 = k.nextDeadline();
+    k.poll(d2, log.actions());
+    k.onData(Offset{5}, 5, d2 + 5'000'000, false);
+    CHECK(k.srttNs() == NakPolicy{}.initialRttNs);
+}
+
+TEST_CASE("a head beyond the data received is a gap (tail loss)") {
+    GapTracker g(NakPolicy{});
+    g.onHead(Offset{50}, kT0);  // starts at the head: nothing missing yet
+    CHECK(g.started());
+    CHECK_FALSE(g.hasGaps());
+    g.onData(Offset{50}, 5, kT0, false);
+    g.onHead(Offset{55}, kT0);
+    CHECK_FALSE(g.hasGaps());
+    g.onHead(Offset{60}, kT0 + 1);
+    CHECK(g.head() == Offset{60});
+    CHECK(g.gapCount() == 1);
+    CHECK(g.firstMissing() == Offset{55});
+    g.onHead(Offset{58}, kT0 + 2);  // an older heartbeat changes nothing
+    CHECK(g.head() == Offset{60});
+    CHECK(g.gapCount() == 1);
+    Log log;
+    g.poll(g.nextDeadline(), log.actions());
+    CHECK(log.naks == Ranges{{55, 5}});
+    // Later data beyond the head adds the gap up to it.
+    g.onData(Offset{70}, 1, kT0 + 3, false);
+    CHECK(g.gapCount() == 2);
+    CHECK(g.head() == Offset{71});
+}
+
+TEST_CASE("maxNakRange splits a large gap into several NAK ranges") {
+    NakPolicy p;
+    p.maxNakRange = 100;
+    GapTracker g(p);
+    g.reset(Offset{0});
+    g.onData(Offset{0}, 1, kT0, false);
+    g.onData(Offset{251}, 1, kT0, false);  // gap [1, 251)
+    Log log;
+    CHECK(g.poll(g.nextDeadline(), log.actions()) == 1);
+    CHECK(log.naks == Ranges{{1, 100}, {101, 100}, {201, 50}});
+    CHECK(g.stats().naksSent == 3);
+    CHECK(g.stats().nakOffsets == 250);
+    CHECK(g.gapCount() == 1);  // still one gap
+}
+
+TEST_CASE("nextDeadline is when poll next has work") {
+    NakPolicy p;
+    p.seed = 99;
+    GapTracker g(p);
+    g.reset(Offset{0});
+    std::uint64_t now = kT0;
+    // Several gaps found at different times.
+    for (std::uint64_t k = 0; k < 5; ++k) {
+        g.onData(Offset{k * 10}, 5, now, false);
+        now += 30'000;
+    }
+    g.onData(Offset{50}, 1, now, false);
+    CHECK(g.gapCount() == 5);
+    Log log;
+    std::uint64_t last = 0;
+    for (int i = 0; i < 200 && g.hasGaps(); ++i) {
+        const std::uint64_t t = g.nextDeadline();
+        REQUIRE(t != kNever);
+        CHECK(t >= last);
+        if (t > 0) CHECK(g.poll(t - 1, log.actions()) == 0);
+        CHECK(g.poll(t, log.actions()) >= 1);
+        last = t;
+        if (log.naks.size() >= 15) {
+            // Repair everything; no more deadlines.
+            for (std::uint64_t k = 0; k < 5; ++k) g.onData(Offset{k * 10 + 5}, 5, t + 1, true);
+        }
+    }
+    CHECK_FALSE(g.hasGaps());
+    CHECK(g.nextDeadline() == kNever);
+    CHECK(log.lost.empty());
+}
+
+}  // TEST_SUITE
