@@ -1,0 +1,472 @@
+// recovery::Subscriber driven directly with hand-encoded DATA/HEARTBEAT datagrams over the in-memory
+// network and a fake clock; its NAKs are read back at the sequencer's endpoint.
+#include <doctest/doctest.h>
+
+#include <array>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "fabric/counters.h"
+#include "fabric/wire.h"
+#include "recovery/subscriber.h"
+#include "transport/memory_transport.h"
+
+using namespace seqcast;
+using recovery::Delivery;
+using recovery::DeliveryMode;
+using recovery::StartPosition;
+using recovery::Subscriber;
+using recovery::SubscriberConfig;
+using transport::Endpoint;
+using transport::MemoryNetwork;
+using transport::MemoryTransport;
+using transport::RxSlot;
+using transport::TxItem;
+
+namespace {
+
+const Endpoint kSeq{0x0A000001u, 4000};
+const Endpoint kGroup{0xEF010101u, 5000};
+constexpr StreamId kStream{1};
+constexpr Epoch kEpoch{3};
+constexpr PublisherId kPub{7};
+constexpr std::uint64_t kT0 = 5'000'000'000;
+
+std::vector<std::byte> payloadFor(std::uint64_t offset, std::size_t len = 24) {
+    std::vector<std::byte> p(len);
+    for (std::size_t k = 0; k < len; ++k) p[k] = static_cast<std::byte>((offset * 11 + k) & 0xFF);
+    return p;
+}
+
+// A DATA datagram with `count` whole messages at offsets first .. first + count - 1 (pub_seq = offset).
+std::vector<std::byte> data(std::uint64_t first, std::uint32_t count, std::uint16_t flags = 0,
+                            StreamId stream = kStream, Epoch epoch = kEpoch) {
+    std::vector<std::byte> buf(wire::kDefaultMtu);
+    wire::DatagramWriter w(buf);
+    w.begin(wire::FrameType::Data, stream, epoch, Offset{first}, flags);
+    for (std::uint64_t o = first; o < first + count; ++o) {
+        const auto p = payloadFor(o);
+        const auto n = w.appendPiece(wire::MessageFields{kPub, PubSeq{o}, 1000 + o}, p, 0);
+        REQUIRE(n);
+        REQUIRE(*n == p.size());
+    }
+    buf.resize(w.finish(kT0));
+    return buf;
+}
+
+std::vector<std::byte> heartbeat(std::uint64_t next, std::uint64_t oldest) {
+    std::vector<std::byte> buf(wire::kDefaultMtu);
+    buf.resize(wire::encodeHeartbeat(buf, kStream, kEpoch, Offset{next}, Offset{oldest}, kT0));
+    REQUIRE(!buf.empty());
+    return buf;
+}
+
+struct Got {
+    std::uint64_t offset;
+    std::uint64_t pubSeq;
+    bool repaired;
+    std::vector<std::byte> payload;
+};
+
+struct Nak {
+    Endpoint from;
+    StreamId stream;
+    Epoch epoch;
+    std::vector<std::pair<std::uint64_t, std::uint32_t>> ranges;
+};
+
+SubscriberConfig testConfig() {
+    SubscriberConfig c;
+    c.stream = kStream;
+    c.reorderBytes = 1u << 20;
+    c.nak.seed = 17;
+    return c;
+}
+
+struct Rig {
+    MemoryNetwork net;
+    MemoryTransport seq{net, kSeq};
+    MemoryTransport dataT{net, Endpoint{0x0A000100u, 0}, {kGroup}};
+    MemoryTransport ctl{net, Endpoint{0x0A000100u, 0}};
+    Counters c;
+    std::vector<Got> got;
+    std::vector<std::pair<std::uint64_t, std::uint64_t>> lost;
+    std::unique_ptr<Subscriber> sub;
+
+    explicit Rig(const SubscriberConfig& cfg = testConfig()) {
+        recovery::SubscriberHandlers h;
+        h.onMessage = [this](const Delivery& d) {
+            CHECK(d.epoch == kEpoch);
+            CHECK(d.publisher == kPub);
+            got.push_back(Got{d.offset.get(), d.pubSeq.get(), d.repaired,
+                              std::vector<std::byte>(d.payload.begin(), d.payload.end())});
+        };
+        h.onLoss = [this](Offset f, std::uint64_t n) { lost.emplace_back(f.get(), n); };
+        sub = std::make_unique<Subscriber>(cfg, dataT, ctl, c, h);
+    }
+
+    void send(const std::vector<std::byte>& d, Endpoint to = kGroup) {
+        const TxItem it{d.data(), static_cast<std::uint32_t>(d.size()), to};
+        REQUIRE(seq.sendBurst(std::span<const TxItem>(&it, 1)) == 1);
+    }
+    void work(std::uint64_t now) {
+        for (int i = 0; i < 4; ++i) sub->doWork(now);
+    }
+    // NAK datagrams that reached the sequencer's endpoint.
+    std::vector<Nak> naks() {
+        std::vector<Nak> out;
+        std::array<RxSlot, 16> slots{};
+        for (;;) {
+            const std::size_t n = seq.recvBurst(slots);
+            if (n == 0) break;
+            for (std::size_t i = 0; i < n; ++i) {
+                wire::DatagramView v;
+                REQUIRE(wire::decode(std::span<const std::byte>(slots[i].data, slots[i].len), v) == wire::DecodeError::Ok);
+                REQUIRE(v.type == wire::FrameType::Nak);
+                Nak k{slots[i].from, v.stream, v.epoch, {}};
+                for (std::uint32_t r = 0; r < v.count; ++r) {
+                    const auto nr = wire::nakRange(v, r);
+                    k.ranges.emplace_back(nr.first.get(), nr.count);
+                }
+                out.push_back(std::move(k));
+            }
+        }
+        return out;
+    }
+    std::vector<std::uint64_t> offsets() const {
+        std::vector<std::uint64_t> o;
+        for (const auto& g : got) o.push_back(g.offset);
+        return o;
+    }
+};
+
+std::vector<std::uint64_t> range(std::uint64_t from, std::uint64_t to) {
+    std::vector<std::uint64_t> v;
+    for (std::uint64_t o = from; o < to; ++o) v.push_back(o);
+    return v;
+}
+
+}  // namespace
+
+TEST_SUITE("quick") {
+
+TEST_CASE("in-order datagrams are delivered in order, starting at the first one seen") {
+    Rig r;
+    CHECK_FALSE(r.sub->started());
+    for (std::uint64_t f = 100; f < 130; f += 3) r.send(data(f, 3));
+    r.work(kT0);
+    CHECK(r.sub->started());
+    CHECK(r.sub->epoch() == kEpoch);
+    REQUIRE(r.got.size() == 30);
+    CHECK(r.offsets() == range(100, 130));
+    for (const auto& g : r.got) {
+        CHECK(g.pubSeq == g.offset);
+        CHECK_FALSE(g.repaired);
+        CHECK(g.payload == payloadFor(g.offset));
+    }
+    CHECK(r.sub->nextOffset() == Offset{130});
+    CHECK(r.c.get(Counter::MessagesIn) == 30);
+    CHECK(r.c.get(Counter::DatagramsIn) == 10);
+    CHECK(r.c.get(Counter::HeadOffset) == 130);
+    CHECK_FALSE(r.sub->gaps().hasGaps());
+    r.work(kT0 + 1'000'000'000);
+    CHECK(r.naks().empty());
+    CHECK(r.lost.empty());
+}
+
+TEST_CASE("out-of-order datagrams are held and delivered in order") {
+    Rig r;
+    r.send(data(100, 2));
+    r.send(data(106, 2));
+    r.send(data(104, 2));
+    r.work(kT0);
+    CHECK(r.offsets() == range(100, 102));
+    CHECK(r.sub->gaps().hasGaps());
+    CHECK(r.sub->headOffset() == Offset{108});
+    r.send(data(102, 2));
+    r.work(kT0 + 1);  // before any NAK is due
+    CHECK(r.offsets() == range(100, 108));
+    CHECK(r.sub->nextOffset() == Offset{108});
+    CHECK_FALSE(r.sub->gaps().hasGaps());
+    CHECK(r.sub->gaps().stats().suppressed == 1);
+    r.work(kT0 + 1'000'000'000);
+    CHECK(r.naks().empty());
+    CHECK(r.lost.empty());
+}
+
+TEST_CASE("a gap is NAKed to the sequencer after the delay, and repaired") {
+    Rig r;
+    r.send(data(100, 2));
+    r.send(data(104, 2));
+    r.work(kT0);
+    CHECK(r.offsets() == range(100, 102));
+    const std::uint64_t due = r.sub->nextTimerNs();
+    CHECK(due >= kT0);
+    CHECK(due <= kT0 + r.sub->gaps().srttNs());
+    if (due > kT0) {
+        r.work(due - 1);
+        CHECK(r.naks().empty());
+    }
+    r.work(due);
+    const auto naks = r.naks();
+    REQUIRE(naks.size() == 1);
+    CHECK(naks[0].from == r.ctl.local());  // sent on the control transport
+    CHECK(naks[0].stream == kStream);
+    CHECK(naks[0].epoch == kEpoch);
+    CHECK(naks[0].ranges == std::vector<std::pair<std::uint64_t, std::uint32_t>>{{102, 2}});
+    CHECK(r.c.get(Counter::NaksSent) == 1);
+    CHECK(r.c.get(Counter::NakOffsetsRequested) == 2);
+
+    // The retransmission fills the gap; what was held follows.
+    r.send(data(102, 2, wire::kFlagRetransmit));
+    r.work(due + 300'000);
+    REQUIRE(r.offsets() == range(100, 106));
+    CHECK(r.got[2].repaired);
+    CHECK(r.got[3].repaired);
+    CHECK_FALSE(r.got[4].repaired);
+    CHECK(r.got[2].payload == payloadFor(102));
+    CHECK(r.sub->gaps().stats().repairedOffsets == 2);
+    r.work(due + 10'000'000'000ull);
+    CHECK(r.naks().empty());
+    CHECK(r.lost.empty());
+}
+
+TEST_CASE("NAKs go to the configured sequencer endpoint when one is set") {
+    SubscriberConfig cfg = testConfig();
+    const Endpoint elsewhere{0x0A000009u, 4100};
+    cfg.sequencer = elsewhere;
+    Rig r(cfg);
+    MemoryTransport other(r.net, elsewhere);
+    r.send(data(100, 1));
+    r.send(data(102, 1));
+    r.work(kT0);
+    r.work(r.sub->nextTimerNs());
+    CHECK(r.naks().empty());
+    std::array<RxSlot, 4> slots{};
+    CHECK(other.recvBurst(slots) == 1);
+}
+
+TEST_CASE("a corrupt datagram is counted, treated as loss and repaired") {
+    Rig r;
+    r.send(data(100, 2));
+    auto bad = data(102, 2);
+    bad[bad.size() - 3] ^= std::byte{0x10};  // inside a payload
+    r.send(bad);
+    r.send(data(104, 2));
+    r.work(kT0);
+    CHECK(r.c.get(Counter::DropBadCrc) == 1);
+    CHECK(r.offsets() == range(100, 102));
+    r.work(r.sub->nextTimerNs());
+    const auto naks = r.naks();
+    REQUIRE(naks.size() == 1);
+    CHECK(naks[0].ranges == std::vector<std::pair<std::uint64_t, std::uint32_t>>{{102, 2}});
+    r.send(data(102, 2, wire::kFlagRetransmit));
+    r.work(kT0 + 2'000'000);
+    CHECK(r.offsets() == range(100, 106));
+    CHECK(r.got[2].repaired);
+    CHECK(r.got[2].payload == payloadFor(102));
+    CHECK(r.lost.empty());
+}
+
+TEST_CASE("duplicates are dropped and counted, each message delivered once") {
+    Rig r;
+    r.send(data(100, 2));
+    r.send(data(100, 2));  // already delivered
+    r.send(data(104, 2));
+    r.send(data(104, 2));  // already held
+    r.send(data(105, 1));  // covered by the held [104, 106)
+    r.work(kT0);
+    CHECK(r.c.get(Counter::DropDuplicate) == 3);
+    r.send(data(102, 2));
+    r.send(data(102, 2));
+    r.send(data(101, 3));  // [101, 104): all delivered by now
+    r.work(kT0 + 1);
+    CHECK(r.offsets() == range(100, 106));
+    CHECK(r.c.get(Counter::DropDuplicate) == 5);
+    CHECK(r.c.get(Counter::MessagesIn) == 6);
+}
+
+TEST_CASE("a datagram that overlaps the delivery point delivers only the new part") {
+    Rig r;
+    r.send(data(100, 3));
+    r.send(data(101, 4));  // 101, 102 delivered already; 103, 104 new
+    r.work(kT0);
+    CHECK(r.offsets() == range(100, 105));
+    CHECK(r.c.get(Counter::MessagesIn) == 5);
+}
+
+TEST_CASE("at-most-once: the gap is reported via onLoss and never NAKed") {
+    SubscriberConfig cfg = testConfig();
+    cfg.mode = DeliveryMode::AtMostOnce;
+    cfg.nak.reorderGraceNs = 50'000;
+    Rig r(cfg);
+    r.send(data(100, 2));
+    r.send(data(104, 2));
+    r.work(kT0);
+    CHECK(r.offsets() == range(100, 102));
+    CHECK(r.sub->nextTimerNs() == kT0 + 50'000);
+    r.work(kT0 + 49'999);
+    CHECK(r.lost.empty());
+    r.work(kT0 + 50'000);
+    CHECK(r.lost == std::vector<std::pair<std::uint64_t, std::uint64_t>>{{102, 2}});
+    CHECK(r.offsets() == std::vector<std::uint64_t>{100, 101, 104, 105});
+    CHECK(r.c.get(Counter::LossNotices) == 1);
+    CHECK(r.c.get(Counter::OffsetsLost) == 2);
+    // A late arrival of what was declared lost is not delivered.
+    r.send(data(102, 2));
+    r.work(kT0 + 60'000);
+    CHECK(r.got.size() == 4);
+    r.work(kT0 + 10'000'000'000ull);
+    CHECK(r.naks().empty());
+    CHECK(r.c.get(Counter::NaksSent) == 0);
+}
+
+TEST_CASE("a heartbeat whose oldest retained offset is above a gap makes it lost at once") {
+    Rig r;
+    r.send(data(100, 2));
+    r.send(data(104, 2));
+    r.work(kT0);
+    CHECK(r.offsets() == range(100, 102));
+    r.send(heartbeat(106, 104));
+    r.sub->doWork(kT0 + 1);
+    CHECK(r.c.get(Counter::HeartbeatsReceived) == 1);
+    CHECK(r.lost == std::vector<std::pair<std::uint64_t, std::uint64_t>>{{102, 2}});
+    CHECK(r.offsets() == std::vector<std::uint64_t>{100, 101, 104, 105});
+    CHECK(r.sub->nextOffset() == Offset{106});
+    CHECK(r.c.get(Counter::LossNotices) == 1);
+    CHECK_FALSE(r.sub->gaps().hasGaps());
+}
+
+TEST_CASE("a heartbeat beyond the data received reveals tail loss, which is NAKed") {
+    Rig r;
+    r.send(data(100, 2));
+    r.work(kT0);
+    r.send(heartbeat(105, 0));
+    r.work(kT0 + 1);
+    CHECK(r.sub->headOffset() == Offset{105});
+    r.work(r.sub->nextTimerNs());
+    const auto naks = r.naks();
+    REQUIRE(naks.size() == 1);
+    CHECK(naks[0].ranges == std::vector<std::pair<std::uint64_t, std::uint32_t>>{{102, 3}});
+}
+
+TEST_CASE("a fragmented message is delivered once, whole") {
+    std::vector<std::byte> whole(2500);
+    for (std::size_t k = 0; k < whole.size(); ++k) whole[k] = static_cast<std::byte>((k * 13 + 5) & 0xFF);
+    std::vector<std::vector<std::byte>> frags;
+    std::uint32_t at = 0;
+    for (std::uint64_t off = 200; at < whole.size(); ++off) {
+        std::vector<std::byte> buf(wire::kDefaultMtu);
+        wire::DatagramWriter w(buf);
+        w.begin(wire::FrameType::Data, kStream, kEpoch, Offset{off});
+        const auto n = w.appendPiece(wire::MessageFields{kPub, PubSeq{42}, 9}, whole, at, 1000);
+        REQUIRE(n);
+        at += static_cast<std::uint32_t>(*n);
+        buf.resize(w.finish(kT0));
+        frags.push_back(std::move(buf));
+    }
+    REQUIRE(frags.size() == 3);
+
+    for (int variant = 0; variant < 2; ++variant) {
+        Rig r;
+        r.send(data(199, 1));
+        r.send(frags[0]);
+        if (variant == 0) {
+            r.send(frags[1]);
+            r.work(kT0);
+            CHECK(r.got.size() == 1);  // only the message at 199
+            r.send(frags[2]);
+        } else {
+            r.send(frags[2]);  // the last fragment overtakes the middle one
+            r.work(kT0);
+            CHECK(r.got.size() == 1);
+            r.send(frags[1]);
+        }
+        r.work(kT0 + 1);
+        INFO("variant " << variant);
+        REQUIRE(r.got.size() == 2);
+        CHECK(r.got[1].offset == 202);  // the offset of the last fragment
+        CHECK(r.got[1].pubSeq == 42);
+        CHECK(r.got[1].payload == whole);
+        CHECK(r.c.get(Counter::MessagesIn) == 2);
+        CHECK(r.sub->nextOffset() == Offset{203});
+    }
+}
+
+TEST_CASE("datagrams of another stream or an older epoch are dropped") {
+    Rig r;
+    r.send(data(100, 1));
+    r.send(data(101, 1, 0, StreamId{2}));
+    r.send(data(101, 1, 0, kStream, Epoch{kEpoch.get() - 1}));
+    r.work(kT0);
+    CHECK(r.c.get(Counter::DropWrongStream) == 1);
+    CHECK(r.c.get(Counter::DropWrongEpoch) == 1);
+    CHECK(r.offsets() == std::vector<std::uint64_t>{100});
+    CHECK(r.c.get(Counter::Epoch) == kEpoch.get());
+}
+
+TEST_CASE("parseStartPosition") {
+    auto l = recovery::parseStartPosition("latest");
+    REQUIRE(l);
+    CHECK(l->kind == StartPosition::Kind::Latest);
+    auto e = recovery::parseStartPosition("earliest");
+    REQUIRE(e);
+    CHECK(e->kind == StartPosition::Kind::Earliest);
+    auto o = recovery::parseStartPosition("123456789012");
+    REQUIRE(o);
+    CHECK(o->kind == StartPosition::Kind::AtOffset);
+    CHECK(o->offset == Offset{123456789012ull});
+    auto z = recovery::parseStartPosition("0");
+    REQUIRE(z);
+    CHECK(z->offset == Offset{0});
+    for (const char* bad : {"", "Latest", "12x", "-1", " 5", "99999999999999999999999", "earliest "}) {
+        auto b = recovery::parseStartPosition(bad);
+        INFO("input '" << bad << "'");
+        REQUIRE_FALSE(b);
+        CHECK(b.error().code == EINVAL);
+        CHECK(b.error().message().find("expected earliest, latest or an offset") != std::string::npos);
+    }
+}
+
+TEST_CASE("SubscriberConfig::validate") {
+    CHECK(SubscriberConfig{}.validate());
+    CHECK(testConfig().validate());
+
+    SubscriberConfig c = testConfig();
+    c.start = StartPosition{StartPosition::Kind::Earliest, {}};
+    auto st = c.validate();
+    REQUIRE_FALSE(st);
+    CHECK(st.error().message().find("earliest") != std::string::npos);
+    CHECK(st.error().message().find("--from latest") != std::string::npos);
+
+    c.start = StartPosition{StartPosition::Kind::AtOffset, Offset{5}};
+    st = c.validate();
+    REQUIRE_FALSE(st);
+    CHECK(st.error().message().find("offset") != std::string::npos);
+
+    c = testConfig();
+    c.reorderBytes = 3 * c.maxDatagram;
+    st = c.validate();
+    REQUIRE_FALSE(st);
+    CHECK(st.error().message().find("reorder buffer") != std::string::npos);
+
+    c = testConfig();
+    c.maxDatagram = 100;
+    st = c.validate();
+    REQUIRE_FALSE(st);
+    CHECK(st.error().message().find("max datagram") != std::string::npos);
+
+    c = testConfig();
+    c.burst = 0;
+    CHECK_FALSE(c.validate());
+    c = testConfig();
+    c.maxMessage = 0;
+    CHECK_FALSE(c.validate());
+    c = testConfig();
+    c.nak.deadlineNs = 0;
+    CHECK_FALSE(c.validate());
+}
+
+}  // TEST_SUITE
