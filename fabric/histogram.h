@@ -25,6 +25,7 @@ public:
     // Upper bound of the bucket holding quantile q in [0, 1] (never below the true value).
     std::uint64_t quantile(double q) const noexcept {
         if (total_ == 0) return 0;
+        if (!(q >= 0.0)) q = 0.0;  // also NaN
         if (q >= 1.0) return max_;
         auto rank = static_cast<std::uint64_t>(q * static_cast<double>(total_));
         if (rank >= total_) rank = total_ - 1;
@@ -38,13 +39,16 @@ public:
         }
         return max_;
     }
-    void merge(const Histogram& o) {
+    // Both histograms must have the same precision; a mismatch merges nothing and returns false.
+    bool merge(const Histogram& o) {
+        if (o.sub_ != sub_) return false;
         for (std::size_t i = 0; i < counts_.size() && i < o.counts_.size(); ++i) counts_[i] += o.counts_[i];
         total_ += o.total_;
         if (o.total_) {
             if (o.max_ > max_) max_ = o.max_;
             if (o.min_ < min_) min_ = o.min_;
         }
+        return true;
     }
     void reset() {
         std::fill(counts_.begin(), counts_.end(), 0);

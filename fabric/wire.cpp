@@ -124,6 +124,7 @@ std::string_view decodeErrorName(DecodeError e) noexcept {
 
 std::uint32_t datagramCrc(std::span<const std::byte> d) noexcept {
     static constexpr std::byte kZero[4] = {};
+    if (d.size() < kCrcFieldOffset + 4) return crc32c(d);  // too short to hold the field
     std::uint32_t st = crc32cUpdate(kCrc32cInit, d.first(kCrcFieldOffset));
     st = crc32cUpdate(st, kZero);
     st = crc32cUpdate(st, d.subspan(kCrcFieldOffset + 4));

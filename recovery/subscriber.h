@@ -106,6 +106,7 @@ private:
     wire::DatagramWriter nakWriter_;
     bool nakOpen_ = false;
     std::uint64_t nowNs_ = 0;
+    std::uint32_t rounds_ = 0;
 };
 
 }  // namespace seqcast::recovery

@@ -213,7 +213,10 @@ void Publisher::onNak(const wire::DatagramView& v, std::uint64_t nowNs) {
         case wire::PubNakReason::Gap: {
             // The sequencer lacks [expected, heldFrom): resend what was not sent within a round trip.
             const std::uint64_t lo = std::max(n.expected.get(), j_->base);
-            const std::uint64_t hi = n.heldFrom.get() > lo ? std::min(n.heldFrom.get(), highestSent_) : highestSent_;
+            // heldFrom == expected: the sequencer holds later fragments of message `expected` itself.
+            std::uint64_t hi = highestSent_;
+            if (n.heldFrom.get() > lo) hi = std::min(n.heldFrom.get(), highestSent_);
+            else if (n.heldFrom.get() == lo && lo != 0) hi = lo + 1;
             requestResend(lo, hi, std::max<std::uint64_t>(srtt_, cfg_.minRtoNs / 4));
             (void)nowNs;
             break;

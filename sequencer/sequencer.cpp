@@ -174,7 +174,8 @@ int Sequencer::doWork(std::uint64_t nowNs) {
     }
     work += static_cast<int>(n);
     if (open_) closeDatagram();
-    if (txDataDone_ < txData_.size() || !txCtl_.empty()) {
+    // Also when only confirmations or PUB_NAKs are due (a held or duplicate PUB produces no data).
+    if (txDataDone_ < txData_.size() || !txCtl_.empty() || !touched_.empty()) {
         if (flushData()) flushControl();
     }
     if (nowNs >= nextHeartbeatNs_) {

@@ -49,6 +49,8 @@ public:
     void endOfStream();
 
     Epoch epoch() const noexcept { return epoch_; }
+    // When doWork() next has timed work (a heartbeat), monotonic ns.
+    std::uint64_t nextTimerNs() const noexcept { return nextHeartbeatNs_; }
     Offset nextOffset() const noexcept { return Offset{nextOffset_}; }
     Offset oldestRetained() const noexcept { return ring_->oldest(); }
     bool recovered() const noexcept { return state_.recovered(); }

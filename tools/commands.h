@@ -1,0 +1,10 @@
+#pragma once
+
+namespace seqcast::tools {
+int runSequencer(int argc, char** argv);
+int runPub(int argc, char** argv);
+int runSub(int argc, char** argv);
+int runDemo(int argc, char** argv);
+int runBench(int argc, char** argv);
+int runStat(int argc, char** argv);
+}  // namespace seqcast::tools

@@ -1,0 +1,360 @@
+#include "tools/common.h"
+
+#include <poll.h>
+#include <signal.h>
+
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+
+#include "fabric/clock.h"
+
+namespace seqcast::tools {
+
+std::optional<int> parseCommandLine(const CommandInfo& info, int argc, char** argv, po::options_description& opts,
+                                    po::variables_map& vm, std::vector<std::string>* extra) {
+    po::options_description common("General");
+    common.add_options()
+        ("help,h", "show this help with examples")
+        ("config", po::value<std::string>(), "read options from an INI file (same keys as the flags; flags win)");
+    po::options_description all;
+    all.add(opts).add(common);
+    auto usage = [&](std::ostream& os) {
+        os << "usage: seqcast " << info.name << " [options]" << (extra ? " [-- EXTRA...]" : "") << "\n"
+           << info.synopsis << "\n\n" << all << "\nExamples:\n" << info.examples;
+    };
+    try {
+        std::vector<std::string> args(argv + 1, argv + argc);
+        std::vector<std::string> after;
+        if (extra != nullptr) {
+            for (std::size_t i = 0; i < args.size(); ++i) {
+                if (args[i] == "--") {
+                    after.assign(args.begin() + static_cast<std::ptrdiff_t>(i) + 1, args.end());
+                    args.resize(i);
+                    break;
+                }
+            }
+            *extra = after;
+        }
+        po::store(po::command_line_parser(args).options(all).run(), vm);
+        if (vm.count("help") != 0) {
+            usage(std::cout);
+            return 0;
+        }
+        if (vm.count("config") != 0) {
+            const std::string path = vm["config"].as<std::string>();
+            std::ifstream in(path);
+            if (!in) throw UsageError("--config: cannot read '" + path + "'");
+            po::store(po::parse_config_file(in, opts, false), vm);
+        }
+        po::notify(vm);
+    } catch (const po::error& e) {
+        std::cerr << "seqcast " << info.name << ": " << e.what() << "\n\n";
+        usage(std::cerr);
+        return kExitUsage;
+    } catch (const UsageError& e) {
+        std::cerr << "seqcast " << info.name << ": " << e.what() << "\n\n";
+        usage(std::cerr);
+        return kExitUsage;
+    }
+    return std::nullopt;
+}
+
+namespace {
+std::string range(std::uint64_t lo, std::uint64_t hi) { return std::to_string(lo) + ".." + std::to_string(hi); }
+}  // namespace
+
+std::uint64_t getU64(const po::variables_map& vm, const std::string& name, std::uint64_t lo, std::uint64_t hi) {
+    const std::string text = vm[name].as<std::string>();
+    std::uint64_t v = 0;
+    std::size_t used = 0;
+    try {
+        if (!text.empty() && text[0] == '-') throw std::invalid_argument("negative");
+        v = std::stoull(text, &used, 10);
+    } catch (const std::exception&) {
+        throw UsageError("--" + name + ": '" + text + "' is not a whole number (allowed " + range(lo, hi) + ")");
+    }
+    if (used != text.size()) throw UsageError("--" + name + ": '" + text + "' is not a whole number (allowed " + range(lo, hi) + ")");
+    if (v < lo || v > hi) throw UsageError("--" + name + ": " + text + " is out of range " + range(lo, hi));
+    return v;
+}
+
+double getDouble(const po::variables_map& vm, const std::string& name, double lo, double hi) {
+    const std::string text = vm[name].as<std::string>();
+    double v = 0;
+    std::size_t used = 0;
+    try {
+        v = std::stod(text, &used);
+    } catch (const std::exception&) {
+        used = 0;
+    }
+    if (used != text.size() || text.empty() || !std::isfinite(v))
+        throw UsageError("--" + name + ": '" + text + "' is not a number");
+    if (v < lo || v > hi) {
+        std::ostringstream os;
+        os << "--" << name << ": " << text << " is out of range " << lo << ".." << hi;
+        throw UsageError(os.str());
+    }
+    return v;
+}
+
+Result<std::uint64_t> parseSize(const std::string& text) {
+    if (text.empty()) return failInvalid("empty size");
+    std::size_t used = 0;
+    std::uint64_t v = 0;
+    try {
+        if (text[0] == '-') throw std::invalid_argument("negative");
+        v = std::stoull(text, &used, 10);
+    } catch (const std::exception&) {
+        return failInvalid("'" + text + "' is not a size (e.g. 4096, 64K, 16M, 1G)");
+    }
+    std::string unit = text.substr(used);
+    if (!unit.empty() && (unit.back() == 'B' || unit.back() == 'b')) unit.pop_back();
+    if (unit.size() > 1 && (unit.back() == 'i')) unit.pop_back();
+    unsigned shift = 0;
+    if (unit.empty()) shift = 0;
+    else if (unit == "K" || unit == "k") shift = 10;
+    else if (unit == "M" || unit == "m") shift = 20;
+    else if (unit == "G" || unit == "g") shift = 30;
+    else return failInvalid("'" + text + "' is not a size (e.g. 4096, 64K, 16M, 1G)");
+    if (shift != 0 && v > (~std::uint64_t{0} >> shift)) return failInvalid("'" + text + "' is too large");
+    return v << shift;
+}
+
+std::uint64_t getSize(const po::variables_map& vm, const std::string& name, std::uint64_t lo, std::uint64_t hi) {
+    const std::string text = vm[name].as<std::string>();
+    auto v = parseSize(text);
+    if (!v) throw UsageError("--" + name + ": " + v.error().message());
+    if (*v < lo || *v > hi) throw UsageError("--" + name + ": " + text + " is out of range " + range(lo, hi) + " bytes");
+    return *v;
+}
+
+transport::Endpoint getEndpoint(const po::variables_map& vm, const std::string& name, bool allowZeroPort) {
+    auto e = transport::parseEndpoint(vm[name].as<std::string>(), allowZeroPort);
+    if (!e) throw UsageError("--" + name + ": " + e.error().message());
+    return *e;
+}
+
+std::uint32_t getIpv4(const po::variables_map& vm, const std::string& name) {
+    auto a = transport::parseIpv4(vm[name].as<std::string>());
+    if (!a) throw UsageError("--" + name + ": " + a.error().message());
+    return *a;
+}
+
+void addSocketOptions(po::options_description& d) {
+    d.add_options()
+        ("interface", po::value<std::string>()->default_value("127.0.0.1"), "interface address for multicast send and joins")
+        ("ttl", po::value<std::string>()->default_value("1"), "multicast TTL (0..255)")
+        ("no-loopback", "do not loop multicast back to receivers on this host")
+        ("rcvbuf", po::value<std::string>()->default_value("8M"), "socket receive buffer (raise net.core.rmem_max if clamped)")
+        ("sndbuf", po::value<std::string>()->default_value("4M"), "socket send buffer (raise net.core.wmem_max if clamped)")
+        ("busy-poll", "spin on non-blocking receive instead of sleeping in poll() (lowest latency, one core busy)");
+}
+
+transport::UdpConfig socketConfig(const po::variables_map& vm) {
+    transport::UdpConfig c;
+    c.interface = getIpv4(vm, "interface");
+    c.ttl = static_cast<int>(getU64(vm, "ttl", 0, 255));
+    c.loop = vm.count("no-loopback") == 0;
+    c.rcvBuf = static_cast<int>(getSize(vm, "rcvbuf", 0, 1u << 30));
+    c.sndBuf = static_cast<int>(getSize(vm, "sndbuf", 0, 1u << 30));
+    return c;
+}
+
+void addFaultOptions(po::options_description& d, const char* defaultDirection) {
+    d.add_options()
+        ("loss", po::value<std::string>()->default_value("0"), "fault injection: probability a datagram is dropped (0..1)")
+        ("burst-loss", po::value<std::string>()->default_value("0"), "probability a burst of --burst-length drops starts (0..1)")
+        ("burst-length", po::value<std::string>()->default_value("50"), "datagrams lost per burst (1..1000000)")
+        ("reorder", po::value<std::string>()->default_value("0"), "probability a datagram is delayed behind later ones (0..1)")
+        ("duplicate", po::value<std::string>()->default_value("0"), "probability a datagram is delivered twice (0..1)")
+        ("corrupt", po::value<std::string>()->default_value("0"), "probability one bit of a datagram is flipped (0..1)")
+        ("fault-seed", po::value<std::string>()->default_value("1"), "seed of the fault injection")
+        ("fault-on", po::value<std::string>()->default_value(defaultDirection), "where faults apply: rx, tx or both");
+}
+
+transport::FaultConfig faultConfig(const po::variables_map& vm) {
+    transport::FaultConfig f;
+    f.loss = getDouble(vm, "loss", 0, 1);
+    f.burstStart = getDouble(vm, "burst-loss", 0, 1);
+    f.burstLength = static_cast<unsigned>(getU64(vm, "burst-length", 1, 1'000'000));
+    f.reorder = getDouble(vm, "reorder", 0, 1);
+    f.duplicate = getDouble(vm, "duplicate", 0, 1);
+    f.corrupt = getDouble(vm, "corrupt", 0, 1);
+    f.seed = getU64(vm, "fault-seed", 0, ~std::uint64_t{0});
+    const std::string on = vm["fault-on"].as<std::string>();
+    if (on == "rx") { f.onReceive = true; f.onSend = false; }
+    else if (on == "tx") { f.onReceive = false; f.onSend = true; }
+    else if (on == "both") { f.onReceive = true; f.onSend = true; }
+    else throw UsageError("--fault-on: '" + on + "' must be rx, tx or both");
+    return f;
+}
+
+Result<std::unique_ptr<transport::Transport>> openTransport(const transport::UdpConfig& udp,
+                                                            const transport::FaultConfig& faults,
+                                                            const std::string& what) {
+    auto t = transport::UdpTransport::open(udp);
+    if (!t) return fail(t.error().wrap(what));
+    for (const auto& w : (*t)->warnings()) std::fprintf(stderr, "seqcast: warning: %s: %s\n", what.c_str(), w.c_str());
+    if (!faults.any()) return std::unique_ptr<transport::Transport>(std::move(*t));
+    return std::unique_ptr<transport::Transport>(new transport::FaultTransport(std::move(*t), faults));
+}
+
+namespace {
+std::atomic<bool> gStop{false};
+void onSignal(int) { gStop.store(true, std::memory_order_relaxed); }
+}  // namespace
+
+void installStopSignals() {
+    struct sigaction sa {};
+    sa.sa_handler = onSignal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, nullptr);
+    sigaction(SIGTERM, &sa, nullptr);
+    signal(SIGPIPE, SIG_IGN);
+}
+bool stopRequested() noexcept { return gStop.load(std::memory_order_relaxed); }
+void requestStop() noexcept { gStop.store(true, std::memory_order_relaxed); }
+
+void Idler::idle(int work, std::uint64_t untilNs) {
+    if (work > 0) {
+        idleRounds_ = 0;
+        return;
+    }
+    if (busy_) {
+        __builtin_ia32_pause();
+        return;
+    }
+    // One more look before sleeping: every look is a receive syscall, so keep it to one.
+    if (++idleRounds_ < 2) return;
+    const std::uint64_t now = monoNs();
+    std::uint64_t waitNs = untilNs > now ? untilNs - now : 0;
+    if (waitNs == 0) return;
+    if (waitNs > 5'000'000) waitNs = 5'000'000;  // re-check the stop flag regularly
+    std::vector<pollfd> p;
+    p.reserve(fds_.size());
+    for (int fd : fds_)
+        if (fd >= 0) p.push_back(pollfd{fd, POLLIN, 0});
+    timespec ts{static_cast<time_t>(waitNs / 1'000'000'000ull), static_cast<long>(waitNs % 1'000'000'000ull)};
+    ::ppoll(p.data(), p.size(), &ts, nullptr);
+}
+
+void Json::sep() {
+    if (afterKey_) {
+        afterKey_ = false;
+        return;
+    }
+    if (!first_.back()) out_ << ',';
+    first_.back() = false;
+}
+Json& Json::begin() {
+    sep();
+    out_ << '{';
+    first_.push_back(true);
+    return *this;
+}
+Json& Json::end() {
+    out_ << '}';
+    first_.pop_back();
+    return *this;
+}
+Json& Json::beginArray() {
+    sep();
+    out_ << '[';
+    first_.push_back(true);
+    return *this;
+}
+Json& Json::endArray() {
+    out_ << ']';
+    first_.pop_back();
+    return *this;
+}
+void Json::quote(const std::string& v) {
+    out_ << '"';
+    for (char ch : v) {
+        const auto c = static_cast<unsigned char>(ch);
+        if (c == '"' || c == '\\') out_ << '\\' << ch;
+        else if (c < 0x20) {
+            char buf[8];
+            std::snprintf(buf, sizeof buf, "\\u%04x", c);
+            out_ << buf;
+        } else out_ << ch;
+    }
+    out_ << '"';
+}
+Json& Json::key(const std::string& k) {
+    sep();
+    quote(k);
+    out_ << ':';
+    afterKey_ = true;
+    return *this;
+}
+Json& Json::str(const std::string& v) {
+    sep();
+    quote(v);
+    return *this;
+}
+Json& Json::num(double v) {
+    sep();
+    if (!std::isfinite(v)) out_ << "null";
+    else {
+        char buf[64];
+        std::snprintf(buf, sizeof buf, "%.6g", v);
+        out_ << buf;
+    }
+    return *this;
+}
+Json& Json::num(std::uint64_t v) {
+    sep();
+    out_ << v;
+    return *this;
+}
+Json& Json::boolean(bool v) {
+    sep();
+    out_ << (v ? "true" : "false");
+    return *this;
+}
+
+namespace {
+std::string us(std::uint64_t ns) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.1fus", static_cast<double>(ns) / 1000.0);
+    return buf;
+}
+}  // namespace
+
+std::string latencySummary(const Histogram& h) {
+    if (h.count() == 0) return "no samples";
+    return "p50=" + us(h.quantile(0.5)) + " p90=" + us(h.quantile(0.9)) + " p99=" + us(h.quantile(0.99)) +
+           " p99.9=" + us(h.quantile(0.999)) + " p99.99=" + us(h.quantile(0.9999)) + " max=" + us(h.max());
+}
+
+void latencyJson(Json& j, const std::string& key, const Histogram& h) {
+    j.key(key).begin();
+    j.field("count", h.count());
+    j.field("p50_ns", h.quantile(0.5));
+    j.field("p90_ns", h.quantile(0.9));
+    j.field("p99_ns", h.quantile(0.99));
+    j.field("p999_ns", h.quantile(0.999));
+    j.field("p9999_ns", h.quantile(0.9999));
+    j.field("max_ns", h.max());
+    j.end();
+}
+
+std::string fmtRate(double v) {
+    char buf[32];
+    if (v >= 1e6) std::snprintf(buf, sizeof buf, "%.2fM", v / 1e6);
+    else if (v >= 1e3) std::snprintf(buf, sizeof buf, "%.1fk", v / 1e3);
+    else std::snprintf(buf, sizeof buf, "%.0f", v);
+    return buf;
+}
+
+bool writeFile(const std::string& path, const std::string& text) {
+    std::ofstream out(path, std::ios::trunc);
+    if (!out) return false;
+    out << text << "\n";
+    return static_cast<bool>(out);
+}
+
+}  // namespace seqcast::tools

@@ -1,0 +1,114 @@
+// Shared pieces of the seqcast subcommands: option parsing (flags and INI config files with the
+// same keys), range checks that name the option, transports from options, signals, idling.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <boost/program_options.hpp>
+
+#include "fabric/histogram.h"
+#include "fabric/result.h"
+#include "transport/fault_transport.h"
+#include "transport/udp_transport.h"
+
+namespace seqcast::tools {
+
+namespace po = boost::program_options;
+
+// Bad command-line or config input: printed with usage, exit code 2.
+struct UsageError : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+inline constexpr int kExitUsage = 2;
+
+struct CommandInfo {
+    std::string name;      // "sub"
+    std::string synopsis;  // one line
+    std::string examples;  // shown by --help
+};
+
+// Parses flags, then --config FILE (flags win). Returns the exit code to use now (0 after --help,
+// 2 after a usage error), or nullopt to go on.
+std::optional<int> parseCommandLine(const CommandInfo& info, int argc, char** argv, po::options_description& opts,
+                                    po::variables_map& vm, std::vector<std::string>* extra = nullptr);
+
+// Checked reads: throw UsageError naming the option and the allowed range.
+std::uint64_t getU64(const po::variables_map& vm, const std::string& name, std::uint64_t lo, std::uint64_t hi);
+double getDouble(const po::variables_map& vm, const std::string& name, double lo, double hi);
+// Sizes with optional K/M/G suffix (powers of 1024).
+std::uint64_t getSize(const po::variables_map& vm, const std::string& name, std::uint64_t lo, std::uint64_t hi);
+Result<std::uint64_t> parseSize(const std::string& text);
+transport::Endpoint getEndpoint(const po::variables_map& vm, const std::string& name, bool allowZeroPort = false);
+std::uint32_t getIpv4(const po::variables_map& vm, const std::string& name);
+
+// --interface, --ttl, --loopback, --rcvbuf, --sndbuf, --busy-poll
+void addSocketOptions(po::options_description& d);
+transport::UdpConfig socketConfig(const po::variables_map& vm);
+// --loss, --burst-loss, --burst-length, --reorder, --duplicate, --corrupt, --fault-seed, --fault-on
+void addFaultOptions(po::options_description& d, const char* defaultDirection);
+transport::FaultConfig faultConfig(const po::variables_map& vm);
+
+// Opens a UDP transport (wrapped in fault injection when asked); prints set-up warnings.
+Result<std::unique_ptr<transport::Transport>> openTransport(const transport::UdpConfig& udp,
+                                                            const transport::FaultConfig& faults,
+                                                            const std::string& what);
+
+// SIGINT / SIGTERM set the stop flag.
+void installStopSignals();
+bool stopRequested() noexcept;
+void requestStop() noexcept;
+
+// Waits for work after an idle doWork(): spins with --busy-poll, else poll()s the descriptors.
+class Idler {
+public:
+    Idler(bool busyPoll, std::vector<int> fds) : busy_(busyPoll), fds_(std::move(fds)) {}
+    // `work` is what the agents just did; `untilNs` the earliest timer (monotonic clock).
+    void idle(int work, std::uint64_t untilNs);
+
+private:
+    bool busy_;
+    std::vector<int> fds_;
+    int idleRounds_ = 0;
+};
+
+// Minimal JSON output.
+class Json {
+public:
+    Json& begin();
+    Json& end();
+    Json& key(const std::string& k);
+    Json& str(const std::string& v);
+    Json& num(double v);
+    Json& num(std::uint64_t v);
+    Json& boolean(bool v);
+    Json& field(const std::string& k, const std::string& v) { return key(k).str(v); }
+    Json& field(const std::string& k, std::uint64_t v) { return key(k).num(v); }
+    Json& field(const std::string& k, double v) { return key(k).num(v); }
+    Json& beginArray();
+    Json& endArray();
+    std::string text() const { return out_.str(); }
+
+private:
+    void sep();
+    void quote(const std::string& v);
+    std::ostringstream out_;
+    std::vector<bool> first_{true};
+    bool afterKey_ = false;
+};
+
+// "p50=12.3us p99=..." and JSON fields for a latency histogram in nanoseconds.
+std::string latencySummary(const Histogram& h);
+void latencyJson(Json& j, const std::string& key, const Histogram& h);
+std::string fmtRate(double perSec);
+bool writeFile(const std::string& path, const std::string& text);
+
+}  // namespace seqcast::tools

@@ -1,0 +1,41 @@
+// seqcast: one binary, one subcommand per role.
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+#include "tools/commands.h"
+
+namespace {
+
+struct Sub {
+    const char* name;
+    const char* summary;
+    int (*run)(int, char**);
+};
+
+const Sub kSubs[] = {
+    {"demo", "every role on loopback multicast with injected loss, then a report", seqcast::tools::runDemo},
+    {"sequencer", "run a stream's sequencer", seqcast::tools::runSequencer},
+    {"pub", "publish messages (stdin lines, a file, or a synthetic rate)", seqcast::tools::runPub},
+    {"sub", "subscribe and print / count / verify", seqcast::tools::runSub},
+    {"bench", "throughput, latency and repair benchmarks", seqcast::tools::runBench},
+    {"stat", "counters of every seqcast process on this host", seqcast::tools::runStat},
+};
+
+int usage(FILE* f) {
+    std::fprintf(f, "usage: seqcast COMMAND [options]   (seqcast COMMAND --help for each)\n\ncommands:\n");
+    for (const auto& s : kSubs) std::fprintf(f, "  %-10s %s\n", s.name, s.summary);
+    return f == stdout ? 0 : 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    if (argc < 2) return usage(stderr);
+    const std::string cmd = argv[1];
+    if (cmd == "--help" || cmd == "-h" || cmd == "help") return usage(stdout);
+    for (const auto& s : kSubs)
+        if (cmd == s.name) return s.run(argc - 1, argv + 1);
+    std::fprintf(stderr, "seqcast: unknown command '%s'\n\n", cmd.c_str());
+    return usage(stderr);
+}

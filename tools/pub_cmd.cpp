@@ -1,0 +1,252 @@
+// seqcast pub: publish messages from stdin lines, a file's lines, or synthetically at a rate.
+#include <poll.h>
+
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <string>
+
+#include "fabric/clock.h"
+#include "fabric/histogram.h"
+#include "sequencer/publisher.h"
+#include "tools/commands.h"
+#include "tools/common.h"
+#include "transport/shm_counters.h"
+
+namespace seqcast::tools {
+
+namespace {
+
+// Message sizes: "N", "A-B" (uniform), "exp:MEAN" (exponential, clamped to [1, max]).
+struct SizeSpec {
+    enum class Kind { Fixed, Uniform, Exp } kind = Kind::Fixed;
+    std::uint64_t a = 64, b = 64;
+    double mean = 64;
+    std::size_t draw(Rng& r, std::size_t maxSize) const {
+        std::uint64_t v = a;
+        if (kind == Kind::Uniform) v = a + r.below(b - a + 1);
+        if (kind == Kind::Exp) {
+            const double u = r.unit();
+            v = static_cast<std::uint64_t>(-mean * std::log(1.0 - u)) + 1;
+        }
+        return static_cast<std::size_t>(std::min<std::uint64_t>(v, maxSize));
+    }
+};
+
+SizeSpec parseSizeSpec(const std::string& text, std::uint64_t maxMessage) {
+    SizeSpec s;
+    auto num = [&](const std::string& t) {
+        auto v = parseSize(t);
+        if (!v || *v > maxMessage) throw UsageError("--size: '" + text + "' must be sizes up to --max-message (" + std::to_string(maxMessage) + ")");
+        return *v;
+    };
+    if (text.rfind("exp:", 0) == 0) {
+        s.kind = SizeSpec::Kind::Exp;
+        s.mean = static_cast<double>(num(text.substr(4)));
+        if (s.mean < 1) throw UsageError("--size: exponential mean must be at least 1");
+    } else if (auto dash = text.find('-'); dash != std::string::npos) {
+        s.kind = SizeSpec::Kind::Uniform;
+        s.a = num(text.substr(0, dash));
+        s.b = num(text.substr(dash + 1));
+        if (s.a > s.b) throw UsageError("--size: in 'A-B' A must not exceed B");
+    } else {
+        s.a = s.b = num(text);
+    }
+    return s;
+}
+
+void fillSynthetic(std::vector<std::byte>& m, std::uint32_t pub, std::uint64_t i) {
+    for (std::size_t k = 0; k < m.size(); ++k) m[k] = static_cast<std::byte>((pub * 131u + i * 7u + k) & 0xFF);
+    const std::uint64_t tag[2] = {pub, i};
+    std::memcpy(m.data(), tag, std::min(m.size(), sizeof tag));
+}
+
+}  // namespace
+
+int runPub(int argc, char** argv) {
+    const CommandInfo info{
+        "pub",
+        "Publish messages to a stream's sequencer: stdin lines (default), a file's lines, or synthetic messages at a rate.",
+        "  echo hello | seqcast pub --sequencer 127.0.0.1:40000\n"
+        "  seqcast pub --sequencer 127.0.0.1:40000 --rate 100000 --count 1000000 --size 8-8192\n"
+        "  seqcast pub --file orders.txt --journal pub7.journal --id 7\n"};
+    po::options_description d("Publisher");
+    d.add_options()
+        ("stream", po::value<std::string>()->default_value("1"), "stream id")
+        ("sequencer", po::value<std::string>()->default_value("127.0.0.1:40000"), "sequencer control address HOST:PORT")
+        ("bind", po::value<std::string>()->default_value("127.0.0.1:0"), "local address (port 0: any)")
+        ("id", po::value<std::string>()->default_value("0"), "publisher id (0: from --journal, else random)")
+        ("journal", po::value<std::string>(), "journal file: keeps id, pub_seq and unconfirmed messages across restarts")
+        ("file", po::value<std::string>(), "publish each line of this file")
+        ("rate", po::value<std::string>(), "synthetic messages per second (0: as fast as the window allows)")
+        ("count", po::value<std::string>()->default_value("0"), "synthetic messages to send (0: until stopped)")
+        ("size", po::value<std::string>()->default_value("64"), "synthetic sizes: N, A-B (uniform) or exp:MEAN")
+        ("seed", po::value<std::string>()->default_value("1"), "seed for synthetic sizes")
+        ("mtu", po::value<std::string>()->default_value("1408"), "largest datagram payload (128..65507)")
+        ("window", po::value<std::string>()->default_value("4096"), "unconfirmed messages in flight (power of two, 1..4096)")
+        ("window-bytes", po::value<std::string>()->default_value("32M"), "bytes of unconfirmed messages")
+        ("max-message", po::value<std::string>()->default_value("1M"), "largest message")
+        ("linger", po::value<std::string>()->default_value("10"), "seconds to wait for the last confirmations")
+        ("duration", po::value<std::string>()->default_value("0"), "stop offering after this many seconds (0: no limit)")
+        ("json", po::value<std::string>(), "write a JSON summary to this file");
+    addSocketOptions(d);
+    addFaultOptions(d, "tx");
+    po::variables_map vm;
+    if (auto rc = parseCommandLine(info, argc, argv, d, vm)) return *rc;
+
+    sequencer::PublisherConfig cfg;
+    transport::UdpConfig udp;
+    transport::FaultConfig faults;
+    SizeSpec sizes;
+    bool synthetic = false;
+    double rate = 0;
+    std::uint64_t count = 0, lingerS = 10, durationS = 0, seed = 1;
+    try {
+        cfg.stream = StreamId{static_cast<std::uint32_t>(getU64(vm, "stream", 1, 0xFFFFFFFFu))};
+        cfg.sequencer = getEndpoint(vm, "sequencer");
+        cfg.id = PublisherId{static_cast<std::uint32_t>(getU64(vm, "id", 0, 0xFFFFFFFFu))};
+        if (vm.count("journal")) cfg.journalPath = vm["journal"].as<std::string>();
+        cfg.mtu = getU64(vm, "mtu", wire::kMinMtu, wire::kMaxDatagram);
+        cfg.window = static_cast<std::uint32_t>(getU64(vm, "window", 1, 4096));
+        if ((cfg.window & (cfg.window - 1)) != 0) throw UsageError("--window: " + std::to_string(cfg.window) + " is not a power of two");
+        cfg.maxMessage = static_cast<std::uint32_t>(getSize(vm, "max-message", 1, 1u << 30));
+        cfg.windowBytes = getSize(vm, "window-bytes", cfg.maxMessage, 1ull << 34);
+        synthetic = vm.count("rate") != 0;
+        if (synthetic) rate = getDouble(vm, "rate", 0, 1e9);
+        if (synthetic && vm.count("file")) throw UsageError("--rate and --file: choose one source");
+        count = getU64(vm, "count", 0, ~std::uint64_t{0});
+        sizes = parseSizeSpec(vm["size"].as<std::string>(), cfg.maxMessage);
+        seed = getU64(vm, "seed", 0, ~std::uint64_t{0});
+        lingerS = getU64(vm, "linger", 0, 86400);
+        durationS = getU64(vm, "duration", 0, 1ull << 32);
+        udp = socketConfig(vm);
+        udp.bind = getEndpoint(vm, "bind", true);
+        udp.maxDatagram = 2048;
+        faults = faultConfig(vm);
+    } catch (const UsageError& e) {
+        std::cerr << "seqcast pub: " << e.what() << "\n(see seqcast pub --help)\n";
+        return kExitUsage;
+    }
+    std::ifstream file;
+    std::istream* lines = &std::cin;
+    if (vm.count("file")) {
+        file.open(vm["file"].as<std::string>());
+        if (!file) {
+            std::cerr << "seqcast pub: --file: cannot read '" << vm["file"].as<std::string>() << "'\n";
+            return kExitUsage;
+        }
+        lines = &file;
+    }
+    installStopSignals();
+    auto shm = transport::ShmCounters::create("pub", cfg.stream.get());
+    Counters& c = shm->counters();
+    auto t = openTransport(udp, faults, "publisher socket " + udp.bind.str());
+    if (!t) {
+        std::cerr << "seqcast pub: " << t.error().message() << "\n";
+        return 1;
+    }
+    Histogram confirmLat;
+    std::uint64_t confirmed = 0, firstOffset = ~std::uint64_t{0}, lastOffset = 0;
+    auto p = sequencer::Publisher::create(cfg, **t, c, [&](const sequencer::Confirmation& k) {
+        ++confirmed;
+        confirmLat.record(k.latencyNs);
+        if (k.offset.get() != wire::kOffsetOpen) {
+            firstOffset = std::min(firstOffset, k.offset.get());
+            lastOffset = std::max(lastOffset, k.offset.get());
+        }
+    });
+    if (!p) {
+        std::cerr << "seqcast pub: " << p.error().message() << "\n";
+        return 1;
+    }
+    auto& pub = **p;
+    if (pub.recoveredMessages() > 0)
+        std::fprintf(stderr, "seqcast pub: journal: publisher %u resumes at pub_seq %llu, resending %llu unconfirmed\n",
+                     pub.id().get(), static_cast<unsigned long long>(pub.nextPubSeq().get()),
+                     static_cast<unsigned long long>(pub.recoveredMessages()));
+    Idler idler(vm.count("busy-poll") != 0, {(*t)->waitFd()});
+    Rng rng(seed ^ pub.id().get());
+    std::vector<std::byte> msg;
+    std::string line;
+    bool haveLine = false;
+    bool sourceDone = false;
+    std::uint64_t offered = 0;
+    const std::uint64_t start = monoNs();
+    const std::uint64_t stopOfferAt = durationS ? start + durationS * 1'000'000'000ull : ~std::uint64_t{0};
+    std::uint64_t lingerUntil = 0;
+    const bool interactive = !synthetic && !vm.count("file");
+    while (!stopRequested()) {
+        std::uint64_t now = monoNs();
+        int work = pub.doWork(now);
+        // Offer what is due.
+        if (!sourceDone) {
+            if (now >= stopOfferAt) sourceDone = true;
+            for (int k = 0; k < 256 && !sourceDone; ++k) {
+                if (synthetic) {
+                    if (count != 0 && offered >= count) { sourceDone = true; break; }
+                    if (rate > 0 && now < start + static_cast<std::uint64_t>(static_cast<double>(offered) * 1e9 / rate)) break;
+                    msg.resize(sizes.draw(rng, cfg.maxMessage));
+                    fillSynthetic(msg, pub.id().get(), offered);
+                } else {
+                    if (!haveLine) {
+                        // Interactive stdin: read a line only when one is waiting (poll), so confirmations keep flowing.
+                        if (interactive) {
+                            pollfd pf{0, POLLIN, 0};
+                            if (::poll(&pf, 1, 0) <= 0) break;
+                        }
+                        if (!std::getline(*lines, line)) { sourceDone = true; break; }
+                        haveLine = true;
+                    }
+                    msg.assign(reinterpret_cast<const std::byte*>(line.data()), reinterpret_cast<const std::byte*>(line.data()) + line.size());
+                }
+                const auto r = pub.offer(msg, wallNs());
+                if (r == sequencer::Publisher::Offer::BackPressured) break;
+                if (r == sequencer::Publisher::Offer::TooLarge) {
+                    std::fprintf(stderr, "seqcast pub: message of %zu bytes is larger than --max-message; skipped\n", msg.size());
+                    c.add(Counter::DropTooLarge);
+                }
+                haveLine = false;
+                ++offered;
+                ++work;
+            }
+            if (sourceDone) lingerUntil = monoNs() + lingerS * 1'000'000'000ull;
+        }
+        if (!pub.fatalError().empty()) {
+            std::fprintf(stderr, "seqcast pub: %s\n", pub.fatalError().c_str());
+            break;
+        }
+        if (sourceDone && (pub.allConfirmed() || monoNs() >= lingerUntil)) break;
+        std::uint64_t wake = now + 1'000'000;
+        if (synthetic && rate > 0 && !sourceDone) wake = std::min(wake, start + static_cast<std::uint64_t>(static_cast<double>(offered) * 1e9 / rate));
+        idler.idle(work, wake);
+    }
+    const double secs = static_cast<double>(monoNs() - start) * 1e-9;
+    const bool complete = pub.allConfirmed() && pub.fatalError().empty();
+    std::fprintf(stderr, "seqcast pub: publisher %u: %llu offered, %llu confirmed%s in %.2fs (%s msg/s), %llu back-pressure events, %llu resent; confirm latency %s\n",
+                 pub.id().get(), static_cast<unsigned long long>(offered), static_cast<unsigned long long>(confirmed),
+                 complete ? "" : " (INCOMPLETE)", secs, fmtRate(static_cast<double>(confirmed) / std::max(secs, 1e-9)).c_str(),
+                 static_cast<unsigned long long>(c.get(Counter::BackPressure)),
+                 static_cast<unsigned long long>(c.get(Counter::PubRetransmits)), latencySummary(confirmLat).c_str());
+    if (vm.count("json")) {
+        Json j;
+        j.begin();
+        j.field("publisher", std::uint64_t{pub.id().get()});
+        j.field("offered", offered);
+        j.field("confirmed", confirmed);
+        j.field("unconfirmed", pub.unconfirmed());
+        j.key("complete").boolean(complete);
+        j.field("seconds", secs);
+        j.field("first_offset", firstOffset == ~std::uint64_t{0} ? 0 : firstOffset);
+        j.field("last_offset", lastOffset);
+        j.field("back_pressure", c.get(Counter::BackPressure));
+        j.field("resent", c.get(Counter::PubRetransmits));
+        latencyJson(j, "confirm_latency", confirmLat);
+        j.end();
+        if (!writeFile(vm["json"].as<std::string>(), j.text())) std::fprintf(stderr, "seqcast pub: cannot write %s\n", vm["json"].as<std::string>().c_str());
+    }
+    return complete ? 0 : 1;
+}
+
+}  // namespace seqcast::tools

@@ -1,0 +1,105 @@
+// seqcast sequencer: run a stream's sequencer.
+#include <cstdio>
+#include <iostream>
+
+#include "fabric/clock.h"
+#include "sequencer/sequencer.h"
+#include "tools/commands.h"
+#include "tools/common.h"
+#include "transport/shm_counters.h"
+
+namespace seqcast::tools {
+
+int runSequencer(int argc, char** argv) {
+    const CommandInfo info{
+        "sequencer",
+        "Stamp every message of a stream with a global offset and multicast it; answer NAKs; heartbeat when idle.",
+        "  seqcast sequencer --stream 1 --control 127.0.0.1:40000 --group 239.1.1.1:40001\n"
+        "  seqcast sequencer --config seq.ini --state /var/lib/seqcast/stream1.state\n"};
+    po::options_description d("Sequencer");
+    d.add_options()
+        ("stream", po::value<std::string>()->default_value("1"), "stream id (1..4294967295)")
+        ("control", po::value<std::string>()->default_value("127.0.0.1:40000"), "address publishers and NAKs reach (HOST:PORT)")
+        ("group", po::value<std::string>()->default_value("239.1.1.1:40001"), "multicast group:port of the stream")
+        ("mtu", po::value<std::string>()->default_value("1408"), "largest datagram payload in bytes (128..65507)")
+        ("ring", po::value<std::string>()->default_value("64M"), "retransmit ring size (e.g. 64M)")
+        ("state", po::value<std::string>(), "state file (epoch, next offset, publisher positions, ring); default seqcast-stream-<id>.state")
+        ("sync-state", "msync the state file after every batch (survives power loss, costs latency)")
+        ("max-publishers", po::value<std::string>()->default_value("256"), "publishers tracked (1..65536)")
+        ("heartbeat-min-us", po::value<std::string>()->default_value("50"), "first idle heartbeat after this many microseconds")
+        ("heartbeat-max-ms", po::value<std::string>()->default_value("100"), "idle heartbeat interval grows up to this")
+        ("retransmit-holdoff-us", po::value<std::string>()->default_value("250"), "NAKs for a datagram re-sent this recently are coalesced")
+        ("retransmit-rate", po::value<std::string>()->default_value("400M"), "retransmission budget in bytes per second")
+        ("duration", po::value<std::string>()->default_value("0"), "stop after this many seconds (0: until SIGINT/SIGTERM)")
+        ("no-end-of-stream", "do not send END_OF_STREAM when stopping");
+    addSocketOptions(d);
+    addFaultOptions(d, "rx");
+    po::variables_map vm;
+    if (auto rc = parseCommandLine(info, argc, argv, d, vm)) return *rc;
+
+    sequencer::SequencerConfig cfg;
+    transport::UdpConfig udp;
+    transport::FaultConfig faults;
+    std::uint64_t durationS = 0;
+    try {
+        cfg.stream = StreamId{static_cast<std::uint32_t>(getU64(vm, "stream", 1, 0xFFFFFFFFu))};
+        cfg.group = getEndpoint(vm, "group");
+        if (!cfg.group.multicast()) throw UsageError("--group: " + cfg.group.str() + " is not a multicast address (224.0.0.0/4)");
+        cfg.mtu = getU64(vm, "mtu", wire::kMinMtu, wire::kMaxDatagram);
+        cfg.ringBytes = getSize(vm, "ring", 1024 * cfg.mtu, 1ull << 36);
+        cfg.statePath = vm.count("state") ? vm["state"].as<std::string>()
+                                          : "seqcast-stream-" + std::to_string(cfg.stream.get()) + ".state";
+        cfg.syncState = vm.count("sync-state") != 0;
+        cfg.maxPublishers = static_cast<std::uint32_t>(getU64(vm, "max-publishers", 1, 65536));
+        cfg.heartbeatMinNs = getU64(vm, "heartbeat-min-us", 1, 10'000'000) * 1000;
+        cfg.heartbeatMaxNs = getU64(vm, "heartbeat-max-ms", 1, 60'000) * 1'000'000;
+        if (cfg.heartbeatMaxNs < cfg.heartbeatMinNs) throw UsageError("--heartbeat-max-ms must not be below --heartbeat-min-us");
+        cfg.retransmitHoldoffNs = getU64(vm, "retransmit-holdoff-us", 0, 10'000'000) * 1000;
+        cfg.retransmitBytesPerSec = getSize(vm, "retransmit-rate", 1024, 1ull << 40);
+        durationS = getU64(vm, "duration", 0, 1ull << 32);
+        udp = socketConfig(vm);
+        udp.bind = getEndpoint(vm, "control");
+        udp.maxDatagram = cfg.mtu;
+        faults = faultConfig(vm);
+    } catch (const UsageError& e) {
+        std::cerr << "seqcast sequencer: " << e.what() << "\n(see seqcast sequencer --help)\n";
+        return kExitUsage;
+    }
+    installStopSignals();
+    auto shm = transport::ShmCounters::create("sequencer", cfg.stream.get());
+    Counters& c = shm->counters();
+    auto t = openTransport(udp, faults, "sequencer control " + udp.bind.str());
+    if (!t) {
+        std::cerr << "seqcast sequencer: " << t.error().message() << "\n";
+        return 1;
+    }
+    auto seq = sequencer::Sequencer::create(cfg, **t, **t, c);
+    if (!seq) {
+        std::cerr << "seqcast sequencer: " << seq.error().message() << "\n";
+        return 1;
+    }
+    auto& s = **seq;
+    std::fprintf(stderr, "seqcast sequencer: stream %u epoch %u next offset %llu%s, control %s -> %s, state %s\n",
+                 cfg.stream.get(), s.epoch().get(), static_cast<unsigned long long>(s.nextOffset().get()),
+                 s.recovered() ? " (recovered)" : "", (*t)->local().str().c_str(), cfg.group.str().c_str(),
+                 cfg.statePath.c_str());
+    Idler idler(vm.count("busy-poll") != 0, {(*t)->waitFd()});
+    const std::uint64_t start = monoNs();
+    const std::uint64_t end = durationS ? start + durationS * 1'000'000'000ull : ~std::uint64_t{0};
+    while (!stopRequested()) {
+        const std::uint64_t now = monoNs();
+        if (now >= end) break;
+        const int work = s.doWork(now);
+        idler.idle(work, s.nextTimerNs());
+    }
+    if (vm.count("no-end-of-stream") == 0) s.endOfStream();
+    std::fprintf(stderr, "seqcast sequencer: stopped at offset %llu (epoch %u): %llu entries sequenced, %llu datagrams out, %llu retransmits, %llu NAKs\n",
+                 static_cast<unsigned long long>(s.nextOffset().get()), s.epoch().get(),
+                 static_cast<unsigned long long>(c.get(Counter::MessagesOut)),
+                 static_cast<unsigned long long>(c.get(Counter::DatagramsOut)),
+                 static_cast<unsigned long long>(c.get(Counter::Retransmits)),
+                 static_cast<unsigned long long>(c.get(Counter::NaksReceived)));
+    return 0;
+}
+
+}  // namespace seqcast::tools

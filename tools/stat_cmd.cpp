@@ -1,0 +1,117 @@
+// seqcast stat: live counters of every seqcast process on this host (shared memory, read-only).
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <iostream>
+#include <map>
+#include <thread>
+
+#include "fabric/clock.h"
+#include "tools/commands.h"
+#include "tools/common.h"
+#include "transport/shm_counters.h"
+
+namespace seqcast::tools {
+
+namespace {
+
+std::uint64_t val(const transport::CounterSnapshot& s, Counter c) { return s.values[static_cast<std::size_t>(c)]; }
+
+std::string snapshotJson(const std::vector<transport::CounterSnapshot>& all) {
+    Json j;
+    j.begin();
+    j.field("time_ns", wallNs());
+    j.key("processes").beginArray();
+    for (const auto& s : all) {
+        j.begin();
+        j.field("pid", s.pid);
+        j.field("role", s.role);
+        j.field("stream", std::uint64_t{s.stream});
+        j.key("alive").boolean(s.alive);
+        j.key("counters").begin();
+        for (std::size_t i = 0; i < kCounterCount; ++i) j.field(std::string(kCounterNames[i]), s.values[i]);
+        j.end();
+        j.end();
+    }
+    j.endArray();
+    j.end();
+    return j.text();
+}
+
+}  // namespace
+
+int runStat(int argc, char** argv) {
+    const CommandInfo info{"stat", "Show the counters of every seqcast process on this host, refreshed live.",
+                           "  seqcast stat\n  seqcast stat --json > snapshot.json\n  seqcast stat --interval-ms 250 --count 20\n"};
+    po::options_description d("Stat");
+    d.add_options()
+        ("json", "print one JSON snapshot and exit")
+        ("all", "include processes that have exited but left their counters file")
+        ("interval-ms", po::value<std::string>()->default_value("1000"), "refresh interval (50..60000)")
+        ("count", po::value<std::string>()->default_value("0"), "refreshes before exiting (0: until interrupted)")
+        ("dir", po::value<std::string>()->default_value(transport::kShmCountersDir), "counters directory");
+    po::variables_map vm;
+    if (auto rc = parseCommandLine(info, argc, argv, d, vm)) return *rc;
+    std::uint64_t intervalMs = 1000, count = 0;
+    try {
+        intervalMs = getU64(vm, "interval-ms", 50, 60000);
+        count = getU64(vm, "count", 0, ~std::uint64_t{0});
+    } catch (const UsageError& e) {
+        std::cerr << "seqcast stat: " << e.what() << "\n";
+        return kExitUsage;
+    }
+    const std::string dir = vm["dir"].as<std::string>();
+    const bool all = vm.count("all") != 0;
+    auto read = [&] {
+        auto v = transport::readAllCounters(dir);
+        if (!all) v.erase(std::remove_if(v.begin(), v.end(), [](const auto& s) { return !s.alive; }), v.end());
+        std::sort(v.begin(), v.end(), [](const auto& a, const auto& b) { return a.pid < b.pid; });
+        return v;
+    };
+    if (vm.count("json")) {
+        std::printf("%s\n", snapshotJson(read()).c_str());
+        return 0;
+    }
+    installStopSignals();
+    const bool tty = ::isatty(1) != 0;
+    std::map<std::uint64_t, transport::CounterSnapshot> prev;
+    std::uint64_t prevNs = monoNs();
+    for (std::uint64_t round = 0; !stopRequested() && (count == 0 || round < count); ++round) {
+        if (round > 0) std::this_thread::sleep_for(std::chrono::milliseconds(intervalMs));
+        const auto snap = read();
+        const std::uint64_t now = monoNs();
+        const double dt = static_cast<double>(now - prevNs) * 1e-9;
+        prevNs = now;
+        std::uint64_t head = 0;
+        for (const auto& s : snap)
+            if (s.role == "sequencer") head = std::max(head, val(s, Counter::HeadOffset));
+        if (tty) std::printf("\x1b[H\x1b[2J");
+        std::printf("%-8s %-10s %6s %10s %10s %10s %10s %8s %8s %8s %8s %12s %10s\n", "pid", "role", "stream", "dgram_in/s",
+                    "dgram_out/s", "msg_in/s", "msg_out/s", "gaps", "naks", "retx", "lost", "head", "lag");
+        for (const auto& s : snap) {
+            auto rate = [&](Counter c) {
+                auto it = prev.find(s.pid);
+                if (it == prev.end() || dt <= 0) return std::string("-");
+                return fmtRate(static_cast<double>(val(s, c) - val(it->second, c)) / dt);
+            };
+            const std::uint64_t h = val(s, Counter::HeadOffset);
+            const std::string lag = s.role == "sub" && head >= h ? std::to_string(head - h) : "";
+            std::printf("%-8llu %-10s %6u %10s %10s %10s %10s %8llu %8llu %8llu %8llu %12llu %10s%s\n",
+                        static_cast<unsigned long long>(s.pid), s.role.c_str(), s.stream, rate(Counter::DatagramsIn).c_str(),
+                        rate(Counter::DatagramsOut).c_str(), rate(Counter::MessagesIn).c_str(), rate(Counter::MessagesOut).c_str(),
+                        static_cast<unsigned long long>(val(s, Counter::GapsDetected)),
+                        static_cast<unsigned long long>(val(s, Counter::NaksSent) + val(s, Counter::NaksReceived)),
+                        static_cast<unsigned long long>(val(s, Counter::Retransmits)),
+                        static_cast<unsigned long long>(val(s, Counter::OffsetsLost)), static_cast<unsigned long long>(h),
+                        lag.c_str(), s.alive ? "" : " (exited)");
+        }
+        if (snap.empty()) std::printf("(no seqcast processes with counters in %s)\n", dir.c_str());
+        std::fflush(stdout);
+        prev.clear();
+        for (const auto& s : snap) prev[s.pid] = s;
+    }
+    return 0;
+}
+
+}  // namespace seqcast::tools
