@@ -5,6 +5,7 @@
 #include <cstring>
 #include <iostream>
 #include <string>
+#include <unordered_map>
 
 #include "fabric/clock.h"
 #include "fabric/crc32c.h"
@@ -122,10 +123,20 @@ int runSub(int argc, char** argv) {
     std::uint64_t firstOffset = 0, lastOffset = 0, lastDeliveryNs = 0;
     std::uint32_t digest = kCrc32cInit;
     Histogram e2e, hopPubSeq, hopSeqSub;
+    // Independent checks of the guarantees: offsets strictly increase, and each publisher's
+    // messages arrive in its own pub_seq order (FIFO) without repeats.
+    std::uint64_t orderViolations = 0, fifoViolations = 0;
+    std::unordered_map<std::uint32_t, std::uint64_t> lastPubSeq;
     recovery::SubscriberHandlers h;
     h.onMessage = [&](const recovery::Delivery& dl) {
         const std::uint64_t now = wallNs();
         if (delivered == 0) firstOffset = dl.offset.get();
+        else if (dl.offset.get() <= lastOffset) ++orderViolations;
+        auto [it, fresh] = lastPubSeq.try_emplace(dl.publisher.get(), dl.pubSeq.get());
+        if (!fresh) {
+            if (dl.pubSeq.get() <= it->second) ++fifoViolations;
+            it->second = dl.pubSeq.get();
+        }
         lastOffset = dl.offset.get();
         ++delivered;
         bytes += dl.payload.size();
@@ -199,6 +210,9 @@ int runSub(int argc, char** argv) {
         j.field("loss_notices", lossNotices);
         j.field("lost_offsets", lostOffsets);
         j.field("crc_drops", c.get(Counter::DropBadCrc));
+        j.field("order_violations", orderViolations);
+        j.field("fifo_violations", fifoViolations);
+        j.field("publishers", static_cast<std::uint64_t>(lastPubSeq.size()));
         j.field("duplicates_dropped", c.get(Counter::DropDuplicate));
         j.field("epoch_changes", c.get(Counter::EpochChanges));
         j.field("seconds", secs);
