@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <new>
 #include <optional>
 #include <span>
 
@@ -81,7 +82,11 @@ private:
     Meta& at(std::size_t i) { return meta_[(ctl_->head + i) % ctl_->metaCount]; }
     const Meta& at(std::size_t i) const { return meta_[(ctl_->head + i) % ctl_->metaCount]; }
 
-    std::unique_ptr<std::byte[]> owned_;
+    // Allocated with new (std::align_val_t{64}): must be freed with the matching aligned delete.
+    struct AlignedDelete {
+        void operator()(std::byte* p) const noexcept { ::operator delete[](p, std::align_val_t{64}); }
+    };
+    std::unique_ptr<std::byte[], AlignedDelete> owned_;
     Control* ctl_ = nullptr;
     Meta* meta_ = nullptr;
     std::byte* storage_ = nullptr;
