@@ -1,5 +1,444 @@
-#include "tools/commands.h"
+// seqcast bench: sequenced throughput, end-to-end latency and repair latency, each printed beside
+// a baseline measured in the same run (raw sendmmsg/recvmmsg datagrams, raw UDP ping-pong), as the
+// median of several runs.
+#include <algorithm>
+#include <atomic>
 #include <cstdio>
+#include <iostream>
+#include <thread>
+
+#include "fabric/clock.h"
+#include "fabric/histogram.h"
+#include "recovery/subscriber.h"
+#include "sequencer/publisher.h"
+#include "sequencer/sequencer.h"
+#include "tools/commands.h"
+#include "tools/common.h"
+
 namespace seqcast::tools {
-int runBench(int, char**) { std::fprintf(stderr, "seqcast bench: not written yet\n"); return 1; }
+
+namespace {
+
+struct Net {
+    std::uint32_t group;
+    std::uint16_t port;  // control = port, data = port + 1
+};
+
+Net pickNet(Rng& r) {
+    return Net{0xEFFE0000u | static_cast<std::uint32_t>(1 + r.below(60000)), static_cast<std::uint16_t>(20000 + 2 * r.below(20000))};
 }
+
+std::unique_ptr<transport::UdpTransport> udp(transport::Endpoint bind, std::vector<std::uint32_t> groups = {}) {
+    transport::UdpConfig c;
+    c.bind = bind;
+    c.groups = std::move(groups);
+    c.rcvBuf = 16 << 20;
+    c.sndBuf = 8 << 20;
+    c.maxDatagram = 2048;
+    auto t = transport::UdpTransport::open(c);
+    if (!t) {
+        std::fprintf(stderr, "seqcast bench: %s\n", t.error().message().c_str());
+        std::exit(1);
+    }
+    return std::move(*t);
+}
+
+double median(std::vector<double> v) {
+    if (v.empty()) return 0;
+    std::sort(v.begin(), v.end());
+    return v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
+}
+
+// Messages of `size` bytes packed into one MTU datagram by the sequencer.
+std::size_t perDatagram(std::size_t size, std::size_t mtu) {
+    return std::max<std::size_t>(1, (mtu - wire::kHeaderSize) / (wire::kMessageHeaderSize + size));
+}
+
+// Raw baseline: datagrams of `dgSize` bytes from one thread to a multicast group, received by another.
+double rawDatagramsPerSec(Rng& rng, std::size_t dgSize, double seconds) {
+    const Net n = pickNet(rng);
+    const transport::Endpoint group{n.group, static_cast<std::uint16_t>(n.port + 1)};
+    auto rx = udp(group, {n.group});
+    auto tx = udp(transport::Endpoint{0x7F000001u, 0});
+    std::atomic<bool> stop{false};
+    std::atomic<std::uint64_t> received{0};
+    std::thread r([&] {
+        transport::RxSlot slots[64];
+        Idler idle(false, {rx->waitFd()});
+        std::uint64_t got = 0;
+        while (!stop.load(std::memory_order_relaxed)) {
+            const std::size_t k = rx->recvBurst(slots);
+            got += k;
+            received.store(got, std::memory_order_relaxed);
+            idle.idle(static_cast<int>(k), monoNs() + 1'000'000);
+        }
+    });
+    std::vector<std::byte> payload(dgSize, std::byte{0x5A});
+    std::vector<transport::TxItem> items(64, transport::TxItem{payload.data(), static_cast<std::uint32_t>(dgSize), group});
+    const std::uint64_t warm = monoNs() + 100'000'000;
+    const std::uint64_t end = warm + static_cast<std::uint64_t>(seconds * 1e9);
+    std::uint64_t base = 0;
+    bool started = false;
+    while (monoNs() < end) {
+        if (!started && monoNs() >= warm) {
+            base = received.load();
+            started = true;
+        }
+        if (tx->sendBurst(items) == 0) std::this_thread::yield();
+    }
+    const std::uint64_t got = received.load() - base;
+    stop = true;
+    r.join();
+    return static_cast<double>(got) / seconds;
+}
+
+struct Pipeline {
+    Counters seqC, pubC, subC;
+    std::unique_ptr<transport::UdpTransport> seqT, pubT, subData, subCtl;
+    std::unique_ptr<transport::Transport> subDataFaulty;
+    std::unique_ptr<sequencer::Sequencer> seq;
+    std::unique_ptr<sequencer::Publisher> pub;
+    std::unique_ptr<recovery::Subscriber> sub;
+    std::atomic<bool> stop{false};
+    std::atomic<std::uint64_t> delivered{0};
+    Histogram latency, repairedLatency, normalLatency;
+    std::atomic<std::uint64_t> confirmed{0};
+
+    Pipeline(Rng& rng, double subLoss, bool busy) : busy_(busy) {
+        const Net n = pickNet(rng);
+        const transport::Endpoint control{0x7F000001u, n.port};
+        const transport::Endpoint group{n.group, static_cast<std::uint16_t>(n.port + 1)};
+        seqT = udp(control);
+        pubT = udp(transport::Endpoint{0x7F000001u, 0});
+        subData = udp(group, {n.group});
+        subCtl = udp(transport::Endpoint{0x7F000001u, 0});
+        sequencer::SequencerConfig sc;
+        sc.group = group;
+        sc.ringBytes = 64u << 20;
+        auto s = sequencer::Sequencer::create(sc, *seqT, *seqT, seqC);
+        if (!s) {
+            std::fprintf(stderr, "seqcast bench: %s\n", s.error().message().c_str());
+            std::exit(1);
+        }
+        seq = std::move(*s);
+        sequencer::PublisherConfig pc;
+        pc.sequencer = control;
+        auto p = sequencer::Publisher::create(pc, *pubT, pubC, [this](const sequencer::Confirmation&) {
+            confirmed.fetch_add(1, std::memory_order_relaxed);
+        });
+        if (!p) {
+            std::fprintf(stderr, "seqcast bench: %s\n", p.error().message().c_str());
+            std::exit(1);
+        }
+        pub = std::move(*p);
+        recovery::SubscriberConfig rc;
+        rc.nak.initialRttNs = 100'000;
+        rc.nak.seed = rng.next();
+        transport::Transport* data = subData.get();
+        if (subLoss > 0) {
+            transport::FaultConfig f;
+            f.loss = subLoss;
+            f.seed = rng.next();
+            subDataFaulty = std::make_unique<transport::FaultTransport>(std::move(subData), f);
+            data = subDataFaulty.get();
+        }
+        recovery::SubscriberHandlers h;
+        h.onMessage = [this](const recovery::Delivery& d) {
+            const std::uint64_t now = wallNs();
+            if (now > d.publishTsNs) {
+                latency.record(now - d.publishTsNs);
+                (d.repaired ? repairedLatency : normalLatency).record(now - d.publishTsNs);
+            }
+            delivered.store(delivered.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+        };
+        sub = std::make_unique<recovery::Subscriber>(rc, *data, *subCtl, subC, h);
+        dataFd_ = data->waitFd();
+    }
+
+    void start() {
+        seqThread_ = std::thread([this] {
+            Idler idle(busy_, {seqT->waitFd()});
+            while (!stop.load(std::memory_order_relaxed)) {
+                const std::uint64_t now = monoNs();
+                idle.idle(seq->doWork(now), seq->nextTimerNs());
+            }
+        });
+        subThread_ = std::thread([this] {
+            Idler idle(busy_, {dataFd_, subCtl->waitFd()});
+            while (!stop.load(std::memory_order_relaxed)) {
+                const std::uint64_t now = monoNs();
+                idle.idle(sub->doWork(now), std::min(sub->nextTimerNs(), now + 1'000'000));
+            }
+        });
+        // Let the subscriber see the stream's head (it starts at `latest`).
+        const std::uint64_t until = monoNs() + 2'000'000'000ull;
+        while (!sub->started() && monoNs() < until) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    void finish() {
+        stop = true;
+        if (seqThread_.joinable()) seqThread_.join();
+        if (subThread_.joinable()) subThread_.join();
+    }
+    ~Pipeline() { finish(); }
+
+    // Publishes on the calling thread: as fast as the window allows (rate 0) or at a fixed rate,
+    // stamping each message with its intended send time (coordinated-omission correct).
+    void publish(std::size_t size, double rate, double seconds) {
+        std::vector<std::byte> msg(size, std::byte{0x42});
+        Idler idle(busy_, {pubT->waitFd()});
+        const std::uint64_t t0 = monoNs();
+        const std::uint64_t w0 = wallNs();
+        const std::uint64_t end = t0 + static_cast<std::uint64_t>(seconds * 1e9);
+        std::uint64_t i = 0;
+        for (;;) {
+            const std::uint64_t now = monoNs();
+            if (now >= end) break;
+            int work = pub->doWork(now);
+            for (int k = 0; k < 1024; ++k) {
+                std::uint64_t ts;
+                if (rate > 0) {
+                    const auto due = static_cast<std::uint64_t>(static_cast<double>(i) * 1e9 / rate);
+                    if (now - t0 < due) break;
+                    ts = w0 + due;
+                } else {
+                    ts = wallNs();
+                }
+                if (pub->offer(msg, ts) != sequencer::Publisher::Offer::Accepted) break;
+                ++i;
+                ++work;
+            }
+            std::uint64_t wake = now + 200'000;
+            if (rate > 0) wake = std::min(wake, t0 + static_cast<std::uint64_t>(static_cast<double>(i) * 1e9 / rate));
+            idle.idle(work, wake);
+        }
+        // Drain: let confirmations and deliveries catch up.
+        const std::uint64_t drainEnd = monoNs() + 2'000'000'000ull;
+        while (!pub->allConfirmed() && monoNs() < drainEnd) pub->doWork(monoNs());
+        const std::uint64_t offered = i;
+        while (delivered.load() < offered && monoNs() < drainEnd) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+
+private:
+    bool busy_;
+    int dataFd_ = -1;
+    std::thread seqThread_, subThread_;
+};
+
+struct ThroughputResult {
+    double msgs = 0;
+    double mbytes = 0;
+};
+
+ThroughputResult sequencedThroughput(Rng& rng, std::size_t size, double seconds, bool busy) {
+    Pipeline p(rng, 0, busy);
+    p.start();
+    std::atomic<bool> done{false};
+    std::uint64_t base = 0, end = 0;
+    std::thread sampler([&] {
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));  // warm-up
+        base = p.delivered.load();
+        const auto t0 = monoNs();
+        std::this_thread::sleep_for(std::chrono::nanoseconds(static_cast<std::uint64_t>(seconds * 1e9)));
+        end = p.delivered.load();
+        const double dt = static_cast<double>(monoNs() - t0) * 1e-9;
+        base = static_cast<std::uint64_t>(static_cast<double>(end - base) / dt);
+        done = true;
+    });
+    p.publish(size, 0, seconds + 0.3);
+    sampler.join();
+    p.finish();
+    return ThroughputResult{static_cast<double>(base), static_cast<double>(base) * static_cast<double>(size) / 1e6};
+}
+
+// Raw UDP ping-pong on loopback: the round trip of one 64-byte datagram, halved.
+Histogram rawOneWay(Rng& rng, double seconds, bool busy) {
+    const Net n = pickNet(rng);
+    auto a = udp(transport::Endpoint{0x7F000001u, n.port});
+    auto b = udp(transport::Endpoint{0x7F000001u, static_cast<std::uint16_t>(n.port + 1)});
+    std::atomic<bool> stop{false};
+    std::thread echo([&] {
+        transport::RxSlot s[16];
+        Idler idle(busy, {b->waitFd()});
+        while (!stop.load(std::memory_order_relaxed)) {
+            const std::size_t k = b->recvBurst(s);
+            for (std::size_t i = 0; i < k; ++i) {
+                transport::TxItem t{s[i].data, s[i].len, a->local()};
+                b->sendBurst(std::span<const transport::TxItem>(&t, 1));
+            }
+            idle.idle(static_cast<int>(k), monoNs() + 1'000'000);
+        }
+    });
+    Histogram h;
+    std::byte msg[64] = {};
+    transport::RxSlot s[16];
+    Idler idle(busy, {a->waitFd()});
+    const std::uint64_t end = monoNs() + static_cast<std::uint64_t>(seconds * 1e9);
+    while (monoNs() < end) {
+        const std::uint64_t t0 = monoNs();
+        transport::TxItem t{msg, sizeof msg, b->local()};
+        a->sendBurst(std::span<const transport::TxItem>(&t, 1));
+        const std::uint64_t deadline = t0 + 100'000'000;
+        for (;;) {
+            const std::size_t k = a->recvBurst(s);
+            if (k > 0) {
+                h.record((monoNs() - t0) / 2);
+                break;
+            }
+            if (monoNs() > deadline) break;
+            idle.idle(0, deadline);
+        }
+        std::this_thread::sleep_for(std::chrono::microseconds(100));  // ~10k round trips/s
+    }
+    stop = true;
+    echo.join();
+    return h;
+}
+
+}  // namespace
+
+int runBench(int argc, char** argv) {
+    const CommandInfo info{
+        "bench",
+        "Measure sequenced throughput, end-to-end latency and repair latency against same-run baselines.",
+        "  seqcast bench\n  seqcast bench --suite throughput --runs 7 --seconds 2\n"
+        "  seqcast bench --json build/bench/seqcast.json --markdown build/bench/seqcast.md\n"};
+    po::options_description d("Bench");
+    d.add_options()
+        ("suite", po::value<std::string>()->default_value("all"), "throughput, latency, repair or all")
+        ("runs", po::value<std::string>()->default_value("5"), "runs per figure; the median is reported (1..50)")
+        ("seconds", po::value<std::string>()->default_value("1"), "seconds per run (0.2..60)")
+        ("busy-poll", "spin instead of sleeping in poll() (needs a core per thread)")
+        ("json", po::value<std::string>(), "write the results as JSON")
+        ("markdown", po::value<std::string>(), "write the results as a Markdown table");
+    po::variables_map vm;
+    if (auto rc = parseCommandLine(info, argc, argv, d, vm)) return *rc;
+    std::uint64_t runs;
+    double seconds;
+    std::string suite;
+    try {
+        runs = getU64(vm, "runs", 1, 50);
+        seconds = getDouble(vm, "seconds", 0.2, 60);
+        suite = vm["suite"].as<std::string>();
+        if (suite != "all" && suite != "throughput" && suite != "latency" && suite != "repair")
+            throw UsageError("--suite: '" + suite + "' must be throughput, latency, repair or all");
+    } catch (const UsageError& e) {
+        std::cerr << "seqcast bench: " << e.what() << "\n";
+        return kExitUsage;
+    }
+    const bool busy = vm.count("busy-poll") != 0;
+    Rng rng(monoNs());
+    Json j;
+    j.begin();
+    j.field("runs", runs);
+    j.field("seconds_per_run", seconds);
+    j.key("busy_poll").boolean(busy);
+    std::string md = "| benchmark | result | baseline (same run) | ratio |\n|---|---|---|---|\n";
+    char line[512];
+
+    if (suite == "all" || suite == "throughput") {
+        std::printf("sequenced throughput: 1 publisher -> sequencer -> 1 subscriber, loopback multicast, median of %llu x %.1fs\n",
+                    static_cast<unsigned long long>(runs), seconds);
+        std::printf("  %-6s %14s %10s | %-34s %16s | %s\n", "size", "msgs/s", "MB/s", "raw sendmmsg/recvmmsg (same dgram)",
+                    "as msgs/s", "ratio");
+        j.key("throughput").beginArray();
+        for (std::size_t size : {std::size_t{32}, std::size_t{256}, std::size_t{1024}}) {
+            const std::size_t k = perDatagram(size, wire::kDefaultMtu);
+            const std::size_t dg = wire::kHeaderSize + k * (wire::kMessageHeaderSize + size);
+            std::vector<double> seqM, rawD;
+            for (std::uint64_t r = 0; r < runs; ++r) {
+                seqM.push_back(sequencedThroughput(rng, size, seconds, busy).msgs);
+                rawD.push_back(rawDatagramsPerSec(rng, dg, seconds));
+            }
+            const double m = median(seqM), raw = median(rawD);
+            const double rawMsgs = raw * static_cast<double>(k);
+            std::snprintf(line, sizeof line, "  %-6zu %14s %10.1f | %10s dgrams/s of %4zu B %8.1f MB/s %9s | %.2f\n", size,
+                          fmtRate(m).c_str(), m * static_cast<double>(size) / 1e6, fmtRate(raw).c_str(), dg,
+                          raw * static_cast<double>(dg) / 1e6, fmtRate(rawMsgs).c_str(), m / rawMsgs);
+            std::fputs(line, stdout);
+            std::fflush(stdout);
+            j.begin();
+            j.field("size", static_cast<std::uint64_t>(size));
+            j.field("msgs_per_sec", m);
+            j.field("mb_per_sec", m * static_cast<double>(size) / 1e6);
+            j.field("raw_datagram_size", static_cast<std::uint64_t>(dg));
+            j.field("raw_datagrams_per_sec", raw);
+            j.field("raw_msgs_per_sec_equivalent", rawMsgs);
+            j.field("ratio", m / rawMsgs);
+            j.end();
+            std::snprintf(line, sizeof line, "| throughput %zu B | %s msg/s (%.1f MB/s) | raw %s dgram/s x %zu msgs = %s msg/s | %.2f |\n",
+                          size, fmtRate(m).c_str(), m * static_cast<double>(size) / 1e6, fmtRate(raw).c_str(), k,
+                          fmtRate(rawMsgs).c_str(), m / rawMsgs);
+            md += line;
+        }
+        j.endArray();
+    }
+    if (suite == "all" || suite == "latency") {
+        std::printf("end-to-end latency publish->deliver, 64 B messages at a fixed rate (coordinated-omission corrected)\n");
+        const Histogram raw = rawOneWay(rng, std::max(1.0, seconds), busy);
+        std::printf("  raw UDP one-way (ping-pong / 2): %s\n", latencySummary(raw).c_str());
+        j.key("latency").beginArray();
+        for (double rate : {10'000.0, 100'000.0}) {
+            std::vector<double> p50, p99, p999, mx;
+            for (std::uint64_t r = 0; r < runs; ++r) {
+                Pipeline p(rng, 0, busy);
+                p.start();
+                p.publish(64, rate, seconds);
+                p.finish();
+                p50.push_back(static_cast<double>(p.latency.quantile(0.5)));
+                p99.push_back(static_cast<double>(p.latency.quantile(0.99)));
+                p999.push_back(static_cast<double>(p.latency.quantile(0.999)));
+                mx.push_back(static_cast<double>(p.latency.max()));
+            }
+            const double rp50 = static_cast<double>(raw.quantile(0.5));
+            std::printf("  %7s msg/s: p50 %.1f us  p99 %.1f us  p99.9 %.1f us  max %.1f us   (p50 / raw one-way p50 = %.1f)\n",
+                        fmtRate(rate).c_str(), median(p50) / 1e3, median(p99) / 1e3, median(p999) / 1e3, median(mx) / 1e3,
+                        median(p50) / std::max(rp50, 1.0));
+            std::fflush(stdout);
+            j.begin();
+            j.field("rate", rate);
+            j.field("p50_ns", median(p50));
+            j.field("p99_ns", median(p99));
+            j.field("p999_ns", median(p999));
+            j.field("max_ns", median(mx));
+            j.field("raw_one_way_p50_ns", rp50);
+            j.field("raw_one_way_p99_ns", static_cast<double>(raw.quantile(0.99)));
+            j.end();
+            std::snprintf(line, sizeof line, "| latency @ %s msg/s | p50 %.1f us, p99 %.1f us, p99.9 %.1f us, max %.1f us | raw one-way p50 %.1f us, p99 %.1f us | %.1f |\n",
+                          fmtRate(rate).c_str(), median(p50) / 1e3, median(p99) / 1e3, median(p999) / 1e3, median(mx) / 1e3,
+                          rp50 / 1e3, static_cast<double>(raw.quantile(0.99)) / 1e3, median(p50) / std::max(rp50, 1.0));
+            md += line;
+        }
+        j.endArray();
+    }
+    if (suite == "all" || suite == "repair") {
+        std::printf("repair latency: 10k msg/s of 64 B, 0.5%% datagram loss at the subscriber, publish->deliver latency\n");
+        std::vector<double> r50, r99, n50, repaired;
+        for (std::uint64_t r = 0; r < runs; ++r) {
+            Pipeline p(rng, 0.005, busy);
+            p.start();
+            p.publish(64, 10'000, std::max(2.0, seconds));
+            p.finish();
+            r50.push_back(static_cast<double>(p.repairedLatency.quantile(0.5)));
+            r99.push_back(static_cast<double>(p.repairedLatency.quantile(0.99)));
+            n50.push_back(static_cast<double>(p.normalLatency.quantile(0.5)));
+            repaired.push_back(static_cast<double>(p.repairedLatency.count()));
+        }
+        std::printf("  repaired messages (median %.0f per run): p50 %.1f us  p99 %.1f us;  not repaired p50 %.1f us  (repair adds %.1f us at p50)\n",
+                    median(repaired), median(r50) / 1e3, median(r99) / 1e3, median(n50) / 1e3, (median(r50) - median(n50)) / 1e3);
+        j.key("repair").begin();
+        j.field("repaired_per_run", median(repaired));
+        j.field("repaired_p50_ns", median(r50));
+        j.field("repaired_p99_ns", median(r99));
+        j.field("unrepaired_p50_ns", median(n50));
+        j.end();
+        std::snprintf(line, sizeof line, "| repair of a lost datagram | p50 %.1f us, p99 %.1f us | unrepaired p50 %.1f us | %.1f |\n",
+                      median(r50) / 1e3, median(r99) / 1e3, median(n50) / 1e3, median(r50) / std::max(median(n50), 1.0));
+        md += line;
+    }
+    j.end();
+    if (vm.count("json") && !writeFile(vm["json"].as<std::string>(), j.text())) std::fprintf(stderr, "seqcast bench: cannot write json\n");
+    if (vm.count("markdown") && !writeFile(vm["markdown"].as<std::string>(), md)) std::fprintf(stderr, "seqcast bench: cannot write markdown\n");
+    return 0;
+}
+
+}  // namespace seqcast::tools
