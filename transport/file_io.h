@@ -1,0 +1,68 @@
+// Asynchronous file I/O for the archive log: io_uring (registered file and buffers, several
+// operations in flight, reaped in batches) with a clean fallback to pread/pwrite where io_uring is
+// missing from the build or refused at run time.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "fabric/result.h"
+
+namespace seqcast::transport {
+
+struct FileIoConfig {
+    std::string path;
+    std::uint64_t size = 0;      // the file is preallocated to this size
+    bool direct = false;         // O_DIRECT: buffers and offsets must be 4096-aligned
+    bool preferUring = true;
+    bool create = true;
+    unsigned queueDepth = 64;
+};
+
+class FileIo {
+public:
+    // `buffers` are registered with the kernel (io_uring) for fixed writes; they must outlive FileIo.
+    static Result<std::unique_ptr<FileIo>> open(const FileIoConfig& cfg, std::span<const std::span<std::byte>> buffers);
+    ~FileIo();
+    FileIo(const FileIo&) = delete;
+    FileIo& operator=(const FileIo&) = delete;
+
+    static constexpr unsigned kMaxTags = 256;
+    struct Completion {
+        unsigned tag;
+        int result;  // bytes for a read/write (sum), 0 for a sync, -errno on failure
+    };
+    // Each call queues one operation under `tag` (< kMaxTags, not already pending). A write of
+    // registered buffer `buf` may be followed by an fdatasync of the file (sync = true): the tag
+    // completes when both have. Returns false when the queue is full.
+    bool write(unsigned tag, unsigned buf, std::span<const std::byte> data, std::uint64_t offset, bool sync);
+    bool read(unsigned tag, std::span<std::byte> into, std::uint64_t offset);
+    bool sync(unsigned tag);
+    // Submits what was queued and collects finished tags without blocking.
+    std::size_t reap(std::vector<Completion>& out);
+    // Blocks until every queued operation has finished (shutdown, tests).
+    void drain(std::vector<Completion>& out);
+
+    bool usingUring() const noexcept;
+    bool isNew() const noexcept { return created_; }
+    int fd() const noexcept { return fd_; }
+    const std::string& path() const noexcept { return path_; }
+
+private:
+    FileIo() = default;
+    struct Uring;
+    std::unique_ptr<Uring> uring_;
+    int fd_ = -1;
+    bool created_ = false;
+    std::string path_;
+    std::vector<std::span<std::byte>> buffers_;
+    std::vector<Completion> ready_;  // psync fallback: finished at submit time
+    int pending_[kMaxTags] = {};
+    int result_[kMaxTags] = {};
+};
+
+}  // namespace seqcast::transport
