@@ -58,6 +58,14 @@ enum class Counter : std::uint16_t {
     MessagesConfirmed,
     FragmentsEvicted,
     EpochChanges,
+    ReplaysStarted,
+    ReplaysRefused,
+    ReplayDatagramsOut,
+    ReplaySessions,       // gauge
+    ArchiveNext,          // gauge: offset after the last record appended
+    ArchiveWritten,       // gauge: offset after the last record in the file
+    ArchiveDurable,       // gauge: offset after the last record written and fdatasync'ed
+    ArchiveEarliest,      // gauge: earliest retained offset
     HeadOffset,           // gauge: next offset (sequencer) / next expected offset (subscriber)
     Epoch,                // gauge
     RttNs,                // gauge: smoothed round-trip estimate
@@ -75,7 +83,9 @@ inline constexpr std::array<std::string_view, kCounterCount> kCounterNames = {
     "nak_offsets_requested", "retransmits", "retransmits_rate_limited", "retransmits_unavailable",
     "loss_notices", "offsets_lost", "heartbeats_sent", "heartbeats_received", "pub_acks_sent",
     "pub_acks_received", "pub_naks_sent", "pub_naks_received", "pub_retransmits", "back_pressure",
-    "messages_confirmed", "fragments_evicted", "epoch_changes", "head_offset", "epoch", "rtt_ns",
+    "messages_confirmed", "fragments_evicted", "epoch_changes", "replays_started", "replays_refused",
+    "replay_datagrams_out", "replay_sessions", "archive_next", "archive_written", "archive_durable",
+    "archive_earliest", "head_offset", "epoch", "rtt_ns",
 };
 static_assert(kCounterNames.back() == "rtt_ns", "label table matches Counter");
 

@@ -83,7 +83,7 @@ bool validBody(FrameType t, std::span<const std::byte> body, std::uint32_t count
         }
         case FrameType::ReplayEnd: {
             if (count != 0 || body.size() != sizeof(ReplayEndBody)) return false;
-            return readAt<ReplayEndBody>(body, 0).status.get() <= 4;
+            return readAt<ReplayEndBody>(body, 0).status.get() <= 5;
         }
         case FrameType::EndOfStream:
             return count == 0 && body.empty();

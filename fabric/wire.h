@@ -103,8 +103,10 @@ struct PubNakBody {
     LeU64 heldFromPubSeq;  // lowest pub_seq it holds beyond the gap (resend [expected, heldFrom)); 0: none held
 };
 
-inline constexpr std::uint32_t kReplayLive = 1u << 0;  // after `to`, continue with the live stream
-inline constexpr std::uint32_t kReplayWait = 1u << 1;  // wait for offsets beyond the head instead of failing
+inline constexpr std::uint32_t kReplayLive = 1u << 0;      // after `to`, continue with the live stream
+inline constexpr std::uint32_t kReplayWait = 1u << 1;      // wait for offsets beyond the head instead of failing
+inline constexpr std::uint32_t kReplayCancel = 1u << 2;    // end this request
+inline constexpr std::uint32_t kReplayEarliest = 1u << 3;  // start at the earliest retained offset if `from` is older
 inline constexpr std::uint64_t kOffsetOpen = ~std::uint64_t{0};
 
 struct ReplayRequestBody {
@@ -115,7 +117,7 @@ struct ReplayRequestBody {
     LeU32 reserved;
 };
 
-enum class ReplayStatus : std::uint32_t { Complete = 0, Overwritten = 1, BeyondHead = 2, Refused = 3, Failed = 4 };
+enum class ReplayStatus : std::uint32_t { Complete = 0, Overwritten = 1, BeyondHead = 2, Refused = 3, Failed = 4, Lost = 5 };
 
 struct ReplayEndBody {
     LeU64 requestId;

@@ -29,7 +29,7 @@ std::uint64_t GapTracker::retryDelay(std::uint32_t attempts) const noexcept {
 void GapTracker::addGap(std::uint64_t first, std::uint64_t end, std::uint64_t nowNs) {
     if (first >= end) return;
     ++stats_.gapsDetected;
-    gaps_.push_back(Gap{first, end, nowNs, nowNs + firstDelay(), 0, 0, false});
+    gaps_.push_back(Gap{first, end, nowNs, nowNs + firstDelay(), 0, 0, false, false});
 }
 
 void GapTracker::onHead(Offset head, std::uint64_t nowNs) {
@@ -83,27 +83,58 @@ void GapTracker::onData(Offset first, std::uint64_t count, std::uint64_t nowNs, 
 }
 
 void GapTracker::onSenderOldest(Offset oldest, std::uint64_t nowNs) {
-    (void)nowNs;
     for (std::size_t i = 0; i < gaps_.size(); ++i) {
         Gap& g = gaps_[i];
         if (g.first >= oldest.get()) break;
-        if (g.end <= oldest.get()) {
-            g.unrepairable = true;
-        } else {  // split at oldest: the lower part is lost, the upper part still repairable
+        if (g.toArchive || g.unrepairable) continue;
+        if (g.end > oldest.get()) {  // split at oldest: the upper part the sender still holds
             Gap upper = g;
             upper.first = oldest.get();
             g.end = oldest.get();
-            g.unrepairable = true;
             gaps_.insert(gaps_.begin() + static_cast<std::ptrdiff_t>(i) + 1, upper);
-            break;
+        }
+        if (p_.archive && p_.repair) {
+            gaps_[i].toArchive = true;
+            gaps_[i].nakAtNs = nowNs;  // ask the archiver now
+            gaps_[i].attempts = 0;
+        } else {
+            gaps_[i].unrepairable = true;
         }
     }
+}
+
+void GapTracker::onArchiveEarliest(Offset earliest) {
+    for (std::size_t i = 0; i < gaps_.size(); ++i) {
+        Gap& g = gaps_[i];
+        if (g.first >= earliest.get()) break;
+        if (g.end > earliest.get()) {
+            Gap upper = g;
+            upper.first = earliest.get();
+            g.end = earliest.get();
+            gaps_.insert(gaps_.begin() + static_cast<std::ptrdiff_t>(i) + 1, upper);
+        }
+        gaps_[i].unrepairable = true;
+    }
+}
+
+void GapTracker::suspend(bool on, std::uint64_t nowNs) {
+    if (suspended_ && !on) {
+        for (auto& g : gaps_) {
+            g.detectedNs = nowNs;
+            g.nakAtNs = nowNs + firstDelay();
+        }
+    }
+    suspended_ = on;
 }
 
 std::size_t GapTracker::poll(std::uint64_t nowNs, const Actions& act) {
     std::size_t actions = 0;
     for (std::size_t i = 0; i < gaps_.size();) {
         Gap& g = gaps_[i];
+        if (suspended_ && !g.unrepairable) {
+            ++i;
+            continue;
+        }
         const bool expired = nowNs >= g.detectedNs + p_.deadlineNs;
         const bool atMostOnceDue = !p_.repair && nowNs >= g.nakAtNs;
         if (g.unrepairable || expired || atMostOnceDue) {
@@ -117,7 +148,7 @@ std::size_t GapTracker::poll(std::uint64_t nowNs, const Actions& act) {
         if (p_.repair && nowNs >= g.nakAtNs) {
             for (std::uint64_t f = g.first; f < g.end; f += p_.maxNakRange) {
                 const auto n = static_cast<std::uint32_t>(std::min<std::uint64_t>(g.end - f, p_.maxNakRange));
-                if (act.nak) act.nak(Offset{f}, n);
+                if (act.nak) act.nak(Offset{f}, n, g.toArchive);
                 ++stats_.naksSent;
                 stats_.nakOffsets += n;
             }
@@ -133,6 +164,11 @@ std::size_t GapTracker::poll(std::uint64_t nowNs, const Actions& act) {
 
 std::uint64_t GapTracker::nextDeadline() const noexcept {
     std::uint64_t t = ~std::uint64_t{0};
+    if (suspended_) {
+        for (const auto& g : gaps_)
+            if (g.unrepairable) return 0;
+        return t;
+    }
     for (const auto& g : gaps_) {
         if (g.unrepairable) return 0;
         t = std::min({t, g.nakAtNs, g.detectedNs + p_.deadlineNs});

@@ -28,6 +28,7 @@ struct NakPolicy {
     std::uint64_t reorderGraceNs = 50'000;     // at-most-once: wait this long for reordered data
     std::uint32_t maxNakRange = 65536;         // offsets per NAK range
     std::uint64_t seed = 1;
+    bool archive = false;  // an archiver can repair what the sender no longer holds
 };
 
 struct GapStats {
@@ -55,13 +56,19 @@ public:
     void onData(Offset first, std::uint64_t count, std::uint64_t nowNs, bool isRepair);
     // The sender's next offset (heartbeat): everything below it exists.
     void onHead(Offset head, std::uint64_t nowNs);
-    // The sender holds nothing below `oldest`: gaps below it cannot be repaired by it.
+    // The sender holds nothing below `oldest`: gaps below it go to the archiver (if any) or are lost.
     void onSenderOldest(Offset oldest, std::uint64_t nowNs);
+    // The archiver holds nothing below `earliest`: gaps below it are lost.
+    void onArchiveEarliest(Offset earliest);
+    // While a replay fills the gaps: no NAKs, no deadlines. Resuming restarts the gaps' clocks.
+    void suspend(bool on, std::uint64_t nowNs);
+    bool suspended() const noexcept { return suspended_; }
     // The application consumed up to (not including) `next`.
     void advance(Offset next) noexcept { if (next > next_) next_ = next; }
 
     struct Actions {
-        std::function<void(Offset first, std::uint32_t count)> nak;
+        // toArchive: the range is older than the sender's retransmit ring.
+        std::function<void(Offset first, std::uint32_t count, bool toArchive)> nak;
         std::function<void(Offset first, std::uint64_t count)> lost;
     };
     // Runs the timers: emits due NAKs and losses (lowest offsets first). Returns actions taken.
@@ -84,7 +91,8 @@ private:
         std::uint64_t nakAtNs;
         std::uint64_t lastNakNs;  // 0: never NAKed
         std::uint32_t attempts;
-        bool unrepairable;        // below the sender's oldest: declare lost at once
+        bool unrepairable;        // nobody holds it: declare lost at once
+        bool toArchive;           // below the sender's oldest: ask the archiver
     };
     void addGap(std::uint64_t first, std::uint64_t end, std::uint64_t nowNs);
     std::uint64_t firstDelay() noexcept;
@@ -93,6 +101,7 @@ private:
     NakPolicy p_;
     Rng rng_;
     bool started_ = false;
+    bool suspended_ = false;
     Offset next_{0};
     Offset head_{0};
     std::uint64_t srtt_;

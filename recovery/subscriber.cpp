@@ -18,9 +18,9 @@ Result<StartPosition> parseStartPosition(const std::string& text) {
 }
 
 Status SubscriberConfig::validate() const {
-    if (start.kind != StartPosition::Kind::Latest)
-        return failInvalid("starting at 'earliest' or an offset needs a replay from an archiver, which this "
-                           "build's subscriber cannot do yet; use --from latest");
+    if (start.kind != StartPosition::Kind::Latest && !archiver.valid() && !repairFromStart)
+        return failInvalid("starting at 'earliest' or an offset replays from an archiver: give its address (--archiver)");
+    if (!live && !archiver.valid()) return failInvalid("a replay without the live stream needs an archiver");
     if (reorderBytes < 4 * maxDatagram) return failInvalid("reorder buffer must hold at least 4 datagrams");
     if (maxDatagram < wire::kMinMtu || maxDatagram > wire::kMaxDatagram)
         return failInvalid("max datagram must be " + std::to_string(wire::kMinMtu) + ".." + std::to_string(wire::kMaxDatagram));
@@ -40,6 +40,7 @@ Subscriber::Subscriber(const SubscriberConfig& cfg, transport::Transport& data, 
       gaps_([&] {
           NakPolicy p = cfg.nak;
           p.repair = cfg.mode == DeliveryMode::AtLeastOnce;
+          p.archive = cfg.archiver.valid();
           return p;
       }()),
       reorder_(cfg.reorderBytes, cfg.maxDatagram),
@@ -47,7 +48,19 @@ Subscriber::Subscriber(const SubscriberConfig& cfg, transport::Transport& data, 
       sequencer_(cfg.sequencer),
       rx_(cfg.burst),
       nakBuf_(wire::kDefaultMtu),
-      nakWriter_(nakBuf_) {}
+      nakWriter_(nakBuf_),
+      archNakBuf_(wire::kDefaultMtu),
+      archNakWriter_(archNakBuf_) {
+    if (cfg_.start.kind == StartPosition::Kind::AtOffset) {
+        next_ = cfg_.start.offset;
+        gaps_.reset(next_);
+    }
+    if (cfg_.start.kind != StartPosition::Kind::Latest && !cfg_.repairFromStart) {
+        replayActive_ = true;
+        replayId_ = (monoNs() << 8) ^ reinterpret_cast<std::uintptr_t>(this);
+        gaps_.suspend(true, 0);
+    }
+}
 
 void Subscriber::countDecodeError(wire::DecodeError e) {
     using wire::DecodeError;
@@ -80,7 +93,88 @@ int Subscriber::doWork(std::uint64_t nowNs) {
         work += static_cast<int>(m);
     }
     work += pollTimers(nowNs);
+    if (replayActive_) pollReplay(nowNs, false);
     return work;
+}
+
+void Subscriber::sendReplayRequest(std::uint32_t flags) {
+    std::byte buf[wire::kHeaderSize + sizeof(wire::ReplayRequestBody)];
+    const std::uint64_t to = cfg_.live ? wire::kOffsetOpen : cfg_.replayTo;
+    const std::uint64_t from = next_.get() < to ? next_.get() : to - 1;
+    const std::size_t len = wire::encodeReplayRequest(buf, cfg_.stream, replayId_, Offset{from}, to, flags, wallNs());
+    transport::TxItem item{buf, static_cast<std::uint32_t>(len), cfg_.archiver};
+    if (control_.sendBurst(std::span<const transport::TxItem>(&item, 1)) != 1) c_.add(Counter::SendErrors);
+}
+
+void Subscriber::pollReplay(std::uint64_t nowNs, bool force) {
+    // The replay has caught up with what arrived live: live takes over.
+    if (cfg_.live && liveSeen_ && gaps_.started() && next_.get() >= liveJoin_) {
+        endReplay(true);
+        return;
+    }
+    if (!cfg_.live && gaps_.started() && next_.get() >= cfg_.replayTo) {
+        endReplay(true);
+        replayFinished_ = true;
+        return;
+    }
+    // The request doubles as the acknowledgement: `from` is the next offset still needed.
+    if (force || nowNs - lastReplayReqNs_ >= cfg_.replayAckNs) {
+        lastReplayReqNs_ = nowNs;
+        std::uint32_t flags = wire::kReplayWait | (cfg_.live ? wire::kReplayLive : 0);
+        if (cfg_.start.kind == StartPosition::Kind::Earliest && !gaps_.started()) flags |= wire::kReplayEarliest;
+        sendReplayRequest(flags);
+    }
+}
+
+void Subscriber::endReplay(bool cancel) {
+    if (!replayActive_) return;
+    if (cancel) sendReplayRequest(wire::kReplayCancel);
+    replayActive_ = false;
+    gaps_.suspend(false, nowNs_);
+}
+
+void Subscriber::declareLost(std::uint64_t from, std::uint64_t to) {
+    if (to <= from) return;
+    lost_.emplace_back(from, to);
+    std::sort(lost_.begin(), lost_.end());
+    drain();
+}
+
+void Subscriber::onReplayEndFrame(const wire::DatagramView& v) {
+    const auto e = wire::replayEnd(v);
+    if (e.requestId != replayId_ && e.requestId != 0) return;  // an old request's answer
+    if (h_.onReplayEnd) h_.onReplayEnd(e.status, e.nextOffset, e.earliestOffset);
+    const bool answer = e.requestId == 0;  // answer to a NAK
+    switch (e.status) {
+        case wire::ReplayStatus::Overwritten:
+            if (answer) {
+                gaps_.onArchiveEarliest(e.earliestOffset);
+            } else if (gaps_.started() && next_ < e.earliestOffset) {
+                declareLost(next_.get(), e.earliestOffset.get());
+            } else if (!gaps_.started()) {
+                next_ = e.earliestOffset;
+                gaps_.reset(next_);
+            }
+            break;
+        case wire::ReplayStatus::Lost:
+            if (!answer && gaps_.started() && next_ < e.nextOffset) declareLost(next_.get(), e.nextOffset.get());
+            if (answer) gaps_.onArchiveEarliest(e.nextOffset);
+            break;
+        case wire::ReplayStatus::Complete:
+        case wire::ReplayStatus::BeyondHead:
+            if (!answer && !cfg_.live && next_.get() >= std::min(cfg_.replayTo, e.nextOffset.get())) {
+                endReplay(false);
+                replayFinished_ = true;
+            }
+            break;
+        case wire::ReplayStatus::Refused:
+        case wire::ReplayStatus::Failed:
+            if (!answer) {
+                endReplay(false);
+                if (!cfg_.live) replayFinished_ = true;
+            }
+            break;
+    }
 }
 
 void Subscriber::onDatagram(std::span<const std::byte> bytes, transport::Endpoint from, std::uint64_t nowNs) {
@@ -96,28 +190,55 @@ void Subscriber::onDatagram(std::span<const std::byte> bytes, transport::Endpoin
         c_.add(Counter::DropWrongStream);
         return;
     }
+    if (v.type == wire::FrameType::ReplayEnd) {
+        onReplayEndFrame(v);
+        return;
+    }
     const bool fromSequencer = v.type == wire::FrameType::Data || v.type == wire::FrameType::Heartbeat ||
                                v.type == wire::FrameType::EndOfStream;
     if (!fromSequencer) {
         c_.add(Counter::DropUnexpectedType);
         return;
     }
-    if (haveEpoch_ && v.epoch < epoch_) {
+    // Repairs and replays may carry an older epoch: offsets are global, their bytes never change.
+    const bool repair = v.type == wire::FrameType::Data && (v.flags & (wire::kFlagRetransmit | wire::kFlagReplay)) != 0;
+    const bool replayed = v.type == wire::FrameType::Data && (v.flags & wire::kFlagReplay) != 0;
+    if (!cfg_.live && !replayed) {
+        c_.add(Counter::DropUnexpectedType);  // a replay-only subscriber reads no live stream
+        return;
+    }
+    if (haveEpoch_ && v.epoch < epoch_ && !repair) {
         c_.add(Counter::DropWrongEpoch);  // an older sequencer incarnation
         return;
     }
-    if (!haveEpoch_ || v.epoch > epoch_) {
+    if (!replayed && (!haveEpoch_ || v.epoch > epoch_)) {
         if (haveEpoch_) c_.add(Counter::EpochChanges);
         haveEpoch_ = true;
         epoch_ = v.epoch;
         c_.set(Counter::Epoch, epoch_.get());
     }
-    if (cfg_.sequencer.port == 0) sequencer_ = from;
+    if (cfg_.sequencer.port == 0 && !replayed) sequencer_ = from;
 
     if (!gaps_.started()) {
-        // Start at `latest`: the first datagram seen sets the delivery point.
-        next_ = v.firstOffset;
-        gaps_.reset(next_);
+        if (cfg_.start.kind == StartPosition::Kind::Latest) {
+            // Start at `latest`: the first datagram seen sets the delivery point.
+            next_ = v.firstOffset;
+            gaps_.reset(next_);
+        } else if (replayed) {
+            // `earliest`: the replay's first datagram sets the delivery point.
+            next_ = v.firstOffset;
+            gaps_.reset(next_);
+        } else {
+            c_.add(Counter::DropOverflow);  // live data before the replay has begun: the replay covers it
+            return;
+        }
+    }
+    if (replayActive_ && cfg_.live && !replayed && v.type == wire::FrameType::Data && v.count > 0) {
+        // Live data seen during the replay: the replay must reach it before live takes over.
+        if (!liveSeen_) {
+            liveSeen_ = true;
+            liveJoin_ = std::max(liveJoin_, v.firstOffset.get());
+        }
     }
     switch (v.type) {
         case wire::FrameType::Heartbeat:
@@ -146,9 +267,13 @@ void Subscriber::onDatagram(std::span<const std::byte> bytes, transport::Endpoin
                 switch (reorder_.insert(first, v.count, bytes)) {
                     case ReorderBuffer::Insert::Stored: gaps_.onData(first, v.count, nowNs, repaired); break;
                     case ReorderBuffer::Insert::Duplicate: c_.add(Counter::DropDuplicate); break;
-                    // Not kept: the range stays a gap and is NAKed again later.
+                    // Not kept: the range stays a gap and is repaired later (replay or NAK).
                     case ReorderBuffer::Insert::Full:
-                    case ReorderBuffer::Insert::TooLarge: c_.add(Counter::DropOverflow); gaps_.onHead(Offset{end}, nowNs); break;
+                    case ReorderBuffer::Insert::TooLarge:
+                        c_.add(Counter::DropOverflow);
+                        gaps_.onHead(Offset{end}, nowNs);
+                        if (replayActive_ && !replayed) liveJoin_ = std::max(liveJoin_, end);
+                        break;
                 }
             }
             break;
@@ -159,6 +284,7 @@ void Subscriber::onDatagram(std::span<const std::byte> bytes, transport::Endpoin
 }
 
 void Subscriber::deliverDatagram(const wire::DatagramView& v, bool repaired) {
+    if (h_.onDatagram) h_.onDatagram(v.bytes, v.firstOffset, v.count);
     wire::MessageIterator it(v);
     wire::MessageView m;
     std::uint64_t off = v.firstOffset.get();
@@ -216,19 +342,23 @@ void Subscriber::drain() {
 int Subscriber::pollTimers(std::uint64_t nowNs) {
     if (!gaps_.hasGaps()) return 0;
     if (gaps_.nextDeadline() > nowNs) return 0;
-    const GapStats before = gaps_.stats();
     nakOpen_ = false;
+    archNakOpen_ = false;
     GapTracker::Actions act;
-    act.nak = [&](Offset first, std::uint32_t count) {
-        if (!nakOpen_) {
-            nakWriter_.begin(wire::FrameType::Nak, cfg_.stream, epoch_, first);
-            nakOpen_ = true;
+    act.nak = [&](Offset first, std::uint32_t count, bool toArchive) {
+        auto& w = toArchive ? archNakWriter_ : nakWriter_;
+        auto& buf = toArchive ? archNakBuf_ : nakBuf_;
+        bool& open = toArchive ? archNakOpen_ : nakOpen_;
+        const transport::Endpoint to = toArchive ? cfg_.archiver : sequencer_;
+        if (!open) {
+            w.begin(wire::FrameType::Nak, cfg_.stream, epoch_, first);
+            open = true;
         }
-        if (!nakWriter_.appendNakRange(first, count)) {
-            flushNaks();
-            nakWriter_.begin(wire::FrameType::Nak, cfg_.stream, epoch_, first);
-            nakOpen_ = true;
-            nakWriter_.appendNakRange(first, count);
+        if (!w.appendNakRange(first, count)) {
+            flushNaks(w, buf, open, to);
+            w.begin(wire::FrameType::Nak, cfg_.stream, epoch_, first);
+            open = true;
+            w.appendNakRange(first, count);
         }
     };
     act.lost = [&](Offset first, std::uint64_t count) {
@@ -236,24 +366,23 @@ int Subscriber::pollTimers(std::uint64_t nowNs) {
         std::sort(lost_.begin(), lost_.end());
     };
     const std::size_t n = gaps_.poll(nowNs, act);
-    if (nakOpen_) flushNaks();
+    if (nakOpen_) flushNaks(nakWriter_, nakBuf_, nakOpen_, sequencer_);
+    if (archNakOpen_) flushNaks(archNakWriter_, archNakBuf_, archNakOpen_, cfg_.archiver);
     const GapStats& after = gaps_.stats();
-    c_.add(Counter::GapsDetected, 0);
     c_.set(Counter::GapsDetected, after.gapsDetected);
     c_.set(Counter::NaksSuppressed, after.suppressed);
     c_.set(Counter::GapOffsetsRepaired, after.repairedOffsets);
     c_.set(Counter::NakOffsetsRequested, after.nakOffsets);
     c_.set(Counter::RttNs, gaps_.srttNs());
-    (void)before;
     if (!lost_.empty()) drain();
     return static_cast<int>(n);
 }
 
-void Subscriber::flushNaks() {
-    nakOpen_ = false;
-    if (nakWriter_.empty() || sequencer_.port == 0) return;
-    const std::size_t len = nakWriter_.finish(wallNs());
-    transport::TxItem item{nakBuf_.data(), static_cast<std::uint32_t>(len), sequencer_};
+void Subscriber::flushNaks(wire::DatagramWriter& w, std::vector<std::byte>& buf, bool& open, transport::Endpoint to) {
+    open = false;
+    if (w.empty() || to.port == 0) return;
+    const std::size_t len = w.finish(wallNs());
+    transport::TxItem item{buf.data(), static_cast<std::uint32_t>(len), to};
     if (control_.sendBurst(std::span<const transport::TxItem>(&item, 1)) == 1) c_.add(Counter::NaksSent);
     else c_.add(Counter::SendErrors);
 }

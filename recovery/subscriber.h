@@ -37,6 +37,11 @@ struct SubscriberConfig {
     std::uint32_t maxMessage = wire::kDefaultMaxMessage;
     std::size_t maxPartialMessages = 256;
     transport::Endpoint sequencer;  // where NAKs go; unset: the source of the stream's datagrams
+    transport::Endpoint archiver;   // replays (start at earliest / an offset) and repairs older than the sequencer's ring
+    bool repairFromStart = false;   // start at an offset and repair from the sequencer, no replay (the archiver itself)
+    bool live = true;               // false: replay [start, replayTo) only, no live stream (seqcast replay)
+    std::uint64_t replayTo = wire::kOffsetOpen;
+    std::uint64_t replayAckNs = 1'000'000;  // replay request / acknowledgement interval
     std::size_t burst = 64;
 
     Status validate() const;
@@ -57,6 +62,11 @@ struct SubscriberHandlers {
     std::function<void(const Delivery&)> onMessage;
     // Offsets [first, first + count) will never be delivered.
     std::function<void(Offset first, std::uint64_t count)> onLoss;
+    // A DATA datagram, exactly as received, whose offsets are being delivered in order (the archiver
+    // records these). first may be below the delivery point when a repair overlaps.
+    std::function<void(std::span<const std::byte> datagram, Offset first, std::uint32_t count)> onDatagram;
+    // The archiver ended or refused the replay (for messages to the user).
+    std::function<void(wire::ReplayStatus status, Offset next, Offset earliest)> onReplayEnd;
 };
 
 class Subscriber {
@@ -73,6 +83,9 @@ public:
     int pollTimers(std::uint64_t nowNs);
 
     bool started() const noexcept { return gaps_.started(); }
+    bool replaying() const noexcept { return replayActive_; }
+    // A replay-only subscriber has everything it asked for (or was told it never will).
+    bool replayFinished() const noexcept { return replayFinished_; }
     Offset nextOffset() const noexcept { return next_; }
     Offset headOffset() const noexcept { return gaps_.head(); }
     Epoch epoch() const noexcept { return epoch_; }
@@ -85,7 +98,12 @@ private:
     void deliverDatagram(const wire::DatagramView& v, bool repaired);
     void drain();
     void countDecodeError(wire::DecodeError e);
-    void flushNaks();
+    void flushNaks(wire::DatagramWriter& w, std::vector<std::byte>& buf, bool& open, transport::Endpoint to);
+    void pollReplay(std::uint64_t nowNs, bool force);
+    void sendReplayRequest(std::uint32_t flags);
+    void onReplayEndFrame(const wire::DatagramView& v);
+    void endReplay(bool cancel);
+    void declareLost(std::uint64_t from, std::uint64_t to);
 
     SubscriberConfig cfg_;
     transport::Transport& data_;
@@ -105,6 +123,16 @@ private:
     std::vector<std::byte> nakBuf_;
     wire::DatagramWriter nakWriter_;
     bool nakOpen_ = false;
+    std::vector<std::byte> archNakBuf_;
+    wire::DatagramWriter archNakWriter_;
+    bool archNakOpen_ = false;
+    // Replay-merge.
+    bool replayActive_ = false;
+    bool replayFinished_ = false;
+    std::uint64_t replayId_ = 0;
+    std::uint64_t lastReplayReqNs_ = 0;
+    bool liveSeen_ = false;
+    std::uint64_t liveJoin_ = 0;  // the replay must reach this offset before live takes over
     std::uint64_t nowNs_ = 0;
     std::uint32_t rounds_ = 0;
 };

@@ -24,7 +24,7 @@ struct Log {
     std::vector<std::pair<std::uint64_t, std::uint64_t>> lost;
     GapTracker::Actions actions() {
         GapTracker::Actions a;
-        a.nak = [this](Offset f, std::uint32_t n) { naks.emplace_back(f.get(), n); };
+        a.nak = [this](Offset f, std::uint32_t n, bool) { naks.emplace_back(f.get(), n); };
         a.lost = [this](Offset f, std::uint64_t n) { lost.emplace_back(f.get(), n); };
         return a;
     }
