@@ -439,7 +439,10 @@ TEST_CASE("SubscriberConfig::validate") {
     auto st = c.validate();
     REQUIRE_FALSE(st);
     CHECK(st.error().message().find("earliest") != std::string::npos);
-    CHECK(st.error().message().find("--from latest") != std::string::npos);
+    CHECK(st.error().message().find("--archiver") != std::string::npos);
+    c.archiver = seqcast::transport::Endpoint{0x7F000001u, 40100};
+    CHECK(c.validate());
+    c.archiver = {};
 
     c.start = StartPosition{StartPosition::Kind::AtOffset, Offset{5}};
     st = c.validate();
