@@ -120,7 +120,7 @@ void Subscriber::pollReplay(std::uint64_t nowNs, bool force) {
     // The request doubles as the acknowledgement: `from` is the next offset still needed.
     if (force || nowNs - lastReplayReqNs_ >= cfg_.replayAckNs) {
         lastReplayReqNs_ = nowNs;
-        std::uint32_t flags = wire::kReplayWait | (cfg_.live ? wire::kReplayLive : 0);
+        std::uint32_t flags = (cfg_.replayWait ? wire::kReplayWait : 0) | (cfg_.live ? wire::kReplayLive : 0);
         if (cfg_.start.kind == StartPosition::Kind::Earliest && !gaps_.started()) flags |= wire::kReplayEarliest;
         sendReplayRequest(flags);
     }

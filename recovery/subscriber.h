@@ -41,6 +41,7 @@ struct SubscriberConfig {
     bool repairFromStart = false;   // start at an offset and repair from the sequencer, no replay (the archiver itself)
     bool live = true;               // false: replay [start, replayTo) only, no live stream (seqcast replay)
     std::uint64_t replayTo = wire::kOffsetOpen;
+    bool replayWait = true;         // ask the archiver to wait for offsets it does not have yet
     std::uint64_t replayAckNs = 1'000'000;  // replay request / acknowledgement interval
     std::size_t burst = 64;
 

@@ -7,4 +7,7 @@ int runSub(int argc, char** argv);
 int runDemo(int argc, char** argv);
 int runBench(int argc, char** argv);
 int runStat(int argc, char** argv);
+int runArchiver(int argc, char** argv);
+int runReplay(int argc, char** argv);
+int runDump(int argc, char** argv);
 }  // namespace seqcast::tools

@@ -18,6 +18,9 @@ const Sub kSubs[] = {
     {"sequencer", "run a stream's sequencer", seqcast::tools::runSequencer},
     {"pub", "publish messages (stdin lines, a file, or a synthetic rate)", seqcast::tools::runPub},
     {"sub", "subscribe and print / count / verify", seqcast::tools::runSub},
+    {"archiver", "record a stream to a ring log and serve replays", seqcast::tools::runArchiver},
+    {"replay", "fetch a range from an archiver", seqcast::tools::runReplay},
+    {"dump", "decode and verify an archive log", seqcast::tools::runDump},
     {"bench", "throughput, latency and repair benchmarks", seqcast::tools::runBench},
     {"stat", "counters of every seqcast process on this host", seqcast::tools::runStat},
 };

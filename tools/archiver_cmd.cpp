@@ -1,0 +1,144 @@
+// seqcast archiver: record a stream into a ring-buffer log and serve replays.
+#include <unistd.h>
+
+#include <cstdio>
+#include <iostream>
+
+#include "fabric/clock.h"
+#include "recovery/archiver.h"
+#include "tools/commands.h"
+#include "tools/common.h"
+#include "transport/shm_counters.h"
+
+namespace seqcast::tools {
+
+int runArchiver(int argc, char** argv) {
+    const CommandInfo info{
+        "archiver",
+        "Record a stream into a preallocated ring-buffer log (io_uring) and serve replays and old repairs.",
+        "  seqcast archiver --group 239.1.1.1:40001 --control 127.0.0.1:40100 --log stream1.log --size 4G\n"
+        "  seqcast archiver --config archiver.ini --durability batch\n"};
+    po::options_description d("Archiver");
+    d.add_options()
+        ("stream", po::value<std::string>()->default_value("1"), "stream id")
+        ("group", po::value<std::string>()->default_value("239.1.1.1:40001"), "multicast group:port of the stream")
+        ("control", po::value<std::string>()->default_value("127.0.0.1:40100"), "address replay clients and NAKs reach")
+        ("log", po::value<std::string>()->default_value("seqcast-archive.log"), "log file (created and preallocated if missing)")
+        ("size", po::value<std::string>()->default_value("1G"), "log capacity (retention), a multiple of --segment")
+        ("segment", po::value<std::string>()->default_value("16M"), "segment size: the unit overwritten when the ring wraps")
+        ("durability", po::value<std::string>()->default_value("interval"), "none, interval (fdatasync every --sync-ms) or batch (per write)")
+        ("sync-ms", po::value<std::string>()->default_value("10"), "interval between fdatasyncs (1..60000)")
+        ("direct", "O_DIRECT writes and reads")
+        ("no-uring", "use pread/pwrite instead of io_uring")
+        ("max-sessions", po::value<std::string>()->default_value("64"), "concurrent replays (1..64)")
+        ("max-sessions-per-client", po::value<std::string>()->default_value("8"), "concurrent replays per client address")
+        ("window", po::value<std::string>()->default_value("4M"), "replay bytes in flight per client beyond its acknowledgement")
+        ("nak-deadline-ms", po::value<std::string>()->default_value("2000"), "give up on a gap after this long (recorded as lost)")
+        ("duration", po::value<std::string>()->default_value("0"), "stop after this many seconds (0: until SIGINT/SIGTERM)");
+    addSocketOptions(d);
+    addFaultOptions(d, "rx");
+    po::variables_map vm;
+    if (auto rc = parseCommandLine(info, argc, argv, d, vm)) return *rc;
+    recovery::ArchiverConfig cfg;
+    transport::UdpConfig dataUdp, subUdp, svcUdp;
+    transport::FaultConfig faults;
+    std::uint64_t durationS = 0;
+    try {
+        cfg.sub.stream = StreamId{static_cast<std::uint32_t>(getU64(vm, "stream", 1, 0xFFFFFFFFu))};
+        cfg.log.stream = cfg.sub.stream;
+        const auto group = getEndpoint(vm, "group");
+        if (!group.multicast()) throw UsageError("--group: " + group.str() + " is not a multicast address (224.0.0.0/4)");
+        cfg.log.path = vm["log"].as<std::string>();
+        cfg.log.segmentBytes = getSize(vm, "segment", 1u << 20, 1ull << 32);
+        if (cfg.log.segmentBytes % 4096 != 0) throw UsageError("--segment: must be a multiple of 4096");
+        cfg.log.capacity = getSize(vm, "size", 4 * cfg.log.segmentBytes, 1ull << 44);
+        if (cfg.log.capacity % cfg.log.segmentBytes != 0) throw UsageError("--size: must be a multiple of --segment");
+        auto dur = recovery::parseDurability(vm["durability"].as<std::string>());
+        if (!dur) throw UsageError("--durability: " + dur.error().message());
+        cfg.log.durability = *dur;
+        cfg.log.syncIntervalNs = getU64(vm, "sync-ms", 1, 60000) * 1'000'000;
+        cfg.log.direct = vm.count("direct") != 0;
+        cfg.log.preferUring = vm.count("no-uring") == 0;
+        cfg.log.stageBytes = std::min<std::uint64_t>(1u << 20, cfg.log.segmentBytes);
+        cfg.maxSessions = getU64(vm, "max-sessions", 1, 64);
+        cfg.maxSessionsPerClient = getU64(vm, "max-sessions-per-client", 1, 64);
+        cfg.windowBytes = getSize(vm, "window", 64 << 10, 1u << 30);
+        cfg.sub.nak.deadlineNs = getU64(vm, "nak-deadline-ms", 1, 3'600'000) * 1'000'000;
+        durationS = getU64(vm, "duration", 0, 1ull << 32);
+        dataUdp = socketConfig(vm);
+        dataUdp.bind = group;
+        dataUdp.groups = {group.addr};
+        dataUdp.maxDatagram = 65536;
+        subUdp = socketConfig(vm);
+        subUdp.bind = transport::Endpoint{subUdp.interface, 0};
+        svcUdp = socketConfig(vm);
+        svcUdp.bind = getEndpoint(vm, "control");
+        faults = faultConfig(vm);
+        if (auto st = cfg.validate(); !st) throw UsageError(st.error().message());
+    } catch (const UsageError& e) {
+        std::cerr << "seqcast archiver: " << e.what() << "\n(see seqcast archiver --help)\n";
+        return kExitUsage;
+    }
+    installStopSignals();
+    auto shm = transport::ShmCounters::create("archiver", cfg.sub.stream.get());
+    Counters& c = shm->counters();
+    auto data = openTransport(dataUdp, faults, "archiver " + dataUdp.bind.str());
+    auto sub = openTransport(subUdp, transport::FaultConfig{}, "archiver NAK socket");
+    auto svc = openTransport(svcUdp, transport::FaultConfig{}, "archiver service " + svcUdp.bind.str());
+    for (auto* t : {&data, &sub, &svc}) {
+        if (!*t) {
+            std::cerr << "seqcast archiver: " << t->error().message() << "\n";
+            return 1;
+        }
+    }
+    const bool tty = ::isatty(2) != 0;
+    int lastPct = -1;
+    auto progress = [&](double f) {
+        const int pct = static_cast<int>(f * 100);
+        if (!tty || pct == lastPct) return;
+        lastPct = pct;
+        std::fprintf(stderr, "\rseqcast archiver: recovering %s [%-50s] %3d%%", cfg.log.path.c_str(),
+                     std::string(static_cast<std::size_t>(pct / 2), '#').c_str(), pct);
+    };
+    auto a = recovery::Archiver::create(cfg, **data, **sub, **svc, c, progress);
+    if (tty && lastPct >= 0) std::fprintf(stderr, "\n");
+    if (!a) {
+        std::cerr << "seqcast archiver: " << a.error().message() << "\n";
+        return 1;
+    }
+    auto& ar = **a;
+    const auto& log = ar.log();
+    std::fprintf(stderr, "seqcast archiver: stream %u -> %s (%s, %s), offsets %llu..%llu retained%s; replays on %s\n",
+                 cfg.sub.stream.get(), cfg.log.path.c_str(), log.usingUring() ? "io_uring" : "pread/pwrite",
+                 vm["durability"].as<std::string>().c_str(), static_cast<unsigned long long>(log.earliest().get()),
+                 static_cast<unsigned long long>(log.next().get()),
+                 log.recovered() ? (" (recovered " + std::to_string(log.recoveredRecords()) + " records)").c_str() : "",
+                 (*svc)->local().str().c_str());
+    Idler idler(vm.count("busy-poll") != 0, {(*data)->waitFd(), (*sub)->waitFd(), (*svc)->waitFd()});
+    const std::uint64_t start = monoNs();
+    const std::uint64_t end = durationS ? start + durationS * 1'000'000'000ull : ~std::uint64_t{0};
+    int rc = 0;
+    while (!stopRequested()) {
+        const std::uint64_t now = monoNs();
+        if (now >= end) break;
+        const int work = ar.doWork(now);
+        if (!ar.failure().empty()) {
+            std::fprintf(stderr, "seqcast archiver: recording stopped: %s (what is stored stays valid, through offset %llu)\n",
+                         ar.failure().c_str(), static_cast<unsigned long long>(log.written().get()));
+            rc = 1;
+            break;
+        }
+        idler.idle(work, ar.nextTimerNs());
+    }
+    if (auto st = ar.flush(); !st && rc == 0) {
+        std::fprintf(stderr, "seqcast archiver: %s\n", st.error().message().c_str());
+        rc = 1;
+    }
+    std::fprintf(stderr, "seqcast archiver: stopped; offsets %llu..%llu retained, durable through %llu, %llu replays served\n",
+                 static_cast<unsigned long long>(log.earliest().get()), static_cast<unsigned long long>(log.next().get()),
+                 static_cast<unsigned long long>(log.durable().get()),
+                 static_cast<unsigned long long>(c.get(Counter::ReplaysStarted)));
+    return rc;
+}
+
+}  // namespace seqcast::tools

@@ -1,0 +1,82 @@
+#include "tools/sink.h"
+
+#include <cstring>
+
+#include "fabric/clock.h"
+
+namespace seqcast::tools {
+
+void DeliverySink::onMessage(const recovery::Delivery& dl) {
+    const std::uint64_t now = wallNs();
+    if (delivered == 0) firstOffset = dl.offset.get();
+    else if (dl.offset.get() <= lastOffset) ++orderViolations;
+    auto [it, fresh] = lastPubSeq.try_emplace(dl.publisher.get(), dl.pubSeq.get());
+    if (!fresh) {
+        if (dl.pubSeq.get() <= it->second) ++fifoViolations;
+        it->second = dl.pubSeq.get();
+    }
+    lastOffset = dl.offset.get();
+    ++delivered;
+    bytes += dl.payload.size();
+    if (dl.repaired) ++repaired;
+    if (now > dl.publishTsNs) e2e.record(now - dl.publishTsNs);
+    if (dl.sequencedTsNs > dl.publishTsNs) hopPubSeq.record(dl.sequencedTsNs - dl.publishTsNs);
+    if (now > dl.sequencedTsNs) hopSeqSub.record(now - dl.sequencedTsNs);
+    // Digest over (offset, publisher, pub_seq, length, payload): equal streams, equal digests.
+    std::byte meta[24];
+    const std::uint64_t o = dl.offset.get(), s = dl.pubSeq.get();
+    const std::uint32_t p = dl.publisher.get(), n = static_cast<std::uint32_t>(dl.payload.size());
+    std::memcpy(meta, &o, 8);
+    std::memcpy(meta + 8, &p, 4);
+    std::memcpy(meta + 12, &s, 8);
+    std::memcpy(meta + 20, &n, 4);
+    digestState = crc32cUpdate(crc32cUpdate(digestState, meta), dl.payload);
+    if (out_ != nullptr) {
+        std::string text;
+        text.reserve(dl.payload.size());
+        for (std::byte b : dl.payload) {
+            const auto c = static_cast<unsigned char>(b);
+            if (c >= 0x20 && c < 0x7F && c != '\\') {
+                text.push_back(static_cast<char>(c));
+            } else {
+                char buf[5];
+                std::snprintf(buf, sizeof buf, "\\x%02x", c);
+                text += buf;
+            }
+        }
+        std::fprintf(out_, "%llu %u %llu %zu %s\n", static_cast<unsigned long long>(dl.offset.get()), dl.publisher.get(),
+                     static_cast<unsigned long long>(dl.pubSeq.get()), dl.payload.size(), text.c_str());
+    }
+}
+
+void DeliverySink::onLoss(Offset first, std::uint64_t n) {
+    ++lossNotices;
+    lostOffsets += n;
+    std::fprintf(stderr, "seqcast: LOSS offsets [%llu, %llu) cannot be repaired\n", static_cast<unsigned long long>(first.get()),
+                 static_cast<unsigned long long>(first.get() + n));
+}
+
+std::string DeliverySink::digest() const {
+    char dig[16];
+    std::snprintf(dig, sizeof dig, "%08x", crc32cFinal(digestState));
+    return dig;
+}
+
+void DeliverySink::summaryJson(Json& j) const {
+    j.field("messages", delivered);
+    j.field("bytes", bytes);
+    j.field("first_offset", firstOffset);
+    j.field("last_offset", lastOffset);
+    j.field("digest", digest());
+    j.field("repaired_messages", repaired);
+    j.field("loss_notices", lossNotices);
+    j.field("lost_offsets", lostOffsets);
+    j.field("order_violations", orderViolations);
+    j.field("fifo_violations", fifoViolations);
+    j.field("publishers", static_cast<std::uint64_t>(lastPubSeq.size()));
+    latencyJson(j, "latency", e2e);
+    latencyJson(j, "hop_pub_to_seq", hopPubSeq);
+    latencyJson(j, "hop_seq_to_sub", hopSeqSub);
+}
+
+}  // namespace seqcast::tools
