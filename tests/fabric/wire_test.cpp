@@ -619,8 +619,8 @@ TEST_CASE("body validation") {
             append(x, b);
             return x;
         };
-        for (std::uint32_t s = 0; s <= 4; ++s) CHECK(decode(craft(t, 0, body(s)), v) == DecodeError::Ok);
-        CHECK(decode(craft(t, 0, body(5)), v) == DecodeError::BadBody);
+        for (std::uint32_t s = 0; s <= 5; ++s) CHECK(decode(craft(t, 0, body(s)), v) == DecodeError::Ok);
+        CHECK(decode(craft(t, 0, body(6)), v) == DecodeError::BadBody);
         CHECK(decode(craft(t, 3, body(0)), v) == DecodeError::BadBody);
         CHECK(decode(craft(t, 0, Bytes(33)), v) == DecodeError::BadBody);
     }
