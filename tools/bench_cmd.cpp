@@ -14,34 +14,11 @@
 #include "sequencer/sequencer.h"
 #include "tools/commands.h"
 #include "tools/common.h"
+#include "tools/pipeline.h"
 
 namespace seqcast::tools {
 
 namespace {
-
-struct Net {
-    std::uint32_t group;
-    std::uint16_t port;  // control = port, data = port + 1
-};
-
-Net pickNet(Rng& r) {
-    return Net{0xEFFE0000u | static_cast<std::uint32_t>(1 + r.below(60000)), static_cast<std::uint16_t>(20000 + 2 * r.below(20000))};
-}
-
-std::unique_ptr<transport::UdpTransport> udp(transport::Endpoint bind, std::vector<std::uint32_t> groups = {}) {
-    transport::UdpConfig c;
-    c.bind = bind;
-    c.groups = std::move(groups);
-    c.rcvBuf = 16 << 20;
-    c.sndBuf = 8 << 20;
-    c.maxDatagram = 2048;
-    auto t = transport::UdpTransport::open(c);
-    if (!t) {
-        std::fprintf(stderr, "seqcast bench: %s\n", t.error().message().c_str());
-        std::exit(1);
-    }
-    return std::move(*t);
-}
 
 double median(std::vector<double> v) {
     if (v.empty()) return 0;
@@ -58,8 +35,8 @@ std::size_t perDatagram(std::size_t size, std::size_t mtu) {
 double rawDatagramsPerSec(Rng& rng, std::size_t dgSize, double seconds) {
     const Net n = pickNet(rng);
     const transport::Endpoint group{n.group, static_cast<std::uint16_t>(n.port + 1)};
-    auto rx = udp(group, {n.group});
-    auto tx = udp(transport::Endpoint{0x7F000001u, 0});
+    auto rx = openUdpOrExit(group, {n.group});
+    auto tx = openUdpOrExit(transport::Endpoint{0x7F000001u, 0});
     std::atomic<bool> stop{false};
     std::atomic<std::uint64_t> received{0};
     std::thread r([&] {
@@ -92,145 +69,13 @@ double rawDatagramsPerSec(Rng& rng, std::size_t dgSize, double seconds) {
     return static_cast<double>(got) / seconds;
 }
 
-struct Pipeline {
-    Counters seqC, pubC, subC;
-    std::unique_ptr<transport::UdpTransport> seqT, pubT, subData, subCtl;
-    std::unique_ptr<transport::Transport> subDataFaulty;
-    std::unique_ptr<sequencer::Sequencer> seq;
-    std::unique_ptr<sequencer::Publisher> pub;
-    std::unique_ptr<recovery::Subscriber> sub;
-    std::atomic<bool> stop{false};
-    std::atomic<std::uint64_t> delivered{0};
-    Histogram latency, repairedLatency, normalLatency;
-    std::atomic<std::uint64_t> confirmed{0};
-
-    Pipeline(Rng& rng, double subLoss, bool busy) : busy_(busy) {
-        const Net n = pickNet(rng);
-        const transport::Endpoint control{0x7F000001u, n.port};
-        const transport::Endpoint group{n.group, static_cast<std::uint16_t>(n.port + 1)};
-        seqT = udp(control);
-        pubT = udp(transport::Endpoint{0x7F000001u, 0});
-        subData = udp(group, {n.group});
-        subCtl = udp(transport::Endpoint{0x7F000001u, 0});
-        sequencer::SequencerConfig sc;
-        sc.group = group;
-        sc.ringBytes = 64u << 20;
-        auto s = sequencer::Sequencer::create(sc, *seqT, *seqT, seqC);
-        if (!s) {
-            std::fprintf(stderr, "seqcast bench: %s\n", s.error().message().c_str());
-            std::exit(1);
-        }
-        seq = std::move(*s);
-        sequencer::PublisherConfig pc;
-        pc.sequencer = control;
-        auto p = sequencer::Publisher::create(pc, *pubT, pubC, [this](const sequencer::Confirmation&) {
-            confirmed.fetch_add(1, std::memory_order_relaxed);
-        });
-        if (!p) {
-            std::fprintf(stderr, "seqcast bench: %s\n", p.error().message().c_str());
-            std::exit(1);
-        }
-        pub = std::move(*p);
-        recovery::SubscriberConfig rc;
-        rc.nak.initialRttNs = 100'000;
-        rc.nak.seed = rng.next();
-        transport::Transport* data = subData.get();
-        if (subLoss > 0) {
-            transport::FaultConfig f;
-            f.loss = subLoss;
-            f.seed = rng.next();
-            subDataFaulty = std::make_unique<transport::FaultTransport>(std::move(subData), f);
-            data = subDataFaulty.get();
-        }
-        recovery::SubscriberHandlers h;
-        h.onMessage = [this](const recovery::Delivery& d) {
-            const std::uint64_t now = wallNs();
-            if (now > d.publishTsNs) {
-                latency.record(now - d.publishTsNs);
-                (d.repaired ? repairedLatency : normalLatency).record(now - d.publishTsNs);
-            }
-            delivered.store(delivered.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-        };
-        sub = std::make_unique<recovery::Subscriber>(rc, *data, *subCtl, subC, h);
-        dataFd_ = data->waitFd();
-    }
-
-    void start() {
-        seqThread_ = std::thread([this] {
-            Idler idle(busy_, {seqT->waitFd()});
-            while (!stop.load(std::memory_order_relaxed)) {
-                const std::uint64_t now = monoNs();
-                idle.idle(seq->doWork(now), seq->nextTimerNs());
-            }
-        });
-        subThread_ = std::thread([this] {
-            Idler idle(busy_, {dataFd_, subCtl->waitFd()});
-            while (!stop.load(std::memory_order_relaxed)) {
-                const std::uint64_t now = monoNs();
-                idle.idle(sub->doWork(now), std::min(sub->nextTimerNs(), now + 1'000'000));
-            }
-        });
-        // Let the subscriber see the stream's head (it starts at `latest`).
-        const std::uint64_t until = monoNs() + 2'000'000'000ull;
-        while (!sub->started() && monoNs() < until) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    }
-    void finish() {
-        stop = true;
-        if (seqThread_.joinable()) seqThread_.join();
-        if (subThread_.joinable()) subThread_.join();
-    }
-    ~Pipeline() { finish(); }
-
-    // Publishes on the calling thread: as fast as the window allows (rate 0) or at a fixed rate,
-    // stamping each message with its intended send time (coordinated-omission correct).
-    void publish(std::size_t size, double rate, double seconds) {
-        std::vector<std::byte> msg(size, std::byte{0x42});
-        Idler idle(busy_, {pubT->waitFd()});
-        const std::uint64_t t0 = monoNs();
-        const std::uint64_t w0 = wallNs();
-        const std::uint64_t end = t0 + static_cast<std::uint64_t>(seconds * 1e9);
-        std::uint64_t i = 0;
-        for (;;) {
-            const std::uint64_t now = monoNs();
-            if (now >= end) break;
-            int work = pub->doWork(now);
-            for (int k = 0; k < 1024; ++k) {
-                std::uint64_t ts;
-                if (rate > 0) {
-                    const auto due = static_cast<std::uint64_t>(static_cast<double>(i) * 1e9 / rate);
-                    if (now - t0 < due) break;
-                    ts = w0 + due;
-                } else {
-                    ts = wallNs();
-                }
-                if (pub->offer(msg, ts) != sequencer::Publisher::Offer::Accepted) break;
-                ++i;
-                ++work;
-            }
-            std::uint64_t wake = now + 200'000;
-            if (rate > 0) wake = std::min(wake, t0 + static_cast<std::uint64_t>(static_cast<double>(i) * 1e9 / rate));
-            idle.idle(work, wake);
-        }
-        // Drain: let confirmations and deliveries catch up.
-        const std::uint64_t drainEnd = monoNs() + 2'000'000'000ull;
-        while (!pub->allConfirmed() && monoNs() < drainEnd) pub->doWork(monoNs());
-        const std::uint64_t offered = i;
-        while (delivered.load() < offered && monoNs() < drainEnd) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    }
-
-private:
-    bool busy_;
-    int dataFd_ = -1;
-    std::thread seqThread_, subThread_;
-};
-
 struct ThroughputResult {
     double msgs = 0;
     double mbytes = 0;
 };
 
 ThroughputResult sequencedThroughput(Rng& rng, std::size_t size, double seconds, bool busy) {
-    Pipeline p(rng, 0, busy);
+    Pipeline p(rng, PipelineOptions{0, busy, 7, {}, {}});
     p.start();
     std::atomic<bool> done{false};
     std::uint64_t base = 0, end = 0;
@@ -248,50 +93,6 @@ ThroughputResult sequencedThroughput(Rng& rng, std::size_t size, double seconds,
     sampler.join();
     p.finish();
     return ThroughputResult{static_cast<double>(base), static_cast<double>(base) * static_cast<double>(size) / 1e6};
-}
-
-// Raw UDP ping-pong on loopback: the round trip of one 64-byte datagram, halved.
-Histogram rawOneWay(Rng& rng, double seconds, bool busy) {
-    const Net n = pickNet(rng);
-    auto a = udp(transport::Endpoint{0x7F000001u, n.port});
-    auto b = udp(transport::Endpoint{0x7F000001u, static_cast<std::uint16_t>(n.port + 1)});
-    std::atomic<bool> stop{false};
-    std::thread echo([&] {
-        transport::RxSlot s[16];
-        Idler idle(busy, {b->waitFd()});
-        while (!stop.load(std::memory_order_relaxed)) {
-            const std::size_t k = b->recvBurst(s);
-            for (std::size_t i = 0; i < k; ++i) {
-                transport::TxItem t{s[i].data, s[i].len, a->local()};
-                b->sendBurst(std::span<const transport::TxItem>(&t, 1));
-            }
-            idle.idle(static_cast<int>(k), monoNs() + 1'000'000);
-        }
-    });
-    Histogram h;
-    std::byte msg[64] = {};
-    transport::RxSlot s[16];
-    Idler idle(busy, {a->waitFd()});
-    const std::uint64_t end = monoNs() + static_cast<std::uint64_t>(seconds * 1e9);
-    while (monoNs() < end) {
-        const std::uint64_t t0 = monoNs();
-        transport::TxItem t{msg, sizeof msg, b->local()};
-        a->sendBurst(std::span<const transport::TxItem>(&t, 1));
-        const std::uint64_t deadline = t0 + 100'000'000;
-        for (;;) {
-            const std::size_t k = a->recvBurst(s);
-            if (k > 0) {
-                h.record((monoNs() - t0) / 2);
-                break;
-            }
-            if (monoNs() > deadline) break;
-            idle.idle(0, deadline);
-        }
-        std::this_thread::sleep_for(std::chrono::microseconds(100));  // ~10k round trips/s
-    }
-    stop = true;
-    echo.join();
-    return h;
 }
 
 }  // namespace
@@ -374,13 +175,13 @@ int runBench(int argc, char** argv) {
     }
     if (suite == "all" || suite == "latency") {
         std::printf("end-to-end latency publish->deliver, 64 B messages at a fixed rate (coordinated-omission corrected)\n");
-        const Histogram raw = rawOneWay(rng, std::max(1.0, seconds), busy);
+        const Histogram raw = rawOneWay(rng, std::max(1.0, seconds), busy, 7, 10'000);
         std::printf("  raw UDP one-way (ping-pong / 2): %s\n", latencySummary(raw).c_str());
         j.key("latency").beginArray();
         for (double rate : {10'000.0, 100'000.0}) {
             std::vector<double> p50, p99, p999, mx;
             for (std::uint64_t r = 0; r < runs; ++r) {
-                Pipeline p(rng, 0, busy);
+                Pipeline p(rng, PipelineOptions{0, busy, 7, {}, {}});
                 p.start();
                 p.publish(64, rate, seconds);
                 p.finish();
@@ -414,7 +215,7 @@ int runBench(int argc, char** argv) {
         std::printf("repair latency: 10k msg/s of 64 B, 0.5%% datagram loss at the subscriber, publish->deliver latency\n");
         std::vector<double> r50, r99, n50, repaired;
         for (std::uint64_t r = 0; r < runs; ++r) {
-            Pipeline p(rng, 0.005, busy);
+            Pipeline p(rng, PipelineOptions{0.005, busy, 7, {}, {}});
             p.start();
             p.publish(64, 10'000, std::max(2.0, seconds));
             p.finish();

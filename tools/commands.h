@@ -10,4 +10,5 @@ int runStat(int argc, char** argv);
 int runArchiver(int argc, char** argv);
 int runReplay(int argc, char** argv);
 int runDump(int argc, char** argv);
+int runPing(int argc, char** argv);
 }  // namespace seqcast::tools

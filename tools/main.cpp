@@ -21,6 +21,7 @@ const Sub kSubs[] = {
     {"archiver", "record a stream to a ring log and serve replays", seqcast::tools::runArchiver},
     {"replay", "fetch a range from an archiver", seqcast::tools::runReplay},
     {"dump", "decode and verify an archive log", seqcast::tools::runDump},
+    {"ping", "latency at a fixed rate: percentiles, per hop, CSV/JSON/SVG", seqcast::tools::runPing},
     {"bench", "throughput, latency and repair benchmarks", seqcast::tools::runBench},
     {"stat", "counters of every seqcast process on this host", seqcast::tools::runStat},
 };
