@@ -293,6 +293,8 @@ int Archiver::serve(Session& s, std::uint64_t nowNs) {
     int work = 0;
     tx_.clear();
     bool windowFull = false;
+    bool stopped = false;  // a bad record: the session ends once what precedes it is sent
+    wire::ReplayStatus stopStatus = wire::ReplayStatus::Failed;
     while (s.bufUsed < s.bufLen && !windowFull) {
         std::byte* base = s.buf + s.bufStart;
         const std::uint64_t pos = s.bufPos + s.bufUsed;
@@ -324,11 +326,15 @@ int Archiver::serve(Session& s, std::uint64_t nowNs) {
             s.bufLen = s.bufUsed = 0;  // read on from readPos
         } else if (res.stop == ChunkStop::Stale || res.stop == ChunkStop::Corrupt) {
             s.bufLen = s.bufUsed = 0;
+            // parseChunk checks a record before the callback sees it: a bad record right after
+            // the requested range stops the parse although everything asked for was sent.
+            if (s.sendOffset >= s.to) break;  // complete (below)
+            stopped = true;
             if (s.sendOffset < log_->earliest().get()) {
-                end(s, wire::ReplayStatus::Overwritten, s.sendOffset);
+                stopStatus = wire::ReplayStatus::Overwritten;
             } else {
                 c_.add(Counter::DropBadCrc);  // damaged log bytes are never served
-                end(s, wire::ReplayStatus::Failed, s.sendOffset);
+                stopStatus = wire::ReplayStatus::Failed;
             }
             break;
         }
@@ -341,6 +347,8 @@ int Archiver::serve(Session& s, std::uint64_t nowNs) {
         work += static_cast<int>(tx_.size());
         tx_.clear();
     }
+    // After the data: the end notice must not overtake the records that precede the bad one.
+    if (stopped) end(s, stopStatus, s.sendOffset);
     if (s.ended) return work;
     if (s.sendOffset >= s.to) {
         end(s, wire::ReplayStatus::Complete, s.to);

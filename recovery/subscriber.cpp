@@ -84,8 +84,9 @@ int Subscriber::doWork(std::uint64_t nowNs) {
         onDatagram(std::span<const std::byte>(rx_[i].data, rx_[i].len), rx_[i].from, nowNs);
     int work = static_cast<int>(n);
     // The control socket carries rare unicast answers: look at it when the stream is quiet, and
-    // every 16th round under load, rather than paying a receive syscall per round.
-    if (&control_ != &data_ && (n == 0 || (++rounds_ & 15) == 0)) {
+    // every 16th round under load, rather than paying a receive syscall per round. A replay's
+    // data arrives here too: while one runs, read it every round or it falls behind the live stream.
+    if (&control_ != &data_ && (n == 0 || replayActive_ || (++rounds_ & 15) == 0)) {
         // Unicast answers (e.g. a heartbeat saying the offsets asked for are gone) come back here.
         const std::size_t m = control_.recvBurst(rx_);
         for (std::size_t i = 0; i < m; ++i)

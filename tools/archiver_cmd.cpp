@@ -114,6 +114,11 @@ int runArchiver(int argc, char** argv) {
                  static_cast<unsigned long long>(log.next().get()),
                  log.recovered() ? (" (recovered " + std::to_string(log.recoveredRecords()) + " records)").c_str() : "",
                  (*svc)->local().str().c_str());
+    if (log.truncatedBytes() != 0)
+        std::fprintf(stderr,
+                     "seqcast archiver: warning: recovery stopped at a damaged or torn record; %llu bytes the checkpoint "
+                     "counted as written follow it and are dropped (seqcast dump --verify shows where)\n",
+                     static_cast<unsigned long long>(log.truncatedBytes()));
     Idler idler(vm.count("busy-poll") != 0, {(*data)->waitFd(), (*sub)->waitFd(), (*svc)->waitFd()});
     const std::uint64_t start = monoNs();
     const std::uint64_t end = durationS ? start + durationS * 1'000'000'000ull : ~std::uint64_t{0};

@@ -94,7 +94,10 @@ int runDump(int argc, char** argv) {
             });
         switch (res.stop) {
             case recovery::ChunkStop::End:
-                stop = true;
+                // A record that ends exactly at the segment's end also ends the chunk: go on
+                // there. Only a chunk with nothing more to parse is the end of the log.
+                if (res.nextPos == pos || static_cast<std::uint64_t>(r) < want) stop = true;
+                pos = res.nextPos;
                 break;
             case recovery::ChunkStop::SegmentEnd:
                 pos = res.nextPos;
