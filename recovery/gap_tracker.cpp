@@ -59,7 +59,8 @@ void GapTracker::onData(Offset first, std::uint64_t count, std::uint64_t nowNs, 
         const std::uint64_t covered = std::min(g.end, e) - std::max(g.first, b);
         if (g.lastNakNs == 0 && !g.unrepairable) stats_.suppressed += (g.first >= b && g.end <= e) ? 1 : 0;
         if (isRepair || g.lastNakNs != 0) stats_.repairedOffsets += covered;
-        if (isRepair && g.lastNakNs != 0 && nowNs > g.lastNakNs) {
+        // Karn: a gap NAKed more than once cannot tell which NAK its repair answers.
+        if (isRepair && g.lastNakNs != 0 && g.attempts == 1 && nowNs > g.lastNakNs) {
             const std::uint64_t sample = std::max(nowNs - g.lastNakNs, p_.minRttNs);
             srtt_ = (7 * srtt_ + sample) / 8;
         }

@@ -180,6 +180,7 @@ void Publisher::onAck(const wire::DatagramView& v, std::uint64_t nowNs) {
         return;
     }
     c_.add(Counter::PubAcksReceived);
+    std::uint64_t fresh = 0;
     for (std::uint32_t i = 0; i < v.count; ++i) {
         const auto r = wire::pubAckRun(v, i);
         for (std::uint32_t k = 0; k < r.count; ++k) {
@@ -188,18 +189,30 @@ void Publisher::onAck(const wire::DatagramView& v, std::uint64_t nowNs) {
             Slot& sl = slot(s);
             if (sl.pubSeq != s || sl.confirmed != 0) continue;
             sl.confirmed = 1;
+            ++fresh;
             sl.offset = r.firstOffset.get() == wire::kOffsetOpen ? wire::kOffsetOpen
                                                                  : r.firstOffset.get() + std::uint64_t{k} * r.stride;
             // Karn: only messages sent once; and only the oldest outstanding one, whose confirmation
             // was not held back behind a gap at the sequencer.
             if (s == j_->base && sl.sends == 1 && sl.lastSentNs != 0 && nowNs > sl.lastSentNs) {
+                // RFC 6298: srtt and rttvar; the timeout is srtt + 4 rttvar.
                 const std::uint64_t sample = nowNs - sl.lastSentNs;
-                srtt_ = srtt_ == 0 ? sample : (7 * srtt_ + sample) / 8;
-                rto_ = std::clamp<std::uint64_t>(4 * srtt_, cfg_.minRtoNs, cfg_.maxRtoNs);
+                if (srtt_ == 0) {
+                    srtt_ = sample;
+                    rttvar_ = sample / 2;
+                } else {
+                    const std::uint64_t dev = sample > srtt_ ? sample - srtt_ : srtt_ - sample;
+                    rttvar_ = (3 * rttvar_ + dev) / 4;
+                    srtt_ = (7 * srtt_ + sample) / 8;
+                }
+                rto_ = std::clamp<std::uint64_t>(srtt_ + 4 * rttvar_, cfg_.minRtoNs, cfg_.maxRtoNs);
                 c_.set(Counter::RttNs, srtt_);
             }
         }
     }
+    // Progress: the timeout's backoff ends.
+    if (fresh > 0)
+        rto_ = std::clamp<std::uint64_t>(srtt_ == 0 ? cfg_.initialRtoNs : srtt_ + 4 * rttvar_, cfg_.minRtoNs, cfg_.maxRtoNs);
 }
 
 void Publisher::onNak(const wire::DatagramView& v, std::uint64_t nowNs) {
@@ -362,11 +375,15 @@ int Publisher::doWork(std::uint64_t nowNs) {
     work += static_cast<int>(n);
     if (n > 0) releaseConfirmed(nowNs);
 
-    // The oldest message unconfirmed for a retransmission timeout: resend what is overdue.
+    // The oldest message unconfirmed for a retransmission timeout: resend what is overdue, but at
+    // most kTimeoutResend messages from the oldest (a tail lost in a burst is recovered in a few
+    // rounds; resending a whole window would flood a sequencer that is merely slow). The timeout
+    // backs off until a confirmation arrives.
     if (j_->base < highestSent_ && resendLo_ >= resendHi_) {
         const Slot& oldest = slot(j_->base);
         if (oldest.confirmed == 0 && nowNs - oldest.lastSentNs >= rto_ && nowNs - lastGoBackNs_ >= rto_) {
-            requestResend(j_->base, highestSent_, rto_);
+            constexpr std::uint64_t kTimeoutResend = 256;
+            requestResend(j_->base, std::min(highestSent_, j_->base + kTimeoutResend), rto_);
             lastGoBackNs_ = nowNs;
             rto_ = std::min(rto_ * 2, cfg_.maxRtoNs);
         }

@@ -31,7 +31,7 @@ struct PublisherConfig {
     std::size_t windowBytes = 32u << 20;  // bytes of unconfirmed messages
     std::uint32_t maxMessage = wire::kDefaultMaxMessage;
     std::uint64_t initialRtoNs = 2'000'000;
-    std::uint64_t minRtoNs = 200'000;
+    std::uint64_t minRtoNs = 1'000'000;
     std::uint64_t maxRtoNs = 200'000'000;
     std::string journalPath;              // empty: unconfirmed messages live in memory only
     std::size_t burst = 64;               // datagrams per send burst
@@ -100,6 +100,7 @@ private:
     std::uint64_t lastGoBackNs_ = 0;
     std::uint64_t lastNowNs_ = 0;      // time of the last doWork(): offer() stamps messages with it
     std::uint64_t srtt_ = 0;
+    std::uint64_t rttvar_ = 0;
     std::uint64_t rto_ = 0;
     std::uint64_t recovered_ = 0;
     std::string fatal_;

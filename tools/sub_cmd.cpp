@@ -44,7 +44,8 @@ int runSub(int argc, char** argv) {
         ("idle-timeout", po::value<std::string>()->default_value("0"), "stop after this many seconds without a delivery, once started (0: never)")
         ("nak-rtt-us", po::value<std::string>()->default_value("200"), "round-trip time assumed until measured (microseconds)")
         ("nak-deadline-ms", po::value<std::string>()->default_value("2000"), "give up on a gap after this long: loss notice")
-        ("reorder-buffer", po::value<std::string>()->default_value("32M"), "bytes of datagrams held ahead of a gap")
+        ("reorder-buffer", po::value<std::string>()->default_value("64M"), "bytes of datagrams held ahead of a gap")
+        ("max-datagram", po::value<std::string>()->default_value("2048"), "largest datagram held ahead of a gap (the sequencer's MTU or more)")
         ("max-message", po::value<std::string>()->default_value("1M"), "largest message reassembled")
         ("json", po::value<std::string>(), "write a JSON summary to this file");
     addSocketOptions(d);
@@ -83,7 +84,7 @@ int runSub(int argc, char** argv) {
         cfg.nak.deadlineNs = getU64(vm, "nak-deadline-ms", 1, 3'600'000) * 1'000'000;
         cfg.reorderBytes = getSize(vm, "reorder-buffer", 64u << 10, 1ull << 34);
         cfg.maxMessage = static_cast<std::uint32_t>(getSize(vm, "max-message", 1, 1u << 30));
-        cfg.maxDatagram = 9216;  // reorder-buffer slot: any sequencer MTU up to jumbo frames
+        cfg.maxDatagram = getU64(vm, "max-datagram", wire::kMinMtu, wire::kMaxDatagram);
         cfg.nak.seed = monoNs() ^ static_cast<std::uint64_t>(::getpid());
         if (exactlyOnce) {
             auto cf = CommitFile::open(vm["commit-file"].as<std::string>(), cfg.stream.get());
