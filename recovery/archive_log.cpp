@@ -70,6 +70,18 @@ ChunkResult parseChunk(std::span<const std::byte> chunk, std::uint64_t chunkPos,
         std::memcpy(&h, chunk.data() + at, sizeof h);
         if (h.magic != kRecordMagic || h.pos != pos) return {pos, h.magic == kRecordMagic && h.pos < pos ? ChunkStop::Stale : (h.magic == kRecordMagic ? ChunkStop::Stale : ChunkStop::Corrupt)};
         if (h.len == kRecordSkip) return {segEnd, ChunkStop::SegmentEnd};
+        if (h.len == kRecordGap) {
+            const std::uint64_t len = pad8(kRecordHeader + 16);
+            if (pos + len > segEnd) return {pos, ChunkStop::Corrupt};
+            if (chunk.size() - at < kRecordHeader + 16) return {pos, ChunkStop::End};
+            std::uint64_t range[2];
+            std::memcpy(range, chunk.data() + at + kRecordHeader, sizeof range);
+            if (range[1] <= range[0]) return {pos, ChunkStop::Corrupt};
+            if (!fn(LogRecordView{pos, {}, Offset{range[0]}, 0, true, range[1]})) return {pos, ChunkStop::Stopped};
+            at += len;
+            if (at >= chunk.size()) return {chunkPos + at, ChunkStop::End};
+            continue;
+        }
         if (h.len > maxDatagram || pos + pad8(kRecordHeader + h.len) > segEnd) return {pos, ChunkStop::Corrupt};
         if (chunk.size() - at < kRecordHeader + h.len) return {pos, ChunkStop::End};
         const auto dg = chunk.subspan(at + kRecordHeader, h.len);
@@ -148,6 +160,7 @@ Status ArchiveLog::recover(const Progress& progress) {
     std::uint64_t segmentsTried = 0;
     const std::uint64_t scanStart = pos;
     bool stop = false;
+    bool resync = false;  // after damage: the next intact record may start past a hole
     while (!stop) {
         const std::uint64_t segEnd = (pos / S + 1) * S;
         const std::uint64_t want = std::min<std::uint64_t>(chunkBytes, segEnd - pos);
@@ -163,6 +176,23 @@ Status ArchiveLog::recover(const Progress& progress) {
         const auto res = parseChunk(std::span<const std::byte>(chunk + lead, got), pos, S, cfg_.maxDatagram,
                                     [&](const LogRecordView& rec) {
                                         firstInChunk = false;
+                                        if (resync && started) {
+                                            const std::uint64_t end = rec.gap ? rec.gapEnd : rec.first.get() + rec.count;
+                                            if (end <= expect) return true;  // older than what we have
+                                            if (rec.first.get() > expect) gaps_.emplace_back(expect, rec.first.get());
+                                            if (rec.first.get() > expect) expect = rec.first.get();
+                                            resync = false;
+                                        }
+                                        if (rec.gap) {
+                                            if (started && rec.first.get() != expect) return false;
+                                            if (!started) {
+                                                started = true;
+                                                oldestSegment_ = rec.pos - rec.pos % S;
+                                            }
+                                            gaps_.emplace_back(rec.first.get(), rec.gapEnd);
+                                            expect = rec.gapEnd;
+                                            return true;
+                                        }
                                         const std::uint64_t end = rec.first.get() + rec.count;
                                         if (started && !(rec.first.get() <= expect && end > expect)) return false;
                                         if (!started) {
@@ -193,6 +223,38 @@ Status ArchiveLog::recover(const Progress& progress) {
                     // Not the start of the live data yet: try the next segment.
                     pos = segEnd;
                     ++segmentsTried;
+                } else if (started && res.nextPos < h.writePos) {
+                    // Damage inside what the checkpoint says was written: not a torn tail. Skip to
+                    // the next intact record (in this chunk, else the next segment's first) and
+                    // record the offsets in between as lost; everything after it is kept.
+                    ++damagedRecords_;
+                    std::uint64_t q = res.nextPos + 8;
+                    bool found = false;
+                    const std::uint64_t chunkEnd = pos + got;
+                    for (; q + kRecordHeader <= chunkEnd && q < segEnd; q += 8) {
+                        RecordHeader rh;
+                        std::memcpy(&rh, chunk + lead + (q - pos), sizeof rh);
+                        if (rh.magic != kRecordMagic || rh.pos != q) continue;
+                        bool ok = false;
+                        parseChunk(std::span<const std::byte>(chunk + lead + (q - pos), chunkEnd - q), q, S, cfg_.maxDatagram,
+                                   [&](const LogRecordView&) {
+                                       ok = true;
+                                       return false;
+                                   });
+                        if (ok) {
+                            found = true;
+                            break;
+                        }
+                    }
+                    if (!found) q = segEnd;
+                    if (q >= h.writePos) {
+                        pos = res.nextPos;
+                        stop = true;
+                    } else {
+                        holes_.emplace_back(res.nextPos, q);
+                        pos = q;
+                        resync = true;
+                    }
                 } else {
                     pos = res.nextPos;
                     stop = true;
@@ -230,6 +292,15 @@ bool ArchiveLog::lostRange(Offset o, Offset& end) const {
     for (const auto& [a, b] : gaps_)
         if (o.get() >= a && o.get() < b) {
             end = Offset{b};
+            return true;
+        }
+    return false;
+}
+
+bool ArchiveLog::holeAt(std::uint64_t pos, std::uint64_t& next) const {
+    for (const auto& [a, b] : holes_)
+        if (pos >= a && pos < b) {
+            next = b;
             return true;
         }
     return false;
@@ -309,19 +380,14 @@ void ArchiveLog::submitStage() {
     stage_ = -1;
 }
 
-ArchiveLog::Append ArchiveLog::append(std::span<const std::byte> dg, Offset first, std::uint32_t count) {
-    if (!failure_.empty()) return Append::Failed;
-    if (dg.size() > cfg_.maxDatagram || count == 0) return Append::TooLarge;
-    const bool haveAny = !index_.empty() || next_ != 0 || recovered_;
-    if (haveAny && !(first.get() <= next_ && first.get() + count > next_)) return Append::Discontinuous;
+bool ArchiveLog::makeRoom(std::uint64_t recLen) {
     const std::uint64_t S = cfg_.segmentBytes;
-    const std::uint64_t recLen = pad8(kRecordHeader + dg.size());
     const std::uint64_t segEnd = (writePos_ / S + 1) * S;
     if (writePos_ + recLen > segEnd) {
         // Close the segment with a filler (when one fits) and move to the next one.
         if (segEnd - writePos_ >= kRecordHeader) {
             if (stage_ >= 0 && writePos_ != stagePos_ + stageFill_) submitStage();
-            if (!ensureStage()) return Append::Busy;
+            if (!ensureStage()) return false;
             const RecordHeader skip{kRecordMagic, kRecordSkip, writePos_};
             putBytes(writePos_, std::as_bytes(std::span<const RecordHeader, 1>(&skip, 1)));
         }
@@ -333,13 +399,37 @@ ArchiveLog::Append ArchiveLog::append(std::span<const std::byte> dg, Offset firs
         const std::uint64_t limit = std::min(stagePos_ + cfg_.stageBytes, (stagePos_ / S + 1) * S);
         if (writePos_ + recLen > limit || writePos_ != stagePos_ + stageFill_) submitStage();
     }
-    if (!ensureStage()) return Append::Busy;
+    if (!ensureStage()) return false;
     // Entering a segment drops what its previous lap held.
     const std::uint64_t seg = writePos_ - writePos_ % S;
     if (seg != enteredSegment_) {
         enteredSegment_ = seg;
         enterSegment(seg);
     }
+    return true;
+}
+
+bool ArchiveLog::writePendingGap() {
+    if (pendingGapTo_ == 0) return true;
+    const std::uint64_t recLen = pad8(kRecordHeader + 16);
+    if (!makeRoom(recLen)) return false;
+    const RecordHeader h{kRecordMagic, kRecordGap, writePos_};
+    putBytes(writePos_, std::as_bytes(std::span<const RecordHeader, 1>(&h, 1)));
+    const std::uint64_t range[2] = {pendingGapFrom_, pendingGapTo_};
+    putBytes(writePos_ + kRecordHeader, std::as_bytes(std::span<const std::uint64_t, 2>(range)));
+    writePos_ += recLen;
+    pendingGapFrom_ = pendingGapTo_ = 0;
+    return true;
+}
+
+ArchiveLog::Append ArchiveLog::append(std::span<const std::byte> dg, Offset first, std::uint32_t count) {
+    if (!failure_.empty()) return Append::Failed;
+    if (dg.size() > cfg_.maxDatagram || count == 0) return Append::TooLarge;
+    const bool haveAny = !index_.empty() || next_ != 0 || recovered_;
+    if (haveAny && !(first.get() <= next_ && first.get() + count > next_)) return Append::Discontinuous;
+    if (!writePendingGap()) return Append::Busy;
+    const std::uint64_t recLen = pad8(kRecordHeader + dg.size());
+    if (!makeRoom(recLen)) return Append::Busy;
     const RecordHeader h{kRecordMagic, static_cast<std::uint32_t>(dg.size()), writePos_};
     putBytes(writePos_, std::as_bytes(std::span<const RecordHeader, 1>(&h, 1)));
     putBytes(writePos_ + kRecordHeader, dg);
@@ -355,8 +445,13 @@ ArchiveLog::Append ArchiveLog::append(std::span<const std::byte> dg, Offset firs
 
 void ArchiveLog::skipTo(Offset to) {
     if (to.get() <= next_) return;
-    gaps_.emplace_back(next_, to.get());
+    // Kept in the log as a gap record, so recovery and replays know these offsets were never received.
+    if (!gaps_.empty() && gaps_.back().second == next_) gaps_.back().second = to.get();
+    else gaps_.emplace_back(next_, to.get());
+    if (pendingGapTo_ == 0) pendingGapFrom_ = next_;
+    pendingGapTo_ = to.get();
     next_ = to.get();
+    (void)writePendingGap();  // or with the next append / poll
 }
 
 void ArchiveLog::writeCheckpoint() {
@@ -372,6 +467,7 @@ void ArchiveLog::writeCheckpoint() {
 
 int ArchiveLog::poll(std::uint64_t nowNs, std::vector<ReadDone>* reads) {
     int work = 0;
+    if (pendingGapTo_ != 0 && failure_.empty()) (void)writePendingGap();
     if (stage_ >= 0 && stageFill_ > 0 && failure_.empty()) {
         submitStage();
         ++work;
@@ -431,6 +527,11 @@ int ArchiveLog::poll(std::uint64_t nowNs, std::vector<ReadDone>* reads) {
 }
 
 Status ArchiveLog::flush() {
+    if (!writePendingGap()) {
+        io_->drain(done_);
+        poll(0, nullptr);
+        (void)writePendingGap();
+    }
     submitStage();
     if (stage_ >= 0) {  // the queue was full: make room, then submit
         io_->drain(done_);

@@ -46,6 +46,7 @@ struct ArchiveConfig {
 
 inline constexpr std::uint32_t kRecordMagic = 0x524C5153u;  // "SQLR"
 inline constexpr std::uint32_t kRecordSkip = 0xFFFFFFFFu;   // length of a segment-end filler
+inline constexpr std::uint32_t kRecordGap = 0xFFFFFFFEu;    // a gap record: {from u64, to u64} never received
 inline constexpr std::size_t kRecordHeader = 16;
 inline constexpr std::size_t kLogHeaderBytes = 4096;
 
@@ -65,6 +66,8 @@ struct LogRecordView {
     std::span<const std::byte> datagram;
     Offset first;
     std::uint32_t count;
+    bool gap = false;          // a gap record: offsets [first, gapEnd) were never received
+    std::uint64_t gapEnd = 0;
 };
 
 // Walks the records in `chunk` read from logical position `chunkPos`; stops at the first record
@@ -126,9 +129,13 @@ public:
     bool recovered() const noexcept { return recovered_; }
     std::uint64_t recoveredRecords() const noexcept { return recoveredRecords_; }
     std::uint64_t truncatedBytes() const noexcept { return truncatedBytes_; }
+    // Damaged records found inside the written log at recovery (skipped; their offsets are lost).
+    std::uint64_t damagedRecords() const noexcept { return damagedRecords_; }
     // A failed write or sync (e.g. disk full, I/O error): recording must stop.
     const std::string& failure() const noexcept { return failure_; }
     bool lostRange(Offset o, Offset& end) const;  // o inside a recorded gap: end of that gap
+    // A damaged span recovery skipped starts at log position `pos`: where the next intact record is.
+    bool holeAt(std::uint64_t pos, std::uint64_t& next) const;
 
 private:
     struct IndexEntry {
@@ -145,6 +152,8 @@ private:
     ArchiveLog(const ArchiveConfig& cfg);
     Status recover(const Progress& progress);
     void enterSegment(std::uint64_t segStart);
+    bool makeRoom(std::uint64_t recLen);
+    bool writePendingGap();
     bool ensureStage();
     void submitStage();
     void writeCheckpoint();
@@ -165,6 +174,8 @@ private:
 
     std::deque<IndexEntry> index_;
     std::deque<std::pair<std::uint64_t, std::uint64_t>> gaps_;  // [from, to) never recorded
+    std::uint64_t pendingGapFrom_ = 0, pendingGapTo_ = 0;       // a gap record not yet staged
+    std::deque<std::pair<std::uint64_t, std::uint64_t>> holes_; // damaged log spans [from, to) skipped at recovery
     std::uint64_t writePos_ = 0;
     std::uint64_t writtenPos_ = 0;
     std::uint64_t oldestSegment_ = 0;
@@ -180,6 +191,7 @@ private:
     bool recovered_ = false;
     std::uint64_t recoveredRecords_ = 0;
     std::uint64_t truncatedBytes_ = 0;
+    std::uint64_t damagedRecords_ = 0;
     std::string failure_;
     std::vector<transport::FileIo::Completion> done_;
 };

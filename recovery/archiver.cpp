@@ -294,13 +294,20 @@ int Archiver::serve(Session& s, std::uint64_t nowNs) {
     tx_.clear();
     bool windowFull = false;
     bool stopped = false;  // a bad record: the session ends once what precedes it is sent
+    std::uint64_t holeEnd = 0;
     wire::ReplayStatus stopStatus = wire::ReplayStatus::Failed;
     while (s.bufUsed < s.bufLen && !windowFull) {
         std::byte* base = s.buf + s.bufStart;
         const std::uint64_t pos = s.bufPos + s.bufUsed;
         bool reachedEnd = false;
+        std::uint64_t lostTo = 0;
         const auto res = parseChunk(std::span<const std::byte>(base + s.bufUsed, s.bufLen - s.bufUsed), pos,
                                     log_->segmentBytes(), log_->maxDatagram(), [&](const LogRecordView& rec) {
+                                        if (rec.gap) {
+                                            if (rec.gapEnd <= s.sendOffset || rec.first.get() >= s.to) return true;
+                                            lostTo = rec.gapEnd;  // told after the data before it
+                                            return false;
+                                        }
                                         const std::uint64_t end = rec.first.get() + rec.count;
                                         if (end <= s.sendOffset) return true;  // before what is wanted
                                         if (rec.first.get() >= s.to) {
@@ -322,8 +329,40 @@ int Archiver::serve(Session& s, std::uint64_t nowNs) {
                                     });
         s.bufUsed = static_cast<std::size_t>(res.nextPos - s.bufPos);
         s.readPos = res.nextPos;
+        if (lostTo != 0) {
+            // Offsets the archiver never received: send what precedes, then the notice, then go on.
+            if (!tx_.empty()) {
+                const std::size_t sent = service_.sendBurst(tx_);
+                c_.add(Counter::ReplayDatagramsOut, sent);
+                c_.add(Counter::DatagramsOut, sent);
+                work += static_cast<int>(tx_.size());
+                tx_.clear();
+            }
+            end(s, wire::ReplayStatus::Lost, std::min(lostTo, s.to));
+            s.sendOffset = std::min(lostTo, s.to);
+            s.bufUsed += static_cast<std::size_t>(32);  // past the gap record
+            s.readPos += 32;
+            continue;
+        }
         if (res.stop == ChunkStop::End || res.stop == ChunkStop::SegmentEnd) {
             s.bufLen = s.bufUsed = 0;  // read on from readPos
+        } else if ((res.stop == ChunkStop::Stale || res.stop == ChunkStop::Corrupt) && log_->holeAt(res.nextPos, holeEnd)) {
+            // Damage found at recovery: its offsets are a recorded loss; go on after it.
+            s.bufLen = s.bufUsed = 0;
+            s.readPos = holeEnd;
+            Offset lostEnd;
+            if (log_->lostRange(Offset{s.sendOffset}, lostEnd) && s.sendOffset < s.to) {
+                if (!tx_.empty()) {
+                    const std::size_t sent = service_.sendBurst(tx_);
+                    c_.add(Counter::ReplayDatagramsOut, sent);
+                    c_.add(Counter::DatagramsOut, sent);
+                    work += static_cast<int>(tx_.size());
+                    tx_.clear();
+                }
+                end(s, wire::ReplayStatus::Lost, std::min(lostEnd.get(), s.to));
+                s.sendOffset = std::min(lostEnd.get(), s.to);
+            }
+            break;
         } else if (res.stop == ChunkStop::Stale || res.stop == ChunkStop::Corrupt) {
             s.bufLen = s.bufUsed = 0;
             // parseChunk checks a record before the callback sees it: a bad record right after

@@ -114,6 +114,11 @@ int runArchiver(int argc, char** argv) {
                  static_cast<unsigned long long>(log.next().get()),
                  log.recovered() ? (" (recovered " + std::to_string(log.recoveredRecords()) + " records)").c_str() : "",
                  (*svc)->local().str().c_str());
+    if (log.damagedRecords() != 0)
+        std::fprintf(stderr,
+                     "seqcast archiver: warning: recovery skipped %llu damaged record(s) inside the log; their offsets are "
+                     "reported as lost, everything after them is kept (seqcast dump --verify shows where)\n",
+                     static_cast<unsigned long long>(log.damagedRecords()));
     if (log.truncatedBytes() != 0)
         std::fprintf(stderr,
                      "seqcast archiver: warning: recovery stopped at a damaged or torn record; %llu bytes the checkpoint "

@@ -50,7 +50,7 @@ int runDump(int argc, char** argv) {
     std::vector<std::byte> chunk(S);
     std::uint64_t pos = h.oldestSegment - h.oldestSegment % S;
     bool started = false;
-    std::uint64_t expect = 0, nrec = 0, bytes = 0, firstOffset = 0, problems = 0, skippedSegments = 0;
+    std::uint64_t expect = 0, nrec = 0, bytes = 0, firstOffset = 0, problems = 0, skippedSegments = 0, lostOffsets = 0;
     std::map<std::uint32_t, std::uint64_t> epochs;
     std::map<std::uint32_t, std::uint64_t> publishers;
     std::string firstProblem;
@@ -63,6 +63,24 @@ int runDump(int argc, char** argv) {
         if (r <= 0) break;
         const auto res = recovery::parseChunk(
             std::span<const std::byte>(chunk.data(), static_cast<std::size_t>(r)), pos, S, 65536, [&](const recovery::LogRecordView& rec) {
+                if (rec.gap) {
+                    if (started && rec.first.get() != expect) {
+                        if (firstProblem.empty())
+                            firstProblem = "gap record at position " + std::to_string(rec.pos) + " does not follow offset " + std::to_string(expect);
+                        ++problems;
+                        return false;
+                    }
+                    if (!started) {
+                        started = true;
+                        firstOffset = rec.gapEnd;
+                    }
+                    if (records)
+                        std::printf("pos %llu gap: offsets %llu..%llu were never received\n", static_cast<unsigned long long>(rec.pos),
+                                    static_cast<unsigned long long>(rec.first.get()), static_cast<unsigned long long>(rec.gapEnd - 1));
+                    lostOffsets += rec.gapEnd - rec.first.get();
+                    expect = rec.gapEnd;
+                    return true;
+                }
                 const std::uint64_t end = rec.first.get() + rec.count;
                 if (started && !(rec.first.get() <= expect && end > expect)) {
                     if (firstProblem.empty())
@@ -132,6 +150,8 @@ int runDump(int argc, char** argv) {
                     static_cast<unsigned long long>(expect - 1));
     else
         std::printf("  empty\n");
+    if (lostOffsets != 0)
+        std::printf("  %llu offsets recorded as never received (gap records)\n", static_cast<unsigned long long>(lostOffsets));
     std::printf("  epochs:");
     for (const auto& [e, n] : epochs) std::printf(" %u (%llu records)", e, static_cast<unsigned long long>(n));
     std::printf("\n  publishers: %zu (", publishers.size());

@@ -212,3 +212,26 @@ TEST_CASE("archive log: O_DIRECT writes and recovery") {
     appendAll(**again, 3000, 3300, 3, 150);
     CHECK((*again)->next() == Offset{3300});
 }
+
+TEST_CASE("archive log: a gap is recorded, survives recovery, and what follows it is kept") {
+    TempPath t;
+    {
+        auto log = ArchiveLog::open(smallConfig(t.path));
+        REQUIRE(log);
+        appendAll(**log, 0, 400, 4, 100);
+        (*log)->skipTo(Offset{1000});  // offsets 400..999 never arrived
+        appendAll(**log, 1000, 1400, 4, 100);
+        Offset end;
+        CHECK((*log)->lostRange(Offset{500}, end));
+        CHECK(end == Offset{1000});
+        CHECK((*log)->locate(Offset{500}).kind == ArchiveLog::Locate::Kind::Lost);
+    }
+    auto log = ArchiveLog::open(smallConfig(t.path));
+    REQUIRE(log);
+    CHECK((*log)->next() == Offset{1400});  // recovery continues past the gap record
+    Offset end;
+    CHECK((*log)->lostRange(Offset{999}, end));
+    CHECK((*log)->locate(Offset{1200}).kind == ArchiveLog::Locate::Kind::Found);
+    const auto seen = readFrom(**log, t.path, Offset{1200});
+    CHECK(seen.size() == 200);
+}
