@@ -83,9 +83,12 @@ Result<std::unique_ptr<FileIo>> FileIo::open(const FileIoConfig& cfg, std::span<
     if (cfg.preferUring) {
         auto u = std::make_unique<Uring>();
         io_uring_params p{};
-        p.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_COOP_TASKRUN;
+        // COOP_TASKRUN defers completion work to our next kernel entry; TASKRUN_FLAG makes the
+        // kernel say so in the SQ flags, so a peek with nothing to submit still enters the kernel
+        // and reaps (without it a read could complete while we, idle, never look).
+        p.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG;
         int r = io_uring_queue_init_params(cfg.queueDepth, &u->ring, &p);
-        if (r == -EINVAL) {  // older kernel: no SINGLE_ISSUER / COOP_TASKRUN
+        if (r == -EINVAL) {  // older kernel: no SINGLE_ISSUER / COOP_TASKRUN / TASKRUN_FLAG
             p = io_uring_params{};
             r = io_uring_queue_init_params(cfg.queueDepth, &u->ring, &p);
         }
