@@ -47,12 +47,13 @@ int runDemo(int argc, char** argv) {
         ("loss", po::value<std::string>()->default_value("0.01"), "random datagram loss on each leg (0..0.5)")
         ("burst-loss", po::value<std::string>()->default_value("0.0002"), "probability a burst of 20 losses starts (0..0.1)")
         ("seed", po::value<std::string>()->default_value("0"), "fault seed (0: from the clock)")
-        ("keep", "keep the working directory (logs, JSON summaries, state)");
+        ("keep", "keep the working directory (logs, JSON summaries, state)")
+        ("svg", po::value<std::string>()->default_value("seqcast-demo-latency.svg"), "where subscriber 1 writes its latency-by-percentile plot");
     po::variables_map vm;
     if (auto rc = parseCommandLine(info, argc, argv, d, vm)) return *rc;
     std::uint64_t durationS, nPub, nSub, rate, seed;
     double loss, burst;
-    std::string size;
+    std::string size, svgPath;
     try {
         durationS = getU64(vm, "duration", 1, 3600);
         nPub = getU64(vm, "publishers", 1, 16);
@@ -62,6 +63,7 @@ int runDemo(int argc, char** argv) {
         burst = getDouble(vm, "burst-loss", 0, 0.1);
         seed = getU64(vm, "seed", 0, ~std::uint64_t{0});
         size = vm["size"].as<std::string>();
+        svgPath = vm["svg"].as<std::string>();
     } catch (const UsageError& e) {
         std::cerr << "seqcast demo: " << e.what() << "\n";
         return kExitUsage;
@@ -109,10 +111,14 @@ int runDemo(int argc, char** argv) {
     pid_t latePid = -1;
     for (std::uint64_t i = 0; i < nSub; ++i) {
         const std::string n = std::to_string(i + 1);
-        subs.push_back(spawnSelf({"sub", "--group", group, "--verify", "--exit-on-eos", "--json", dir + "/sub" + n + ".json",
-                                  "--duration", std::to_string(durationS + 120), "--loss", lossS, "--burst-loss", burstS,
-                                  "--burst-length", "20", "--fault-seed", std::to_string(seed + 1000 * (i + 1))},
-                                 dir + "/sub" + n + ".out", dir + "/sub" + n + ".log"));
+        std::vector<std::string> args = {"sub", "--group", group, "--verify", "--exit-on-eos", "--json", dir + "/sub" + n + ".json",
+                                         "--duration", std::to_string(durationS + 120), "--loss", lossS, "--burst-loss", burstS,
+                                         "--burst-length", "20", "--fault-seed", std::to_string(seed + 1000 * (i + 1))};
+        if (i == 0) {
+            args.push_back("--svg");
+            args.push_back(svgPath);
+        }
+        subs.push_back(spawnSelf(args, dir + "/sub" + n + ".out", dir + "/sub" + n + ".log"));
         all.push_back(subs.back());
     }
     // Subscribers start at `latest`: wait until each has seen the sequencer's heartbeat.
@@ -261,6 +267,7 @@ int runDemo(int argc, char** argv) {
         std::printf("  archiver       %s", archLog.substr(at + 18).c_str());
     const std::string seqLog = readFileText(dir + "/sequencer.log");
     std::printf("  sequencer      %s", seqLog.substr(seqLog.rfind("seqcast sequencer: stopped") == std::string::npos ? seqLog.size() : seqLog.rfind("seqcast sequencer: stopped") + 19).c_str());
+    if (::access(svgPath.c_str(), R_OK) == 0) std::printf("  latency plot   %s (subscriber 1, latency by percentile)\n", svgPath.c_str());
     std::printf("  result         %s: every subscriber %s every confirmed message, digests %s\n", ok && digestsEqual ? "PASS" : "FAIL",
                 ok ? "delivered" : "did NOT deliver", digestsEqual ? "identical" : "DIFFER");
     if (vm.count("keep") == 0 && ok && digestsEqual) {

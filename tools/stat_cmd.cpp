@@ -29,6 +29,11 @@ std::string snapshotJson(const std::vector<transport::CounterSnapshot>& all) {
         j.field("role", s.role);
         j.field("stream", std::uint64_t{s.stream});
         j.key("alive").boolean(s.alive);
+        std::uint64_t head = 0;
+        for (const auto& q : all)
+            if (q.role == "sequencer" && q.stream == s.stream) head = std::max(head, val(q, Counter::HeadOffset));
+        if ((s.role == "sub" || s.role == "replay" || s.role == "archiver") && head >= val(s, Counter::HeadOffset))
+            j.field("lag_offsets", head - val(s, Counter::HeadOffset));
         j.key("counters").begin();
         for (std::size_t i = 0; i < kCounterCount; ++i) j.field(std::string(kCounterNames[i]), s.values[i]);
         j.end();
@@ -83,12 +88,19 @@ int runStat(int argc, char** argv) {
         const std::uint64_t now = monoNs();
         const double dt = static_cast<double>(now - prevNs) * 1e-9;
         prevNs = now;
+        // The stream's head and how fast it grows (entries per second), for the lag columns.
         std::uint64_t head = 0;
-        for (const auto& s : snap)
-            if (s.role == "sequencer") head = std::max(head, val(s, Counter::HeadOffset));
+        double headRate = 0;
+        for (const auto& s : snap) {
+            if (s.role != "sequencer") continue;
+            head = std::max(head, val(s, Counter::HeadOffset));
+            auto it = prev.find(s.pid);
+            if (it != prev.end() && dt > 0)
+                headRate = std::max(headRate, static_cast<double>(val(s, Counter::HeadOffset) - val(it->second, Counter::HeadOffset)) / dt);
+        }
         if (tty) std::printf("\x1b[H\x1b[2J");
-        std::printf("%-8s %-10s %6s %10s %10s %10s %10s %8s %8s %8s %8s %12s %10s\n", "pid", "role", "stream", "dgram_in/s",
-                    "dgram_out/s", "msg_in/s", "msg_out/s", "gaps", "naks", "retx", "lost", "head", "lag");
+        std::printf("%-8s %-10s %6s %10s %10s %10s %10s %8s %8s %8s %8s %12s %10s %9s\n", "pid", "role", "stream", "dgram_in/s",
+                    "dgram_out/s", "msg_in/s", "msg_out/s", "gaps", "naks", "retx", "lost", "head", "lag", "lag_ms");
         for (const auto& s : snap) {
             auto rate = [&](Counter c) {
                 auto it = prev.find(s.pid);
@@ -96,15 +108,25 @@ int runStat(int argc, char** argv) {
                 return fmtRate(static_cast<double>(val(s, c) - val(it->second, c)) / dt);
             };
             const std::uint64_t h = val(s, Counter::HeadOffset);
-            const std::string lag = s.role == "sub" && head >= h ? std::to_string(head - h) : "";
-            std::printf("%-8llu %-10s %6u %10s %10s %10s %10s %8llu %8llu %8llu %8llu %12llu %10s%s\n",
+            const bool consumer = s.role == "sub" || s.role == "replay" || s.role == "archiver";
+            const std::string lag = consumer && head >= h ? std::to_string(head - h) : "";
+            std::string lagMs;
+            if (consumer && head >= h) {
+                // Behind by (head - h) entries: at the stream's current rate, this long.
+                char b[32];
+                if (head == h) std::snprintf(b, sizeof b, "0");
+                else if (headRate > 0) std::snprintf(b, sizeof b, "%.1f", static_cast<double>(head - h) / headRate * 1e3);
+                else std::snprintf(b, sizeof b, "-");
+                lagMs = b;
+            }
+            std::printf("%-8llu %-10s %6u %10s %10s %10s %10s %8llu %8llu %8llu %8llu %12llu %10s %9s%s\n",
                         static_cast<unsigned long long>(s.pid), s.role.c_str(), s.stream, rate(Counter::DatagramsIn).c_str(),
                         rate(Counter::DatagramsOut).c_str(), rate(Counter::MessagesIn).c_str(), rate(Counter::MessagesOut).c_str(),
                         static_cast<unsigned long long>(val(s, Counter::GapsDetected)),
                         static_cast<unsigned long long>(val(s, Counter::NaksSent) + val(s, Counter::NaksReceived)),
                         static_cast<unsigned long long>(val(s, Counter::Retransmits)),
                         static_cast<unsigned long long>(val(s, Counter::OffsetsLost)), static_cast<unsigned long long>(h),
-                        lag.c_str(), s.alive ? "" : " (exited)");
+                        lag.c_str(), lagMs.c_str(), s.alive ? "" : " (exited)");
         }
         if (snap.empty()) std::printf("(no seqcast processes with counters in %s)\n", dir.c_str());
         std::fflush(stdout);

@@ -11,6 +11,7 @@
 #include "tools/commands.h"
 #include "tools/commit_file.h"
 #include "tools/common.h"
+#include "tools/plot.h"
 #include "tools/sink.h"
 #include "transport/shm_counters.h"
 
@@ -47,7 +48,8 @@ int runSub(int argc, char** argv) {
         ("reorder-buffer", po::value<std::string>()->default_value("64M"), "bytes of datagrams held ahead of a gap")
         ("max-datagram", po::value<std::string>()->default_value("2048"), "largest datagram held ahead of a gap (the sequencer's MTU or more)")
         ("max-message", po::value<std::string>()->default_value("1M"), "largest message reassembled")
-        ("json", po::value<std::string>(), "write a JSON summary to this file");
+        ("json", po::value<std::string>(), "write a JSON summary to this file")
+        ("svg", po::value<std::string>(), "write a latency-by-percentile plot (publish -> deliver and per hop) to this file");
     addSocketOptions(d);
     addFaultOptions(d, "rx");
     po::variables_map vm;
@@ -191,6 +193,13 @@ int runSub(int argc, char** argv) {
                  sawEos ? ", end of stream" : "");
     std::fprintf(stderr, "seqcast sub: latency publish->deliver %s\n", latencySummary(sink.e2e).c_str());
     if (vm.count("verify")) std::printf("digest %s messages %llu\n", sink.digest().c_str(), static_cast<unsigned long long>(sink.delivered));
+    if (vm.count("svg")) {
+        const std::vector<Series> series = {{"publish -> deliver", &sink.e2e},
+                                            {"publish -> sequencer", &sink.hopPubSeq},
+                                            {"sequencer -> deliver", &sink.hopSeqSub}};
+        if (!writeFile(vm["svg"].as<std::string>(), svgPlot(series, "seqcast sub: latency by percentile")))
+            std::fprintf(stderr, "seqcast sub: cannot write %s\n", vm["svg"].as<std::string>().c_str());
+    }
     if (vm.count("json")) {
         Json j;
         j.begin();
