@@ -32,11 +32,11 @@ std::size_t perDatagram(std::size_t size, std::size_t mtu) {
 }
 
 // Raw baseline: datagrams of `dgSize` bytes from one thread to a multicast group, received by another.
-double rawDatagramsPerSec(Rng& rng, std::size_t dgSize, double seconds) {
+double rawDatagramsPerSec(Rng& rng, std::size_t dgSize, double seconds, bool gso) {
     const Net n = pickNet(rng);
     const transport::Endpoint group{n.group, static_cast<std::uint16_t>(n.port + 1)};
-    auto rx = openUdpOrExit(group, {n.group});
-    auto tx = openUdpOrExit(transport::Endpoint{0x7F000001u, 0});
+    auto rx = openUdpOrExit(group, {n.group}, gso);
+    auto tx = openUdpOrExit(transport::Endpoint{0x7F000001u, 0}, {}, gso);
     std::atomic<bool> stop{false};
     std::atomic<std::uint64_t> received{0};
     std::thread r([&] {
@@ -74,8 +74,8 @@ struct ThroughputResult {
     double mbytes = 0;
 };
 
-ThroughputResult sequencedThroughput(Rng& rng, std::size_t size, double seconds, bool busy) {
-    Pipeline p(rng, PipelineOptions{0, busy, 7, {}, {}});
+ThroughputResult sequencedThroughput(Rng& rng, std::size_t size, double seconds, bool busy, bool gso) {
+    Pipeline p(rng, PipelineOptions{0, busy, 7, {}, {}, gso});
     p.start();
     std::atomic<bool> done{false};
     std::uint64_t base = 0, end = 0;
@@ -139,37 +139,41 @@ int runBench(int argc, char** argv) {
     if (suite == "all" || suite == "throughput") {
         std::printf("sequenced throughput: 1 publisher -> sequencer -> 1 subscriber, loopback multicast, median of %llu x %.1fs\n",
                     static_cast<unsigned long long>(runs), seconds);
-        std::printf("  %-6s %14s %10s | %-34s %16s | %s\n", "size", "msgs/s", "MB/s", "raw sendmmsg/recvmmsg (same dgram)",
-                    "as msgs/s", "ratio");
+        std::printf("  %-6s %-8s %12s %9s | %-40s %12s | %s\n", "size", "sockets", "msgs/s", "MB/s",
+                    "raw baseline, same datagrams, same sockets", "as msgs/s", "ratio");
         j.key("throughput").beginArray();
         for (std::size_t size : {std::size_t{32}, std::size_t{256}, std::size_t{1024}}) {
             const std::size_t k = perDatagram(size, wire::kDefaultMtu);
             const std::size_t dg = wire::kHeaderSize + k * (wire::kMessageHeaderSize + size);
-            std::vector<double> seqM, rawD;
-            for (std::uint64_t r = 0; r < runs; ++r) {
-                seqM.push_back(sequencedThroughput(rng, size, seconds, busy).msgs);
-                rawD.push_back(rawDatagramsPerSec(rng, dg, seconds));
+            for (bool gso : {false, true}) {
+                std::vector<double> seqM, rawD;
+                for (std::uint64_t r = 0; r < runs; ++r) {
+                    seqM.push_back(sequencedThroughput(rng, size, seconds, busy, gso).msgs);
+                    rawD.push_back(rawDatagramsPerSec(rng, dg, seconds, gso));
+                }
+                const double m = median(seqM), raw = median(rawD);
+                const double rawMsgs = raw * static_cast<double>(k);
+                const char* kind = gso ? "GSO/GRO" : "plain";
+                std::snprintf(line, sizeof line, "  %-6zu %-8s %12s %9.1f | %9s dgrams/s of %4zu B = %7.1f MB/s %12s | %.2f\n", size,
+                              kind, fmtRate(m).c_str(), m * static_cast<double>(size) / 1e6, fmtRate(raw).c_str(), dg,
+                              raw * static_cast<double>(dg) / 1e6, fmtRate(rawMsgs).c_str(), m / rawMsgs);
+                std::fputs(line, stdout);
+                std::fflush(stdout);
+                j.begin();
+                j.field("size", static_cast<std::uint64_t>(size));
+                j.field("sockets", std::string(kind));
+                j.field("msgs_per_sec", m);
+                j.field("mb_per_sec", m * static_cast<double>(size) / 1e6);
+                j.field("raw_datagram_size", static_cast<std::uint64_t>(dg));
+                j.field("raw_datagrams_per_sec", raw);
+                j.field("raw_msgs_per_sec_equivalent", rawMsgs);
+                j.field("ratio", m / rawMsgs);
+                j.end();
+                std::snprintf(line, sizeof line, "| throughput %zu B, %s | %s msg/s (%.1f MB/s) | raw %s dgram/s x %zu msgs = %s msg/s | %.2f |\n",
+                              size, kind, fmtRate(m).c_str(), m * static_cast<double>(size) / 1e6, fmtRate(raw).c_str(), k,
+                              fmtRate(rawMsgs).c_str(), m / rawMsgs);
+                md += line;
             }
-            const double m = median(seqM), raw = median(rawD);
-            const double rawMsgs = raw * static_cast<double>(k);
-            std::snprintf(line, sizeof line, "  %-6zu %14s %10.1f | %10s dgrams/s of %4zu B %8.1f MB/s %9s | %.2f\n", size,
-                          fmtRate(m).c_str(), m * static_cast<double>(size) / 1e6, fmtRate(raw).c_str(), dg,
-                          raw * static_cast<double>(dg) / 1e6, fmtRate(rawMsgs).c_str(), m / rawMsgs);
-            std::fputs(line, stdout);
-            std::fflush(stdout);
-            j.begin();
-            j.field("size", static_cast<std::uint64_t>(size));
-            j.field("msgs_per_sec", m);
-            j.field("mb_per_sec", m * static_cast<double>(size) / 1e6);
-            j.field("raw_datagram_size", static_cast<std::uint64_t>(dg));
-            j.field("raw_datagrams_per_sec", raw);
-            j.field("raw_msgs_per_sec_equivalent", rawMsgs);
-            j.field("ratio", m / rawMsgs);
-            j.end();
-            std::snprintf(line, sizeof line, "| throughput %zu B | %s msg/s (%.1f MB/s) | raw %s dgram/s x %zu msgs = %s msg/s | %.2f |\n",
-                          size, fmtRate(m).c_str(), m * static_cast<double>(size) / 1e6, fmtRate(raw).c_str(), k,
-                          fmtRate(rawMsgs).c_str(), m / rawMsgs);
-            md += line;
         }
         j.endArray();
     }
@@ -181,7 +185,7 @@ int runBench(int argc, char** argv) {
         for (double rate : {10'000.0, 100'000.0}) {
             std::vector<double> p50, p99, p999, mx;
             for (std::uint64_t r = 0; r < runs; ++r) {
-                Pipeline p(rng, PipelineOptions{0, busy, 7, {}, {}});
+                Pipeline p(rng, PipelineOptions{0, busy, 7, {}, {}, false});
                 p.start();
                 p.publish(64, rate, seconds);
                 p.finish();
@@ -215,7 +219,7 @@ int runBench(int argc, char** argv) {
         std::printf("repair latency: 10k msg/s of 64 B, 0.5%% datagram loss at the subscriber, publish->deliver latency\n");
         std::vector<double> r50, r99, n50, repaired;
         for (std::uint64_t r = 0; r < runs; ++r) {
-            Pipeline p(rng, PipelineOptions{0.005, busy, 7, {}, {}});
+            Pipeline p(rng, PipelineOptions{0.005, busy, 7, {}, {}, false});
             p.start();
             p.publish(64, 10'000, std::max(2.0, seconds));
             p.finish();

@@ -149,7 +149,9 @@ void addSocketOptions(po::options_description& d) {
         ("no-loopback", "do not loop multicast back to receivers on this host")
         ("rcvbuf", po::value<std::string>()->default_value("8M"), "socket receive buffer (raise net.core.rmem_max if clamped)")
         ("sndbuf", po::value<std::string>()->default_value("4M"), "socket send buffer (raise net.core.wmem_max if clamped)")
-        ("busy-poll", "spin on non-blocking receive instead of sleeping in poll() (lowest latency, one core busy)");
+        ("busy-poll", "spin on non-blocking receive instead of sleeping in poll() (lowest latency, one core busy)")
+        ("no-gso", "do not use UDP GSO (by default runs of equal-size datagrams to one destination leave in one system call)")
+        ("no-gro", "do not use UDP GRO (by default the kernel may coalesce arriving datagrams; they are split again here)");
 }
 
 transport::UdpConfig socketConfig(const po::variables_map& vm) {
@@ -159,6 +161,8 @@ transport::UdpConfig socketConfig(const po::variables_map& vm) {
     c.loop = vm.count("no-loopback") == 0;
     c.rcvBuf = static_cast<int>(getSize(vm, "rcvbuf", 0, 1u << 30));
     c.sndBuf = static_cast<int>(getSize(vm, "sndbuf", 0, 1u << 30));
+    c.gso = vm.count("no-gso") == 0;
+    c.gro = vm.count("no-gro") == 0;
     return c;
 }
 

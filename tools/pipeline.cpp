@@ -11,8 +11,10 @@ Net pickNet(Rng& r) {
     return Net{0xEFFE0000u | static_cast<std::uint32_t>(1 + r.below(60000)), static_cast<std::uint16_t>(20000 + 2 * r.below(20000))};
 }
 
-std::unique_ptr<transport::UdpTransport> openUdpOrExit(transport::Endpoint bind, std::vector<std::uint32_t> groups) {
+std::unique_ptr<transport::UdpTransport> openUdpOrExit(transport::Endpoint bind, std::vector<std::uint32_t> groups, bool gso) {
     transport::UdpConfig c;
+    c.gso = gso;
+    c.gro = gso;
     c.bind = bind;
     c.groups = std::move(groups);
     c.rcvBuf = 16 << 20;
@@ -34,7 +36,7 @@ Pipeline::Pipeline(Rng& rng, const PipelineOptions& o)
         const Net n = pickNet(rng);
         control = transport::Endpoint{0x7F000001u, n.port};
         group = transport::Endpoint{n.group, static_cast<std::uint16_t>(n.port + 1)};
-        seqT_ = openUdpOrExit(control);
+        seqT_ = openUdpOrExit(control, {}, o.gso);
         sequencer::SequencerConfig sc;
         sc.group = group;
         sc.ringBytes = 64u << 20;
@@ -45,8 +47,8 @@ Pipeline::Pipeline(Rng& rng, const PipelineOptions& o)
         }
         seq_ = std::move(*s);
     }
-    pubT_ = openUdpOrExit(transport::Endpoint{0x7F000001u, 0});
-    subData_ = openUdpOrExit(group, {group.addr});
+    pubT_ = openUdpOrExit(transport::Endpoint{0x7F000001u, 0}, {}, o.gso);
+    subData_ = openUdpOrExit(group, {group.addr}, o.gso);
     subCtl_ = openUdpOrExit(transport::Endpoint{0x7F000001u, 0});
     sequencer::PublisherConfig pc;
     pc.sequencer = control;

@@ -24,7 +24,8 @@ struct Net {
 };
 Net pickNet(Rng& r);
 // Opens a UDP socket or exits with a message (benchmark set-up).
-std::unique_ptr<transport::UdpTransport> openUdpOrExit(transport::Endpoint bind, std::vector<std::uint32_t> groups = {});
+std::unique_ptr<transport::UdpTransport> openUdpOrExit(transport::Endpoint bind, std::vector<std::uint32_t> groups = {},
+                                                       bool gso = false);
 
 struct PipelineOptions {
     double subLoss = 0;            // fault injection at the subscriber
@@ -32,6 +33,7 @@ struct PipelineOptions {
     unsigned histogramBits = 7;    // histogram precision: relative error 2^-bits
     transport::Endpoint control;   // an external sequencer (port 0: run one in-process)
     transport::Endpoint group;
+    bool gso = false;              // UDP GSO on sends and GRO on receives, on every socket
 };
 
 class Pipeline {

@@ -7,6 +7,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include <netinet/udp.h>
+
 namespace seqcast::transport {
 
 namespace {
@@ -79,7 +81,13 @@ Status UdpTransport::setup(const UdpConfig& cfg) {
     getsockname(fd_, reinterpret_cast<sockaddr*>(&l), &ll);
     local_ = Endpoint{ntohl(l.sin_addr.s_addr), ntohs(l.sin_port)};
 
-    maxDatagram_ = cfg.maxDatagram;
+    gso_ = cfg.gso;
+    if (cfg.gro) {
+        if (setsockopt(fd_, SOL_UDP, UDP_GRO, &one, sizeof one) == 0) gro_ = true;
+        else warnings_.push_back("UDP_GRO not supported by this kernel; receiving datagrams one by one");
+    }
+    // A GRO receive can hold up to 64 KiB of coalesced datagrams.
+    maxDatagram_ = gro_ ? 65536 : cfg.maxDatagram;
     burst_ = cfg.burst;
     rxArena_.resize(burst_ * maxDatagram_);
     rxMsgs_.resize(burst_);
@@ -88,6 +96,9 @@ Status UdpTransport::setup(const UdpConfig& cfg) {
     txMsgs_.resize(burst_);
     txIov_.resize(burst_);
     txAddr_.resize(burst_);
+    txGroupItems_.resize(burst_);
+    txCtl_.resize(burst_);
+    rxCtl_.resize(burst_);
     for (std::size_t i = 0; i < burst_; ++i) {
         rxIov_[i] = iovec{rxArena_.data() + i * maxDatagram_, maxDatagram_};
         rxMsgs_[i].msg_hdr = msghdr{};
@@ -96,6 +107,7 @@ Status UdpTransport::setup(const UdpConfig& cfg) {
         rxMsgs_[i].msg_hdr.msg_name = &rxAddr_[i];
         rxMsgs_[i].msg_hdr.msg_namelen = sizeof(sockaddr_in);
     }
+    leftover_.reserve(64 * burst_);
     return {};
 }
 
@@ -104,15 +116,28 @@ UdpTransport::~UdpTransport() {
 }
 
 std::size_t UdpTransport::recvBurst(std::span<RxSlot> out) noexcept {
+    std::size_t k = 0;
+    // Segments of the last GRO receive that did not fit: they still sit in the arena.
+    while (leftoverPos_ < leftover_.size() && k < out.size()) {
+        const Segment& g = leftover_[leftoverPos_++];
+        out[k++] = RxSlot{g.data, g.len, g.from};
+    }
+    if (k > 0) return k;
+    leftover_.clear();
+    leftoverPos_ = 0;
     const unsigned want = static_cast<unsigned>(out.size() < burst_ ? out.size() : burst_);
     if (want == 0) return 0;
     for (unsigned i = 0; i < want; ++i) {
         rxMsgs_[i].msg_hdr.msg_namelen = sizeof(sockaddr_in);
         rxMsgs_[i].msg_hdr.msg_flags = 0;
+        if (gro_) {
+            rxMsgs_[i].msg_hdr.msg_control = rxCtl_[i].data();
+            rxMsgs_[i].msg_hdr.msg_controllen = rxCtl_[i].size();
+        }
     }
     const int n = ::recvmmsg(fd_, rxMsgs_.data(), want, MSG_DONTWAIT, nullptr);
     if (n <= 0) return 0;
-    std::size_t k = 0;
+    std::size_t datagrams = 0;
     for (int i = 0; i < n; ++i) {
         const auto& m = rxMsgs_[static_cast<std::size_t>(i)];
         if ((m.msg_hdr.msg_flags & MSG_TRUNC) != 0) {
@@ -120,47 +145,97 @@ std::size_t UdpTransport::recvBurst(std::span<RxSlot> out) noexcept {
             continue;
         }
         const auto& a = rxAddr_[static_cast<std::size_t>(i)];
-        out[k].data = static_cast<std::byte*>(rxIov_[static_cast<std::size_t>(i)].iov_base);
-        out[k].len = m.msg_len;
-        out[k].from = Endpoint{ntohl(a.sin_addr.s_addr), ntohs(a.sin_port)};
+        const Endpoint from{ntohl(a.sin_addr.s_addr), ntohs(a.sin_port)};
+        auto* base = static_cast<std::byte*>(rxIov_[static_cast<std::size_t>(i)].iov_base);
+        std::uint32_t seg = m.msg_len;
+        if (gro_) {
+            for (cmsghdr* c = CMSG_FIRSTHDR(&m.msg_hdr); c != nullptr; c = CMSG_NXTHDR(const_cast<msghdr*>(&m.msg_hdr), c)) {
+                if (c->cmsg_level == SOL_UDP && c->cmsg_type == UDP_GRO) {
+                    int gs = 0;
+                    std::memcpy(&gs, CMSG_DATA(c), sizeof gs);
+                    if (gs > 0) seg = static_cast<std::uint32_t>(gs);
+                }
+            }
+        }
         stats_.rxBytes += m.msg_len;
-        ++k;
+        // One datagram, or a GRO run of equal-size datagrams (the last may be shorter).
+        for (std::uint32_t at = 0; at < m.msg_len; at += seg) {
+            const std::uint32_t len = std::min(seg, m.msg_len - at);
+            if (k < out.size()) out[k++] = RxSlot{base + at, len, from};
+            else leftover_.push_back(Segment{base + at, len, from});
+            ++datagrams;
+        }
+        if (m.msg_len == 0) {
+            if (k < out.size()) out[k++] = RxSlot{base, 0, from};
+            ++datagrams;
+        }
     }
-    stats_.rxDatagrams += k;
+    stats_.rxDatagrams += datagrams;
     return k;
 }
 
 std::size_t UdpTransport::sendBurst(std::span<const TxItem> items) noexcept {
     std::size_t done = 0;
     while (done < items.size()) {
-        const std::size_t n = std::min(items.size() - done, burst_);
-        for (std::size_t i = 0; i < n; ++i) {
-            const auto& it = items[done + i];
-            txAddr_[i] = toSockaddr(it.to);
-            txIov_[i] = iovec{const_cast<std::byte*>(it.data), it.len};
-            txMsgs_[i].msg_hdr = msghdr{};
-            txMsgs_[i].msg_hdr.msg_name = &txAddr_[i];
-            txMsgs_[i].msg_hdr.msg_namelen = sizeof(sockaddr_in);
-            txMsgs_[i].msg_hdr.msg_iov = &txIov_[i];
-            txMsgs_[i].msg_hdr.msg_iovlen = 1;
+        // Group: with GSO, consecutive datagrams to one destination, all of the first one's size
+        // (the last may be shorter), up to 64 segments and 64 KiB, go in one send.
+        std::size_t groups = 0, used = 0;
+        while (done + used < items.size() && groups < burst_ && used < burst_) {
+            const std::size_t first = done + used;
+            std::size_t count = 1;
+            std::size_t total = items[first].len;
+            if (gso_) {
+                const std::uint32_t seg = items[first].len;
+                while (first + count < items.size() && used + count < burst_ && count < 64) {
+                    const auto& nx = items[first + count];
+                    if (!(nx.to == items[first].to) || nx.len > seg || nx.len == 0 || total + nx.len > 65000) break;
+                    if (items[first + count - 1].len != seg) break;  // only the last may be shorter
+                    total += nx.len;
+                    ++count;
+                }
+            }
+            for (std::size_t i = 0; i < count; ++i)
+                txIov_[used + i] = iovec{const_cast<std::byte*>(items[first + i].data), items[first + i].len};
+            txAddr_[groups] = toSockaddr(items[first].to);
+            msghdr& h = txMsgs_[groups].msg_hdr;
+            h = msghdr{};
+            h.msg_name = &txAddr_[groups];
+            h.msg_namelen = sizeof(sockaddr_in);
+            h.msg_iov = &txIov_[used];
+            h.msg_iovlen = count;
+            if (count > 1) {
+                h.msg_control = txCtl_[groups].data();
+                h.msg_controllen = CMSG_SPACE(sizeof(std::uint16_t));
+                cmsghdr* c = CMSG_FIRSTHDR(&h);
+                c->cmsg_level = SOL_UDP;
+                c->cmsg_type = UDP_SEGMENT;
+                c->cmsg_len = CMSG_LEN(sizeof(std::uint16_t));
+                const auto seg = static_cast<std::uint16_t>(items[first].len);
+                std::memcpy(CMSG_DATA(c), &seg, sizeof seg);
+            }
+            txGroupItems_[groups] = count;
+            ++groups;
+            used += count;
         }
-        const int r = ::sendmmsg(fd_, txMsgs_.data(), static_cast<unsigned>(n), MSG_DONTWAIT);
+        const int r = ::sendmmsg(fd_, txMsgs_.data(), static_cast<unsigned>(groups), MSG_DONTWAIT);
         if (r < 0) {
             if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS) {
                 ++stats_.txWouldBlock;
                 return done;
             }
-            // The first datagram was refused (e.g. no route, EMSGSIZE): count it and go on.
-            ++stats_.txErrors;
-            ++done;
+            if (gso_ && txGroupItems_[0] > 1 && (errno == EIO || errno == EINVAL || errno == EOPNOTSUPP)) {
+                gso_ = false;  // the route or device cannot segment: send datagram by datagram from now on
+                continue;
+            }
+            // The first send was refused (e.g. no route, EMSGSIZE): count its datagrams and go on.
+            stats_.txErrors += txGroupItems_[0];
+            done += txGroupItems_[0];
             continue;
         }
-        for (int i = 0; i < r; ++i) stats_.txBytes += items[done + static_cast<std::size_t>(i)].len;
-        stats_.txDatagrams += static_cast<std::uint64_t>(r);
-        done += static_cast<std::size_t>(r);
-        if (static_cast<std::size_t>(r) < n) {
-            // Kernel stopped early; the next call reports why (or succeeds).
-            continue;
+        for (int g = 0; g < r; ++g) {
+            for (std::size_t i = 0; i < txGroupItems_[static_cast<std::size_t>(g)]; ++i) stats_.txBytes += items[done + i].len;
+            stats_.txDatagrams += txGroupItems_[static_cast<std::size_t>(g)];
+            done += txGroupItems_[static_cast<std::size_t>(g)];
         }
     }
     return done;

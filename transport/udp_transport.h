@@ -4,6 +4,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <array>
 #include <memory>
 #include <string>
 #include <vector>
@@ -22,6 +23,8 @@ struct UdpConfig {
     int sndBuf = 4 << 20;
     std::size_t maxDatagram = 2048;      // receive buffer per datagram; longer ones are counted and dropped
     std::size_t burst = 64;
+    bool gso = false;  // UDP_SEGMENT: consecutive equal-size datagrams to one destination leave in one send
+    bool gro = false;  // UDP_GRO: the kernel may coalesce arriving datagrams; they are split here
 };
 
 class UdpTransport final : public Transport {
@@ -54,6 +57,18 @@ private:
     std::vector<mmsghdr> txMsgs_;
     std::vector<iovec> txIov_;
     std::vector<sockaddr_in> txAddr_;
+    std::vector<std::size_t> txGroupItems_;       // items in each send (GSO groups)
+    std::vector<std::array<char, 64>> txCtl_;     // per send: UDP_SEGMENT control message
+    std::vector<std::array<char, 64>> rxCtl_;     // per receive: UDP_GRO segment size
+    struct Segment {
+        std::byte* data;
+        std::uint32_t len;
+        Endpoint from;
+    };
+    std::vector<Segment> leftover_;  // GRO segments that did not fit the caller's burst
+    std::size_t leftoverPos_ = 0;
+    bool gso_ = false;
+    bool gro_ = false;
     TransportStats stats_;
     std::vector<std::string> warnings_;
 };
