@@ -635,7 +635,7 @@ local body_dissectors = {
 ---------------------------------------------------------------------------------------------------
 -- Main dissector
 
-function seqcast.dissector(tvb, pinfo, tree)
+local function dissect_one(tvb, pinfo, tree)
     local caplen = tvb:len()
     local replen = tvb:reported_length_remaining()
     if caplen < 4 then return 0 end
@@ -648,8 +648,7 @@ function seqcast.dissector(tvb, pinfo, tree)
     if caplen < HEADER_LEN then
         if caplen >= 5 then st:add(f.version_major, tvb(4, 1)) end
         st:add_proto_expert_info(ef.truncated, string.format("Truncated: datagram of %d bytes is shorter than the 48-byte header", caplen))
-        pinfo.cols.info:set(string.format("seqcast [truncated: %d bytes]", caplen))
-        return caplen
+        return caplen, string.format("seqcast [truncated: %d bytes]", caplen)
     end
 
     local vmaj = tvb(4, 1):uint()
@@ -777,21 +776,56 @@ function seqcast.dissector(tvb, pinfo, tree)
     if vmin ~= 0 then info = info .. string.format(" (v1.%d)", vmin) end
 
     st:append_text(string.format(", %s", info))
-    pinfo.cols.info:set(info)
+    return caplen, info
+end
+
+-- A UDP payload holds one seqcast datagram, or, in a capture taken on a host that sends with UDP
+-- GSO (seqcast's default), a run of them that the kernel segments later: walk the run.
+local function datagram_run(tvb)
+    local len = tvb:len()
+    local at, n = 0, 0
+    while at < len do
+        if len - at < HEADER_LEN or tvb(at, 4):le_uint() ~= MAGIC or tvb(at + 4, 1):uint() ~= VERSION_MAJOR then
+            return nil
+        end
+        local hlen = tvb(at + 6, 2):le_uint()
+        local dlen = hlen + tvb(at + 44, 4):le_uint()
+        if hlen < HEADER_LEN or dlen > len - at then return nil end
+        at = at + dlen
+        n = n + 1
+    end
+    return n
+end
+
+function seqcast.dissector(tvb, pinfo, tree)
+    local caplen = tvb:len()
+    if caplen < 4 or tvb(0, 4):le_uint() ~= MAGIC then return 0 end
+    pinfo.cols.protocol:set("SEQCAST")
+    local n = (caplen == tvb:reported_length_remaining()) and datagram_run(tvb) or nil
+    if n == nil or n == 1 then
+        local used, info = dissect_one(tvb, pinfo, tree)
+        pinfo.cols.info:set(info)
+        return used
+    end
+    local at, infos = 0, {}
+    while at < caplen do
+        local dlen = tvb(at + 6, 2):le_uint() + tvb(at + 44, 4):le_uint()
+        local _, info = dissect_one(tvb(at, dlen):tvb(), pinfo, tree)
+        infos[#infos + 1] = info
+        at = at + dlen
+    end
+    pinfo.cols.info:set(string.format("%d datagrams (GSO): %s ... %s", n, infos[1], infos[#infos]))
     return caplen
 end
 
 ---------------------------------------------------------------------------------------------------
--- Heuristic: magic, major version 1, header_len >= 48 and header_len + body_len == datagram length.
+-- Heuristic: the payload is one datagram, or a GSO run of them, each with the magic, major
+-- version 1, header_len >= 48, and header_len + body_len within the payload, tiling it exactly.
 
 local function heuristic(tvb, pinfo, tree)
     local len = tvb:len()
     if len < HEADER_LEN or tvb:reported_length_remaining() ~= len then return false end
-    if tvb(0, 4):le_uint() ~= MAGIC then return false end
-    if tvb(4, 1):uint() ~= VERSION_MAJOR then return false end
-    local hlen = tvb(6, 2):le_uint()
-    if hlen < HEADER_LEN then return false end
-    if hlen + tvb(44, 4):le_uint() ~= len then return false end
+    if datagram_run(tvb) == nil then return false end
     seqcast.dissector(tvb, pinfo, tree)
     return true
 end
