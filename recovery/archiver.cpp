@@ -225,8 +225,11 @@ void Archiver::onNak(const wire::DatagramView& v, transport::Endpoint from, std:
         const auto r = wire::nakRange(v, i);
         const std::uint64_t first = r.first.get();
         const std::uint64_t end = first + std::min<std::uint64_t>(r.count, cfg_.maxNakOffsets);
+        // A repair already under way for this client that covers the range's start: the NAK is a
+        // retry that crossed our answer. (Without this every retry opened an overlapping session.)
         bool dup = false;
-        for (const auto& s : sessions_) dup = dup || (s->oneShot && s->client == from && s->id == first && !s->ended);
+        for (const auto& s : sessions_)
+            dup = dup || (s->oneShot && s->client == from && !s->ended && s->id <= first && s->to > first);
         if (dup) continue;
         Session* s = open(from, first, first, end, 0, true, nowNs);
         if (s == nullptr) {

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 
 #include "fabric/clock.h"
@@ -19,9 +20,25 @@ constexpr std::size_t kHeaderBytes = 64;
 std::size_t fileSize() { return kHeaderBytes + kCounterCount * sizeof(CounterSlot); }
 }  // namespace
 
+namespace {
+// Counters files left by processes that died without cleaning up (SIGKILL): remove them.
+void removeStale(const std::string& dir) {
+    DIR* d = ::opendir(dir.c_str());
+    if (d == nullptr) return;
+    while (dirent* e = ::readdir(d)) {
+        const std::string name = e->d_name;
+        if (name.size() < 5 || name.substr(name.size() - 4) != ".ctr") continue;
+        const long pid = std::strtol(name.c_str(), nullptr, 10);
+        if (pid > 0 && ::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) ::unlink((dir + "/" + name).c_str());
+    }
+    ::closedir(d);
+}
+}  // namespace
+
 std::unique_ptr<ShmCounters> ShmCounters::create(const std::string& role, std::uint32_t stream) {
     std::unique_ptr<ShmCounters> s(new ShmCounters());
     ::mkdir(kShmCountersDir, 0755);
+    removeStale(kShmCountersDir);
     s->path_ = std::string(kShmCountersDir) + "/" + std::to_string(::getpid()) + "-" + role + ".ctr";
     const int fd = ::open(s->path_.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd >= 0 && ::ftruncate(fd, static_cast<off_t>(fileSize())) == 0) {
