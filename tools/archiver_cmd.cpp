@@ -65,6 +65,7 @@ int runArchiver(int argc, char** argv) {
         cfg.windowBytes = getSize(vm, "window", 64 << 10, 1u << 30);
         cfg.sub.nak.deadlineNs = getU64(vm, "nak-deadline-ms", 1, 3'600'000) * 1'000'000;
         durationS = getU64(vm, "duration", 0, 1ull << 32);
+        pinCpu(vm);
         dataUdp = socketConfig(vm);
         dataUdp.bind = group;
         dataUdp.groups = {group.addr};

@@ -1,9 +1,12 @@
 #include "tools/common.h"
 
 #include <poll.h>
+#include <sched.h>
+#include <unistd.h>
 #include <signal.h>
 
 #include <cmath>
+#include <cstring>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -150,8 +153,20 @@ void addSocketOptions(po::options_description& d) {
         ("rcvbuf", po::value<std::string>()->default_value("8M"), "socket receive buffer (raise net.core.rmem_max if clamped)")
         ("sndbuf", po::value<std::string>()->default_value("4M"), "socket send buffer (raise net.core.wmem_max if clamped)")
         ("busy-poll", "spin on non-blocking receive instead of sleeping in poll() (lowest latency, one core busy)")
+        ("cpu", po::value<std::string>(), "pin this process to this CPU (sched_setaffinity); pair with --busy-poll")
         ("no-gso", "do not use UDP GSO (by default runs of equal-size datagrams to one destination leave in one system call)")
         ("no-gro", "do not use UDP GRO (by default the kernel may coalesce arriving datagrams; they are split again here)");
+}
+
+void pinCpu(const po::variables_map& vm) {
+    if (vm.count("cpu") == 0) return;
+    const long ncpu = ::sysconf(_SC_NPROCESSORS_ONLN);
+    const auto cpu = getU64(vm, "cpu", 0, static_cast<std::uint64_t>(ncpu > 0 ? ncpu - 1 : 0));
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(static_cast<int>(cpu), &set);
+    if (::sched_setaffinity(0, sizeof set, &set) != 0)
+        throw UsageError("--cpu: cannot pin to CPU " + std::to_string(cpu) + ": " + std::strerror(errno));
 }
 
 transport::UdpConfig socketConfig(const po::variables_map& vm) {

@@ -53,6 +53,8 @@ std::uint32_t getIpv4(const po::variables_map& vm, const std::string& name);
 // --interface, --ttl, --loopback, --rcvbuf, --sndbuf, --busy-poll
 void addSocketOptions(po::options_description& d);
 transport::UdpConfig socketConfig(const po::variables_map& vm);
+// --cpu N: pins the calling process (throws UsageError for a CPU that does not exist).
+void pinCpu(const po::variables_map& vm);
 // --loss, --burst-loss, --burst-length, --reorder, --duplicate, --corrupt, --fault-seed, --fault-on
 void addFaultOptions(po::options_description& d, const char* defaultDirection);
 transport::FaultConfig faultConfig(const po::variables_map& vm);

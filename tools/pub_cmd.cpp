@@ -121,6 +121,7 @@ int runPub(int argc, char** argv) {
         seed = getU64(vm, "seed", 0, ~std::uint64_t{0});
         lingerS = getU64(vm, "linger", 0, 86400);
         durationS = getU64(vm, "duration", 0, 1ull << 32);
+        pinCpu(vm);
         udp = socketConfig(vm);
         udp.bind = getEndpoint(vm, "bind", true);
         udp.maxDatagram = 2048;

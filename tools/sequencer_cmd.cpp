@@ -57,6 +57,7 @@ int runSequencer(int argc, char** argv) {
         cfg.retransmitHoldoffNs = getU64(vm, "retransmit-holdoff-us", 0, 10'000'000) * 1000;
         cfg.retransmitBytesPerSec = getSize(vm, "retransmit-rate", 1024, 1ull << 40);
         durationS = getU64(vm, "duration", 0, 1ull << 32);
+        pinCpu(vm);
         udp = socketConfig(vm);
         udp.bind = getEndpoint(vm, "control");
         udp.maxDatagram = cfg.mtu;

@@ -99,6 +99,7 @@ int runSub(int argc, char** argv) {
             }
         }
         if (auto st = cfg.validate(); !st) throw UsageError("--from: " + st.error().message());
+        pinCpu(vm);
         dataUdp = socketConfig(vm);
         dataUdp.bind = group;
         dataUdp.groups = {group.addr};
