@@ -292,6 +292,19 @@ int Archiver::serve(Session& s, std::uint64_t nowNs) {
         s.inflight.clear();
         s.inflightBytes = 0;
     }
+    // What the client has acknowledged leaves the window, whenever it was sent.
+    while (!s.inflight.empty() && s.inflight.front().first <= s.acked) {
+        s.inflightBytes -= s.inflight.front().second;
+        s.inflight.pop_front();
+    }
+    // The client got ahead of us (live data filled its gap): go on from where it is.
+    if (!s.oneShot && s.sendOffset < s.acked) {
+        s.sendOffset = s.acked;
+        s.located = false;
+        s.bufLen = s.bufUsed = 0;
+        s.inflight.clear();
+        s.inflightBytes = 0;
+    }
     if (!s.located && !locate(s)) return 0;
     int work = 0;
     tx_.clear();

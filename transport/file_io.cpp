@@ -190,9 +190,20 @@ std::size_t FileIo::reap(std::vector<Completion>& out) {
 #if SEQCAST_HAVE_URING
     if (uring_) {
         io_uring_submit(&uring_->ring);
+        bool pending = false;
+        for (int p : pending_) pending = pending || p != 0;
         io_uring_cqe* cqes[64];
+        bool entered = false;
         for (;;) {
-            const unsigned k = io_uring_peek_batch_cqe(&uring_->ring, cqes, 64);
+            unsigned k = io_uring_peek_batch_cqe(&uring_->ring, cqes, 64);
+            if (k == 0 && pending && !entered) {
+                // Operations are outstanding but nothing is visible: enter the kernel once so
+                // deferred completion work runs (an idle process makes no other system call on
+                // this ring, and a finished read must not wait for one).
+                entered = true;
+                io_uring_get_events(&uring_->ring);
+                k = io_uring_peek_batch_cqe(&uring_->ring, cqes, 64);
+            }
             if (k == 0) break;
             for (unsigned i = 0; i < k; ++i) {
                 const std::uint64_t ud = io_uring_cqe_get_data64(cqes[i]);
