@@ -117,4 +117,13 @@ private:
     CounterSlot* slots_;
 };
 
+// The drop counter for a datagram that failed wire::decode (passed as its DecodeError value, so
+// this header needs no wire include): Count_ for Ok.
+constexpr Counter dropCounterFor(std::uint8_t decodeError) noexcept {
+    constexpr Counter kByError[] = {Counter::Count_,           Counter::DropTruncated,       Counter::DropBadMagic,
+                                    Counter::DropBadVersion,   Counter::DropBadHeaderLength, Counter::DropBadBodyLength,
+                                    Counter::DropBadCrc,       Counter::DropUnknownType,     Counter::DropBadBody};
+    return decodeError < std::size(kByError) ? kByError[decodeError] : Counter::DropBadBody;
+}
+
 }  // namespace seqcast

@@ -2,6 +2,7 @@
 
 #include <cstring>
 
+#include "fabric/counters.h"
 #include "fabric/crc32c.h"
 
 namespace seqcast::wire {
@@ -27,6 +28,11 @@ constexpr std::string_view kDecodeErrorNames[] = {
     "bad body length", "bad crc", "unknown type", "bad body",
 };
 static_assert(std::size(kDecodeErrorNames) == kDecodeErrorCount, "label table matches DecodeError");
+// fabric/counters.h maps each DecodeError to its drop counter by value.
+static_assert(dropCounterFor(static_cast<std::uint8_t>(DecodeError::Truncated)) == Counter::DropTruncated);
+static_assert(dropCounterFor(static_cast<std::uint8_t>(DecodeError::BadCrc)) == Counter::DropBadCrc);
+static_assert(dropCounterFor(static_cast<std::uint8_t>(DecodeError::BadBody)) == Counter::DropBadBody);
+static_assert(kDecodeErrorCount == 9, "a new DecodeError needs a drop counter in dropCounterFor");
 
 // Validates the entries of a DATA or PUB body: exactly `count` entries that fill the body.
 bool validMessages(std::span<const std::byte> body, std::uint32_t count) noexcept {

@@ -278,6 +278,16 @@ bool Archiver::locate(Session& s) {
     return false;
 }
 
+int Archiver::sendQueued() {
+    if (tx_.empty()) return 0;
+    const std::size_t sent = service_.sendBurst(tx_);
+    c_.add(Counter::ReplayDatagramsOut, sent);
+    c_.add(Counter::DatagramsOut, sent);
+    const int n = static_cast<int>(tx_.size());
+    tx_.clear();
+    return n;
+}
+
 int Archiver::serve(Session& s, std::uint64_t nowNs) {
     if (s.readInFlight) return 0;
     if (!s.oneShot && nowNs - s.lastRequestNs > cfg_.sessionTimeoutNs) {
@@ -347,13 +357,7 @@ int Archiver::serve(Session& s, std::uint64_t nowNs) {
         s.readPos = res.nextPos;
         if (lostTo != 0) {
             // Offsets the archiver never received: send what precedes, then the notice, then go on.
-            if (!tx_.empty()) {
-                const std::size_t sent = service_.sendBurst(tx_);
-                c_.add(Counter::ReplayDatagramsOut, sent);
-                c_.add(Counter::DatagramsOut, sent);
-                work += static_cast<int>(tx_.size());
-                tx_.clear();
-            }
+            work += sendQueued();
             end(s, wire::ReplayStatus::Lost, std::min(lostTo, s.to));
             s.sendOffset = std::min(lostTo, s.to);
             s.bufUsed += static_cast<std::size_t>(32);  // past the gap record
@@ -368,13 +372,7 @@ int Archiver::serve(Session& s, std::uint64_t nowNs) {
             s.readPos = holeEnd;
             Offset lostEnd;
             if (log_->lostRange(Offset{s.sendOffset}, lostEnd) && s.sendOffset < s.to) {
-                if (!tx_.empty()) {
-                    const std::size_t sent = service_.sendBurst(tx_);
-                    c_.add(Counter::ReplayDatagramsOut, sent);
-                    c_.add(Counter::DatagramsOut, sent);
-                    work += static_cast<int>(tx_.size());
-                    tx_.clear();
-                }
+                work += sendQueued();
                 end(s, wire::ReplayStatus::Lost, std::min(lostEnd.get(), s.to));
                 s.sendOffset = std::min(lostEnd.get(), s.to);
             }
@@ -395,13 +393,7 @@ int Archiver::serve(Session& s, std::uint64_t nowNs) {
         }
         if (reachedEnd || tx_.size() >= 64) break;
     }
-    if (!tx_.empty()) {
-        const std::size_t sent = service_.sendBurst(tx_);
-        c_.add(Counter::ReplayDatagramsOut, sent);
-        c_.add(Counter::DatagramsOut, sent);
-        work += static_cast<int>(tx_.size());
-        tx_.clear();
-    }
+    work += sendQueued();
     // After the data: the end notice must not overtake the records that precede the bad one.
     if (stopped) end(s, stopStatus, s.sendOffset);
     if (s.ended) return work;

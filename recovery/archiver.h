@@ -91,6 +91,7 @@ private:
                   std::uint32_t flags, bool oneShot, std::uint64_t nowNs);
     bool locate(Session& s);
     int serve(Session& s, std::uint64_t nowNs);
+    int sendQueued();  // the replay datagrams queued in tx_; returns how many
     void end(Session& s, wire::ReplayStatus st, std::uint64_t next);
     void release(Session& s);
     void record(std::span<const std::byte> dg, Offset first, std::uint32_t count);

@@ -126,18 +126,8 @@ Sequencer::Pub* Sequencer::lookup(std::uint32_t id, std::uint64_t base, bool cre
 }
 
 void Sequencer::countDecodeError(wire::DecodeError e) {
-    using wire::DecodeError;
-    switch (e) {
-        case DecodeError::Truncated: c_.add(Counter::DropTruncated); break;
-        case DecodeError::BadMagic: c_.add(Counter::DropBadMagic); break;
-        case DecodeError::UnsupportedVersion: c_.add(Counter::DropBadVersion); break;
-        case DecodeError::BadHeaderLength: c_.add(Counter::DropBadHeaderLength); break;
-        case DecodeError::BadBodyLength: c_.add(Counter::DropBadBodyLength); break;
-        case DecodeError::BadCrc: c_.add(Counter::DropBadCrc); break;
-        case DecodeError::UnknownType: c_.add(Counter::DropUnknownType); break;
-        case DecodeError::BadBody: c_.add(Counter::DropBadBody); break;
-        default: break;
-    }
+    const Counter c = dropCounterFor(static_cast<std::uint8_t>(e));
+    if (c != Counter::Count_) c_.add(c);
 }
 
 int Sequencer::doWork(std::uint64_t nowNs) {
