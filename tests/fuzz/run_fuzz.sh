@@ -80,3 +80,37 @@ if [[ $rc -ne 0 || -n "$artifacts" ]]; then
     exit 1
 fi
 echo "OK: no crash in ${secs}s"
+
+# Archive log records (recovery::parseChunk): a damaged or foreign log must never crash a reader.
+lsecs=${SEQCAST_FUZZ_LOG_SECONDS:-$(( secs / 3 > 0 ? secs / 3 : 1 ))}
+printf '#pragma once\n#define SEQCAST_HAVE_URING 0\n#define SEQCAST_HAVE_DPDK 0\n' >"$out/seqcast_config.h"
+echo "== building fuzz_log_records with $cxx (fuzzer, address, undefined)"
+"$cxx" "${flags[@]}" -I"$out" -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+    "$root/tests/fuzz/fuzz_log_records.cpp" "$root/recovery/archive_log.cpp" "$root/transport/file_io.cpp" \
+    "${fabric_srcs[@]}" -lisal -o "$out/fuzz_log_records"
+mkdir -p "$work/logcorpus"
+# Seeds: each datagram seed wrapped as one log record at position 0 in a 64 KiB segment.
+for f in "$work/corpus"/*; do
+    python3 - "$f" "$work/logcorpus/$(basename "$f")" <<'PY' 2>/dev/null || true
+import struct, sys
+d = open(sys.argv[1], 'rb').read()
+rec = struct.pack('<IIQ', 0x524C5153, len(d), 0) + d
+rec += b'\0' * ((8 - len(rec) % 8) % 8)
+open(sys.argv[2], 'wb').write(struct.pack('<Q', 0) + bytes([4]) + rec)
+PY
+done
+log2="$out/fuzz_log.log"
+set +e
+"$out/fuzz_log_records" -max_total_time="$lsecs" -timeout=10 -rss_limit_mb=2048 -max_len=8192 \
+    -print_final_stats=1 -artifact_prefix="$out/" "$work/logcorpus" >"$log2" 2>&1
+rc=$?
+set -e
+execs=$(grep -E '^stat::number_of_executed_units' "$log2" | awk '{print $2}')
+echo "== summary (log records): rc=$rc executions=${execs:-?}"
+artifacts=$(ls "$out"/crash-* "$out"/leak-* "$out"/timeout-* "$out"/oom-* 2>/dev/null || true)
+if [[ $rc -ne 0 || -n "$artifacts" ]]; then
+    echo "FAIL: the log-record fuzzer found a problem; log: $log2"
+    grep -E 'ERROR|SUMMARY|runtime error|Test unit written' "$log2" | head -20 || true
+    exit 1
+fi
+echo "OK: no crash in ${lsecs}s of log records"
