@@ -185,7 +185,11 @@ int runBench(int argc, char** argv) {
         for (double rate : {10'000.0, 100'000.0}) {
             std::vector<double> p50, p99, p999, mx;
             for (std::uint64_t r = 0; r < runs; ++r) {
-                Pipeline p(rng, PipelineOptions{0, busy, 7, {}, {}, false});
+                // With --busy-poll the publisher's thread also runs the sequencer: two spinning
+                // threads, one per core of a 2-core machine.
+                PipelineOptions po{0, busy, 7, {}, {}, false};
+                po.colocate = busy;
+                Pipeline p(rng, po);
                 p.start();
                 p.publish(64, rate, seconds);
                 p.finish();

@@ -89,7 +89,7 @@ Pipeline::Pipeline(Rng& rng, const PipelineOptions& o)
 Pipeline::~Pipeline() { finish(); }
 
 bool Pipeline::start() {
-    if (seq_) {
+    if (seq_ && !o_.colocate) {
         seqThread_ = std::thread([this] {
             Idler idle(o_.busyPoll, {seqT_->waitFd()});
             while (!stop_.load(std::memory_order_relaxed)) {
@@ -107,7 +107,10 @@ bool Pipeline::start() {
     });
     // The subscriber starts at `latest`: wait until it has heard the stream.
     const std::uint64_t until = monoNs() + 3'000'000'000ull;
-    while (!sub_->started() && monoNs() < until) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    while (!sub_->started() && monoNs() < until) {
+        if (seq_ && o_.colocate) seq_->doWork(monoNs());
+        else std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
     return sub_->started();
 }
 
@@ -128,6 +131,7 @@ std::uint64_t Pipeline::publish(std::size_t size, double rate, double seconds) {
         const std::uint64_t now = monoNs();
         if (now >= end) break;
         int work = pub_->doWork(now);
+        if (seq_ && o_.colocate) work += seq_->doWork(now);
         for (int k = 0; k < 1024; ++k) {
             std::uint64_t ts;
             if (rate > 0) {
@@ -149,9 +153,13 @@ std::uint64_t Pipeline::publish(std::size_t size, double rate, double seconds) {
     const std::uint64_t drainEnd = monoNs() + 3'000'000'000ull;
     while (!pub_->allConfirmed() && monoNs() < drainEnd) {
         pub_->doWork(monoNs());
+        if (seq_ && o_.colocate) seq_->doWork(monoNs());
         std::this_thread::sleep_for(std::chrono::microseconds(50));
     }
-    while (delivered.load() < i && monoNs() < drainEnd) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    while (delivered.load() < i && monoNs() < drainEnd) {
+        if (seq_ && o_.colocate) seq_->doWork(monoNs());
+        else std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
     return i;
 }
 

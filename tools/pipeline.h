@@ -34,6 +34,7 @@ struct PipelineOptions {
     transport::Endpoint control;   // an external sequencer (port 0: run one in-process)
     transport::Endpoint group;
     bool gso = false;              // UDP GSO on sends and GRO on receives, on every socket
+    bool colocate = false;         // the publisher's thread also runs the sequencer (two threads in all)
 };
 
 class Pipeline {
