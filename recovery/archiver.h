@@ -28,7 +28,7 @@ struct ArchiverConfig {
     SubscriberConfig sub;                 // how the stream is received (stream id, NAK policy)
     std::size_t maxSessions = 64;
     std::size_t maxSessionsPerClient = 8;
-    std::size_t windowBytes = 4u << 20;   // replay bytes in flight beyond a client's acknowledgement
+    std::size_t windowBytes = 1u << 20;   // replay bytes in flight beyond a client's acknowledgement
     std::size_t readBytes = 256u << 10;   // one replay read
     std::uint64_t sessionTimeoutNs = 5'000'000'000;  // a client silent this long is dropped
     std::uint64_t rewindAfterNs = 5'000'000;         // acknowledgement stalled this long: resend

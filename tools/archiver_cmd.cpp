@@ -32,7 +32,7 @@ int runArchiver(int argc, char** argv) {
         ("no-uring", "use pread/pwrite instead of io_uring")
         ("max-sessions", po::value<std::string>()->default_value("64"), "concurrent replays (1..64)")
         ("max-sessions-per-client", po::value<std::string>()->default_value("8"), "concurrent replays per client address")
-        ("window", po::value<std::string>()->default_value("4M"), "replay bytes in flight per client beyond its acknowledgement")
+        ("window", po::value<std::string>()->default_value("1M"), "replay bytes in flight per client beyond its acknowledgement")
         ("nak-deadline-ms", po::value<std::string>()->default_value("2000"), "give up on a gap after this long (recorded as lost)")
         ("duration", po::value<std::string>()->default_value("0"), "stop after this many seconds (0: until SIGINT/SIGTERM)");
     addSocketOptions(d);
