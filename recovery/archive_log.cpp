@@ -68,7 +68,7 @@ ChunkResult parseChunk(std::span<const std::byte> chunk, std::uint64_t chunkPos,
         if (chunk.size() - at < kRecordHeader) return {pos, ChunkStop::End};
         RecordHeader h;
         std::memcpy(&h, chunk.data() + at, sizeof h);
-        if (h.magic != kRecordMagic || h.pos != pos) return {pos, h.magic == kRecordMagic && h.pos < pos ? ChunkStop::Stale : (h.magic == kRecordMagic ? ChunkStop::Stale : ChunkStop::Corrupt)};
+        if (h.magic != kRecordMagic || h.pos != pos) return {pos, h.magic == kRecordMagic ? ChunkStop::Stale : ChunkStop::Corrupt};
         if (h.len == kRecordSkip) return {segEnd, ChunkStop::SegmentEnd};
         if (h.len == kRecordGap) {
             const std::uint64_t len = pad8(kRecordHeader + 16);
@@ -172,10 +172,8 @@ Status ArchiveLog::recover(const Progress& progress) {
             return failErrno("read " + cfg_.path);
         }
         const std::size_t got = static_cast<std::size_t>(r) > lead ? std::min<std::size_t>(static_cast<std::size_t>(r) - lead, want) : 0;
-        bool firstInChunk = true;
         const auto res = parseChunk(std::span<const std::byte>(chunk + lead, got), pos, S, cfg_.maxDatagram,
                                     [&](const LogRecordView& rec) {
-                                        firstInChunk = false;
                                         if (resync && started) {
                                             const std::uint64_t end = rec.gap ? rec.gapEnd : rec.first.get() + rec.count;
                                             if (end <= expect) return true;  // older than what we have
@@ -207,7 +205,6 @@ Status ArchiveLog::recover(const Progress& progress) {
                                         ++recoveredRecords_;
                                         return true;
                                     });
-        (void)firstInChunk;
         switch (res.stop) {
             case ChunkStop::End:
                 if (res.nextPos == pos) stop = true;  // nothing more in this chunk (e.g. zeroes)

@@ -467,8 +467,8 @@ int Archiver::doWork(std::uint64_t nowNs) {
     for (std::size_t i = 0; i < n; ++i) {
         wire::DatagramView v;
         c_.add(Counter::DatagramsIn);
-        if (wire::decode(std::span<const std::byte>(rx_[i].data, rx_[i].len), v) != wire::DecodeError::Ok) {
-            c_.add(Counter::DropBadBody);
+        if (const auto e = wire::decode(std::span<const std::byte>(rx_[i].data, rx_[i].len), v); e != wire::DecodeError::Ok) {
+            c_.add(dropCounterFor(static_cast<std::uint8_t>(e)));
             continue;
         }
         if (v.stream != cfg_.sub.stream) {

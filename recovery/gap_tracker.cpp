@@ -80,7 +80,8 @@ void GapTracker::onData(Offset first, std::uint64_t count, std::uint64_t nowNs, 
         else g.first = e;
         ++i;
     }
-    std::sort(gaps_.begin(), gaps_.end(), [](const Gap& x, const Gap& y) { return x.first < y.first; });
+    // gaps_ stays sorted without a sort: a new gap starts at head_, above every existing one, and
+    // splits insert the upper part right after the lower.
 }
 
 void GapTracker::onSenderOldest(Offset oldest, std::uint64_t nowNs) {

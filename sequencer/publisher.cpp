@@ -361,7 +361,7 @@ int Publisher::doWork(std::uint64_t nowNs) {
         const auto e = wire::decode(std::span<const std::byte>(rx_[i].data, rx_[i].len), v);
         c_.add(Counter::DatagramsIn);
         if (e != wire::DecodeError::Ok) {
-            c_.add(e == wire::DecodeError::BadCrc ? Counter::DropBadCrc : Counter::DropBadBody);
+            c_.add(dropCounterFor(static_cast<std::uint8_t>(e)));
             continue;
         }
         if (v.stream != cfg_.stream) {
