@@ -1,5 +1,7 @@
 #include "tools/common.h"
 
+#include "transport/uring_transport.h"
+
 #include <poll.h>
 #include <sched.h>
 #include <unistd.h>
@@ -155,7 +157,10 @@ void addSocketOptions(po::options_description& d) {
         ("busy-poll", "spin on non-blocking receive instead of sleeping in poll() (lowest latency, one core busy)")
         ("cpu", po::value<std::string>(), "pin this process to this CPU (sched_setaffinity); pair with --busy-poll")
         ("no-gso", "do not use UDP GSO (by default runs of equal-size datagrams to one destination leave in one system call)")
-        ("no-gro", "do not use UDP GRO (by default the kernel may coalesce arriving datagrams; they are split again here)");
+        ("no-gro", "do not use UDP GRO (by default the kernel may coalesce arriving datagrams; they are split again here)")
+        ("transport", po::value<std::string>()->default_value("udp"),
+         "udp (recvmmsg/sendmmsg) or uring (io_uring: multishot receive into a provided-buffer ring, batched sends; "
+         "falls back to udp with a warning where the kernel lacks it)");
 }
 
 void pinCpu(const po::variables_map& vm) {
@@ -178,6 +183,10 @@ transport::UdpConfig socketConfig(const po::variables_map& vm) {
     c.sndBuf = static_cast<int>(getSize(vm, "sndbuf", 0, 1u << 30));
     c.gso = vm.count("no-gso") == 0;
     c.gro = vm.count("no-gro") == 0;
+    const std::string api = vm["transport"].as<std::string>();
+    if (api == "udp") c.api = transport::SocketApi::Syscalls;
+    else if (api == "uring") c.api = transport::SocketApi::Uring;
+    else throw UsageError("--transport: '" + api + "' must be udp or uring");
     return c;
 }
 
@@ -213,10 +222,11 @@ transport::FaultConfig faultConfig(const po::variables_map& vm) {
 Result<std::unique_ptr<transport::Transport>> openTransport(const transport::UdpConfig& udp,
                                                             const transport::FaultConfig& faults,
                                                             const std::string& what) {
-    auto t = transport::UdpTransport::open(udp);
+    std::vector<std::string> warnings;
+    auto t = transport::openSocketTransport(udp, warnings);
+    for (const auto& w : warnings) std::fprintf(stderr, "seqcast: warning: %s: %s\n", what.c_str(), w.c_str());
     if (!t) return fail(t.error().wrap(what));
-    for (const auto& w : (*t)->warnings()) std::fprintf(stderr, "seqcast: warning: %s: %s\n", what.c_str(), w.c_str());
-    if (!faults.any()) return std::unique_ptr<transport::Transport>(std::move(*t));
+    if (!faults.any()) return std::move(*t);
     return std::unique_ptr<transport::Transport>(new transport::FaultTransport(std::move(*t), faults));
 }
 

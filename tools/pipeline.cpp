@@ -4,6 +4,7 @@
 #include <cstdlib>
 
 #include "tools/common.h"
+#include "transport/uring_transport.h"
 
 namespace seqcast::tools {
 
@@ -11,7 +12,8 @@ Net pickNet(Rng& r) {
     return Net{0xEFFE0000u | static_cast<std::uint32_t>(1 + r.below(60000)), static_cast<std::uint16_t>(20000 + 2 * r.below(20000))};
 }
 
-std::unique_ptr<transport::UdpTransport> openUdpOrExit(transport::Endpoint bind, std::vector<std::uint32_t> groups, bool gso) {
+std::unique_ptr<transport::Transport> openUdpOrExit(transport::Endpoint bind, std::vector<std::uint32_t> groups, bool gso,
+                                                    transport::SocketApi api) {
     transport::UdpConfig c;
     c.gso = gso;
     c.gro = gso;
@@ -20,10 +22,15 @@ std::unique_ptr<transport::UdpTransport> openUdpOrExit(transport::Endpoint bind,
     c.rcvBuf = 16 << 20;
     c.sndBuf = 8 << 20;
     c.maxDatagram = 65536;
-    auto t = transport::UdpTransport::open(c);
+    c.api = api;
+    std::vector<std::string> warnings;
+    auto t = transport::openSocketTransport(c, warnings);
     if (!t) {
         std::fprintf(stderr, "seqcast: %s\n", t.error().message().c_str());
         std::exit(1);
+    }
+    if (api == transport::SocketApi::Uring && std::string((*t)->kind()) != "uring") {
+        for (const auto& w : warnings) std::fprintf(stderr, "seqcast: warning: %s\n", w.c_str());
     }
     return std::move(*t);
 }
@@ -36,7 +43,7 @@ Pipeline::Pipeline(Rng& rng, const PipelineOptions& o)
         const Net n = pickNet(rng);
         control = transport::Endpoint{0x7F000001u, n.port};
         group = transport::Endpoint{n.group, static_cast<std::uint16_t>(n.port + 1)};
-        seqT_ = openUdpOrExit(control, {}, o.gso);
+        seqT_ = openUdpOrExit(control, {}, o.gso, o.api);
         sequencer::SequencerConfig sc;
         sc.group = group;
         sc.ringBytes = 64u << 20;
@@ -47,43 +54,75 @@ Pipeline::Pipeline(Rng& rng, const PipelineOptions& o)
         }
         seq_ = std::move(*s);
     }
-    pubT_ = openUdpOrExit(transport::Endpoint{0x7F000001u, 0}, {}, o.gso);
-    subData_ = openUdpOrExit(group, {group.addr}, o.gso);
-    subCtl_ = openUdpOrExit(transport::Endpoint{0x7F000001u, 0});
-    sequencer::PublisherConfig pc;
-    pc.sequencer = control;
-    auto p = sequencer::Publisher::create(pc, *pubT_, pubC_, {});
-    if (!p) {
-        std::fprintf(stderr, "seqcast: %s\n", p.error().message().c_str());
-        std::exit(1);
-    }
-    pub_ = std::move(*p);
-    recovery::SubscriberConfig rc;
-    rc.nak.initialRttNs = 100'000;
-    rc.nak.seed = rng.next();
-    transport::Transport* data = subData_.get();
-    if (o.subLoss > 0) {
-        transport::FaultConfig f;
-        f.loss = o.subLoss;
-        f.seed = rng.next();
-        subDataFaulty_ = std::make_unique<transport::FaultTransport>(std::move(subData_), f);
-        data = subDataFaulty_.get();
-    }
-    const std::uint32_t me = pub_->id().get();
-    recovery::SubscriberHandlers h;
-    h.onMessage = [this, me](const recovery::Delivery& d) {
-        if (d.publisher.get() != me) return;  // other publishers on an external stream
-        const std::uint64_t now = wallNs();
-        if (now > d.publishTsNs) {
-            latency.record(now - d.publishTsNs);
-            (d.repaired ? repairedLatency : normalLatency).record(now - d.publishTsNs);
+    for (unsigned i = 0; i < std::max(1u, o.publishers); ++i) {
+        auto pub = std::make_unique<Pub>();
+        pub->t = openUdpOrExit(transport::Endpoint{0x7F000001u, 0}, {}, o.gso, o.api);
+        sequencer::PublisherConfig pc;
+        pc.sequencer = control;
+        auto p = sequencer::Publisher::create(pc, *pub->t, pub->counters, {});
+        if (!p) {
+            std::fprintf(stderr, "seqcast: %s\n", p.error().message().c_str());
+            std::exit(1);
         }
-        if (d.sequencedTsNs > d.publishTsNs && !d.repaired) hopPubSeq.record(d.sequencedTsNs - d.publishTsNs);
-        if (now > d.sequencedTsNs && !d.repaired) hopSeqSub.record(now - d.sequencedTsNs);
-        delivered.store(delivered.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-    };
-    sub_ = std::make_unique<recovery::Subscriber>(rc, *data, *subCtl_, subC_, h);
-    dataFd_ = data->waitFd();
+        pub->p = std::move(*p);
+        pubIds_.push_back(pub->p->id().get());
+        pubs_.push_back(std::move(pub));
+    }
+    for (unsigned i = 0; i < std::max(1u, o.subscribers); ++i) {
+        auto sub = std::make_unique<Sub>();
+        sub->data = openUdpOrExit(group, {group.addr}, o.gso, o.api);
+        sub->ctl = openUdpOrExit(transport::Endpoint{0x7F000001u, 0}, {}, false, o.api);
+        if (o.subLoss > 0) {
+            transport::FaultConfig f;
+            f.loss = o.subLoss;
+            f.seed = rng.next();
+            sub->data = std::make_unique<transport::FaultTransport>(std::move(sub->data), f);
+        }
+        recovery::SubscriberConfig rc;
+        rc.nak.initialRttNs = 100'000;
+        rc.nak.seed = rng.next();
+        recovery::SubscriberHandlers h;
+        Sub* self = sub.get();
+        if (i == 0) {
+            h.onMessage = [this, self](const recovery::Delivery& d) {
+                if (!ours(d.publisher.get())) return;  // other publishers on an external stream
+                const std::uint64_t now = wallNs();
+                if (now > d.publishTsNs) {
+                    latency.record(now - d.publishTsNs);
+                    (d.repaired ? repairedLatency : normalLatency).record(now - d.publishTsNs);
+                }
+                if (d.sequencedTsNs > d.publishTsNs && !d.repaired) hopPubSeq.record(d.sequencedTsNs - d.publishTsNs);
+                if (now > d.sequencedTsNs && !d.repaired) hopSeqSub.record(now - d.sequencedTsNs);
+                delivered.store(delivered.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+                self->delivered.store(self->delivered.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+            };
+        } else {
+            h.onMessage = [this, self](const recovery::Delivery& d) {
+                if (!ours(d.publisher.get())) return;
+                self->delivered.store(self->delivered.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+            };
+        }
+        sub->s = std::make_unique<recovery::Subscriber>(rc, *sub->data, *sub->ctl, sub->counters, h);
+        subs_.push_back(std::move(sub));
+    }
+}
+
+bool Pipeline::ours(std::uint32_t publisher) const noexcept {
+    for (std::uint32_t id : pubIds_)
+        if (id == publisher) return true;
+    return false;
+}
+
+std::uint64_t Pipeline::deliveredByAll() const {
+    std::uint64_t m = ~std::uint64_t{0};
+    for (const auto& s : subs_) m = std::min(m, s->delivered.load(std::memory_order_relaxed));
+    return m;
+}
+
+bool Pipeline::allConfirmed() const {
+    for (const auto& p : pubs_)
+        if (!p->p->allConfirmed()) return false;
+    return true;
 }
 
 Pipeline::~Pipeline() { finish(); }
@@ -99,19 +138,35 @@ bool Pipeline::start() {
         });
     }
     subThread_ = std::thread([this] {
-        Idler idle(o_.busyPoll, {dataFd_, subCtl_->waitFd()});
+        std::vector<int> fds;
+        for (const auto& s : subs_) {
+            fds.push_back(s->data->waitFd());
+            fds.push_back(s->ctl->waitFd());
+        }
+        Idler idle(o_.busyPoll, fds);
         while (!stop_.load(std::memory_order_relaxed)) {
             const std::uint64_t now = monoNs();
-            idle.idle(sub_->doWork(now), std::min(sub_->nextTimerNs(), now + 1'000'000));
+            int work = 0;
+            std::uint64_t next = now + 1'000'000;
+            for (auto& s : subs_) {
+                work += s->s->doWork(now);
+                next = std::min(next, s->s->nextTimerNs());
+            }
+            idle.idle(work, next);
         }
     });
-    // The subscriber starts at `latest`: wait until it has heard the stream.
+    // The subscribers start at `latest`: wait until each has heard the stream.
     const std::uint64_t until = monoNs() + 3'000'000'000ull;
-    while (!sub_->started() && monoNs() < until) {
+    auto started = [this] {
+        for (const auto& s : subs_)
+            if (!s->s->started()) return false;
+        return true;
+    };
+    while (!started() && monoNs() < until) {
         if (seq_ && o_.colocate) seq_->doWork(monoNs());
         else std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
-    return sub_->started();
+    return started();
 }
 
 void Pipeline::finish() {
@@ -122,7 +177,10 @@ void Pipeline::finish() {
 
 std::uint64_t Pipeline::publish(std::size_t size, double rate, double seconds) {
     std::vector<std::byte> msg(size, std::byte{0x42});
-    Idler idle(o_.busyPoll, {pubT_->waitFd()});
+    std::vector<int> fds;
+    for (const auto& p : pubs_) fds.push_back(p->t->waitFd());
+    Idler idle(o_.busyPoll, fds);
+    const std::size_t np = pubs_.size();
     const std::uint64_t t0 = monoNs();
     const std::uint64_t w0 = wallNs();
     const std::uint64_t end = t0 + static_cast<std::uint64_t>(seconds * 1e9);
@@ -130,7 +188,8 @@ std::uint64_t Pipeline::publish(std::size_t size, double rate, double seconds) {
     for (;;) {
         const std::uint64_t now = monoNs();
         if (now >= end) break;
-        int work = pub_->doWork(now);
+        int work = 0;
+        for (auto& p : pubs_) work += p->p->doWork(now);
         if (seq_ && o_.colocate) work += seq_->doWork(now);
         for (int k = 0; k < 1024; ++k) {
             std::uint64_t ts;
@@ -141,7 +200,7 @@ std::uint64_t Pipeline::publish(std::size_t size, double rate, double seconds) {
             } else {
                 ts = wallNs();
             }
-            if (pub_->offer(msg, ts) != sequencer::Publisher::Offer::Accepted) break;
+            if (pubs_[i % np]->p->offer(msg, ts) != sequencer::Publisher::Offer::Accepted) break;
             ++i;
             ++work;
         }
@@ -151,12 +210,12 @@ std::uint64_t Pipeline::publish(std::size_t size, double rate, double seconds) {
     }
     // Drain: let confirmations and deliveries catch up.
     const std::uint64_t drainEnd = monoNs() + 3'000'000'000ull;
-    while (!pub_->allConfirmed() && monoNs() < drainEnd) {
-        pub_->doWork(monoNs());
+    while (!allConfirmed() && monoNs() < drainEnd) {
+        for (auto& p : pubs_) p->p->doWork(monoNs());
         if (seq_ && o_.colocate) seq_->doWork(monoNs());
         std::this_thread::sleep_for(std::chrono::microseconds(50));
     }
-    while (delivered.load() < i && monoNs() < drainEnd) {
+    while (deliveredByAll() < i && monoNs() < drainEnd) {
         if (seq_ && o_.colocate) seq_->doWork(monoNs());
         else std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }

@@ -23,9 +23,10 @@ struct Net {
     std::uint16_t port;  // control = port, data = port + 1
 };
 Net pickNet(Rng& r);
-// Opens a UDP socket or exits with a message (benchmark set-up).
-std::unique_ptr<transport::UdpTransport> openUdpOrExit(transport::Endpoint bind, std::vector<std::uint32_t> groups = {},
-                                                       bool gso = false);
+// Opens a UDP socket (through recvmmsg/sendmmsg or io_uring) or exits with a message (benchmark set-up).
+std::unique_ptr<transport::Transport> openUdpOrExit(transport::Endpoint bind, std::vector<std::uint32_t> groups = {},
+                                                    bool gso = false,
+                                                    transport::SocketApi api = transport::SocketApi::Syscalls);
 
 struct PipelineOptions {
     double subLoss = 0;            // fault injection at the subscriber
@@ -35,6 +36,9 @@ struct PipelineOptions {
     transport::Endpoint group;
     bool gso = false;              // UDP GSO on sends and GRO on receives, on every socket
     bool colocate = false;         // the publisher's thread also runs the sequencer (two threads in all)
+    transport::SocketApi api = transport::SocketApi::Syscalls;
+    unsigned publishers = 1;       // publisher instances (own socket, own id), driven by the caller's thread
+    unsigned subscribers = 1;      // subscriber instances (own sockets, own join), driven by one thread
 };
 
 class Pipeline {
@@ -46,22 +50,38 @@ public:
     void finish();
     // Publishes `size`-byte messages for `seconds`: as fast as the window allows (rate 0) or at a
     // fixed rate, each stamped with its intended send time (coordinated-omission correct).
-    // Returns the number offered.
+    // Messages go to the publishers in turn. Returns the number offered.
     std::uint64_t publish(std::size_t size, double rate, double seconds);
 
+    // Messages of ours the first subscriber delivered; the histograms are its too.
     std::atomic<std::uint64_t> delivered{0};
+    // The fewest any subscriber delivered (all subscribers receive every message).
+    std::uint64_t deliveredByAll() const;
     Histogram latency, repairedLatency, normalLatency, hopPubSeq, hopSeqSub;
 
 private:
+    struct Pub {
+        Counters counters;
+        std::unique_ptr<transport::Transport> t;
+        std::unique_ptr<sequencer::Publisher> p;
+    };
+    struct Sub {
+        Counters counters;
+        std::unique_ptr<transport::Transport> data, ctl;
+        std::unique_ptr<recovery::Subscriber> s;
+        std::atomic<std::uint64_t> delivered{0};
+    };
+    bool ours(std::uint32_t publisher) const noexcept;
+    bool allConfirmed() const;
+
     PipelineOptions o_;
-    Counters seqC_, pubC_, subC_;
-    std::unique_ptr<transport::UdpTransport> seqT_, pubT_, subData_, subCtl_;
-    std::unique_ptr<transport::Transport> subDataFaulty_;
+    Counters seqC_;
+    std::unique_ptr<transport::Transport> seqT_;
     std::unique_ptr<sequencer::Sequencer> seq_;
-    std::unique_ptr<sequencer::Publisher> pub_;
-    std::unique_ptr<recovery::Subscriber> sub_;
+    std::vector<std::unique_ptr<Pub>> pubs_;
+    std::vector<std::unique_ptr<Sub>> subs_;
+    std::vector<std::uint32_t> pubIds_;
     std::atomic<bool> stop_{false};
-    int dataFd_ = -1;
     std::thread seqThread_, subThread_;
 };
 

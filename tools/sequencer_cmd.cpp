@@ -80,10 +80,10 @@ int runSequencer(int argc, char** argv) {
         return 1;
     }
     auto& s = **seq;
-    std::fprintf(stderr, "seqcast sequencer: stream %u epoch %u next offset %llu%s, control %s -> %s, state %s\n",
+    std::fprintf(stderr, "seqcast sequencer: stream %u epoch %u next offset %llu%s, control %s -> %s over %s, state %s\n",
                  cfg.stream.get(), s.epoch().get(), static_cast<unsigned long long>(s.nextOffset().get()),
                  s.recovered() ? " (recovered)" : "", (*t)->local().str().c_str(), cfg.group.str().c_str(),
-                 cfg.statePath.c_str());
+                 (*t)->kind(), cfg.statePath.c_str());
     Idler idler(vm.count("busy-poll") != 0, {(*t)->waitFd()});
     const std::uint64_t start = monoNs();
     const std::uint64_t end = durationS ? start + durationS * 1'000'000'000ull : ~std::uint64_t{0};

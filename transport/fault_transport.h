@@ -43,6 +43,7 @@ public:
     int waitFd() const noexcept override { return inner_->waitFd(); }
     Endpoint local() const noexcept override { return inner_->local(); }
     const TransportStats& stats() const noexcept override { return inner_->stats(); }
+    const char* kind() const noexcept override { return inner_->kind(); }
     const FaultStats& faults() const noexcept { return faults_; }
     Transport& inner() noexcept { return *inner_; }
 

@@ -49,6 +49,7 @@ public:
     std::size_t sendBurst(std::span<const TxItem> items) noexcept override;
     Endpoint local() const noexcept override { return local_; }
     const TransportStats& stats() const noexcept override { return stats_; }
+    const char* kind() const noexcept override { return "memory"; }
 
 private:
     MemoryNetwork& net_;

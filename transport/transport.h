@@ -46,6 +46,7 @@ struct TransportStats {
     std::uint64_t rxTruncated = 0;  // larger than the receive buffer: dropped
     std::uint64_t txErrors = 0;     // datagrams the kernel refused (not EAGAIN)
     std::uint64_t txWouldBlock = 0; // send bursts cut short by a full socket buffer
+    std::uint64_t rxNoBuffers = 0;  // io_uring: the provided-buffer ring ran dry (datagrams wait in the socket)
 };
 
 class Transport {
@@ -60,6 +61,8 @@ public:
     virtual int waitFd() const noexcept { return -1; }
     virtual Endpoint local() const noexcept = 0;
     virtual const TransportStats& stats() const noexcept = 0;
+    // "udp", "uring", "memory", ...: what actually moves the datagrams.
+    virtual const char* kind() const noexcept = 0;
 };
 
 }  // namespace seqcast::transport

@@ -11,7 +11,6 @@
 
 namespace seqcast::transport {
 
-namespace {
 sockaddr_in toSockaddr(Endpoint e) {
     sockaddr_in s{};
     s.sin_family = AF_INET;
@@ -20,6 +19,7 @@ sockaddr_in toSockaddr(Endpoint e) {
     return s;
 }
 
+namespace {
 std::string ipStr(std::uint32_t a) { return Endpoint{a, 0}.str().substr(0, Endpoint{a, 0}.str().rfind(':')); }
 
 // Sets a socket buffer; root may exceed the sysctl limit with the FORCE variant.
@@ -43,49 +43,63 @@ Result<std::unique_ptr<UdpTransport>> UdpTransport::open(const UdpConfig& cfg) {
     return t;
 }
 
-Status UdpTransport::setup(const UdpConfig& cfg) {
-    if (cfg.burst == 0 || cfg.burst > 1024) return failInvalid("udp burst must be 1..1024");
-    if (cfg.maxDatagram < 64 || cfg.maxDatagram > 65536) return failInvalid("udp max datagram must be 64..65536");
-    fd_ = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (fd_ < 0) return failErrno("socket");
+Result<UdpSocket> openUdpSocket(const UdpConfig& cfg, std::vector<std::string>& warnings) {
+    const int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0) return failErrno("socket");
+    UdpSocket s;
+    s.fd = fd;
+    auto bad = [&](Error e) -> Result<UdpSocket> {
+        ::close(fd);
+        return fail(std::move(e));
+    };
     const int one = 1;
     const int zero = 0;
-    if (setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0) return failErrno("SO_REUSEADDR");
-    setBuffer(fd_, SO_RCVBUF, SO_RCVBUFFORCE, cfg.rcvBuf, "receive buffer", "net.core.rmem_max", warnings_);
-    setBuffer(fd_, SO_SNDBUF, SO_SNDBUFFORCE, cfg.sndBuf, "send buffer", "net.core.wmem_max", warnings_);
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0) return bad(Error::fromErrno("SO_REUSEADDR"));
+    setBuffer(fd, SO_RCVBUF, SO_RCVBUFFORCE, cfg.rcvBuf, "receive buffer", "net.core.rmem_max", warnings);
+    setBuffer(fd, SO_SNDBUF, SO_SNDBUFFORCE, cfg.sndBuf, "send buffer", "net.core.wmem_max", warnings);
 
     // Outgoing multicast: interface, TTL, loopback.
     in_addr ifAddr{};
     ifAddr.s_addr = htonl(cfg.interface);
-    if (cfg.interface != 0 && setsockopt(fd_, IPPROTO_IP, IP_MULTICAST_IF, &ifAddr, sizeof ifAddr) != 0)
-        return failErrno("IP_MULTICAST_IF " + ipStr(cfg.interface));
+    if (cfg.interface != 0 && setsockopt(fd, IPPROTO_IP, IP_MULTICAST_IF, &ifAddr, sizeof ifAddr) != 0)
+        return bad(Error::fromErrno("IP_MULTICAST_IF " + ipStr(cfg.interface)));
     const int ttl = cfg.ttl;
-    if (ttl < 0 || ttl > 255) return failInvalid("multicast ttl must be 0..255");
-    if (setsockopt(fd_, IPPROTO_IP, IP_MULTICAST_TTL, &ttl, sizeof ttl) != 0) return failErrno("IP_MULTICAST_TTL");
+    if (ttl < 0 || ttl > 255) return bad(Error::invalid("multicast ttl must be 0..255"));
+    if (setsockopt(fd, IPPROTO_IP, IP_MULTICAST_TTL, &ttl, sizeof ttl) != 0) return bad(Error::fromErrno("IP_MULTICAST_TTL"));
     const int loop = cfg.loop ? 1 : 0;
-    if (setsockopt(fd_, IPPROTO_IP, IP_MULTICAST_LOOP, &loop, sizeof loop) != 0) return failErrno("IP_MULTICAST_LOOP");
+    if (setsockopt(fd, IPPROTO_IP, IP_MULTICAST_LOOP, &loop, sizeof loop) != 0) return bad(Error::fromErrno("IP_MULTICAST_LOOP"));
     // Only the groups this socket joined, never every group the host joined.
-    if (setsockopt(fd_, IPPROTO_IP, IP_MULTICAST_ALL, &zero, sizeof zero) != 0) return failErrno("IP_MULTICAST_ALL");
+    if (setsockopt(fd, IPPROTO_IP, IP_MULTICAST_ALL, &zero, sizeof zero) != 0) return bad(Error::fromErrno("IP_MULTICAST_ALL"));
 
     const sockaddr_in b = toSockaddr(cfg.bind);
-    if (::bind(fd_, reinterpret_cast<const sockaddr*>(&b), sizeof b) != 0) return failErrno("bind " + cfg.bind.str());
+    if (::bind(fd, reinterpret_cast<const sockaddr*>(&b), sizeof b) != 0) return bad(Error::fromErrno("bind " + cfg.bind.str()));
     for (std::uint32_t g : cfg.groups) {
         ip_mreq m{};
         m.imr_multiaddr.s_addr = htonl(g);
         m.imr_interface.s_addr = htonl(cfg.interface);
-        if (setsockopt(fd_, IPPROTO_IP, IP_ADD_MEMBERSHIP, &m, sizeof m) != 0)
-            return failErrno("join " + ipStr(g) + " on " + ipStr(cfg.interface));
+        if (setsockopt(fd, IPPROTO_IP, IP_ADD_MEMBERSHIP, &m, sizeof m) != 0)
+            return bad(Error::fromErrno("join " + ipStr(g) + " on " + ipStr(cfg.interface)));
     }
     sockaddr_in l{};
     socklen_t ll = sizeof l;
-    getsockname(fd_, reinterpret_cast<sockaddr*>(&l), &ll);
-    local_ = Endpoint{ntohl(l.sin_addr.s_addr), ntohs(l.sin_port)};
-
-    gso_ = cfg.gso;
+    getsockname(fd, reinterpret_cast<sockaddr*>(&l), &ll);
+    s.local = Endpoint{ntohl(l.sin_addr.s_addr), ntohs(l.sin_port)};
     if (cfg.gro) {
-        if (setsockopt(fd_, SOL_UDP, UDP_GRO, &one, sizeof one) == 0) gro_ = true;
-        else warnings_.push_back("UDP_GRO not supported by this kernel; receiving datagrams one by one");
+        if (setsockopt(fd, SOL_UDP, UDP_GRO, &one, sizeof one) == 0) s.gro = true;
+        else warnings.push_back("UDP_GRO not supported by this kernel; receiving datagrams one by one");
     }
+    return s;
+}
+
+Status UdpTransport::setup(const UdpConfig& cfg) {
+    if (cfg.burst == 0 || cfg.burst > 1024) return failInvalid("udp burst must be 1..1024");
+    if (cfg.maxDatagram < 64 || cfg.maxDatagram > 65536) return failInvalid("udp max datagram must be 64..65536");
+    auto sock = openUdpSocket(cfg, warnings_);
+    if (!sock) return fail(sock.error());
+    fd_ = sock->fd;
+    local_ = sock->local;
+    gro_ = sock->gro;
+    gso_ = cfg.gso;
     // A GRO receive can hold up to 64 KiB of coalesced datagrams.
     maxDatagram_ = gro_ ? 65536 : cfg.maxDatagram;
     burst_ = cfg.burst;
@@ -93,11 +107,7 @@ Status UdpTransport::setup(const UdpConfig& cfg) {
     rxMsgs_.resize(burst_);
     rxIov_.resize(burst_);
     rxAddr_.resize(burst_);
-    txMsgs_.resize(burst_);
-    txIov_.resize(burst_);
-    txAddr_.resize(burst_);
-    txGroupItems_.resize(burst_);
-    txCtl_.resize(burst_);
+    tx_.reserve(burst_);
     rxCtl_.resize(burst_);
     for (std::size_t i = 0; i < burst_; ++i) {
         rxIov_[i] = iovec{rxArena_.data() + i * maxDatagram_, maxDatagram_};
@@ -174,68 +184,83 @@ std::size_t UdpTransport::recvBurst(std::span<RxSlot> out) noexcept {
     return k;
 }
 
+void TxBatch::reserve(std::size_t burst) {
+    burst_ = burst;
+    msgs.resize(burst);
+    iov_.resize(burst);
+    addr_.resize(burst);
+    ctl_.resize(burst);
+    groupItems.resize(burst);
+}
+
+std::size_t TxBatch::pack(std::span<const TxItem> items, bool gso) {
+    // With GSO, consecutive datagrams to one destination, all of the first one's size (the last
+    // may be shorter), up to 64 segments and 64 KiB, share one header.
+    std::size_t groups = 0, used = 0;
+    while (used < items.size() && groups < burst_ && used < burst_) {
+        const std::size_t first = used;
+        std::size_t count = 1;
+        std::size_t total = items[first].len;
+        if (gso) {
+            const std::uint32_t seg = items[first].len;
+            while (first + count < items.size() && used + count < burst_ && count < 64) {
+                const auto& nx = items[first + count];
+                if (!(nx.to == items[first].to) || nx.len > seg || nx.len == 0 || total + nx.len > 65000) break;
+                if (items[first + count - 1].len != seg) break;  // only the last may be shorter
+                total += nx.len;
+                ++count;
+            }
+        }
+        for (std::size_t i = 0; i < count; ++i)
+            iov_[used + i] = iovec{const_cast<std::byte*>(items[first + i].data), items[first + i].len};
+        addr_[groups] = toSockaddr(items[first].to);
+        msghdr& h = msgs[groups].msg_hdr;
+        h = msghdr{};
+        h.msg_name = &addr_[groups];
+        h.msg_namelen = sizeof(sockaddr_in);
+        h.msg_iov = &iov_[used];
+        h.msg_iovlen = count;
+        if (count > 1) {
+            h.msg_control = ctl_[groups].data();
+            h.msg_controllen = CMSG_SPACE(sizeof(std::uint16_t));
+            cmsghdr* c = CMSG_FIRSTHDR(&h);
+            c->cmsg_level = SOL_UDP;
+            c->cmsg_type = UDP_SEGMENT;
+            c->cmsg_len = CMSG_LEN(sizeof(std::uint16_t));
+            const auto seg = static_cast<std::uint16_t>(items[first].len);
+            std::memcpy(CMSG_DATA(c), &seg, sizeof seg);
+        }
+        groupItems[groups] = count;
+        ++groups;
+        used += count;
+    }
+    return groups;
+}
+
 std::size_t UdpTransport::sendBurst(std::span<const TxItem> items) noexcept {
     std::size_t done = 0;
     while (done < items.size()) {
-        // Group: with GSO, consecutive datagrams to one destination, all of the first one's size
-        // (the last may be shorter), up to 64 segments and 64 KiB, go in one send.
-        std::size_t groups = 0, used = 0;
-        while (done + used < items.size() && groups < burst_ && used < burst_) {
-            const std::size_t first = done + used;
-            std::size_t count = 1;
-            std::size_t total = items[first].len;
-            if (gso_) {
-                const std::uint32_t seg = items[first].len;
-                while (first + count < items.size() && used + count < burst_ && count < 64) {
-                    const auto& nx = items[first + count];
-                    if (!(nx.to == items[first].to) || nx.len > seg || nx.len == 0 || total + nx.len > 65000) break;
-                    if (items[first + count - 1].len != seg) break;  // only the last may be shorter
-                    total += nx.len;
-                    ++count;
-                }
-            }
-            for (std::size_t i = 0; i < count; ++i)
-                txIov_[used + i] = iovec{const_cast<std::byte*>(items[first + i].data), items[first + i].len};
-            txAddr_[groups] = toSockaddr(items[first].to);
-            msghdr& h = txMsgs_[groups].msg_hdr;
-            h = msghdr{};
-            h.msg_name = &txAddr_[groups];
-            h.msg_namelen = sizeof(sockaddr_in);
-            h.msg_iov = &txIov_[used];
-            h.msg_iovlen = count;
-            if (count > 1) {
-                h.msg_control = txCtl_[groups].data();
-                h.msg_controllen = CMSG_SPACE(sizeof(std::uint16_t));
-                cmsghdr* c = CMSG_FIRSTHDR(&h);
-                c->cmsg_level = SOL_UDP;
-                c->cmsg_type = UDP_SEGMENT;
-                c->cmsg_len = CMSG_LEN(sizeof(std::uint16_t));
-                const auto seg = static_cast<std::uint16_t>(items[first].len);
-                std::memcpy(CMSG_DATA(c), &seg, sizeof seg);
-            }
-            txGroupItems_[groups] = count;
-            ++groups;
-            used += count;
-        }
-        const int r = ::sendmmsg(fd_, txMsgs_.data(), static_cast<unsigned>(groups), MSG_DONTWAIT);
+        const std::size_t groups = tx_.pack(items.subspan(done), gso_);
+        const int r = ::sendmmsg(fd_, tx_.msgs.data(), static_cast<unsigned>(groups), MSG_DONTWAIT);
         if (r < 0) {
             if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS) {
                 ++stats_.txWouldBlock;
                 return done;
             }
-            if (gso_ && txGroupItems_[0] > 1 && (errno == EIO || errno == EINVAL || errno == EOPNOTSUPP)) {
+            if (gso_ && tx_.groupItems[0] > 1 && (errno == EIO || errno == EINVAL || errno == EOPNOTSUPP)) {
                 gso_ = false;  // the route or device cannot segment: send datagram by datagram from now on
                 continue;
             }
             // The first send was refused (e.g. no route, EMSGSIZE): count its datagrams and go on.
-            stats_.txErrors += txGroupItems_[0];
-            done += txGroupItems_[0];
+            stats_.txErrors += tx_.groupItems[0];
+            done += tx_.groupItems[0];
             continue;
         }
         for (int g = 0; g < r; ++g) {
-            for (std::size_t i = 0; i < txGroupItems_[static_cast<std::size_t>(g)]; ++i) stats_.txBytes += items[done + i].len;
-            stats_.txDatagrams += txGroupItems_[static_cast<std::size_t>(g)];
-            done += txGroupItems_[static_cast<std::size_t>(g)];
+            const std::size_t n = tx_.groupItems[static_cast<std::size_t>(g)];
+            for (std::size_t i = 0; i < n; ++i) stats_.txBytes += items[done + i].len;
+            stats_.txDatagrams += n;
+            done += n;
         }
     }
     return done;

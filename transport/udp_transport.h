@@ -13,6 +13,10 @@
 
 namespace seqcast::transport {
 
+// How a socket transport talks to the kernel: recvmmsg/sendmmsg system calls, or io_uring
+// (multishot receive into a provided-buffer ring, batched sends, a registered socket).
+enum class SocketApi { Syscalls, Uring };
+
 struct UdpConfig {
     Endpoint bind;                       // local address; a multicast receiver binds its group:port
     std::vector<std::uint32_t> groups;   // multicast groups to join
@@ -25,6 +29,34 @@ struct UdpConfig {
     std::size_t burst = 64;
     bool gso = false;  // UDP_SEGMENT: consecutive equal-size datagrams to one destination leave in one send
     bool gro = false;  // UDP_GRO: the kernel may coalesce arriving datagrams; they are split here
+    SocketApi api = SocketApi::Syscalls;
+};
+
+// A configured non-blocking UDP socket: options set, bound, groups joined.
+struct UdpSocket {
+    int fd = -1;
+    Endpoint local;
+    bool gro = false;  // UDP_GRO is on
+};
+// Opens a socket as cfg says; set-up warnings (clamped buffers, no GRO) are appended to warnings.
+Result<UdpSocket> openUdpSocket(const UdpConfig& cfg, std::vector<std::string>& warnings);
+sockaddr_in toSockaddr(Endpoint e);
+
+// Packs a burst of TxItems into sendmsg headers. With GSO, a run of equal-size datagrams to one
+// destination (the last may be shorter) shares one header with a UDP_SEGMENT control message.
+class TxBatch {
+public:
+    void reserve(std::size_t burst);
+    // Packs from the start of items, at most `burst` headers and datagrams; returns the headers used.
+    std::size_t pack(std::span<const TxItem> items, bool gso);
+    std::vector<mmsghdr> msgs;
+    std::vector<std::size_t> groupItems;  // datagrams in each header
+
+private:
+    std::size_t burst_ = 0;
+    std::vector<iovec> iov_;
+    std::vector<sockaddr_in> addr_;
+    std::vector<std::array<char, 64>> ctl_;
 };
 
 class UdpTransport final : public Transport {
@@ -39,6 +71,7 @@ public:
     int waitFd() const noexcept override { return fd_; }
     Endpoint local() const noexcept override { return local_; }
     const TransportStats& stats() const noexcept override { return stats_; }
+    const char* kind() const noexcept override { return "udp"; }
     // Set-up warnings (e.g. a socket buffer clamped by a sysctl), for the caller to print.
     const std::vector<std::string>& warnings() const noexcept { return warnings_; }
 
@@ -54,11 +87,7 @@ private:
     std::vector<mmsghdr> rxMsgs_;
     std::vector<iovec> rxIov_;
     std::vector<sockaddr_in> rxAddr_;
-    std::vector<mmsghdr> txMsgs_;
-    std::vector<iovec> txIov_;
-    std::vector<sockaddr_in> txAddr_;
-    std::vector<std::size_t> txGroupItems_;       // items in each send (GSO groups)
-    std::vector<std::array<char, 64>> txCtl_;     // per send: UDP_SEGMENT control message
+    TxBatch tx_;
     std::vector<std::array<char, 64>> rxCtl_;     // per receive: UDP_GRO segment size
     struct Segment {
         std::byte* data;

@@ -85,12 +85,27 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
+# SEQCAST_IT_TRANSPORT=uring (or udp) runs every seqcast sequencer, pub, sub, archiver and replay
+# of the test with --transport uring; finish() then fails if any of them fell back.
+with_transport() {
+    local a prev=""
+    CMD=()
+    for a in "$@"; do
+        CMD+=("$a")
+        if [[ -n ${SEQCAST_IT_TRANSPORT:-} && $prev == "$SEQCAST" && $a =~ ^(sequencer|pub|sub|archiver|replay)$ ]]; then
+            CMD+=(--transport "$SEQCAST_IT_TRANSPORT")
+        fi
+        prev=$a
+    done
+}
+
 # start NAME LIMIT_S CMD...: run CMD in the background under `timeout LIMIT_S`, stdout to
 # $TMP/NAME.out, stderr to $TMP/NAME.log. The pid of the wrapper is in PID[NAME].
 start() {
     local name=$1 limit=$2
     shift 2
-    timeout -k 5 "$limit" "$@" >"$TMP/$name.out" 2>"$TMP/$name.log" &
+    with_transport "$@"
+    timeout -k 5 "$limit" "${CMD[@]}" >"$TMP/$name.out" 2>"$TMP/$name.log" &
     PID[$name]=$!
     STARTED+=("$!")
     unset 'RC[$name]'
@@ -100,7 +115,8 @@ start() {
 start_ns() {
     local name=$1 ns=$2 limit=$3
     shift 3
-    ip netns exec "$ns" timeout -k 5 "$limit" "$@" >"$TMP/$name.out" 2>"$TMP/$name.log" &
+    with_transport "$@"
+    ip netns exec "$ns" timeout -k 5 "$limit" "${CMD[@]}" >"$TMP/$name.out" 2>"$TMP/$name.log" &
     PID[$name]=$!
     STARTED+=("$!")
     unset 'RC[$name]'
@@ -230,6 +246,10 @@ check() {
 finish() {
     local secs
     secs=$(echo "$(date +%s.%N) - $T0" | bc)
+    if [[ -n ${SEQCAST_IT_TRANSPORT:-} ]] && grep -l "transport unavailable" "$TMP"/*.log 2>/dev/null; then
+        echo "FAIL: some processes fell back from --transport $SEQCAST_IT_TRANSPORT (logs above)"
+        FAILURES=$((FAILURES + 1))
+    fi
     if ((FAILURES > 0)); then
         printf 'FAIL: %s: %d check(s) failed (%.1f s)\n' "$TEST_NAME" "$FAILURES" "$secs"
         exit 1
