@@ -15,6 +15,9 @@ bool verifyRingEntry(std::span<const std::byte> d, std::uint64_t first, std::uin
            v.firstOffset.get() == first && v.count == count;
 }
 constexpr std::size_t kCtlArena = 256u << 10;
+// Datagrams one doWork may leave unsent while it commits more: well below the 1024 the ring holds
+// at least (SequencerConfig::validate), so the ring never reuses the bytes of one not yet sent.
+constexpr std::size_t kMaxUnsent = 256;
 }  // namespace
 
 Status SequencerConfig::validate() const {
@@ -139,6 +142,9 @@ int Sequencer::doWork(std::uint64_t nowNs) {
         flushControl();
         work = 1;
     }
+    // Everything committed so far has been handed to the transport (or we returned above). What
+    // this burst commits is not sent yet: a NAK for it must not restamp it into a retransmission.
+    sentEnd_ = nextOffset_;
     const std::size_t n = control_.recvBurst(rx_);
     for (std::size_t i = 0; i < n; ++i) {
         const std::span<const std::byte> bytes(rx_[i].data, rx_[i].len);
@@ -178,6 +184,12 @@ int Sequencer::doWork(std::uint64_t nowNs) {
 }
 
 void Sequencer::openDatagram() {
+    // The reservation may evict the ring's oldest entries. Send first what still points into the
+    // ring: retransmissions queued by this burst's NAKs (of the oldest entries, typically), and
+    // new datagrams when one burst commits many (large PUBs repacked at a smaller MTU, a long run
+    // of held PUBs released at once).
+    if (!txCtl_.empty()) flushControl();
+    if (txData_.size() - txDataDone_ >= kMaxUnsent) sendData(true);
     cur_ = ring_->reserve().first(cfg_.mtu);
     writer_ = wire::DatagramWriter(cur_);
     curFirst_ = nextOffset_;
@@ -352,7 +364,7 @@ void Sequencer::onNak(const wire::DatagramView& v, transport::Endpoint from, std
         std::uint64_t o = r.first.get();
         std::uint64_t end = o + std::min<std::uint64_t>(r.count, cfg_.maxNakOffsets);
         c_.add(Counter::NakOffsetsRequested, r.count);
-        if (end > nextOffset_) end = nextOffset_;
+        if (end > sentEnd_) end = sentEnd_;  // never sent: nothing to repair
         if (o < ring_->oldest().get()) {
             c_.add(Counter::RetransmitsUnavailable, std::min(end, ring_->oldest().get()) - std::min(o, end));
             if (!toldOldest) {
@@ -382,8 +394,8 @@ void Sequencer::onNak(const wire::DatagramView& v, transport::Endpoint from, std
     }
 }
 
-bool Sequencer::flushData() {
-    if (txDataDone_ < txData_.size()) {
+bool Sequencer::sendData(bool untilDone) {
+    while (txDataDone_ < txData_.size()) {
         const std::span<const transport::TxItem> rest(txData_.data() + txDataDone_, txData_.size() - txDataDone_);
         const std::size_t sent = data_.sendBurst(rest);
         std::uint64_t bytes = 0;
@@ -393,8 +405,15 @@ bool Sequencer::flushData() {
         txDataDone_ += sent;
         if (txDataDone_ < txData_.size()) {
             c_.add(Counter::SendPartial);
-            return false;
+            if (!untilDone) return false;
         }
+    }
+    return true;
+}
+
+bool Sequencer::flushData() {
+    if (!txData_.empty()) {
+        if (!sendData(false)) return false;
         txData_.clear();
         txDataDone_ = 0;
         hbInterval_ = cfg_.heartbeatMinNs;

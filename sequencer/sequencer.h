@@ -87,6 +87,8 @@ private:
     void openDatagram();
     void closeDatagram();
     void queueAck(Pub& p, std::uint64_t pubSeq, std::uint64_t offset);
+    // Sends the queued stream datagrams; untilDone: retries a full socket buffer until all left.
+    bool sendData(bool untilDone);
     bool flushData();
     void flushControl();
     void sendHeartbeat(transport::Endpoint to);
@@ -100,6 +102,7 @@ private:
     std::unique_ptr<recovery::RetransmitRing> ring_;
     Epoch epoch_{0};
     std::uint64_t nextOffset_ = 0;
+    std::uint64_t sentEnd_ = 0;  // offsets below this were sent before the current receive burst
 
     std::vector<Pub> pubs_;
     std::unordered_map<std::uint32_t, std::uint32_t> pubIndex_;

@@ -305,3 +305,190 @@ TEST_CASE("sequencer restart from its state file: offsets continue, the epoch gr
     CHECK((*s2)->nextOffset() == Offset{before.get() + 10});
     std::remove(path.c_str());
 }
+
+// Found by tests/fuzz/fuzz_sequencer.cpp: a NAK arriving in the same receive burst as the PUB that
+// filled a datagram found that datagram in the ring before it was sent, restamped it in place, so
+// its first multicast went out flagged as a retransmission (and then a second copy followed).
+TEST_CASE("a NAK for a datagram not sent yet leaves its first send alone; a later NAK repairs it") {
+    transport::MemoryNetwork net;
+    Counters c;
+    transport::MemoryTransport seqT(net, kSeq);
+    transport::MemoryTransport listener(net, Endpoint{0x0A000300u, 0}, {kGroup});
+    transport::MemoryTransport src(net, Endpoint{0x0A000200u, 0});
+    sequencer::SequencerConfig cfg;
+    cfg.group = kGroup;
+    cfg.mtu = 256;
+    cfg.ringBytes = 1024 * cfg.mtu;
+    cfg.retransmitHoldoffNs = 0;
+    auto s = sequencer::Sequencer::create(cfg, seqT, seqT, c);
+    REQUIRE(s);
+    std::uint64_t now = 1'000'000;
+    std::vector<transport::RxSlot> rx(16);
+    auto dataOnGroup = [&](int& flagged) {
+        int n = 0;
+        flagged = 0;
+        const std::size_t k = listener.recvBurst(rx);
+        for (std::size_t i = 0; i < k; ++i) {
+            wire::DatagramView v;
+            REQUIRE(wire::decode(std::span<const std::byte>(rx[i].data, rx[i].len), v) == wire::DecodeError::Ok);
+            if (v.type != wire::FrameType::Data) continue;
+            ++n;
+            if ((v.flags & wire::kFlagRetransmit) != 0) ++flagged;
+        }
+        return n;
+    };
+    int flagged = 0;
+    (*s)->doWork(now);
+    (void)dataOnGroup(flagged);
+
+    // Two PUBs that do not fit one datagram (the second closes offset 0), then a NAK for offset 0.
+    std::vector<std::vector<std::byte>> out;
+    const auto payload = makeMessage(7, 0, 150);
+    for (std::uint64_t seq = 0; seq < 2; ++seq) {
+        std::vector<std::byte> b(cfg.mtu);
+        wire::DatagramWriter w(b);
+        w.begin(wire::FrameType::Pub, cfg.stream, Epoch{0}, Offset{0});
+        REQUIRE(w.appendPiece(wire::MessageFields{PublisherId{7}, PubSeq{seq}, now}, payload, 0) == payload.size());
+        b.resize(w.finish(now));
+        out.push_back(std::move(b));
+    }
+    auto nak = [&] {
+        std::vector<std::byte> b(wire::kHeaderSize + sizeof(wire::NakRange));
+        wire::DatagramWriter w(b);
+        w.begin(wire::FrameType::Nak, cfg.stream, (*s)->epoch(), Offset{0});
+        REQUIRE(w.appendNakRange(Offset{0}, 1));
+        b.resize(w.finish(now));
+        return b;
+    };
+    out.push_back(nak());
+    std::vector<transport::TxItem> items;
+    for (const auto& b : out) items.push_back(transport::TxItem{b.data(), static_cast<std::uint32_t>(b.size()), kSeq});
+    REQUIRE(src.sendBurst(items) == items.size());
+    (*s)->doWork(now += 1'000);
+    CHECK(dataOnGroup(flagged) == 2);
+    CHECK(flagged == 0);
+    CHECK(c.get(Counter::Retransmits) == 0);
+
+    // Now that offset 0 was sent, the same NAK is answered.
+    const auto again = nak();
+    transport::TxItem item{again.data(), static_cast<std::uint32_t>(again.size()), kSeq};
+    REQUIRE(src.sendBurst(std::span<const transport::TxItem>(&item, 1)) == 1);
+    (*s)->doWork(now += 1'000);
+    CHECK(dataOnGroup(flagged) == 1);
+    CHECK(flagged == 1);
+    CHECK(c.get(Counter::Retransmits) == 1);
+}
+
+namespace {
+// One PUB datagram (buffer `size` bytes) of `n` whole messages of `len` bytes from publisher 7.
+std::vector<std::byte> pubDatagram(std::size_t size, std::uint64_t firstSeq, std::size_t n, std::size_t len) {
+    std::vector<std::byte> b(size);
+    wire::DatagramWriter w(b);
+    w.begin(wire::FrameType::Pub, StreamId{1}, Epoch{0}, Offset{0});
+    const auto payload = makeMessage(7, firstSeq, len);
+    for (std::size_t i = 0; i < n; ++i) REQUIRE(w.appendPiece(wire::MessageFields{PublisherId{7}, PubSeq{firstSeq + i}, 0}, payload, 0) == len);
+    b.resize(w.finish(0));
+    return b;
+}
+
+struct GroupReader {
+    transport::MemoryTransport t;
+    std::vector<transport::RxSlot> rx = std::vector<transport::RxSlot>(64);
+    std::uint64_t next = 0;  // next fresh offset expected
+    std::vector<std::uint64_t> retransmitted;  // first offsets of retransmissions
+    bool contiguous = true;
+    GroupReader(transport::MemoryNetwork& net) : t(net, Endpoint{0x0A000300u, 0}, {kGroup}) {}
+    void drain() {
+        for (std::size_t k; (k = t.recvBurst(rx)) != 0;) {
+            for (std::size_t i = 0; i < k; ++i) {
+                wire::DatagramView v;
+                REQUIRE(wire::decode(std::span<const std::byte>(rx[i].data, rx[i].len), v) == wire::DecodeError::Ok);
+                if (v.type != wire::FrameType::Data) continue;
+                if ((v.flags & wire::kFlagRetransmit) != 0) {
+                    retransmitted.push_back(v.firstOffset.get());
+                    continue;
+                }
+                contiguous = contiguous && v.firstOffset.get() == next;
+                next = v.firstOffset.get() + v.count;
+            }
+        }
+    }
+};
+}  // namespace
+
+// Found by tests/fuzz/fuzz_sequencer.cpp: PUBs larger than the sequencer's MTU are repacked into
+// many DATA datagrams; one burst committed more than the retransmit ring holds, and the ring reused
+// the bytes of datagrams that were queued but not sent yet (the stream lost and repeated data).
+TEST_CASE("one burst that commits more datagrams than the ring holds still sends each offset once, in order") {
+    transport::MemoryNetwork net;
+    Counters c;
+    transport::MemoryTransport seqT(net, kSeq);
+    transport::MemoryTransport src(net, Endpoint{0x0A000200u, 0});
+    GroupReader g(net);
+    sequencer::SequencerConfig cfg;
+    cfg.group = kGroup;
+    cfg.mtu = 128;
+    cfg.ringBytes = 1024 * cfg.mtu;
+    auto s = sequencer::Sequencer::create(cfg, seqT, seqT, c);
+    REQUIRE(s);
+    // 8 PUBs of 16 KiB, each entry alone in a 128-byte DATA datagram: ~1600 datagrams in one burst.
+    std::vector<std::vector<std::byte>> pubs;
+    std::uint64_t seq = 0;
+    for (int i = 0; i < 8; ++i, seq += 200) pubs.push_back(pubDatagram(16384, seq, 200, 48));
+    std::vector<transport::TxItem> items;
+    for (const auto& b : pubs) items.push_back(transport::TxItem{b.data(), static_cast<std::uint32_t>(b.size()), kSeq});
+    REQUIRE(src.sendBurst(items) == items.size());
+    (*s)->doWork(1'000'000);
+    g.drain();
+    CHECK((*s)->nextOffset() == Offset{1600});
+    CHECK(g.contiguous);
+    CHECK(g.next == 1600);
+    CHECK(g.retransmitted.empty());
+}
+
+// A NAK for the ring's oldest datagram and, in the same burst, a PUB whose datagram evicts it: the
+// retransmission must leave before the ring reuses its bytes.
+TEST_CASE("a retransmission of the oldest datagram is sent before the same burst overwrites it") {
+    transport::MemoryNetwork net;
+    Counters c;
+    transport::MemoryTransport seqT(net, kSeq);
+    transport::MemoryTransport src(net, Endpoint{0x0A000200u, 0});
+    GroupReader g(net);
+    sequencer::SequencerConfig cfg;
+    cfg.group = kGroup;
+    cfg.mtu = 128;
+    cfg.ringBytes = 1024 * cfg.mtu;
+    auto s = sequencer::Sequencer::create(cfg, seqT, seqT, c);
+    REQUIRE(s);
+    std::uint64_t now = 1'000'000;
+    std::uint64_t seq = 0;
+    // Fill the ring past its capacity: 1200 one-entry datagrams, 40 per burst.
+    for (int round = 0; round < 30; ++round) {
+        std::vector<std::vector<std::byte>> pubs;
+        for (int i = 0; i < 40; ++i, ++seq) pubs.push_back(pubDatagram(cfg.mtu, seq, 1, 48));
+        std::vector<transport::TxItem> items;
+        for (const auto& b : pubs) items.push_back(transport::TxItem{b.data(), static_cast<std::uint32_t>(b.size()), kSeq});
+        REQUIRE(src.sendBurst(items) == items.size());
+        (*s)->doWork(now += 1'000);
+        g.drain();
+    }
+    REQUIRE(g.next == 1200);
+    const Offset oldest = (*s)->oldestRetained();
+    REQUIRE(oldest > Offset{0});
+    // NAK the oldest, then one more PUB in the same burst.
+    std::vector<std::byte> nak(wire::kHeaderSize + sizeof(wire::NakRange));
+    wire::DatagramWriter w(nak);
+    w.begin(wire::FrameType::Nak, cfg.stream, (*s)->epoch(), Offset{0});
+    REQUIRE(w.appendNakRange(oldest, 1));
+    nak.resize(w.finish(now));
+    const auto pub = pubDatagram(cfg.mtu, seq, 1, 48);
+    const transport::TxItem items[] = {{nak.data(), static_cast<std::uint32_t>(nak.size()), kSeq},
+                                       {pub.data(), static_cast<std::uint32_t>(pub.size()), kSeq}};
+    REQUIRE(src.sendBurst(items) == 2);
+    (*s)->doWork(now += 1'000);
+    g.drain();
+    CHECK(g.contiguous);
+    CHECK(g.next == 1201);
+    REQUIRE(g.retransmitted.size() == 1);
+    CHECK(g.retransmitted[0] == oldest.get());
+}
