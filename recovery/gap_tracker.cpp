@@ -45,17 +45,20 @@ void GapTracker::onData(Offset first, std::uint64_t count, std::uint64_t nowNs, 
     const std::uint64_t b = std::max(first.get(), next_.get());
     const std::uint64_t e = first.get() + count;
     if (b >= e) return;
-    if (e > head_.get()) {
-        if (b > head_.get()) addGap(head_.get(), b, nowNs);
+    const std::uint64_t oldHead = head_.get();
+    if (e > oldHead) {
+        if (b > oldHead) addGap(oldHead, b, nowNs);
         head_ = Offset{e};
     }
-    // Remove [b, e) from the gaps, splitting where needed.
-    for (std::size_t i = 0; i < gaps_.size();) {
+    // Data at or above the old head fills no gap: every gap lies below it.
+    if (b >= oldHead) return;
+    // Remove [b, e) from the gaps (sorted, disjoint), splitting where needed: from the first gap
+    // that ends above b, while gaps start below e.
+    std::size_t i = static_cast<std::size_t>(
+        std::partition_point(gaps_.begin(), gaps_.end(), [b](const Gap& g) { return g.end <= b; }) - gaps_.begin());
+    while (i < gaps_.size()) {
         Gap& g = gaps_[i];
-        if (g.end <= b || g.first >= e) {
-            ++i;
-            continue;
-        }
+        if (g.first >= e) break;
         const std::uint64_t covered = std::min(g.end, e) - std::max(g.first, b);
         if (g.lastNakNs == 0 && !g.unrepairable) stats_.suppressed += (g.first >= b && g.end <= e) ? 1 : 0;
         if (isRepair || g.lastNakNs != 0) stats_.repairedOffsets += covered;

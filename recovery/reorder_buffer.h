@@ -18,8 +18,8 @@ public:
     enum class Insert : std::uint8_t { Stored, Duplicate, Full, TooLarge };
     Insert insert(Offset first, std::uint32_t count, std::span<const std::byte> bytes);
 
-    bool empty() const noexcept { return order_.empty(); }
-    std::size_t size() const noexcept { return order_.size(); }
+    bool empty() const noexcept { return count_ == 0; }
+    std::size_t size() const noexcept { return count_; }
     std::size_t capacity() const noexcept { return slots_.size(); }
     // Lowest held datagram.
     Offset lowestFirst() const noexcept;
@@ -37,12 +37,23 @@ private:
         std::uint32_t len = 0;
     };
     void releasePending();
+    // The i-th lowest held datagram's slot id.
+    std::uint32_t& at(std::size_t i) noexcept {
+        const std::size_t k = head_ + i;
+        return order_[k >= order_.size() ? k - order_.size() : k];
+    }
+    const Slot& slotAt(std::size_t i) noexcept { return slots_[at(i)]; }
 
     std::size_t maxDatagram_;
     std::vector<std::byte> arena_;
     std::vector<Slot> slots_;
     std::vector<std::uint32_t> free_;
-    std::vector<std::uint32_t> order_;  // slot ids sorted by first, descending (lowest at back)
+    // Slot ids sorted by first, ascending, in a ring: datagrams mostly arrive in order and leave
+    // from the low end, so both ends are O(1); a repair that lands between held datagrams is
+    // placed by binary search and shifts the shorter side.
+    std::vector<std::uint32_t> order_;
+    std::size_t head_ = 0;
+    std::size_t count_ = 0;
     std::int64_t pendingRelease_ = -1;
 };
 

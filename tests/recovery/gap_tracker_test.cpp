@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <random>
 #include <set>
 #include <utility>
 #include <vector>
@@ -343,6 +344,55 @@ TEST_CASE("nextDeadline is when poll next has work") {
     CHECK_FALSE(g.hasGaps());
     CHECK(g.nextDeadline() == kNever);
     CHECK(log.lost.empty());
+}
+
+TEST_CASE("random arrivals: the gaps are exactly the offsets missing below head") {
+    // Datagrams of 1-8 offsets arrive mostly in order, some skipped (gaps), some late (repairs
+    // filling or splitting gaps), some duplicated; the tracker's gaps, as NAKed when all are due,
+    // must be exactly the model's missing offsets.
+    NakPolicy p;
+    p.initialRttNs = 1000;
+    p.deadlineNs = ~std::uint64_t{0} / 4;
+    GapTracker g(p);
+    std::mt19937_64 rng(11);
+    std::set<std::uint64_t> missing;
+    std::uint64_t head = 0, known = 0, now = 1;  // the sender's next offset; the highest seen
+    std::vector<std::pair<std::uint64_t, std::uint64_t>> late;  // skipped ranges, sent later
+    for (int step = 0; step < 20'000; ++step) {
+        ++now;
+        const auto count = 1 + rng() % 8;
+        std::uint64_t first;
+        bool repair = false;
+        if (!late.empty() && rng() % 4 == 0) {
+            const std::size_t k = rng() % late.size();
+            first = late[k].first;
+            late.erase(late.begin() + static_cast<std::ptrdiff_t>(k));
+            repair = true;
+        } else if (rng() % 10 == 0) {
+            late.emplace_back(head, count);  // skipped now, arrives later
+            head += count;
+            continue;
+        } else {
+            first = head;
+        }
+        g.onData(Offset{first}, count, now, repair);
+        for (std::uint64_t o = known; o < first; ++o) missing.insert(o);
+        for (std::uint64_t o = first; o < first + count; ++o) missing.erase(o);
+        known = std::max(known, first + count);
+        head = std::max(head, first + count);
+        if (step % 97 == 0) {
+            // Every gap is due: the NAKed ranges are the missing offsets.
+            std::set<std::uint64_t> naked;
+            GapTracker::Actions act;
+            act.nak = [&](Offset f, std::uint32_t n, bool) {
+                for (std::uint64_t o = f.get(); o < f.get() + n; ++o) naked.insert(o);
+            };
+            now += 1'000'000'000;
+            g.poll(now, act);
+            REQUIRE(naked == missing);
+            REQUIRE(g.firstMissing().get() == (missing.empty() ? known : *missing.begin()));
+        }
+    }
 }
 
 }  // TEST_SUITE

@@ -2,6 +2,8 @@
 #include <doctest/doctest.h>
 
 #include <cstring>
+#include <map>
+#include <random>
 #include <vector>
 
 #include "recovery/reorder_buffer.h"
@@ -139,6 +141,52 @@ TEST_CASE("clear empties and frees every slot") {
     r.clear();
     CHECK(r.insert(Offset{2}, 1, bytesFor(2)) == Insert::Stored);
     CHECK(firstOf(r.popLowest()) == 2);
+}
+
+TEST_CASE("random inserts, pops and discards agree with an ordered-map model, across ring wrap-around") {
+    // Datagrams of 1-3 offsets on a moving window: mostly in order, some repairs landing between
+    // held ones, duplicates and overlaps; the ring wraps many times over 64 slots.
+    ReorderBuffer r(64 * kMaxDatagram, kMaxDatagram);
+    std::map<std::uint64_t, std::uint32_t> model;  // first -> count
+    std::mt19937_64 rng(7);
+    std::uint64_t next = 0, high = 0;
+    for (int step = 0; step < 200'000; ++step) {
+        const unsigned op = static_cast<unsigned>(rng() % 10);
+        if (op < 6) {
+            const std::uint64_t f = op < 4 ? high + rng() % 3 : next + rng() % (high - next + 3);
+            const auto count = static_cast<std::uint32_t>(1 + rng() % 3);
+            // The model's answer.
+            Insert want = Insert::Stored;
+            auto it = model.lower_bound(f);
+            if (it != model.end() && it->first == f) want = Insert::Duplicate;
+            else if (it != model.begin() && std::prev(it)->first + std::prev(it)->second > f) want = Insert::Duplicate;
+            else if (model.size() == r.capacity()) want = Insert::Full;
+            const Insert got = r.insert(Offset{f}, count, bytesFor(f));
+            REQUIRE(got == want);
+            if (got == Insert::Stored) {
+                model[f] = count;
+                high = std::max(high, f + count);
+            }
+        } else if (op < 9) {
+            if (model.empty()) continue;
+            REQUIRE(r.lowestFirst().get() == model.begin()->first);
+            REQUIRE(r.lowestEnd() == model.begin()->first + model.begin()->second);
+            const auto b = r.popLowest();
+            REQUIRE(firstOf(b) == model.begin()->first);
+            next = std::max(next, model.begin()->first + model.begin()->second);
+            model.erase(model.begin());
+        } else {
+            next += rng() % 4;
+            high = std::max(high, next);
+            std::size_t dropped = 0;
+            while (!model.empty() && model.begin()->first + model.begin()->second <= next) {
+                model.erase(model.begin());
+                ++dropped;
+            }
+            REQUIRE(r.discardBelow(Offset{next}) == dropped);
+        }
+        REQUIRE(r.size() == model.size());
+    }
 }
 
 }  // TEST_SUITE
