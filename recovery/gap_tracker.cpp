@@ -21,7 +21,9 @@ std::uint64_t GapTracker::firstDelay() noexcept {
 
 std::uint64_t GapTracker::retryDelay(std::uint32_t attempts) const noexcept {
     double d = p_.retryFactor * static_cast<double>(srtt_);
-    for (std::uint32_t i = 1; i < attempts && d < static_cast<double>(p_.maxRetryNs); ++i) d *= 2;
+    // Doubles per attempt of this gap, or per carried-over doubling, whichever is more.
+    const std::uint32_t doublings = std::max(attempts > 0 ? attempts - 1 : 0, backoff_);
+    for (std::uint32_t i = 0; i < doublings && d < static_cast<double>(p_.maxRetryNs); ++i) d *= 2;
     const auto v = static_cast<std::uint64_t>(d);
     return std::clamp<std::uint64_t>(v, p_.minRttNs, p_.maxRetryNs);
 }
@@ -66,6 +68,7 @@ void GapTracker::onData(Offset first, std::uint64_t count, std::uint64_t nowNs, 
         if (isRepair && g.lastNakNs != 0 && g.attempts == 1 && nowNs > g.lastNakNs) {
             const std::uint64_t sample = std::max(nowNs - g.lastNakNs, p_.minRttNs);
             srtt_ = (7 * srtt_ + sample) / 8;
+            backoff_ = 0;  // a clean sample: the estimate is trusted again
         }
         if (g.first >= b && g.end <= e) {
             gaps_.erase(gaps_.begin() + static_cast<std::ptrdiff_t>(i));
@@ -158,6 +161,11 @@ std::size_t GapTracker::poll(std::uint64_t nowNs, const Actions& act) {
                 stats_.nakOffsets += n;
             }
             ++g.attempts;
+            // A retry means the last wait was too short. As TCP keeps its backed-off timeout until
+            // a clean sample, later gaps wait longer too: otherwise a receiver that lags behind
+            // its own socket queue, whose repairs queue behind the data, would NAK every gap
+            // several times and its retransmissions would feed the lag.
+            if (g.attempts >= 2) backoff_ = std::min(std::max(backoff_, g.attempts - 1), 6u);
             g.lastNakNs = nowNs;
             g.nakAtNs = nowNs + retryDelay(g.attempts);
             ++actions;

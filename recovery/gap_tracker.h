@@ -105,6 +105,7 @@ private:
     Offset next_{0};
     Offset head_{0};
     std::uint64_t srtt_;
+    std::uint32_t backoff_ = 0;  // retry-delay doublings carried over to new gaps since the last clean RTT sample
     std::vector<Gap> gaps_;  // sorted, disjoint, all inside [next_, head_)
     GapStats stats_;
 };

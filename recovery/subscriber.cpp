@@ -124,10 +124,15 @@ void Subscriber::endReplay(bool cancel) {
     gaps_.suspend(false, nowNs_);
 }
 
+void Subscriber::addLost(std::uint64_t from, std::uint64_t to) {
+    const std::pair<std::uint64_t, std::uint64_t> r{from, to};
+    if (lost_.empty() || lost_.back() <= r) lost_.push_back(r);
+    else lost_.insert(std::upper_bound(lost_.begin(), lost_.end(), r), r);
+}
+
 void Subscriber::declareLost(std::uint64_t from, std::uint64_t to) {
     if (to <= from) return;
-    lost_.emplace_back(from, to);
-    std::sort(lost_.begin(), lost_.end());
+    addLost(from, to);
     drain();
 }
 
@@ -310,7 +315,7 @@ void Subscriber::drain() {
         reorder_.discardBelow(next_);
         if (!lost_.empty() && lost_.front().first <= next_.get()) {
             const auto [b, e] = lost_.front();
-            lost_.erase(lost_.begin());
+            lost_.pop_front();
             if (e > next_.get()) {
                 const std::uint64_t from = std::max(b, next_.get());
                 c_.add(Counter::LossNotices);
@@ -353,8 +358,7 @@ int Subscriber::pollTimers(std::uint64_t nowNs) {
         }
     };
     act.lost = [&](Offset first, std::uint64_t count) {
-        lost_.emplace_back(first.get(), first.get() + count);
-        std::sort(lost_.begin(), lost_.end());
+        addLost(first.get(), first.get() + count);
     };
     const std::size_t n = gaps_.poll(nowNs, act);
     if (nakOpen_) flushNaks(nakWriter_, nakBuf_, nakOpen_, sequencer_);

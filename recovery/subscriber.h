@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <optional>
 #include <span>
@@ -119,7 +120,10 @@ private:
     bool haveEpoch_ = false;
     bool ended_ = false;
     transport::Endpoint sequencer_;
-    std::vector<std::pair<std::uint64_t, std::uint64_t>> lost_;  // ranges declared lost, sorted
+    // Ranges declared lost, sorted; they mostly arrive in order (the gap tracker emits them lowest
+    // first) and leave from the front.
+    std::deque<std::pair<std::uint64_t, std::uint64_t>> lost_;
+    void addLost(std::uint64_t from, std::uint64_t to);
     std::vector<transport::RxSlot> rx_;
     std::vector<std::byte> nakBuf_;
     wire::DatagramWriter nakWriter_;
