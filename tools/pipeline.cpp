@@ -1,5 +1,7 @@
 #include "tools/pipeline.h"
 
+#include <pthread.h>
+
 #include <cstdio>
 #include <cstdlib>
 
@@ -119,6 +121,12 @@ std::uint64_t Pipeline::deliveredByAll() const {
     return m;
 }
 
+std::uint64_t Pipeline::subscriberCounter(Counter c) const {
+    std::uint64_t sum = 0;
+    for (const auto& s : subs_) sum += s->counters.get(c);
+    return sum;
+}
+
 bool Pipeline::allConfirmed() const {
     for (const auto& p : pubs_)
         if (!p->p->allConfirmed()) return false;
@@ -130,6 +138,7 @@ Pipeline::~Pipeline() { finish(); }
 bool Pipeline::start() {
     if (seq_ && !o_.colocate) {
         seqThread_ = std::thread([this] {
+            pthread_setname_np(pthread_self(), "seqcast-seq");
             Idler idle(o_.busyPoll, {seqT_->waitFd()});
             while (!stop_.load(std::memory_order_relaxed)) {
                 const std::uint64_t now = monoNs();
@@ -138,6 +147,7 @@ bool Pipeline::start() {
         });
     }
     subThread_ = std::thread([this] {
+        pthread_setname_np(pthread_self(), "seqcast-sub");
         std::vector<int> fds;
         for (const auto& s : subs_) {
             fds.push_back(s->data->waitFd());

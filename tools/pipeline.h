@@ -57,6 +57,9 @@ public:
     std::atomic<std::uint64_t> delivered{0};
     // The fewest any subscriber delivered (all subscribers receive every message).
     std::uint64_t deliveredByAll() const;
+    // A counter summed over the subscribers, or the in-process sequencer's (0 with an external one).
+    std::uint64_t subscriberCounter(Counter c) const;
+    std::uint64_t sequencerCounter(Counter c) const { return seqC_.get(c); }
     Histogram latency, repairedLatency, normalLatency, hopPubSeq, hopSeqSub;
 
 private:
