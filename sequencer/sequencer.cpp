@@ -313,6 +313,10 @@ void Sequencer::sequenceEntries(Pub& pr, const wire::DatagramView& v) {
         }
         const std::uint64_t s = m.pubSeq.get();
         const auto len = static_cast<std::uint32_t>(m.payload.size());
+        if (len == 0 && !m.last()) {  // moves no byte forward: accepted, it could be accepted again
+            c_.add(Counter::DropBadBody);
+            continue;
+        }
         if (s < p->nextPubSeq || (s == p->nextPubSeq && m.fragOffset < p->nextFrag)) {
             // Already sequenced: the publisher missed our confirmation. Confirm again.
             c_.add(Counter::DropDuplicate);

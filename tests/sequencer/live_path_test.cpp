@@ -492,3 +492,37 @@ TEST_CASE("a retransmission of the oldest datagram is sent before the same burst
     REQUIRE(g.retransmitted.size() == 1);
     CHECK(g.retransmitted[0] == oldest.get());
 }
+
+// Found by tests/fuzz/fuzz_sequencer.cpp: an empty fragment that is not a message's last moved the
+// publisher's position by nothing, so the same (pub_seq, fragment) was sequenced again each time it
+// arrived (a resent PUB put it on the stream twice).
+TEST_CASE("an empty non-final fragment is refused, never sequenced twice") {
+    transport::MemoryNetwork net;
+    Counters c;
+    transport::MemoryTransport seqT(net, kSeq);
+    transport::MemoryTransport src(net, Endpoint{0x0A000200u, 0});
+    GroupReader g(net);
+    sequencer::SequencerConfig cfg;
+    cfg.group = kGroup;
+    auto s = sequencer::Sequencer::create(cfg, seqT, seqT, c);
+    REQUIRE(s);
+    std::vector<std::byte> b(256);
+    wire::DatagramWriter w(b);
+    w.begin(wire::FrameType::Pub, cfg.stream, Epoch{0}, Offset{0});
+    wire::MessageView m;
+    m.publisher = PublisherId{7};
+    m.pubSeq = PubSeq{0};
+    m.flags = wire::kFragFirst;
+    REQUIRE(w.appendEntry(m));
+    b.resize(w.finish(0));
+    const auto whole = pubDatagram(256, 0, 1, 10);
+    const transport::TxItem items[] = {{b.data(), static_cast<std::uint32_t>(b.size()), kSeq},
+                                       {b.data(), static_cast<std::uint32_t>(b.size()), kSeq},
+                                       {whole.data(), static_cast<std::uint32_t>(whole.size()), kSeq}};
+    REQUIRE(src.sendBurst(items) == 3);
+    (*s)->doWork(1'000'000);
+    g.drain();
+    CHECK(c.get(Counter::DropBadBody) == 2);
+    CHECK((*s)->nextOffset() == Offset{1});
+    CHECK(g.next == 1);
+}
