@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds and runs the datagram fuzzer (libFuzzer + ASan + UBSan, clang-14).
+# Builds and runs the fuzz targets (libFuzzer + ASan + UBSan, clang-14): datagrams, archive log
+# records, the sequencer (PUBs, NAK ranges), the archiver (replay requests) and --config files.
 #   tests/fuzz/run_fuzz.sh BUILD_DIR [SECONDS]      fuzz for SECONDS (default 30)
 #   tests/fuzz/run_fuzz.sh BUILD_DIR --regen        rewrite the committed seed corpus
 # Exits 0 when no crash was found, 1 on a crash (the input is left in BUILD_DIR/fuzz/), 77 (skip)
@@ -83,9 +84,11 @@ echo "OK: no crash in ${secs}s"
 
 # Archive log records (recovery::parseChunk): a damaged or foreign log must never crash a reader.
 lsecs=${SEQCAST_FUZZ_LOG_SECONDS:-$(( secs / 3 > 0 ? secs / 3 : 1 ))}
+# Our own seqcast_config.h (no io_uring, no DPDK), first on the include path: BUILD_DIR may be a
+# meson build directory with its own.
 printf '#pragma once\n#define SEQCAST_HAVE_URING 0\n#define SEQCAST_HAVE_DPDK 0\n' >"$out/seqcast_config.h"
 echo "== building fuzz_log_records with $cxx (fuzzer, address, undefined)"
-"$cxx" "${flags[@]}" -I"$out" -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+"$cxx" -I"$out" "${flags[@]}" -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
     "$root/tests/fuzz/fuzz_log_records.cpp" "$root/recovery/archive_log.cpp" "$root/transport/file_io.cpp" \
     "${fabric_srcs[@]}" -lisal -o "$out/fuzz_log_records"
 mkdir -p "$work/logcorpus"
@@ -114,3 +117,56 @@ if [[ $rc -ne 0 || -n "$artifacts" ]]; then
     exit 1
 fi
 echo "OK: no crash in ${lsecs}s of log records"
+
+# Stateful targets: the sequencer (PUB, NAK ranges), the archiver (replay requests, NAKs) and the
+# --config INI path of the tools. Each runs secs/3 (default 10 s at 30) over its committed seeds.
+tsecs=$(( secs / 3 > 0 ? secs / 3 : 1 ))
+# Our own seqcast_config.h (no io_uring, no DPDK) must win over a meson build directory's.
+tflags=(-std=c++20 -O1 -g -fno-omit-frame-pointer -D_GNU_SOURCE -I"$out" -I"$root"
+        -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all)
+fuzz_target() {  # NAME SECONDS MAX_LEN SOURCES... -- LIBS...
+    local name=$1 tsec=$2 maxlen=$3
+    shift 3
+    local srcs=() libs=()
+    while [[ $# -gt 0 && "$1" != "--" ]]; do srcs+=("$1"); shift; done
+    [[ $# -gt 0 ]] && shift
+    libs=("$@")
+    echo "== building $name with $cxx (fuzzer, address, undefined)"
+    "$cxx" "${tflags[@]}" "$root/tests/fuzz/$name.cpp" "${srcs[@]}" "${fabric_srcs[@]}" "${libs[@]}" -o "$out/$name"
+    local corpus="$work/${name#fuzz_}"
+    mkdir -p "$corpus"
+    cp "$root/tests/fuzz/corpus/${name#fuzz_}/"* "$corpus/" 2>/dev/null || true
+    local tlog="$out/$name.log" trc
+    set +e
+    "$out/$name" -max_total_time="$tsec" -timeout=10 -rss_limit_mb=2048 -max_len="$maxlen" \
+        -print_final_stats=1 -artifact_prefix="$out/" "$corpus" >"$tlog" 2>&1
+    trc=$?
+    set -e
+    local texecs tspeed
+    texecs=$(grep -E '^stat::number_of_executed_units' "$tlog" | awk '{print $2}')
+    tspeed=$(grep -E '^stat::average_exec_per_sec' "$tlog" | awk '{print $2}')
+    echo "== summary ($name): rc=$trc executions=${texecs:-?} exec/s=${tspeed:-?} corpus=$(ls "$corpus" | wc -l) files"
+    artifacts=$(ls "$out"/crash-* "$out"/leak-* "$out"/timeout-* "$out"/oom-* 2>/dev/null || true)
+    if [[ $trc -ne 0 || -n "$artifacts" ]]; then
+        echo "FAIL: $name found a problem; log: $tlog"
+        grep -E 'ERROR|SUMMARY|runtime error|FUZZ_CHECK|undocumented|Test unit written' "$tlog" | head -20 || true
+        [[ -n "$artifacts" ]] && echo "artifacts:" && echo "$artifacts"
+        exit 1
+    fi
+    echo "OK: no crash in ${tsec}s of $name"
+}
+
+fuzz_target fuzz_sequencer "${SEQCAST_FUZZ_SEQUENCER_SECONDS:-$tsecs}" 4096 \
+    "$root/sequencer/sequencer.cpp" "$root/sequencer/state_file.cpp" "$root/recovery/retransmit_ring.cpp" \
+    "$root/transport/memory_transport.cpp" "$root/transport/address.cpp" -- -lisal
+fuzz_target fuzz_archiver "${SEQCAST_FUZZ_ARCHIVER_SECONDS:-$tsecs}" 4096 \
+    "$root/recovery/archiver.cpp" "$root/recovery/archive_log.cpp" "$root/recovery/subscriber.cpp" \
+    "$root/recovery/gap_tracker.cpp" "$root/recovery/reorder_buffer.cpp" "$root/transport/file_io.cpp" \
+    "$root/transport/memory_transport.cpp" "$root/transport/address.cpp" -- -lisal
+if [[ -e /usr/include/boost/program_options.hpp ]]; then
+    # tools/common.cpp opens transports: link every transport source (built without io_uring).
+    fuzz_target fuzz_config "${SEQCAST_FUZZ_CONFIG_SECONDS:-$tsecs}" 2048 \
+        "$root/tools/common.cpp" "$root"/transport/*.cpp -- -lisal -lboost_program_options
+else
+    echo "SKIP: fuzz_config needs Boost.Program_options (apt-get install libboost-program-options-dev)"
+fi
