@@ -11,6 +11,7 @@ void GapTracker::reset(Offset next) {
     next_ = next;
     head_ = next;
     gaps_.clear();
+    holdFrom_ = ~std::uint64_t{0};
 }
 
 std::uint64_t GapTracker::firstDelay() noexcept {
@@ -153,7 +154,7 @@ std::size_t GapTracker::poll(std::uint64_t nowNs, const Actions& act) {
             ++actions;
             continue;
         }
-        if (p_.repair && nowNs >= g.nakAtNs) {
+        if (p_.repair && nowNs >= g.nakAtNs && !held(g)) {
             for (std::uint64_t f = g.first; f < g.end; f += p_.maxNakRange) {
                 const auto n = static_cast<std::uint32_t>(std::min<std::uint64_t>(g.end - f, p_.maxNakRange));
                 if (act.nak) act.nak(Offset{f}, n, g.toArchive);
@@ -184,7 +185,7 @@ std::uint64_t GapTracker::nextDeadline() const noexcept {
     }
     for (const auto& g : gaps_) {
         if (g.unrepairable) return 0;
-        t = std::min({t, g.nakAtNs, g.detectedNs + p_.deadlineNs});
+        t = std::min({t, held(g) ? ~std::uint64_t{0} : g.nakAtNs, g.detectedNs + p_.deadlineNs});
     }
     return t;
 }

@@ -8,6 +8,7 @@
 // says it no longer holds those offsets.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 #include <vector>
@@ -63,6 +64,12 @@ public:
     // While a replay fills the gaps: no NAKs, no deadlines. Resuming restarts the gaps' clocks.
     void suspend(bool on, std::uint64_t nowNs);
     bool suspended() const noexcept { return suspended_; }
+    // Gaps at or above `from` are not NAKed while the receiver has no room to keep what their
+    // repair would bring (its reorder buffer overflowed) and a gap below `from` is still open:
+    // once everything below has been filled the hold ends by itself. Deadlines still run.
+    void holdNaksFrom(Offset from) noexcept { holdFrom_ = std::min(holdFrom_, from.get()); }
+    void releaseNaks() noexcept { holdFrom_ = ~std::uint64_t{0}; }
+    bool holdingNaks() const noexcept { return holdFrom_ != ~std::uint64_t{0}; }
     // The application consumed up to (not including) `next`.
     void advance(Offset next) noexcept { if (next > next_) next_ = next; }
 
@@ -95,6 +102,7 @@ private:
         bool toArchive;           // below the sender's oldest: ask the archiver
     };
     void addGap(std::uint64_t first, std::uint64_t end, std::uint64_t nowNs);
+    bool held(const Gap& g) const noexcept { return g.first >= holdFrom_ && gaps_.front().first < holdFrom_; }
     std::uint64_t firstDelay() noexcept;
     std::uint64_t retryDelay(std::uint32_t attempts) const noexcept;
 
@@ -105,7 +113,8 @@ private:
     Offset next_{0};
     Offset head_{0};
     std::uint64_t srtt_;
-    std::uint32_t backoff_ = 0;  // retry-delay doublings carried over to new gaps since the last clean RTT sample
+    std::uint32_t backoff_ = 0;
+    std::uint64_t holdFrom_ = ~std::uint64_t{0};  // retry-delay doublings carried over to new gaps since the last clean RTT sample
     std::vector<Gap> gaps_;  // sorted, disjoint, all inside [next_, head_)
     GapStats stats_;
 };

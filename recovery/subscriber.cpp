@@ -265,6 +265,10 @@ void Subscriber::onDatagram(std::span<const std::byte> bytes, transport::Endpoin
                     case ReorderBuffer::Insert::Duplicate: c_.add(Counter::DropDuplicate); break;
                     // Not kept: the range stays a gap and is repaired later (replay or NAK).
                     case ReorderBuffer::Insert::Full:
+                        // No room: NAKing what we drop would only bring it back to be dropped
+                        // again. Hold NAKs from here until the buffer has drained (drain()).
+                        gaps_.holdNaksFrom(first);
+                        [[fallthrough]];
                     case ReorderBuffer::Insert::TooLarge:
                         c_.add(Counter::DropOverflow);
                         gaps_.onHead(Offset{end}, nowNs);
@@ -332,6 +336,7 @@ void Subscriber::drain() {
         if (wire::decode(bytes, v, false) != wire::DecodeError::Ok) continue;  // verified on arrival
         deliverDatagram(v, (v.flags & (wire::kFlagRetransmit | wire::kFlagReplay)) != 0);
     }
+    if (gaps_.holdingNaks() && reorder_.size() <= reorder_.capacity() / 2) gaps_.releaseNaks();
     c_.set(Counter::HeadOffset, next_.get());
 }
 

@@ -133,6 +133,32 @@ void Sequencer::countDecodeError(wire::DecodeError e) {
     if (c != Counter::Count_) c_.add(c);
 }
 
+void Sequencer::onDatagram(const transport::RxSlot& slot, bool control, std::uint64_t nowNs) {
+    const std::span<const std::byte> bytes(slot.data, slot.len);
+    c_.add(Counter::DatagramsIn);
+    c_.add(Counter::BytesIn, bytes.size());
+    wire::DatagramView v;
+    if (const auto e = wire::decode(bytes, v); e != wire::DecodeError::Ok) {
+        countDecodeError(e);
+        return;
+    }
+    if (v.stream != cfg_.stream) {
+        c_.add(Counter::DropWrongStream);
+        return;
+    }
+    switch (v.type) {
+        case wire::FrameType::Pub:
+            if (control) onPub(v, slot.from);
+            else c_.add(Counter::DropUnexpectedType);  // publishers talk to the control socket only
+            break;
+        case wire::FrameType::Nak:
+            if (v.epoch > epoch_) c_.add(Counter::DropWrongEpoch);
+            else onNak(v, slot.from, nowNs);
+            break;
+        default: c_.add(Counter::DropUnexpectedType); break;
+    }
+}
+
 int Sequencer::doWork(std::uint64_t nowNs) {
     nowNs_ = nowNs;
     int work = 0;
@@ -145,29 +171,15 @@ int Sequencer::doWork(std::uint64_t nowNs) {
     // Everything committed so far has been handed to the transport (or we returned above). What
     // this burst commits is not sent yet: a NAK for it must not restamp it into a retransmission.
     sentEnd_ = nextOffset_;
-    const std::size_t n = control_.recvBurst(rx_);
-    for (std::size_t i = 0; i < n; ++i) {
-        const std::span<const std::byte> bytes(rx_[i].data, rx_[i].len);
-        c_.add(Counter::DatagramsIn);
-        c_.add(Counter::BytesIn, bytes.size());
-        wire::DatagramView v;
-        if (const auto e = wire::decode(bytes, v); e != wire::DecodeError::Ok) {
-            countDecodeError(e);
-            continue;
-        }
-        if (v.stream != cfg_.stream) {
-            c_.add(Counter::DropWrongStream);
-            continue;
-        }
-        switch (v.type) {
-            case wire::FrameType::Pub: onPub(v, rx_[i].from); break;
-            case wire::FrameType::Nak:
-                if (v.epoch > epoch_) c_.add(Counter::DropWrongEpoch);
-                else onNak(v, rx_[i].from, nowNs);
-                break;
-            default: c_.add(Counter::DropUnexpectedType); break;
-        }
+    // Repair requests first, from the data socket where subscribers send them (the source of the
+    // stream): they do not wait behind a backlog of PUBs on the control socket.
+    if (&data_ != &control_) {
+        const std::size_t m = data_.recvBurst(rx_);
+        for (std::size_t i = 0; i < m; ++i) onDatagram(rx_[i], false, nowNs);
+        work += static_cast<int>(m);
     }
+    const std::size_t n = control_.recvBurst(rx_);
+    for (std::size_t i = 0; i < n; ++i) onDatagram(rx_[i], true, nowNs);
     work += static_cast<int>(n);
     if (open_) closeDatagram();
     // Also when only confirmations or PUB_NAKs are due (a held or duplicate PUB produces no data).
@@ -468,13 +480,21 @@ bool Sequencer::flushData() {
 
 void Sequencer::flushControl() {
     if (txCtl_.empty()) return;
-    std::size_t done = 0;
     // Confirmations are small and few; retry briefly rather than drop them (a lost one costs a
-    // publisher retransmission, not correctness).
-    for (int tries = 0; tries < 4 && done < txCtl_.size(); ++tries)
-        done += control_.sendBurst(std::span<const transport::TxItem>(txCtl_.data() + done, txCtl_.size() - done));
-    if (done < txCtl_.size()) c_.add(Counter::SendErrors, txCtl_.size() - done);
-    c_.add(Counter::DatagramsOut, done);
+    // publisher retransmission, not correctness). Retransmissions leave from the data socket,
+    // confirmations from the control socket: runs of each go in one burst.
+    for (std::size_t i = 0; i < txCtl_.size();) {
+        const bool repair = txCtl_[i].to == cfg_.group;
+        std::size_t j = i + 1;
+        while (j < txCtl_.size() && (txCtl_[j].to == cfg_.group) == repair) ++j;
+        transport::Transport& t = repair ? data_ : control_;
+        std::size_t done = 0;
+        for (int tries = 0; tries < 4 && i + done < j; ++tries)
+            done += t.sendBurst(std::span<const transport::TxItem>(txCtl_.data() + i + done, j - i - done));
+        if (i + done < j) c_.add(Counter::SendErrors, j - i - done);
+        c_.add(Counter::DatagramsOut, done);
+        i = j;
+    }
     txCtl_.clear();
     ctlUsed_ = 0;
 }
@@ -483,8 +503,8 @@ void Sequencer::sendHeartbeat(transport::Endpoint to) {
     std::byte buf[wire::kHeaderSize + sizeof(wire::HeartbeatBody)];
     const std::size_t len = wire::encodeHeartbeat(buf, cfg_.stream, epoch_, Offset{nextOffset_}, ring_->oldest(), wallNs());
     transport::TxItem item{buf, static_cast<std::uint32_t>(len), to};
-    transport::Transport& t = to == cfg_.group ? data_ : control_;
-    if (t.sendBurst(std::span<const transport::TxItem>(&item, 1)) == 1) {
+    // From the data socket, to the group or to a subscriber that NAKed: the stream's source.
+    if (data_.sendBurst(std::span<const transport::TxItem>(&item, 1)) == 1) {
         c_.add(Counter::HeartbeatsSent);
         c_.add(Counter::DatagramsOut);
     }

@@ -39,8 +39,9 @@ struct SequencerConfig {
 
 class Sequencer {
 public:
-    // `control` receives PUB and NAK frames and sends confirmations; `data` sends the stream (may
-    // be the same transport).
+    // `control` receives PUB (and NAK) frames and sends confirmations; `data` sends the stream,
+    // retransmissions and heartbeats, and receives the NAKs subscribers send to the stream's
+    // source, ahead of PUBs. They may be the same transport.
     static Result<std::unique_ptr<Sequencer>> create(const SequencerConfig& cfg, transport::Transport& control,
                                                      transport::Transport& data, Counters& counters);
 
@@ -85,6 +86,7 @@ private:
     void drainHeld(Pub& p);
     void onNak(const wire::DatagramView& v, transport::Endpoint from, std::uint64_t nowNs);
     void openDatagram();
+    void onDatagram(const transport::RxSlot& slot, bool control, std::uint64_t nowNs);
     void closeDatagram();
     void queueAck(Pub& p, std::uint64_t pubSeq, std::uint64_t offset);
     // Sends the queued stream datagrams; untilDone: retries a full socket buffer until all left.

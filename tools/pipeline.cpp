@@ -46,10 +46,11 @@ Pipeline::Pipeline(Rng& rng, const PipelineOptions& o)
         control = transport::Endpoint{0x7F000001u, n.port};
         group = transport::Endpoint{n.group, static_cast<std::uint16_t>(n.port + 1)};
         seqT_ = openUdpOrExit(control, {}, o.gso, o.api);
+        seqData_ = openUdpOrExit(transport::Endpoint{0x7F000001u, 0}, {}, o.gso, o.api);
         sequencer::SequencerConfig sc;
         sc.group = group;
         sc.ringBytes = 64u << 20;
-        auto s = sequencer::Sequencer::create(sc, *seqT_, *seqT_, seqC_);
+        auto s = sequencer::Sequencer::create(sc, *seqT_, *seqData_, seqC_);
         if (!s) {
             std::fprintf(stderr, "seqcast: %s\n", s.error().message().c_str());
             std::exit(1);
@@ -139,7 +140,7 @@ bool Pipeline::start() {
     if (seq_ && !o_.colocate) {
         seqThread_ = std::thread([this] {
             pthread_setname_np(pthread_self(), "seqcast-seq");
-            Idler idle(o_.busyPoll, {seqT_->waitFd()});
+            Idler idle(o_.busyPoll, {seqT_->waitFd(), seqData_->waitFd()});
             while (!stop_.load(std::memory_order_relaxed)) {
                 const std::uint64_t now = monoNs();
                 idle.idle(seq_->doWork(now), seq_->nextTimerNs());

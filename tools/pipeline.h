@@ -79,7 +79,7 @@ private:
 
     PipelineOptions o_;
     Counters seqC_;
-    std::unique_ptr<transport::Transport> seqT_;
+    std::unique_ptr<transport::Transport> seqT_, seqData_;  // control; data (stream out, NAKs in)
     std::unique_ptr<sequencer::Sequencer> seq_;
     std::vector<std::unique_ptr<Pub>> pubs_;
     std::vector<std::unique_ptr<Sub>> subs_;

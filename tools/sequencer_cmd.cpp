@@ -21,6 +21,9 @@ int runSequencer(int argc, char** argv) {
         ("stream", po::value<std::string>()->default_value("1"), "stream id (1..4294967295)")
         ("control", po::value<std::string>()->default_value("127.0.0.1:40000"), "address publishers and NAKs reach (HOST:PORT)")
         ("group", po::value<std::string>()->default_value("239.1.1.1:40001"), "multicast group:port of the stream")
+        ("data-bind", po::value<std::string>(),
+         "HOST:PORT the stream leaves from and subscribers' NAKs reach (default: the control address's host, any "
+         "port), so repair requests never queue behind publishers' PUBs; 'control' sends from the control socket")
         ("mtu", po::value<std::string>()->default_value("1408"), "largest datagram payload in bytes (128..65507)")
         ("ring", po::value<std::string>()->default_value("64M"), "retransmit ring size (e.g. 64M)")
         ("state", po::value<std::string>(), "state file (epoch, next offset, publisher positions, ring); default seqcast-stream-<id>.state")
@@ -38,7 +41,8 @@ int runSequencer(int argc, char** argv) {
     if (auto rc = parseCommandLine(info, argc, argv, d, vm)) return *rc;
 
     sequencer::SequencerConfig cfg;
-    transport::UdpConfig udp;
+    transport::UdpConfig udp, dataUdp;
+    bool sharedSocket = false;
     transport::FaultConfig faults;
     std::uint64_t durationS = 0;
     try {
@@ -61,6 +65,12 @@ int runSequencer(int argc, char** argv) {
         udp = socketConfig(vm);
         udp.bind = getEndpoint(vm, "control");
         udp.maxDatagram = cfg.mtu;
+        dataUdp = udp;
+        dataUdp.bind.port = 0;
+        if (vm.count("data-bind")) {
+            if (vm["data-bind"].as<std::string>() == "control") sharedSocket = true;
+            else dataUdp.bind = getEndpoint(vm, "data-bind", true);
+        }
         faults = faultConfig(vm);
     } catch (const UsageError& e) {
         std::cerr << "seqcast sequencer: " << e.what() << "\n(see seqcast sequencer --help)\n";
@@ -74,17 +84,29 @@ int runSequencer(int argc, char** argv) {
         std::cerr << "seqcast sequencer: " << t.error().message() << "\n";
         return 1;
     }
-    auto seq = sequencer::Sequencer::create(cfg, **t, **t, c);
+    std::unique_ptr<transport::Transport> dataT;
+    if (!sharedSocket) {
+        transport::FaultConfig dataFaults = faults;
+        dataFaults.seed = faults.seed + 1;
+        auto dt = openTransport(dataUdp, dataFaults, "sequencer data " + dataUdp.bind.str());
+        if (!dt) {
+            std::cerr << "seqcast sequencer: " << dt.error().message() << "\n";
+            return 1;
+        }
+        dataT = std::move(*dt);
+    }
+    transport::Transport& data = sharedSocket ? **t : *dataT;
+    auto seq = sequencer::Sequencer::create(cfg, **t, data, c);
     if (!seq) {
         std::cerr << "seqcast sequencer: " << seq.error().message() << "\n";
         return 1;
     }
     auto& s = **seq;
-    std::fprintf(stderr, "seqcast sequencer: stream %u epoch %u next offset %llu%s, control %s -> %s over %s, state %s\n",
+    std::fprintf(stderr, "seqcast sequencer: stream %u epoch %u next offset %llu%s, control %s, data %s -> %s over %s, state %s\n",
                  cfg.stream.get(), s.epoch().get(), static_cast<unsigned long long>(s.nextOffset().get()),
-                 s.recovered() ? " (recovered)" : "", (*t)->local().str().c_str(), cfg.group.str().c_str(),
-                 (*t)->kind(), cfg.statePath.c_str());
-    Idler idler(vm.count("busy-poll") != 0, {(*t)->waitFd()});
+                 s.recovered() ? " (recovered)" : "", (*t)->local().str().c_str(), data.local().str().c_str(),
+                 cfg.group.str().c_str(), (*t)->kind(), cfg.statePath.c_str());
+    Idler idler(vm.count("busy-poll") != 0, {(*t)->waitFd(), sharedSocket ? -1 : data.waitFd()});
     const std::uint64_t start = monoNs();
     const std::uint64_t end = durationS ? start + durationS * 1'000'000'000ull : ~std::uint64_t{0};
     while (!stopRequested()) {

@@ -20,6 +20,7 @@ using transport::Endpoint;
 namespace {
 
 const Endpoint kSeq{0x0A000001, 4000};
+const Endpoint kSeqData{0x0A000001, 4002};
 const Endpoint kGroup{0xEF010101, 5000};
 
 struct SubState {
@@ -56,18 +57,20 @@ struct Harness {
     transport::MemoryNetwork net;
     Counters seqCounters;
     std::unique_ptr<transport::Transport> seqT;
+    std::unique_ptr<transport::Transport> seqData;  // set: the stream leaves from (and NAKs reach) a socket of its own
     std::unique_ptr<sequencer::Sequencer> seq;
     std::vector<std::unique_ptr<PubState>> pubs;
     std::vector<std::unique_ptr<SubState>> subs;
     std::uint64_t now = 1'000'000;
 
     Harness(int nPubs, int nSubs, const transport::FaultConfig& pubLeg, const transport::FaultConfig& dataLeg,
-            sequencer::SequencerConfig scfg = {}) {
+            sequencer::SequencerConfig scfg = {}, bool separateData = false) {
         auto st = std::make_unique<transport::MemoryTransport>(net, kSeq);
         seqT = pubLeg.any() ? std::unique_ptr<transport::Transport>(new transport::FaultTransport(std::move(st), pubLeg))
                             : std::unique_ptr<transport::Transport>(std::move(st));
+        if (separateData) seqData = std::make_unique<transport::MemoryTransport>(net, kSeqData);
         scfg.group = kGroup;
-        auto s = sequencer::Sequencer::create(scfg, *seqT, *seqT, seqCounters);
+        auto s = sequencer::Sequencer::create(scfg, *seqT, separateData ? *seqData : *seqT, seqCounters);
         REQUIRE(s);
         seq = std::move(*s);
         for (int i = 0; i < nSubs; ++i) {
@@ -127,7 +130,8 @@ struct Harness {
 
 }  // namespace
 
-TEST_CASE("live path: every offset delivered once, in order, identical everywhere, despite faults on both legs") {
+namespace {
+void livePath(bool separateData) {
     transport::FaultConfig pubLeg;
     pubLeg.seed = 11;
     pubLeg.loss = 0.02;
@@ -139,7 +143,7 @@ TEST_CASE("live path: every offset delivered once, in order, identical everywher
     transport::FaultConfig dataLeg = pubLeg;
     dataLeg.seed = 23;
 
-    Harness h(2, 3, pubLeg, dataLeg);
+    Harness h(2, 3, pubLeg, dataLeg, {}, separateData);
     const std::uint64_t perPub = 20'000;
     Rng sizes(5);
     for (int iter = 0; iter < 2'000'000; ++iter) {
@@ -178,6 +182,17 @@ TEST_CASE("live path: every offset delivered once, in order, identical everywher
         CHECK(s->sub->gaps().stats().naksSent > 0);
     }
     CHECK(h.seqCounters.get(Counter::Retransmits) > 0);
+    if (separateData) {
+        // Subscribers NAK the stream's source: the data socket, not the control socket.
+        CHECK(h.seqData->stats().rxDatagrams > 0);
+        CHECK(h.seqData->stats().rxDatagrams <= h.seqCounters.get(Counter::NaksReceived));
+    }
+}
+}  // namespace
+
+TEST_CASE("live path: every offset delivered once, in order, identical everywhere, despite faults on both legs") {
+    SUBCASE("one socket") { livePath(false); }
+    SUBCASE("the stream and its repairs on a socket of their own") { livePath(true); }
 }
 
 TEST_CASE("tail loss is repaired through heartbeats") {
