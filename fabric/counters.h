@@ -44,6 +44,7 @@ enum class Counter : std::uint16_t {
     NakOffsetsRequested,
     Retransmits,          // datagrams re-sent
     RetransmitsRateLimited,
+    RetransmitsHostLimited,  // one requesting host's share of the budget spent
     RetransmitsUnavailable,  // offsets no longer in the retransmit ring
     LossNotices,
     OffsetsLost,
@@ -80,7 +81,7 @@ inline constexpr std::array<std::string_view, kCounterCount> kCounterNames = {
     "drop_bad_crc", "drop_unknown_type", "drop_bad_body", "drop_wrong_stream", "drop_wrong_epoch",
     "drop_unexpected_type", "drop_duplicate", "drop_out_of_order", "drop_too_large", "drop_overflow",
     "gaps_detected", "gap_offsets_repaired", "naks_sent", "naks_received", "naks_suppressed",
-    "nak_offsets_requested", "retransmits", "retransmits_rate_limited", "retransmits_unavailable",
+    "nak_offsets_requested", "retransmits", "retransmits_rate_limited", "retransmits_host_limited", "retransmits_unavailable",
     "loss_notices", "offsets_lost", "heartbeats_sent", "heartbeats_received", "pub_acks_sent",
     "pub_acks_received", "pub_naks_sent", "pub_naks_received", "pub_retransmits", "back_pressure",
     "messages_confirmed", "fragments_evicted", "epoch_changes", "replays_started", "replays_refused",

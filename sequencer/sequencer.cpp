@@ -28,6 +28,7 @@ Status SequencerConfig::validate() const {
     if (!group.valid()) return failInvalid("the stream needs a destination group:port");
     if (heartbeatMinNs == 0 || heartbeatMaxNs < heartbeatMinNs) return failInvalid("heartbeat interval: 0 < min <= max");
     if (retransmitBytesPerSec == 0) return failInvalid("retransmit rate must be positive");
+    if (retransmitBytesPerSecPerHost == 0) return failInvalid("retransmit rate per host must be positive");
     if (maxNakOffsets == 0) return failInvalid("max NAK offsets must be positive");
     if (burst == 0 || burst > 1024) return failInvalid("burst must be 1..1024");
     if (pubReorderBytes < 16 * mtu) return failInvalid("PUB reorder buffer must hold at least 16 datagrams");
@@ -54,6 +55,7 @@ Sequencer::Sequencer(const SequencerConfig& cfg, transport::Transport& control, 
       ctlArena_(kCtlArena), rx_(cfg.burst) {
     txData_.reserve(4 * cfg.burst);
     txCtl_.reserve(4 * cfg.burst);
+    hosts_.resize(kHostSlots);
     const std::size_t slots = cfg.pubReorderBytes / cfg.mtu;
     heldArena_.resize(slots * cfg.mtu);
     heldSlots_.resize(slots);
@@ -366,6 +368,28 @@ void Sequencer::sequenceEntries(Pub& pr, const wire::DatagramView& v) {
     }
 }
 
+Sequencer::HostBudget& Sequencer::hostBudget(std::uint32_t addr, std::uint64_t nowNs) {
+    const double rate = static_cast<double>(cfg_.retransmitBytesPerSecPerHost);
+    const double cap = std::max(rate / 100.0, 64.0 * static_cast<double>(cfg_.mtu));
+    std::size_t h = (addr * 0x9E3779B1u) % kHostSlots;
+    HostBudget* pick = nullptr;
+    for (std::size_t i = 0; i < kHostProbe; ++i, h = (h + 1) % kHostSlots) {
+        HostBudget& b = hosts_[h];
+        if (b.used && b.addr == addr) {
+            b.tokens = std::min(cap, b.tokens + rate * static_cast<double>(nowNs - b.atNs) * 1e-9);
+            b.atNs = nowNs;
+            return b;
+        }
+        if (!b.used) {
+            if (pick == nullptr || pick->used) pick = &b;
+        } else if (pick == nullptr || (pick->used && b.atNs < pick->atNs)) {
+            pick = &b;
+        }
+    }
+    *pick = HostBudget{addr, true, cap, nowNs};
+    return *pick;
+}
+
 void Sequencer::onNak(const wire::DatagramView& v, transport::Endpoint from, std::uint64_t nowNs) {
     c_.add(Counter::NaksReceived);
     // Refill the retransmission budget.
@@ -374,6 +398,7 @@ void Sequencer::onNak(const wire::DatagramView& v, transport::Endpoint from, std
     if (tokensAtNs_ == 0) tokens_ = cap;
     else tokens_ = std::min(cap, tokens_ + rate * static_cast<double>(nowNs - tokensAtNs_) * 1e-9);
     tokensAtNs_ = nowNs;
+    HostBudget& host = hostBudget(from.addr, nowNs);
     bool toldOldest = false;
     for (std::uint32_t i = 0; i < v.count; ++i) {
         const auto r = wire::nakRange(v, i);
@@ -401,7 +426,12 @@ void Sequencer::onNak(const wire::DatagramView& v, transport::Endpoint from, std
                 c_.add(Counter::RetransmitsRateLimited);
                 return;
             }
+            if (host.tokens < static_cast<double>(e->bytes.size())) {
+                c_.add(Counter::RetransmitsHostLimited);
+                return;
+            }
             tokens_ -= static_cast<double>(e->bytes.size());
+            host.tokens -= static_cast<double>(e->bytes.size());
             wire::restamp(e->bytes, wire::kFlagRetransmit, wallNs());
             ring_->markRetransmitted(e->index, nowNs);
             txCtl_.push_back(transport::TxItem{e->bytes.data(), static_cast<std::uint32_t>(e->bytes.size()), cfg_.group});

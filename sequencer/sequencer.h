@@ -30,6 +30,9 @@ struct SequencerConfig {
     std::uint64_t heartbeatMaxNs = 100'000'000;
     std::uint64_t retransmitHoldoffNs = 250'000;  // NAKs for a datagram re-sent this recently are coalesced
     std::uint64_t retransmitBytesPerSec = 400'000'000;
+    // Each requesting host (by IP address) gets at most this share: one host flooding NAKs cannot
+    // spend the whole budget that every subscriber's repairs draw on.
+    std::uint64_t retransmitBytesPerSecPerHost = 64'000'000;
     std::uint32_t maxNakOffsets = 65536;     // offsets served per NAK range
     std::size_t pubReorderBytes = 8u << 20;  // PUB datagrams held while an earlier one is missing
     std::size_t burst = 64;
@@ -131,6 +134,18 @@ private:
     std::uint64_t nextHeartbeatNs_ = 0;
     double tokens_ = 0;
     std::uint64_t tokensAtNs_ = 0;
+    // Per-host retransmission budgets: a fixed open-addressed table (no allocation per NAK); when
+    // the probed entries are all taken, the one heard from least recently is reused.
+    struct HostBudget {
+        std::uint32_t addr = 0;
+        bool used = false;
+        double tokens = 0;
+        std::uint64_t atNs = 0;
+    };
+    static constexpr std::size_t kHostSlots = 4096;
+    static constexpr std::size_t kHostProbe = 8;
+    std::vector<HostBudget> hosts_;
+    HostBudget& hostBudget(std::uint32_t addr, std::uint64_t nowNs);
 };
 
 }  // namespace seqcast::sequencer

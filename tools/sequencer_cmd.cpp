@@ -33,6 +33,8 @@ int runSequencer(int argc, char** argv) {
         ("heartbeat-max-ms", po::value<std::string>()->default_value("100"), "idle heartbeat interval grows up to this")
         ("retransmit-holdoff-us", po::value<std::string>()->default_value("250"), "NAKs for a datagram re-sent this recently are coalesced")
         ("retransmit-rate", po::value<std::string>()->default_value("400M"), "retransmission budget in bytes per second")
+        ("retransmit-rate-per-host", po::value<std::string>()->default_value("64M"),
+         "the most one requesting host (IP address) may draw from that budget, bytes per second")
         ("duration", po::value<std::string>()->default_value("0"), "stop after this many seconds (0: until SIGINT/SIGTERM)")
         ("no-end-of-stream", "do not send END_OF_STREAM when stopping");
     addSocketOptions(d);
@@ -60,6 +62,7 @@ int runSequencer(int argc, char** argv) {
         if (cfg.heartbeatMaxNs < cfg.heartbeatMinNs) throw UsageError("--heartbeat-max-ms must not be below --heartbeat-min-us");
         cfg.retransmitHoldoffNs = getU64(vm, "retransmit-holdoff-us", 0, 10'000'000) * 1000;
         cfg.retransmitBytesPerSec = getSize(vm, "retransmit-rate", 1024, 1ull << 40);
+        cfg.retransmitBytesPerSecPerHost = getSize(vm, "retransmit-rate-per-host", 1024, 1ull << 40);
         durationS = getU64(vm, "duration", 0, 1ull << 32);
         pinCpu(vm);
         udp = socketConfig(vm);

@@ -541,3 +541,73 @@ TEST_CASE("an empty non-final fragment is refused, never sequenced twice") {
     CHECK((*s)->nextOffset() == Offset{1});
     CHECK(g.next == 1);
 }
+
+TEST_CASE("a host flooding NAKs gets its share of the retransmission budget; another host's repair still goes out") {
+    transport::MemoryNetwork net;
+    Counters c;
+    transport::MemoryTransport seqT(net, kSeq);
+    GroupReader reader(net);
+    transport::MemoryTransport pubT(net, Endpoint{0x0A000200u, 0});
+    transport::MemoryTransport flooder(net, Endpoint{0x0A000500u, 0});
+    transport::MemoryTransport honest(net, Endpoint{0x0A000600u, 0});
+    sequencer::SequencerConfig cfg;
+    cfg.group = kGroup;
+    cfg.mtu = 1024;
+    cfg.ringBytes = 4096 * cfg.mtu;
+    cfg.retransmitHoldoffNs = 0;
+    cfg.retransmitBytesPerSec = 20'000'000;
+    cfg.retransmitBytesPerSecPerHost = 10'000'000;
+    auto s = sequencer::Sequencer::create(cfg, seqT, seqT, c);
+    REQUIRE(s);
+    std::uint64_t now = 1'000'000;
+    // 2000 datagrams of one message each on the stream.
+    for (std::uint64_t i = 0; i < 2000; i += 8) {
+        std::vector<std::vector<std::byte>> dgs;
+        for (std::uint64_t k = 0; k < 8; ++k) dgs.push_back(pubDatagram(1024, i + k, 1, 900));
+        std::vector<transport::TxItem> items;
+        for (const auto& d : dgs) items.push_back(transport::TxItem{d.data(), static_cast<std::uint32_t>(d.size()), kSeq});
+        REQUIRE(pubT.sendBurst(items) == items.size());
+        (*s)->doWork(now += 10'000);
+        reader.drain();
+    }
+    REQUIRE((*s)->nextOffset().get() == 2000);
+    auto nakFor = [&](std::uint64_t first, std::uint32_t count) {
+        std::vector<std::byte> b(wire::kHeaderSize + sizeof(wire::NakRange));
+        wire::DatagramWriter w(b);
+        w.begin(wire::FrameType::Nak, cfg.stream, (*s)->epoch(), Offset{first});
+        REQUIRE(w.appendNakRange(Offset{first}, count));
+        b.resize(w.finish(now));
+        return b;
+    };
+    // One simulated second: every 100 us the flooder asks for the whole ring.
+    const auto flood = nakFor(0, 2000);
+    const std::uint64_t start = now;
+    std::uint64_t honestAsked = 0, honestServed = 0;
+    while (now < start + 1'000'000'000ull) {
+        transport::TxItem t{flood.data(), static_cast<std::uint32_t>(flood.size()), kSeq};
+        REQUIRE(flooder.sendBurst(std::span<const transport::TxItem>(&t, 1)) == 1);
+        const bool ask = (now - start) % 100'000'000 == 0;  // ten times: the honest host asks for one datagram
+        const std::uint64_t want = 1000 + honestAsked;
+        if (ask) {
+            const auto one = nakFor(want, 1);
+            transport::TxItem h{one.data(), static_cast<std::uint32_t>(one.size()), kSeq};
+            REQUIRE(honest.sendBurst(std::span<const transport::TxItem>(&h, 1)) == 1);
+            ++honestAsked;
+        }
+        const std::size_t before = reader.retransmitted.size();
+        (*s)->doWork(now += 100'000);
+        reader.drain();
+        // Answered in the same round, behind the flooder's request for everything.
+        if (ask && std::find(reader.retransmitted.begin() + static_cast<std::ptrdiff_t>(before), reader.retransmitted.end(), want) !=
+                       reader.retransmitted.end())
+            ++honestServed;
+    }
+    // The flooder's share: 10 MB/s plus the initial burst allowance, of a 20 MB/s budget.
+    const double bytes = static_cast<double>(c.get(Counter::Retransmits)) * 1024;
+    CHECK(bytes < 1.2 * 10'000'000 + 2 * 64 * 1024);
+    CHECK(c.get(Counter::RetransmitsHostLimited) > 0);
+    CHECK(c.get(Counter::RetransmitsRateLimited) == 0);
+    // Every honest request was answered at once.
+    CHECK(honestAsked == 10);
+    CHECK(honestServed == honestAsked);
+}
