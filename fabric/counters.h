@@ -36,6 +36,7 @@ enum class Counter : std::uint16_t {
     DropOutOfOrder,       // PUB entries ahead of the expected pub_seq
     DropTooLarge,
     DropOverflow,         // buffers full
+    DropNotAllowed,       // source outside the --allow list
     GapsDetected,
     GapOffsetsRepaired,
     NaksSent,
@@ -79,7 +80,7 @@ inline constexpr std::array<std::string_view, kCounterCount> kCounterNames = {
     "send_errors", "recv_errors", "send_partial",
     "drop_truncated", "drop_bad_magic", "drop_bad_version", "drop_bad_header_length", "drop_bad_body_length",
     "drop_bad_crc", "drop_unknown_type", "drop_bad_body", "drop_wrong_stream", "drop_wrong_epoch",
-    "drop_unexpected_type", "drop_duplicate", "drop_out_of_order", "drop_too_large", "drop_overflow",
+    "drop_unexpected_type", "drop_duplicate", "drop_out_of_order", "drop_too_large", "drop_overflow", "drop_not_allowed",
     "gaps_detected", "gap_offsets_repaired", "naks_sent", "naks_received", "naks_suppressed",
     "nak_offsets_requested", "retransmits", "retransmits_rate_limited", "retransmits_host_limited", "retransmits_unavailable",
     "loss_notices", "offsets_lost", "heartbeats_sent", "heartbeats_received", "pub_acks_sent",

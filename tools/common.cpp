@@ -1,5 +1,6 @@
 #include "tools/common.h"
 
+#include "transport/allowlist_transport.h"
 #include "transport/uring_transport.h"
 
 #include <poll.h>
@@ -160,7 +161,9 @@ void addSocketOptions(po::options_description& d) {
         ("no-gro", "do not use UDP GRO (by default the kernel may coalesce arriving datagrams; they are split again here)")
         ("transport", po::value<std::string>()->default_value("udp"),
          "udp (recvmmsg/sendmmsg) or uring (io_uring: multishot receive into a provided-buffer ring, batched sends; "
-         "falls back to udp with a warning where the kernel lacks it)");
+         "falls back to udp with a warning where the kernel lacks it)")
+        ("allow", po::value<std::string>(),
+         "receive only from these IPv4 networks, e.g. 10.1.0.0/16,127.0.0.1 (others are dropped and counted as drop_not_allowed)");
 }
 
 void pinCpu(const po::variables_map& vm) {
@@ -187,6 +190,12 @@ transport::UdpConfig socketConfig(const po::variables_map& vm) {
     if (api == "udp") c.api = transport::SocketApi::Syscalls;
     else if (api == "uring") c.api = transport::SocketApi::Uring;
     else throw UsageError("--transport: '" + api + "' must be udp or uring");
+    if (vm.count("allow")) {
+        auto allow = transport::parseAllowlist(vm["allow"].as<std::string>());
+        if (!allow) throw UsageError("--allow: " + allow.error().message());
+        if (allow->empty()) throw UsageError("--allow: no network given");
+        c.allow = std::move(*allow);
+    }
     return c;
 }
 

@@ -82,6 +82,8 @@ int runSequencer(int argc, char** argv) {
     installStopSignals();
     auto shm = transport::ShmCounters::create("sequencer", cfg.stream.get());
     Counters& c = shm->counters();
+    udp.counters = &c;
+    dataUdp.counters = &c;
     auto t = openTransport(udp, faults, "sequencer control " + udp.bind.str());
     if (!t) {
         std::cerr << "seqcast sequencer: " << t.error().message() << "\n";

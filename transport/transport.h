@@ -22,6 +22,13 @@ struct Endpoint {
     std::string str() const;
 };
 
+// An IPv4 network: addr/len.
+struct Cidr {
+    std::uint32_t addr = 0;  // host byte order, masked
+    std::uint32_t mask = 0;
+    bool contains(std::uint32_t a) const noexcept { return (a & mask) == addr; }
+};
+
 // "239.1.1.1:40001", "127.0.0.1:0", "localhost:5000". Port 0 only when allowZeroPort.
 Result<Endpoint> parseEndpoint(const std::string& text, bool allowZeroPort = false);
 Result<std::uint32_t> parseIpv4(const std::string& text);
@@ -46,6 +53,7 @@ struct TransportStats {
     std::uint64_t rxTruncated = 0;  // larger than the receive buffer: dropped
     std::uint64_t txErrors = 0;     // datagrams the kernel refused (not EAGAIN)
     std::uint64_t txWouldBlock = 0; // send bursts cut short by a full socket buffer
+    std::uint64_t rxNotAllowed = 0; // from a source outside the allowlist: dropped
     std::uint64_t rxNoBuffers = 0;  // io_uring: the provided-buffer ring ran dry (datagrams wait in the socket)
 };
 

@@ -9,13 +9,15 @@
 #include <string>
 #include <vector>
 
+#include "fabric/counters.h"
 #include "transport/transport.h"
 
 namespace seqcast::transport {
 
 // How a socket transport talks to the kernel: recvmmsg/sendmmsg system calls, or io_uring
-// (multishot receive into a provided-buffer ring, batched sends, a registered socket).
-enum class SocketApi { Syscalls, Uring };
+// (multishot receive into a provided-buffer ring, batched sends, a registered socket), or no kernel
+// at all: DPDK (transport/dpdk_transport.h; same bytes on the wire).
+enum class SocketApi { Syscalls, Uring, Dpdk };
 
 struct UdpConfig {
     Endpoint bind;                       // local address; a multicast receiver binds its group:port
@@ -30,6 +32,11 @@ struct UdpConfig {
     bool gso = false;  // UDP_SEGMENT: consecutive equal-size datagrams to one destination leave in one send
     bool gro = false;  // UDP_GRO: the kernel may coalesce arriving datagrams; they are split here
     SocketApi api = SocketApi::Syscalls;
+    // Dpdk only: EAL arguments (what follows `--` on the command line) and our subnet's prefix length.
+    std::vector<std::string> ealArgs;
+    unsigned prefixLen = 24;
+    std::vector<Cidr> allow;             // non-empty: only datagrams from these networks are received
+    Counters* counters = nullptr;        // where the drops above are counted (the role's counters)
 };
 
 // A configured non-blocking UDP socket: options set, bound, groups joined.

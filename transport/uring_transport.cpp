@@ -1,6 +1,7 @@
 #include "transport/uring_transport.h"
 
 #include "seqcast_config.h"
+#include "transport/allowlist_transport.h"
 
 #include <arpa/inet.h>
 #include <netinet/udp.h>
@@ -26,7 +27,15 @@ Result<std::unique_ptr<Transport>> openSyscalls(const UdpConfig& cfg, std::vecto
     for (const auto& w : (*t)->warnings()) warnings.push_back(w);
     return std::unique_ptr<Transport>(std::move(*t));
 }
+
+Result<std::unique_ptr<Transport>> openUnfiltered(const UdpConfig& cfg, std::vector<std::string>& warnings);
 }  // namespace
+
+Result<std::unique_ptr<Transport>> openSocketTransport(const UdpConfig& cfg, std::vector<std::string>& warnings) {
+    auto t = openUnfiltered(cfg, warnings);
+    if (!t || cfg.allow.empty()) return t;
+    return std::unique_ptr<Transport>(new AllowlistTransport(std::move(*t), cfg.allow, cfg.counters));
+}
 
 #if !SEQCAST_HAVE_URING
 
@@ -34,12 +43,14 @@ Status uringSocketsAvailable() {
     return failInvalid("this seqcast was built without liburing (apt-get install liburing-dev, then rebuild)");
 }
 
-Result<std::unique_ptr<Transport>> openSocketTransport(const UdpConfig& cfg, std::vector<std::string>& warnings) {
+namespace {
+Result<std::unique_ptr<Transport>> openUnfiltered(const UdpConfig& cfg, std::vector<std::string>& warnings) {
     if (cfg.api == SocketApi::Uring)
         warnings.push_back("io_uring transport unavailable (" + uringSocketsAvailable().error().message() +
                            "); using recvmmsg/sendmmsg");
     return openSyscalls(cfg, warnings);
 }
+}  // namespace
 
 #else
 
@@ -462,7 +473,8 @@ Status uringSocketsAvailable() {
     return result;
 }
 
-Result<std::unique_ptr<Transport>> openSocketTransport(const UdpConfig& cfg, std::vector<std::string>& warnings) {
+namespace {
+Result<std::unique_ptr<Transport>> openUnfiltered(const UdpConfig& cfg, std::vector<std::string>& warnings) {
     if (cfg.api != SocketApi::Uring) return openSyscalls(cfg, warnings);
     if (auto ok = uringSocketsAvailable(); !ok) {
         warnings.push_back("io_uring transport unavailable (" + ok.error().message() + "); using recvmmsg/sendmmsg");
@@ -480,6 +492,7 @@ Result<std::unique_ptr<Transport>> openSocketTransport(const UdpConfig& cfg, std
     for (auto& w : own) warnings.push_back(std::move(w));
     return std::unique_ptr<Transport>(std::move(*t));
 }
+}  // namespace
 
 #endif
 

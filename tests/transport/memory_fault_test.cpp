@@ -10,6 +10,7 @@
 #include <memory>
 #include <vector>
 
+#include "transport/allowlist_transport.h"
 #include "transport/fault_transport.h"
 #include "transport/memory_transport.h"
 
@@ -416,6 +417,47 @@ TEST_CASE("FaultTransport: faults on send") {
     CHECK(b.faults().dropped == 0);
     CHECK(b.local() == kB);
     CHECK(b.stats().rxDatagrams == 200);
+}
+
+TEST_CASE("allowlist: parsing networks, and only their datagrams get through, the rest counted") {
+    auto ok = transport::parseAllowlist("10.1.0.0/16, 127.0.0.1,192.168.7.9/24,0.0.0.0/0");
+    REQUIRE(ok);
+    REQUIRE(ok->size() == 4);
+    CHECK((*ok)[0].contains(0x0A01FFFFu));
+    CHECK_FALSE((*ok)[0].contains(0x0A020000u));
+    CHECK((*ok)[1].contains(0x7F000001u));
+    CHECK_FALSE((*ok)[1].contains(0x7F000002u));
+    CHECK((*ok)[2].addr == 0xC0A80700u);  // host bits masked off
+    CHECK((*ok)[3].contains(0xDEADBEEFu));
+    for (const char* bad : {"10.1.0.0/33", "10.1.0.0/", "10.1.0/8", "host/8", "10.0.0.1/-1", "10.0.0.1/8x", "300.1.1.1"}) {
+        INFO(std::string(bad));
+        auto r = transport::parseAllowlist(bad);
+        REQUIRE_FALSE(r);
+        CHECK(r.error().message().find(bad) != std::string::npos);
+    }
+    CHECK(transport::parseAllowlist("")->empty());
+
+    MemoryNetwork net;
+    const Endpoint me{0x0A000001u, 5000};
+    Counters c;
+    transport::AllowlistTransport t(std::make_unique<MemoryTransport>(net, me), *transport::parseAllowlist("10.9.0.0/16"), &c);
+    MemoryTransport friendly(net, Endpoint{0x0A090001u, 0});
+    MemoryTransport stranger(net, Endpoint{0x0B000001u, 0});
+    std::byte b[16] = {};
+    const TxItem item{b, sizeof b, me};
+    for (int i = 0; i < 5; ++i) {
+        REQUIRE(stranger.sendBurst(std::span<const TxItem>(&item, 1)) == 1);
+        REQUIRE(friendly.sendBurst(std::span<const TxItem>(&item, 1)) == 1);
+    }
+    std::array<RxSlot, 32> slots{};
+    std::size_t got = 0;
+    for (std::size_t n; (n = t.recvBurst(slots)) != 0;) {
+        for (std::size_t i = 0; i < n; ++i) CHECK(slots[i].from.addr == 0x0A090001u);
+        got += n;
+    }
+    CHECK(got == 5);
+    CHECK(t.stats().rxNotAllowed == 5);
+    CHECK(c.get(Counter::DropNotAllowed) == 5);
 }
 
 }  // TEST_SUITE
