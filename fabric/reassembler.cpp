@@ -14,14 +14,26 @@ Reassembler::Slot* Reassembler::find(PublisherId p, PubSeq s) {
     return nullptr;
 }
 
+void Reassembler::reserve(Slot& s, std::size_t need) {
+    std::size_t cap = std::max<std::size_t>({need, 2 * s.cap, 4096});
+    cap = std::min<std::size_t>(cap, std::max<std::size_t>(need, maxMessage_));
+    std::unique_ptr<std::byte[]> grown(new std::byte[cap]);  // not zero-filled
+    // Bytes received so far lie below the old capacity; copy only ranges actually held.
+    for (const auto& r : s.have) std::memcpy(grown.get() + r.first, s.data.get() + r.first, r.second - r.first);
+    s.data = std::move(grown);
+    s.cap = cap;
+}
+
 void Reassembler::release(Slot& s) {
     s.used = false;
     s.haveLast = false;
     s.total = 0;
     s.have.clear();
     // Keep capacity bounded: a slot that held a huge message gives its memory back.
-    if (s.data.capacity() > (std::size_t{256} << 10)) std::vector<std::byte>().swap(s.data);
-    else s.data.clear();
+    if (s.cap > (std::size_t{256} << 10)) {
+        s.data.reset();
+        s.cap = 0;
+    }
 }
 
 Reassembler::Slot& Reassembler::claim(PublisherId p, PubSeq s) {
@@ -86,17 +98,23 @@ Reassembler::Outcome Reassembler::offer(const wire::MessageView& f, std::span<co
         s->haveLast = true;
         s->total = e32;
     }
-    if (s->data.size() < e32) s->data.resize(e32);
-    if (!f.payload.empty()) std::memcpy(s->data.data() + f.fragOffset, f.payload.data(), f.payload.size());
+    if (s->cap < e32) reserve(*s, e32);
+    if (!f.payload.empty()) std::memcpy(s->data.get() + f.fragOffset, f.payload.data(), f.payload.size());
     if (!insertRange(s->have, f.fragOffset, e32) && !(f.last() && f.payload.empty())) {
         ++stats_.duplicates;
         return Outcome::Duplicate;
+    }
+    if (s->have.size() > kMaxRanges) {
+        // Scattered slivers, as no sender fragments: bound the bookkeeping (and its sort).
+        ++stats_.inconsistent;
+        release(*s);
+        return Outcome::Inconsistent;
     }
     s->age = ++clock_;
     const bool complete = s->haveLast && (s->total == 0 || (s->have.size() == 1 && s->have[0].first == 0 &&
                                                             s->have[0].second == s->total));
     if (!complete) return Outcome::Pending;
-    out = std::span<const std::byte>(s->data.data(), s->total);
+    out = std::span<const std::byte>(s->data.get(), s->total);
     lastCompleted_ = s;
     ++stats_.completed;
     return Outcome::Complete;
@@ -120,7 +138,7 @@ std::size_t Reassembler::pending() const noexcept {
 
 std::size_t Reassembler::bytesHeld() const noexcept {
     std::size_t n = 0;
-    for (const auto& s : slots_) n += s.data.capacity();
+    for (const auto& s : slots_) n += s.cap;
     return n;
 }
 

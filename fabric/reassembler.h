@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <span>
 #include <utility>
+#include <memory>
 #include <vector>
 
 #include "fabric/types.h"
@@ -27,6 +28,11 @@ public:
     };
 
     explicit Reassembler(std::uint32_t maxMessage = wire::kDefaultMaxMessage, std::size_t maxPending = 64);
+    // Disjoint received ranges one incomplete message may have; beyond, it is dropped as
+    // inconsistent. A sender's in-order fragments make one range; loss makes one per hole.
+    static constexpr std::size_t kMaxRanges = 1024;
+    // Memory is bounded by maxPending x maxMessage bytes (plus kMaxRanges ranges per message),
+    // whatever arrives.
 
     // Offers one fragment. On Complete, `out` views the whole message; it stays valid until the
     // next call to offer() or drop().
@@ -46,13 +52,17 @@ private:
         PubSeq pubSeq{};
         std::uint32_t total = 0;   // valid once haveLast
         std::uint64_t age = 0;
-        std::vector<std::byte> data;
+        // Message bytes, grown geometrically and never zero-filled: a lone fragment far into a
+        // message costs the pages it touches, not a memset of everything before it.
+        std::unique_ptr<std::byte[]> data;
+        std::size_t cap = 0;
         std::vector<std::pair<std::uint32_t, std::uint32_t>> have;  // merged [begin, end) ranges
     };
     Slot* find(PublisherId p, PubSeq s);
     Slot& claim(PublisherId p, PubSeq s);
     static bool insertRange(std::vector<std::pair<std::uint32_t, std::uint32_t>>& v, std::uint32_t b, std::uint32_t e);
     void release(Slot& s);
+    void reserve(Slot& s, std::size_t need);
 
     std::uint32_t maxMessage_;
     std::vector<Slot> slots_;

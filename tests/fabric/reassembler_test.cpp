@@ -335,3 +335,33 @@ TEST_CASE("eviction picks the least recently touched message") {
     CHECK(r.offer(frag(p, PubSeq{1}, 20, all.subspan(20, 80), true), out) == Outcome::Complete);
     CHECK(equal(out, all));
 }
+
+TEST_CASE("memory stays bounded under a flood of fragments that never complete") {
+    // 100k messages, each announced by one fragment near the largest offset allowed (each would
+    // need ~1 MiB), then one message cut into slivers: bounded slots, bounded bytes, bounded ranges.
+    constexpr std::size_t kPending = 64;
+    Reassembler r(kDefaultMaxMessage, kPending);
+    const Bytes tail = test::patternBytes(64, 9);
+    std::span<const std::byte> out;
+    std::size_t peak = 0;
+    for (std::uint64_t seq = 0; seq < 100'000; ++seq) {
+        REQUIRE(r.offer(frag(PublisherId{static_cast<std::uint32_t>(1 + seq % 7)}, PubSeq{seq}, kDefaultMaxMessage - 64, tail, false), out) ==
+                Outcome::Pending);
+        peak = std::max(peak, r.bytesHeld());
+        REQUIRE(r.pending() <= kPending);
+    }
+    CHECK(r.stats().evicted == 100'000 - kPending);
+    CHECK(peak <= kPending * kDefaultMaxMessage);
+    // Slivers: one byte at every other offset. The message is dropped once it has more than
+    // kMaxRanges holes, and again each time slivers rebuild it.
+    const Bytes one = test::patternBytes(1, 1);
+    std::size_t inconsistent = 0;
+    for (std::uint32_t off = 2; off < 2 * 10 * Reassembler::kMaxRanges; off += 2) {
+        const Outcome o = r.offer(frag(PublisherId{99}, PubSeq{1}, off, one, false), out);
+        if (o == Outcome::Inconsistent) ++inconsistent;
+        else REQUIRE(o == Outcome::Pending);
+    }
+    CHECK(inconsistent >= 9);
+    CHECK(r.pending() <= kPending);
+    CHECK(r.bytesHeld() <= kPending * kDefaultMaxMessage);
+}
