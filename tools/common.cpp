@@ -1,6 +1,7 @@
 #include "tools/common.h"
 
 #include "transport/allowlist_transport.h"
+#include "transport/dpdk_transport.h"
 #include "transport/uring_transport.h"
 
 #include <poll.h>
@@ -18,6 +19,13 @@
 
 namespace seqcast::tools {
 
+namespace {
+// What followed `--` on the command line of a subcommand that takes no EXTRA arguments: the DPDK
+// EAL arguments of --transport dpdk (socketConfig() hands them on).
+std::vector<std::string> gEalArgs;
+bool gEalArgsGiven = false;
+}  // namespace
+
 std::optional<int> parseCommandLine(const CommandInfo& info, int argc, char** argv, po::options_description& opts,
                                     po::variables_map& vm, std::vector<std::string>* extra) {
     po::options_description common("General");
@@ -27,22 +35,22 @@ std::optional<int> parseCommandLine(const CommandInfo& info, int argc, char** ar
     po::options_description all;
     all.add(opts).add(common);
     auto usage = [&](std::ostream& os) {
-        os << "usage: seqcast " << info.name << " [options]" << (extra ? " [-- EXTRA...]" : "") << "\n"
+        os << "usage: seqcast " << info.name << " [options]" << (extra ? " [-- EXTRA...]" : " [-- DPDK EAL ARGS (--transport dpdk)]") << "\n"
            << info.synopsis << "\n\n" << all << "\nExamples:\n" << info.examples;
     };
     try {
         std::vector<std::string> args(argv + 1, argv + argc);
         std::vector<std::string> after;
-        if (extra != nullptr) {
-            for (std::size_t i = 0; i < args.size(); ++i) {
-                if (args[i] == "--") {
-                    after.assign(args.begin() + static_cast<std::ptrdiff_t>(i) + 1, args.end());
-                    args.resize(i);
-                    break;
-                }
+        for (std::size_t i = 0; i < args.size(); ++i) {
+            if (args[i] == "--") {
+                after.assign(args.begin() + static_cast<std::ptrdiff_t>(i) + 1, args.end());
+                args.resize(i);
+                if (extra == nullptr) gEalArgsGiven = true;
+                break;
             }
-            *extra = after;
         }
+        if (extra != nullptr) *extra = after;
+        else gEalArgs = after;
         po::store(po::command_line_parser(args).options(all).run(), vm);
         if (vm.count("help") != 0) {
             usage(std::cout);
@@ -160,8 +168,9 @@ void addSocketOptions(po::options_description& d) {
         ("no-gso", "do not use UDP GSO (by default runs of equal-size datagrams to one destination leave in one system call)")
         ("no-gro", "do not use UDP GRO (by default the kernel may coalesce arriving datagrams; they are split again here)")
         ("transport", po::value<std::string>()->default_value("udp"),
-         "udp (recvmmsg/sendmmsg) or uring (io_uring: multishot receive into a provided-buffer ring, batched sends; "
-         "falls back to udp with a warning where the kernel lacks it)")
+         "udp (recvmmsg/sendmmsg), uring (io_uring: multishot receive into a provided-buffer ring, batched sends; "
+         "falls back to udp with a warning where the kernel lacks it) or dpdk (kernel bypass: EAL arguments after --, "
+         "our address is --interface ADDR[/PREFIX])")
         ("allow", po::value<std::string>(),
          "receive only from these IPv4 networks, e.g. 10.1.0.0/16,127.0.0.1 (others are dropped and counted as drop_not_allowed)");
 }
@@ -179,7 +188,19 @@ void pinCpu(const po::variables_map& vm) {
 
 transport::UdpConfig socketConfig(const po::variables_map& vm) {
     transport::UdpConfig c;
-    c.interface = getIpv4(vm, "interface");
+    // --interface ADDR[/PREFIX]: the prefix is the DPDK port's subnet (ARP resolves next hops in it).
+    std::string iface = vm["interface"].as<std::string>();
+    if (const auto slash = iface.find('/'); slash != std::string::npos) {
+        const std::string len = iface.substr(slash + 1);
+        iface.resize(slash);
+        if (len.empty() || len.size() > 2 || len.find_first_not_of("0123456789") != std::string::npos ||
+            std::stoul(len) < 1 || std::stoul(len) > 32)
+            throw UsageError("--interface: '" + len + "' is not a prefix length (1..32)");
+        c.prefixLen = static_cast<unsigned>(std::stoul(len));
+    }
+    auto ifaceAddr = transport::parseIpv4(iface);
+    if (!ifaceAddr) throw UsageError("--interface: " + ifaceAddr.error().message());
+    c.interface = *ifaceAddr;
     c.ttl = static_cast<int>(getU64(vm, "ttl", 0, 255));
     c.loop = vm.count("no-loopback") == 0;
     c.rcvBuf = static_cast<int>(getSize(vm, "rcvbuf", 0, 1u << 30));
@@ -189,7 +210,15 @@ transport::UdpConfig socketConfig(const po::variables_map& vm) {
     const std::string api = vm["transport"].as<std::string>();
     if (api == "udp") c.api = transport::SocketApi::Syscalls;
     else if (api == "uring") c.api = transport::SocketApi::Uring;
-    else throw UsageError("--transport: '" + api + "' must be udp or uring");
+    else if (api == "dpdk") c.api = transport::SocketApi::Dpdk;
+    else throw UsageError("--transport: '" + api + "' must be udp, uring or dpdk");
+    if (c.api == transport::SocketApi::Dpdk) {
+        if (!transport::dpdkAvailable())
+            throw UsageError("--transport dpdk: this seqcast was built without DPDK (apt-get install libdpdk-dev, then rebuild)");
+        c.ealArgs = gEalArgs;
+    } else if (gEalArgsGiven) {
+        throw UsageError("arguments after -- are DPDK EAL arguments: they need --transport dpdk");
+    }
     if (vm.count("allow")) {
         auto allow = transport::parseAllowlist(vm["allow"].as<std::string>());
         if (!allow) throw UsageError("--allow: " + allow.error().message());
@@ -232,7 +261,8 @@ Result<std::unique_ptr<transport::Transport>> openTransport(const transport::Udp
                                                             const transport::FaultConfig& faults,
                                                             const std::string& what) {
     std::vector<std::string> warnings;
-    auto t = transport::openSocketTransport(udp, warnings);
+    auto t = udp.api == transport::SocketApi::Dpdk ? transport::openDpdkTransport(udp, warnings)
+                                                   : transport::openSocketTransport(udp, warnings);
     for (const auto& w : warnings) std::fprintf(stderr, "seqcast: warning: %s: %s\n", what.c_str(), w.c_str());
     if (!t) return fail(t.error().wrap(what));
     if (!faults.any()) return std::move(*t);
