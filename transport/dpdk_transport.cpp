@@ -487,7 +487,7 @@ void Port::dispatch(rte_mbuf* m, std::uint64_t now, bool fromWire) {
         rte_pktmbuf_free(m);
         return;
     }
-    ++stats_.rxUdp;
+    if (fromWire) ++stats_.rxUdp;
     if (fromWire && !mcast && (f.srcMac[0] & 1) == 0) learn(f.srcIp, f.srcMac, now);
     unsigned refs = 0;
     for (std::size_t i = 0; i < neps_; ++i) {
@@ -601,7 +601,7 @@ std::size_t Port::send(EndpointState& e, std::span<const TxItem> items, bool loo
             if (mcast) {
                 h.dstMac = eth::multicastMac(dst);
                 h.ttl = ttl;
-                local = loop;
+                local = loop && std::any_of(groups_.begin(), groups_.end(), [&](const Group& g) { return g.addr == dst; });
             } else if (dst == ip_) {
                 h.dstMac = mac_;
                 local = true;

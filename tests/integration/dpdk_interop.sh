@@ -1,0 +1,204 @@
+#!/usr/bin/env bash
+# DPDK and kernel sockets on one wire: two network namespaces joined by a veth pair. In namespace D
+# the veth end has no IP address and belongs to a DPDK port (net_af_packet vdev, no hugepages, no
+# PCI); in namespace K the other end is an ordinary kernel interface. Loss comes from nftables on
+# the kernel side (numgen random), repaired by NAKs.
+#   (a) a DPDK sequencer serves two kernel-socket subscribers; kernel publishers; 2 % of the stream
+#       and 1 % of the PUB frames dropped in K.
+#   (b) a kernel sequencer serves a DPDK subscriber and a kernel subscriber; 2 % of the stream
+#       leaving K's veth dropped (the kernel subscriber's looped-back copy passes the same hook, so
+#       both lose, independently).
+#   (c) as (b) with the DPDK subscriber on net_af_xdp (generic XDP on the veth), where the kernel
+#       and the container allow AF_XDP; where the PMD cannot start that is reported and (a) and (b)
+#       decide the result. SEQCAST_IT_NO_XDP=1 leaves it out.
+# Every subscriber: all messages, no loss, digests equal across DPDK and kernel subscribers.
+#
+# usage: dpdk_interop.sh /path/to/seqcast   (needs root, iproute2, nftables, a DPDK build; else SKIP)
+. "$(dirname "$0")/lib.sh" "$@"
+
+N=${SEQCAST_IT_MESSAGES:-10000}
+RATE=${SEQCAST_IT_RATE:-2500}
+NPUB=2
+TOTAL=$((N * NPUB))
+LIMIT=120
+
+[[ $(id -u) -eq 0 ]] || skip "needs root for network namespaces, nftables and AF_PACKET"
+command -v ip >/dev/null || skip "iproute2 (ip) is not installed"
+command -v nft >/dev/null || skip "nftables (nft) is not installed"
+if "$SEQCAST" sub --transport dpdk --group 239.1.1.1:1 2>&1 | grep -q "built without DPDK"; then
+    skip "this seqcast was built without DPDK"
+fi
+
+TAG="sd$$r$((RANDOM % 1000))"
+D=$TAG-d
+K=$TAG-k
+DPDK_IP=10.88.0.1
+KERN_IP=10.88.0.2
+for ns in "$D" "$K"; do
+    ip netns add "$ns" 2>"$TMP/netns.err" || skip "cannot create network namespaces: $(cat "$TMP/netns.err")"
+    NETNS+=("$ns")
+    ip -n "$ns" link set lo up
+done
+ip -n "$D" link add d0 type veth peer name k0 netns "$K" 2>"$TMP/veth.err" || skip "cannot create a veth pair: $(cat "$TMP/veth.err")"
+ip -n "$D" link set d0 up
+# No address on d0: the kernel in D must not answer ARP or send ICMP for the DPDK endpoints.
+ip netns exec "$D" sysctl -qw net.ipv6.conf.d0.disable_ipv6=1 2>/dev/null || true
+ip -n "$K" addr add $KERN_IP/24 dev k0
+ip -n "$K" link set k0 up
+ip -n "$K" route add 239.0.0.0/8 dev k0
+ip netns exec "$K" sysctl -qw net.ipv6.conf.k0.disable_ipv6=1 2>/dev/null || true
+{ ip netns exec "$K" nft add table inet t &&
+    ip netns exec "$K" nft add chain inet t in '{ type filter hook input priority 0; }' &&
+    ip netns exec "$K" nft add chain inet t out '{ type filter hook output priority 0; }' &&
+    ip netns exec "$K" nft add chain inet t post '{ type filter hook postrouting priority 0; }'; } \
+    2>"$TMP/nft.err" || skip "nftables does not work here: $(cat "$TMP/nft.err")"
+nft_dropped() { ip netns exec "$K" nft list chain inet t "$1" 2>/dev/null | sed -n 's/.*counter packets \([0-9]*\).*/\1/p' | paste -sd+ | bc; }
+
+# eal NAME VDEV: EAL arguments for one DPDK process (its own file prefix, no hugepages, no PCI).
+eal() { echo "--no-huge -m 256 --no-pci --no-shconf --file-prefix=$TAG-$1 --vdev=$2 --log-level=lib.eal:error --no-telemetry"; }
+
+# Kernel-side processes use --no-gso: a UDP GSO super-packet crosses a veth whole, and the DPDK end
+# (a packet socket) would see one oversized frame instead of the datagrams.
+KOPTS=(--interface $KERN_IP --no-gso)
+
+# run_pubs SEQ_ADDR: the publishers (in K), waited for.
+run_pubs() {
+    local i
+    for i in $(seq 1 $NPUB); do
+        start_ns "$1-pub$i" "$K" $LIMIT "$SEQCAST" pub --sequencer "$2" --bind $KERN_IP:0 "${KOPTS[@]}" --rate "$RATE" \
+            --count "$N" --size 8-4000 --window 512 --seed "$i" --json "$TMP/$1-pub$i.json" --linger 30
+    done
+    for i in $(seq 1 $NPUB); do
+        wait_exit "$1-pub$i" 90 || die "$1: publisher $i still running after 90 s"
+        check "$1 pub$i exit status" "${RC[$1-pub$i]}" eq 0
+        check "$1 pub$i confirmed" "$(json "$TMP/$1-pub$i.json" confirmed)" eq "$N"
+    done
+}
+# heard NAME...: every named subscriber has received heartbeats.
+heard() {
+    local n p v
+    for n in "$@"; do
+        p=$(seqcast_pid "$n") || return 1
+        v=$(counter "$p" heartbeats_received)
+        [[ ${v:-0} -gt 0 ]] || return 1
+    done
+}
+# end_run SEQ SUB...: stop the sequencer (END_OF_STREAM), wait for the subscribers.
+end_run() {
+    local seq=$1 s
+    shift
+    local pids=() p
+    for s in "$@"; do p=$(seqcast_pid "$s") && pids+=("$p"); done
+    delivered() {
+        local q v
+        for q in "${pids[@]}"; do
+            v=$(counter "$q" messages_in)
+            [[ -z $v ]] && continue
+            ((v >= TOTAL)) || return 1
+        done
+    }
+    wait_until 60 "every subscriber delivered $TOTAL messages" delivered || true
+    stop "$seq" TERM 10 || true
+    for s in "$@"; do
+        wait_exit "$s" 20 || { log "$s did not see END_OF_STREAM within 20 s: stopping it"; stop "$s" TERM 10 || true; }
+    done
+}
+# check_subs LABEL SUB...: full, lossless, ordered, equal digests; loss happened on the first.
+check_subs() {
+    local label=$1 s f d0=""
+    shift
+    printf '%-12s %8s %6s %9s %6s %5s %s\n' who messages gaps repaired naks lost digest
+    for s in "$@"; do
+        f=$TMP/$s.json
+        if [[ ! -s $f ]]; then
+            echo "CHECK FAILED: $s wrote no summary (exit ${RC[$s]:-?})"
+            FAILURES=$((FAILURES + 1))
+            continue
+        fi
+        printf '%-12s %8s %6s %9s %6s %5s %s\n' "$s" "$(json "$f" messages)" "$(json "$f" gaps)" "$(json "$f" repaired_offsets)" \
+            "$(json "$f" naks_sent)" "$(json "$f" lost_offsets)" "$(json "$f" digest)"
+        show_losses "$s"
+        check "$s messages" "$(json "$f" messages)" eq "$TOTAL"
+        check "$s lost_offsets" "$(json "$f" lost_offsets)" eq 0
+        check "$s order_violations" "$(json "$f" order_violations)" eq 0
+        check "$s fifo_violations" "$(json "$f" fifo_violations)" eq 0
+        [[ -z $d0 ]] && d0=$(json "$f" digest)
+        check "$s digest equals $1's" "$(json "$f" digest)" == "$d0"
+    done
+    check "$label: $1 saw gaps (loss happened)" "$(json "$TMP/$1.json" gaps)" gt 0
+    check "$label: $1 repaired offsets" "$(json "$TMP/$1.json" repaired_offsets)" gt 0
+}
+dpdk_summary() { grep -h 'dpdk port' "$TMP/$1.log" | sed "s/^/  $1: /"; }
+
+# ---- (a) DPDK sequencer, kernel subscribers and publishers ----
+pick_ports
+pick_group
+P=$PORT
+G=$GROUP_ADDR:$((P + 1))
+ip netns exec "$K" nft add rule inet t in udp dport $((P + 1)) numgen random mod 100 '<' 2 counter drop
+ip netns exec "$K" nft add rule inet t out udp dport $P numgen random mod 100 '<' 1 counter drop
+log "(a) DPDK sequencer $DPDK_IP:$P (net_af_packet on d0) -> kernel subscribers on $G; nftables in K drops 2% of the stream, 1% of PUBs"
+# shellcheck disable=SC2046
+start_ns a-seq "$D" $LIMIT "$SEQCAST" sequencer --transport dpdk --control $DPDK_IP:$P --group "$G" --interface $DPDK_IP/24 \
+    --state "$TMP/a.state" --ring 64M -- $(eal a-seq net_af_packet0,iface=d0)
+for i in 1 2; do
+    start_ns "a-sub$i" "$K" $LIMIT "$SEQCAST" sub --group "$G" "${KOPTS[@]}" --verify --exit-on-eos --json "$TMP/a-sub$i.json" \
+        --reorder-buffer 64M
+done
+if ! wait_until 20 "kernel subscribers hear the DPDK sequencer" heard a-sub1 a-sub2; then
+    exited a-seq && grep -qiE "EAL|no port|af_packet" "$TMP/a-seq.log" && skip "DPDK cannot bring up net_af_packet here: $(tail -n 3 "$TMP/a-seq.log")"
+    die "(a) the kernel subscribers did not hear the DPDK sequencer"
+fi
+run_pubs a $DPDK_IP:$P
+end_run a-seq a-sub1 a-sub2
+check "(a) sequencer exit status" "${RC[a-seq]:-?}" eq 0
+check_subs "(a)" a-sub1 a-sub2
+A_DROPS=$(nft_dropped in)+$(nft_dropped out)
+check "(a) nftables drops" "$(echo "$A_DROPS" | bc)" gt 0
+dpdk_summary a-seq
+ip netns exec "$K" nft flush chain inet t in
+ip netns exec "$K" nft flush chain inet t out
+
+# ---- (b) kernel sequencer, a DPDK subscriber beside a kernel one ----
+# run_b LABEL VDEV: one run of (b) with the DPDK subscriber on VDEV.
+run_b() {
+    local l=$1 vdev=$2
+    pick_ports
+    pick_group
+    local p=$PORT g=$GROUP_ADDR:$((PORT + 1))
+    ip netns exec "$K" nft flush chain inet t post
+    ip netns exec "$K" nft add rule inet t post oifname k0 udp dport $((p + 1)) numgen random mod 100 '<' 2 counter drop
+    log "($l) kernel sequencer $KERN_IP:$p -> DPDK subscriber ($vdev) and a kernel subscriber on $g; nftables drops 2% leaving k0"
+    start_ns "$l-seq" "$K" $LIMIT "$SEQCAST" sequencer --control $KERN_IP:$p --group "$g" "${KOPTS[@]}" --state "$TMP/$l.state" --ring 64M
+    # shellcheck disable=SC2046
+    start_ns "$l-dsub" "$D" $LIMIT "$SEQCAST" sub --transport dpdk --group "$g" --interface $DPDK_IP/24 --verify --exit-on-eos \
+        --json "$TMP/$l-dsub.json" --reorder-buffer 64M -- $(eal "$l-dsub" "$vdev")
+    start_ns "$l-ksub" "$K" $LIMIT "$SEQCAST" sub --group "$g" "${KOPTS[@]}" --verify --exit-on-eos --json "$TMP/$l-ksub.json" \
+        --reorder-buffer 64M
+    if ! wait_until 20 "both subscribers hear the kernel sequencer" heard "$l-dsub" "$l-ksub"; then
+        if exited "$l-dsub"; then
+            echo "($l) the DPDK subscriber on $vdev exited (${RC[$l-dsub]}): $(tail -n 3 "$TMP/$l-dsub.log" | tr '\n' ' ')"
+            stop "$l-seq" TERM 5 || true
+            stop "$l-ksub" TERM 5 || true
+            return 2
+        fi
+        die "($l) the subscribers did not hear the kernel sequencer"
+    fi
+    run_pubs "$l" $KERN_IP:$p
+    end_run "$l-seq" "$l-dsub" "$l-ksub"
+    check "($l) DPDK subscriber exit status" "${RC[$l-dsub]:-?}" eq 0
+    check_subs "($l)" "$l-dsub" "$l-ksub"
+    check "($l) nftables drops" "$(nft_dropped post)" gt 0
+    dpdk_summary "$l-dsub"
+}
+run_b b net_af_packet0,iface=d0 || die "(b) the DPDK subscriber on net_af_packet could not start"
+
+# ---- (c) the same on AF_XDP, where it works ----
+if [[ -n ${SEQCAST_IT_NO_XDP:-} ]]; then
+    log "(c) skipped: SEQCAST_IT_NO_XDP"
+elif run_b c net_af_xdp0,iface=d0,start_queue=0,queue_count=1; then
+    log "(c) net_af_xdp: passed the same checks"
+else
+    log "(c) net_af_xdp does not work here (see above); not counted"
+fi
+finish
