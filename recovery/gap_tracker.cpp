@@ -32,7 +32,7 @@ std::uint64_t GapTracker::retryDelay(std::uint32_t attempts) const noexcept {
 void GapTracker::addGap(std::uint64_t first, std::uint64_t end, std::uint64_t nowNs) {
     if (first >= end) return;
     ++stats_.gapsDetected;
-    gaps_.push_back(Gap{first, end, nowNs, nowNs + firstDelay(), 0, 0, false, false});
+    gaps_.push_back(Gap{first, end, nowNs, nowNs + firstDelay(), 0, 0, false, false, false});
 }
 
 void GapTracker::onHead(Offset head, std::uint64_t nowNs) {
@@ -66,7 +66,7 @@ void GapTracker::onData(Offset first, std::uint64_t count, std::uint64_t nowNs, 
         if (g.lastNakNs == 0 && !g.unrepairable) stats_.suppressed += (g.first >= b && g.end <= e) ? 1 : 0;
         if (isRepair || g.lastNakNs != 0) stats_.repairedOffsets += covered;
         // Karn: a gap NAKed more than once cannot tell which NAK its repair answers.
-        if (isRepair && g.lastNakNs != 0 && g.attempts == 1 && nowNs > g.lastNakNs) {
+        if (isRepair && g.lastNakNs != 0 && g.attempts == 1 && !g.partial && nowNs > g.lastNakNs) {
             const std::uint64_t sample = std::max(nowNs - g.lastNakNs, p_.minRttNs);
             srtt_ = (7 * srtt_ + sample) / 8;
             backoff_ = 0;  // a clean sample: the estimate is trusted again
@@ -74,6 +74,15 @@ void GapTracker::onData(Offset first, std::uint64_t count, std::uint64_t nowNs, 
         if (g.first >= b && g.end <= e) {
             gaps_.erase(gaps_.begin() + static_cast<std::ptrdiff_t>(i));
             continue;
+        }
+        if (isRepair && g.lastNakNs != 0) {
+            // Part of a NAKed gap repaired: the sender is answering, perhaps in rate-limited
+            // parts. The deadline runs from this progress, and the rest is asked for one retry
+            // delay from now, without the doubling of unanswered NAKs.
+            g.detectedNs = nowNs;
+            g.attempts = 1;
+            g.partial = true;
+            g.nakAtNs = nowNs + retryDelay(1);
         }
         if (g.first < b && g.end > e) {  // split in two
             Gap right = g;

@@ -100,6 +100,7 @@ private:
         std::uint32_t attempts;
         bool unrepairable;        // nobody holds it: declare lost at once
         bool toArchive;           // below the sender's oldest: ask the archiver
+        bool partial;             // partly repaired: no RTT sample from it (the parts may be paced)
     };
     void addGap(std::uint64_t first, std::uint64_t end, std::uint64_t nowNs);
     bool held(const Gap& g) const noexcept { return g.first >= holdFrom_ && gaps_.front().first < holdFrom_; }

@@ -346,6 +346,39 @@ TEST_CASE("nextDeadline is when poll next has work") {
     CHECK(log.lost.empty());
 }
 
+TEST_CASE("a gap repaired in rate-limited parts: the rest is asked for promptly and the deadline runs from the progress") {
+    // A 10000-offset gap; the sender answers each NAK with 100 offsets (its budget), 5 ms apart.
+    NakPolicy p;
+    p.deadlineNs = 100'000'000;  // 100 ms: far less than the 500 ms the whole repair takes
+    p.initialRttNs = 1'000'000;
+    GapTracker g(p);
+    g.reset(Offset{0});
+    g.onData(Offset{0}, 1, kT0, false);
+    g.onData(Offset{10'001}, 1, kT0, false);
+    Log log;
+    std::uint64_t now = kT0, next = 1;
+    std::uint64_t maxNakGap = 0, lastNak = 0;
+    while (g.hasGaps() && now < kT0 + 2'000'000'000ull) {
+        now += 5'000'000;
+        const std::size_t before = log.naks.size();
+        g.poll(now, log.actions());
+        if (log.naks.size() > before) {
+            if (lastNak != 0) maxNakGap = std::max(maxNakGap, now - lastNak);
+            lastNak = now;
+        }
+        if (!log.naks.empty() && next < 10'001) {  // the sender's answer: the next 100 offsets
+            const std::uint64_t n = std::min<std::uint64_t>(100, 10'001 - next);
+            g.onData(Offset{next}, n, now + 1'000'000, true);
+            next += n;
+        }
+    }
+    CHECK_FALSE(g.hasGaps());
+    CHECK(log.lost.empty());
+    CHECK(g.stats().repairedOffsets == 10'000);
+    // Never the doubling of unanswered retries: the rest is asked for within a few round trips.
+    CHECK(maxNakGap <= 4 * p.initialRttNs + 5'000'000);
+}
+
 TEST_CASE("random arrivals: the gaps are exactly the offsets missing below head") {
     // Datagrams of 1-8 offsets arrive mostly in order, some skipped (gaps), some late (repairs
     // filling or splitting gaps), some duplicated; the tracker's gaps, as NAKed when all are due,
