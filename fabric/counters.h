@@ -37,6 +37,8 @@ enum class Counter : std::uint16_t {
     DropTooLarge,
     DropOverflow,         // buffers full
     DropNotAllowed,       // source outside the --allow list
+    DropBadAuth,          // authenticated stream: MAC missing, forged or altered
+    DropUnknownKey,       // authenticated stream: a key id not in the key file
     GapsDetected,
     GapOffsetsRepaired,
     NaksSent,
@@ -80,7 +82,7 @@ inline constexpr std::array<std::string_view, kCounterCount> kCounterNames = {
     "send_errors", "recv_errors", "send_partial",
     "drop_truncated", "drop_bad_magic", "drop_bad_version", "drop_bad_header_length", "drop_bad_body_length",
     "drop_bad_crc", "drop_unknown_type", "drop_bad_body", "drop_wrong_stream", "drop_wrong_epoch",
-    "drop_unexpected_type", "drop_duplicate", "drop_out_of_order", "drop_too_large", "drop_overflow", "drop_not_allowed",
+    "drop_unexpected_type", "drop_duplicate", "drop_out_of_order", "drop_too_large", "drop_overflow", "drop_not_allowed", "drop_bad_auth", "drop_unknown_key",
     "gaps_detected", "gap_offsets_repaired", "naks_sent", "naks_received", "naks_suppressed",
     "nak_offsets_requested", "retransmits", "retransmits_rate_limited", "retransmits_host_limited", "retransmits_unavailable",
     "loss_notices", "offsets_lost", "heartbeats_sent", "heartbeats_received", "pub_acks_sent",

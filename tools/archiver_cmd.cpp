@@ -49,6 +49,7 @@ int runArchiver(int argc, char** argv) {
         const auto group = getEndpoint(vm, "group");
         if (!group.multicast()) throw UsageError("--group: " + group.str() + " is not a multicast address (224.0.0.0/4)");
         cfg.log.path = vm["log"].as<std::string>();
+        checkPath("log", cfg.log.path, PathUse::ReadWrite);
         cfg.log.segmentBytes = getSize(vm, "segment", 1u << 20, 1ull << 32);
         if (cfg.log.segmentBytes % 4096 != 0) throw UsageError("--segment: must be a multiple of 4096");
         cfg.log.capacity = getSize(vm, "size", 4 * cfg.log.segmentBytes, 1ull << 44);
@@ -83,15 +84,13 @@ int runArchiver(int argc, char** argv) {
     installStopSignals();
     auto shm = transport::ShmCounters::create("archiver", cfg.sub.stream.get());
     Counters& c = shm->counters();
+    dataUdp.counters = subUdp.counters = svcUdp.counters = &c;
     auto data = openTransport(dataUdp, faults, "archiver " + dataUdp.bind.str());
     auto sub = openTransport(subUdp, transport::FaultConfig{}, "archiver NAK socket");
     auto svc = openTransport(svcUdp, transport::FaultConfig{}, "archiver service " + svcUdp.bind.str());
-    for (auto* t : {&data, &sub, &svc}) {
-        if (!*t) {
-            std::cerr << "seqcast archiver: " << t->error().message() << "\n";
-            return 1;
-        }
-    }
+    if (!data) return setupFailure("archiver", "group", data.error());
+    if (!sub) return setupFailure("archiver", "interface", sub.error());
+    if (!svc) return setupFailure("archiver", "control", svc.error());
     const bool tty = ::isatty(2) != 0;
     int lastPct = -1;
     auto progress = [&](double f) {
@@ -103,10 +102,8 @@ int runArchiver(int argc, char** argv) {
     };
     auto a = recovery::Archiver::create(cfg, **data, **sub, **svc, c, progress);
     if (tty && lastPct >= 0) std::fprintf(stderr, "\n");
-    if (!a) {
-        std::cerr << "seqcast archiver: " << a.error().message() << "\n";
-        return 1;
-    }
+    // Its set-up errors are the log's (the options were checked above).
+    if (!a) return setupFailure("archiver", "log", a.error());
     auto& ar = **a;
     const auto& log = ar.log();
     std::fprintf(stderr, "seqcast archiver: stream %u -> %s (%s, %s), offsets %llu..%llu retained%s; replays on %s\n",

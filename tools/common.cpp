@@ -1,14 +1,17 @@
 #include "tools/common.h"
 
 #include "transport/allowlist_transport.h"
+#include "transport/auth_transport.h"
 #include "transport/dpdk_transport.h"
 #include "transport/uring_transport.h"
 
 #include <poll.h>
 #include <sched.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <cstdio>
@@ -56,11 +59,36 @@ std::optional<int> parseCommandLine(const CommandInfo& info, int argc, char** ar
             usage(std::cout);
             return 0;
         }
+        if (extra == nullptr && gEalArgsGiven && opts.find_nothrow("transport", false) == nullptr)
+            throw UsageError("arguments after --: seqcast " + info.name + " takes none");
         if (vm.count("config") != 0) {
             const std::string path = vm["config"].as<std::string>();
+            checkPath("config", path, PathUse::Read);
             std::ifstream in(path);
-            if (!in) throw UsageError("--config: cannot read '" + path + "'");
-            po::store(po::parse_config_file(in, opts, false), vm);
+            if (!in) throw UsageError("--config: cannot read '" + path + "': " + std::strerror(errno));
+            try {
+                po::parsed_options parsed = po::parse_config_file(in, opts, false);
+                // A flag in a file is true or false (yes/no, on/off, 1/0); false leaves it off.
+                std::vector<po::option> kept;
+                for (po::option& o : parsed.options) {
+                    const po::option_description* d = opts.find_nothrow(o.string_key, false);
+                    if (d == nullptr || d->semantic()->max_tokens() != 0) {
+                        kept.push_back(std::move(o));
+                        continue;
+                    }
+                    const std::string v = o.value.empty() ? "" : o.value.front();
+                    if (v.empty() || v == "true" || v == "yes" || v == "on" || v == "1") {
+                        o.value.clear();
+                        kept.push_back(std::move(o));
+                    } else if (v != "false" && v != "no" && v != "off" && v != "0") {
+                        throw UsageError("--config " + path + ": " + o.string_key + " = '" + v + "': a flag is true or false");
+                    }
+                }
+                parsed.options = std::move(kept);
+                po::store(parsed, vm);
+            } catch (const po::error& e) {
+                throw UsageError("--config " + path + ": " + e.what());
+            }
         }
         po::notify(vm);
     } catch (const po::error& e) {
@@ -73,6 +101,90 @@ std::optional<int> parseCommandLine(const CommandInfo& info, int argc, char** ar
         return kExitUsage;
     }
     return std::nullopt;
+}
+
+std::size_t SizeSpec::draw(Rng& r, std::size_t maxSize) const {
+    std::uint64_t v = a;
+    if (kind == Kind::Uniform) v = a + r.below(b - a + 1);
+    if (kind == Kind::Exp) {
+        const double u = r.unit();
+        v = static_cast<std::uint64_t>(-mean * std::log(1.0 - u)) + 1;
+    }
+    return static_cast<std::size_t>(std::min<std::uint64_t>(v, maxSize));
+}
+
+SizeSpec parseSizeSpec(const std::string& option, const std::string& text, std::uint64_t maxMessage) {
+    const std::string opt = "--" + option + ": ";
+    SizeSpec s;
+    auto num = [&](const std::string& t) {
+        auto v = parseSize(t);
+        if (!v || *v > maxMessage)
+            throw UsageError(opt + "'" + text + "' must be N, A-B or exp:MEAN with sizes up to --max-message (" +
+                             std::to_string(maxMessage) + ")");
+        return *v;
+    };
+    if (text.rfind("exp:", 0) == 0) {
+        s.kind = SizeSpec::Kind::Exp;
+        s.mean = static_cast<double>(num(text.substr(4)));
+        if (s.mean < 1) throw UsageError(opt + "exponential mean must be at least 1");
+    } else if (auto dash = text.find('-'); dash != std::string::npos) {
+        s.kind = SizeSpec::Kind::Uniform;
+        s.a = num(text.substr(0, dash));
+        s.b = num(text.substr(dash + 1));
+        if (s.a > s.b) throw UsageError(opt + "in 'A-B' A must not exceed B");
+    } else {
+        s.a = s.b = num(text);
+    }
+    return s;
+}
+
+void checkPath(const std::string& option, const std::string& path, PathUse use) {
+    const std::string opt = "--" + option + ": ";
+    if (path.empty()) throw UsageError(opt + "an empty path");
+    struct stat st {};
+    if (::stat(path.c_str(), &st) == 0) {
+        if (use == PathUse::Directory) {
+            if (!S_ISDIR(st.st_mode)) throw UsageError(opt + "'" + path + "' is not a directory");
+            if (::access(path.c_str(), R_OK | X_OK) != 0)
+                throw UsageError(opt + "cannot read the directory '" + path + "': " + std::strerror(errno));
+            return;
+        }
+        if (S_ISDIR(st.st_mode)) throw UsageError(opt + "'" + path + "' is a directory, not a file");
+        const int mode = use == PathUse::Read ? R_OK : use == PathUse::Write ? W_OK : R_OK | W_OK;
+        if (::access(path.c_str(), mode) != 0)
+            throw UsageError(opt + (use == PathUse::Read ? "cannot read '" : "cannot write '") + path + "': " + std::strerror(errno));
+        return;
+    }
+    const int err = errno;
+    if (err != ENOENT || use == PathUse::Read || use == PathUse::Directory)
+        throw UsageError(opt + "cannot read " + (use == PathUse::Directory ? "the directory '" : "'") + path + "': " + std::strerror(err));
+    // Created at start-up: its directory must exist and take a new file.
+    const auto slash = path.find_last_of('/');
+    const std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
+    if (::stat(dir.c_str(), &st) != 0)
+        throw UsageError(opt + "cannot create '" + path + "': directory '" + dir + "': " + std::strerror(errno));
+    if (!S_ISDIR(st.st_mode)) throw UsageError(opt + "cannot create '" + path + "': '" + dir + "' is not a directory");
+    if (::access(dir.c_str(), W_OK | X_OK) != 0)
+        throw UsageError(opt + "cannot create '" + path + "' in '" + dir + "': " + std::strerror(errno));
+}
+
+void checkPath(const po::variables_map& vm, const std::string& name, PathUse use) {
+    if (vm.count(name) != 0) checkPath(name, vm[name].as<std::string>(), use);
+}
+
+int setupFailure(const std::string& command, const std::string& option, const Error& e) {
+    switch (e.code) {
+        case EADDRINUSE: case EADDRNOTAVAIL: case EACCES: case ENODEV: case ENOENT: case ENOTDIR:
+        case EISDIR: case EROFS: case ENAMETOOLONG: case ELOOP: case EINVAL: {
+            const std::string& m = e.message();
+            const bool iface = m.find("IP_MULTICAST_IF") != std::string::npos || m.find(": join ") != std::string::npos;
+            std::fprintf(stderr, "seqcast %s: --%s: %s\n", command.c_str(), iface ? "interface" : option.c_str(), m.c_str());
+            return kExitUsage;
+        }
+        default:
+            std::fprintf(stderr, "seqcast %s: %s\n", command.c_str(), e.message().c_str());
+            return 1;
+    }
 }
 
 namespace {
@@ -156,6 +268,23 @@ std::uint32_t getIpv4(const po::variables_map& vm, const std::string& name) {
     return *a;
 }
 
+void addAuthOptions(po::options_description& d) {
+    d.add_options()
+        ("auth-key", po::value<std::string>(),
+         "authenticated frames: sign every datagram and accept only signed ones, with the keys in this file "
+         "(lines 'ID HEX64', mode 600; see README)")
+        ("auth-key-id", po::value<std::string>(), "the key id to sign with (default: the highest in the file)");
+}
+
+void authConfig(const po::variables_map& vm, transport::UdpConfig& c) {
+    if (vm.count("auth-key-id") && !vm.count("auth-key")) throw UsageError("--auth-key-id needs --auth-key");
+    if (!vm.count("auth-key")) return;
+    c.authKeyFile = vm["auth-key"].as<std::string>();
+    if (vm.count("auth-key-id")) c.authKeyId = static_cast<std::uint32_t>(getU64(vm, "auth-key-id", 1, 0xFFFFFFFFu));
+    auto k = transport::loadAuthKeys(transport::AuthConfig{c.authKeyFile, c.authKeyId});
+    if (!k) throw UsageError("--auth-key: " + k.error().message());
+}
+
 void addSocketOptions(po::options_description& d) {
     d.add_options()
         ("interface", po::value<std::string>()->default_value("127.0.0.1"), "interface address for multicast send and joins")
@@ -173,6 +302,7 @@ void addSocketOptions(po::options_description& d) {
          "our address is --interface ADDR[/PREFIX])")
         ("allow", po::value<std::string>(),
          "receive only from these IPv4 networks, e.g. 10.1.0.0/16,127.0.0.1 (others are dropped and counted as drop_not_allowed)");
+    addAuthOptions(d);
 }
 
 void pinCpu(const po::variables_map& vm) {
@@ -219,6 +349,7 @@ transport::UdpConfig socketConfig(const po::variables_map& vm) {
     } else if (gEalArgsGiven) {
         throw UsageError("arguments after -- are DPDK EAL arguments: they need --transport dpdk");
     }
+    authConfig(vm, c);
     if (vm.count("allow")) {
         auto allow = transport::parseAllowlist(vm["allow"].as<std::string>());
         if (!allow) throw UsageError("--allow: " + allow.error().message());

@@ -19,6 +19,10 @@
 #include "transport/fault_transport.h"
 #include "transport/udp_transport.h"
 
+namespace seqcast {
+class Rng;
+}
+
 namespace seqcast::tools {
 
 namespace po = boost::program_options;
@@ -50,6 +54,33 @@ Result<std::uint64_t> parseSize(const std::string& text);
 transport::Endpoint getEndpoint(const po::variables_map& vm, const std::string& name, bool allowZeroPort = false);
 std::uint32_t getIpv4(const po::variables_map& vm, const std::string& name);
 
+// Message sizes of synthetic traffic: "N", "A-B" (uniform) or "exp:MEAN" (exponential, clamped to
+// [1, max]). parseSizeSpec throws UsageError naming --option for a bad one or a size above maxMessage.
+struct SizeSpec {
+    enum class Kind { Fixed, Uniform, Exp } kind = Kind::Fixed;
+    std::uint64_t a = 64, b = 64;
+    double mean = 64;
+    std::size_t draw(Rng& r, std::size_t maxSize) const;
+};
+SizeSpec parseSizeSpec(const std::string& option, const std::string& text, std::uint64_t maxMessage);
+
+// Path options, checked before a role starts so that a typo is not found after set-up: throws
+// UsageError naming the option where the path cannot be used as asked (a directory where a file is
+// wanted, a missing directory, no permission). Write and ReadWrite paths may not exist yet: then
+// their directory must take a new file.
+enum class PathUse { Read, Write, ReadWrite, Directory };
+void checkPath(const std::string& option, const std::string& path, PathUse use);
+void checkPath(const po::variables_map& vm, const std::string& name, PathUse use);  // when given
+
+// A set-up step that failed after the options were read (opening a socket, a state file, a log):
+// prints the error and returns the exit code. The user's input (an address in use or not of this
+// host, a file that cannot be opened or is not what the option wants) exits 2 and names `option`
+// (--interface where the interface was refused); anything else is a failure of the system, exit 1.
+int setupFailure(const std::string& command, const std::string& option, const Error& e);
+
+// --auth-key, --auth-key-id (part of the socket options; on their own for roles without those)
+void addAuthOptions(po::options_description& d);
+void authConfig(const po::variables_map& vm, transport::UdpConfig& c);
 // --interface, --ttl, --loopback, --rcvbuf, --sndbuf, --busy-poll
 void addSocketOptions(po::options_description& d);
 transport::UdpConfig socketConfig(const po::variables_map& vm);

@@ -19,44 +19,6 @@ namespace seqcast::tools {
 
 namespace {
 
-// Message sizes: "N", "A-B" (uniform), "exp:MEAN" (exponential, clamped to [1, max]).
-struct SizeSpec {
-    enum class Kind { Fixed, Uniform, Exp } kind = Kind::Fixed;
-    std::uint64_t a = 64, b = 64;
-    double mean = 64;
-    std::size_t draw(Rng& r, std::size_t maxSize) const {
-        std::uint64_t v = a;
-        if (kind == Kind::Uniform) v = a + r.below(b - a + 1);
-        if (kind == Kind::Exp) {
-            const double u = r.unit();
-            v = static_cast<std::uint64_t>(-mean * std::log(1.0 - u)) + 1;
-        }
-        return static_cast<std::size_t>(std::min<std::uint64_t>(v, maxSize));
-    }
-};
-
-SizeSpec parseSizeSpec(const std::string& text, std::uint64_t maxMessage) {
-    SizeSpec s;
-    auto num = [&](const std::string& t) {
-        auto v = parseSize(t);
-        if (!v || *v > maxMessage) throw UsageError("--size: '" + text + "' must be sizes up to --max-message (" + std::to_string(maxMessage) + ")");
-        return *v;
-    };
-    if (text.rfind("exp:", 0) == 0) {
-        s.kind = SizeSpec::Kind::Exp;
-        s.mean = static_cast<double>(num(text.substr(4)));
-        if (s.mean < 1) throw UsageError("--size: exponential mean must be at least 1");
-    } else if (auto dash = text.find('-'); dash != std::string::npos) {
-        s.kind = SizeSpec::Kind::Uniform;
-        s.a = num(text.substr(0, dash));
-        s.b = num(text.substr(dash + 1));
-        if (s.a > s.b) throw UsageError("--size: in 'A-B' A must not exceed B");
-    } else {
-        s.a = s.b = num(text);
-    }
-    return s;
-}
-
 void fillSynthetic(std::vector<std::byte>& m, std::uint32_t pub, std::uint64_t i) {
     for (std::size_t k = 0; k < m.size(); ++k) m[k] = static_cast<std::byte>((pub * 131u + i * 7u + k) & 0xFF);
     const std::uint64_t tag[2] = {pub, i};
@@ -108,6 +70,9 @@ int runPub(int argc, char** argv) {
         cfg.sequencer = getEndpoint(vm, "sequencer");
         cfg.id = PublisherId{static_cast<std::uint32_t>(getU64(vm, "id", 0, 0xFFFFFFFFu))};
         if (vm.count("journal")) cfg.journalPath = vm["journal"].as<std::string>();
+        checkPath(vm, "journal", PathUse::ReadWrite);
+        checkPath(vm, "file", PathUse::Read);
+        checkPath(vm, "json", PathUse::Write);
         cfg.mtu = getU64(vm, "mtu", wire::kMinMtu, wire::kMaxDatagram);
         cfg.window = static_cast<std::uint32_t>(getU64(vm, "window", 1, 4096));
         if ((cfg.window & (cfg.window - 1)) != 0) throw UsageError("--window: " + std::to_string(cfg.window) + " is not a power of two");
@@ -117,7 +82,7 @@ int runPub(int argc, char** argv) {
         if (synthetic) rate = getDouble(vm, "rate", 0, 1e9);
         if (synthetic && vm.count("file")) throw UsageError("--rate and --file: choose one source");
         count = getU64(vm, "count", 0, ~std::uint64_t{0});
-        sizes = parseSizeSpec(vm["size"].as<std::string>(), cfg.maxMessage);
+        sizes = parseSizeSpec("size", vm["size"].as<std::string>(), cfg.maxMessage);
         seed = getU64(vm, "seed", 0, ~std::uint64_t{0});
         lingerS = getU64(vm, "linger", 0, 86400);
         durationS = getU64(vm, "duration", 0, 1ull << 32);
@@ -143,11 +108,9 @@ int runPub(int argc, char** argv) {
     installStopSignals();
     auto shm = transport::ShmCounters::create("pub", cfg.stream.get());
     Counters& c = shm->counters();
+    udp.counters = &c;
     auto t = openTransport(udp, faults, "publisher socket " + udp.bind.str());
-    if (!t) {
-        std::cerr << "seqcast pub: " << t.error().message() << "\n";
-        return 1;
-    }
+    if (!t) return setupFailure("pub", "bind", t.error());
     Histogram confirmLat;
     std::uint64_t confirmed = 0, firstOffset = ~std::uint64_t{0}, lastOffset = 0;
     auto p = sequencer::Publisher::create(cfg, **t, c, [&](const sequencer::Confirmation& k) {
@@ -158,10 +121,8 @@ int runPub(int argc, char** argv) {
             lastOffset = std::max(lastOffset, k.offset.get());
         }
     });
-    if (!p) {
-        std::cerr << "seqcast pub: " << p.error().message() << "\n";
-        return 1;
-    }
+    // Its errors are the journal's (the options were checked above).
+    if (!p) return setupFailure("pub", "journal", p.error());
     auto& pub = **p;
     if (pub.recoveredMessages() > 0)
         std::fprintf(stderr, "seqcast pub: journal: publisher %u resumes at pub_seq %llu, resending %llu unconfirmed\n",

@@ -30,6 +30,7 @@ int runReplay(int argc, char** argv) {
         ("timeout", po::value<std::string>()->default_value("30"), "give up after this many seconds")
         ("bind", po::value<std::string>()->default_value("127.0.0.1:0"), "local address")
         ("json", po::value<std::string>(), "write a JSON summary to this file");
+    addAuthOptions(d);
     po::variables_map vm;
     if (auto rc = parseCommandLine(info, argc, argv, d, vm)) return *rc;
     recovery::SubscriberConfig cfg;
@@ -50,8 +51,11 @@ int runReplay(int argc, char** argv) {
         cfg.maxDatagram = 9216;
         wait = vm.count("wait") != 0;
         timeoutS = getU64(vm, "timeout", 1, 86400);
+        checkPath(vm, "out", PathUse::Write);
+        checkPath(vm, "json", PathUse::Write);
         udp.bind = getEndpoint(vm, "bind", true);
         udp.maxDatagram = 65536;
+        authConfig(vm, udp);
         if (auto st = cfg.validate(); !st) throw UsageError(st.error().message());
     } catch (const UsageError& e) {
         std::cerr << "seqcast replay: " << e.what() << "\n(see seqcast replay --help)\n";
@@ -67,11 +71,9 @@ int runReplay(int argc, char** argv) {
     }
     installStopSignals();
     auto shm = transport::ShmCounters::create("replay", cfg.stream.get());
+    udp.counters = &shm->counters();
     auto t = openTransport(udp, transport::FaultConfig{}, "replay socket");
-    if (!t) {
-        std::cerr << "seqcast replay: " << t.error().message() << "\n";
-        return 1;
-    }
+    if (!t) return setupFailure("replay", "bind", t.error());
     DeliverySink sink(vm.count("verify") ? nullptr : out);
     int rc = 0;
     recovery::SubscriberHandlers h;

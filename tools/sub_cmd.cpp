@@ -88,7 +88,10 @@ int runSub(int argc, char** argv) {
         cfg.maxMessage = static_cast<std::uint32_t>(getSize(vm, "max-message", 1, 1u << 30));
         cfg.maxDatagram = getU64(vm, "max-datagram", wire::kMinMtu, wire::kMaxDatagram);
         cfg.nak.seed = monoNs() ^ static_cast<std::uint64_t>(::getpid());
+        checkPath(vm, "json", PathUse::Write);
+        checkPath(vm, "svg", PathUse::Write);
         if (exactlyOnce) {
+            checkPath(vm, "commit-file", PathUse::ReadWrite);
             auto cf = CommitFile::open(vm["commit-file"].as<std::string>(), cfg.stream.get());
             if (!cf) throw UsageError("--commit-file: " + cf.error().message());
             commit.emplace(std::move(*cf));
@@ -115,16 +118,11 @@ int runSub(int argc, char** argv) {
     installStopSignals();
     auto shm = transport::ShmCounters::create("sub", cfg.stream.get());
     Counters& c = shm->counters();
+    dataUdp.counters = ctlUdp.counters = &c;
     auto data = openTransport(dataUdp, faults, "subscriber " + dataUdp.bind.str());
-    if (!data) {
-        std::cerr << "seqcast sub: " << data.error().message() << "\n";
-        return 1;
-    }
+    if (!data) return setupFailure("sub", "group", data.error());
     auto ctl = openTransport(ctlUdp, transport::FaultConfig{}, "subscriber control socket");
-    if (!ctl) {
-        std::cerr << "seqcast sub: " << ctl.error().message() << "\n";
-        return 1;
-    }
+    if (!ctl) return setupFailure("sub", "interface", ctl.error());
     DeliverySink sink(vm.count("print") ? stdout : nullptr);
     if (commit && commit->hasCommit()) {
         const auto s = commit->state();

@@ -36,7 +36,9 @@ struct UdpConfig {
     std::vector<std::string> ealArgs;
     unsigned prefixLen = 24;
     std::vector<Cidr> allow;             // non-empty: only datagrams from these networks are received
-    Counters* counters = nullptr;        // where the drops above are counted (the role's counters)
+    Counters* counters = nullptr;        // where the drops above and below are counted (the role's counters)
+    std::string authKeyFile;             // non-empty: authenticated frames with the keys in this file
+    std::uint32_t authKeyId = 0;         // the key id this process signs with (0: the highest in the file)
 };
 
 // A configured non-blocking UDP socket: options set, bound, groups joined.

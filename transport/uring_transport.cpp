@@ -2,6 +2,7 @@
 
 #include "seqcast_config.h"
 #include "transport/allowlist_transport.h"
+#include "transport/auth_transport.h"
 
 #include <arpa/inet.h>
 #include <netinet/udp.h>
@@ -32,9 +33,23 @@ Result<std::unique_ptr<Transport>> openUnfiltered(const UdpConfig& cfg, std::vec
 }  // namespace
 
 Result<std::unique_ptr<Transport>> openSocketTransport(const UdpConfig& cfg, std::vector<std::string>& warnings) {
-    auto t = openUnfiltered(cfg, warnings);
-    if (!t || cfg.allow.empty()) return t;
-    return std::unique_ptr<Transport>(new AllowlistTransport(std::move(*t), cfg.allow, cfg.counters));
+    // Innermost first: the socket; the allowlist (cheapest, drops strangers before any MAC is
+    // computed); then authentication, whose trailer the socket's buffers must have room for.
+    AuthKeys keys;
+    UdpConfig socketCfg = cfg;
+    if (!cfg.authKeyFile.empty()) {
+        auto k = loadAuthKeys(AuthConfig{cfg.authKeyFile, cfg.authKeyId});
+        if (!k) return fail(k.error());
+        keys = std::move(*k);
+        socketCfg.maxDatagram = std::min<std::size_t>(cfg.maxDatagram + kAuthTrailer, 65536);
+    }
+    auto t = openUnfiltered(socketCfg, warnings);
+    if (!t) return t;
+    std::unique_ptr<Transport> out = std::move(*t);
+    if (!cfg.allow.empty()) out.reset(new AllowlistTransport(std::move(out), cfg.allow, cfg.counters));
+    if (!cfg.authKeyFile.empty())
+        out.reset(new AuthTransport(std::move(out), AuthConfig{cfg.authKeyFile, cfg.authKeyId}, std::move(keys), cfg.counters));
+    return out;
 }
 
 #if !SEQCAST_HAVE_URING
