@@ -1,6 +1,9 @@
 // seqcast bench: sequenced throughput, end-to-end latency and repair latency, each printed beside
 // a baseline measured in the same run (raw sendmmsg/recvmmsg datagrams, raw UDP ping-pong), as the
 // median of several runs.
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
@@ -142,7 +145,7 @@ int runBench(int argc, char** argv) {
         "  seqcast bench --json build/bench/seqcast.json --markdown build/bench/seqcast.md\n"};
     po::options_description d("Bench");
     d.add_options()
-        ("suite", po::value<std::string>()->default_value("all"), "throughput, latency, repair, scaling or all")
+        ("suite", po::value<std::string>()->default_value("all"), "throughput, latency, repair, scaling, auth or all")
         ("runs", po::value<std::string>()->default_value("5"), "runs per figure; the median is reported (1..50)")
         ("seconds", po::value<std::string>()->default_value("1"), "seconds per run (0.2..60)")
         ("transport", po::value<std::string>()->default_value("both"), "udp, uring or both: the socket API of every agent")
@@ -158,9 +161,12 @@ int runBench(int argc, char** argv) {
     try {
         runs = getU64(vm, "runs", 1, 50);
         seconds = getDouble(vm, "seconds", 0.2, 60);
+        checkPath(vm, "json", PathUse::Write);
+        checkPath(vm, "markdown", PathUse::Write);
         suite = vm["suite"].as<std::string>();
-        if (suite != "all" && suite != "throughput" && suite != "latency" && suite != "repair" && suite != "scaling")
-            throw UsageError("--suite: '" + suite + "' must be throughput, latency, repair, scaling or all");
+        if (suite != "all" && suite != "throughput" && suite != "latency" && suite != "repair" && suite != "scaling" &&
+            suite != "auth")
+            throw UsageError("--suite: '" + suite + "' must be throughput, latency, repair, scaling, auth or all");
         const std::string t = vm["transport"].as<std::string>();
         if (t == "udp" || t == "both") apis.push_back(transport::SocketApi::Syscalls);
         if (t == "uring" || t == "both") apis.push_back(transport::SocketApi::Uring);
@@ -391,6 +397,73 @@ int runBench(int argc, char** argv) {
             }
         }
         j.endArray();
+    }
+    if (suite == "all" || suite == "auth") {
+        // A throwaway key file (mode 600) with one random key.
+        char path[] = "/tmp/seqcast-bench-keys-XXXXXX";
+        const int fd = ::mkstemp(path);
+        std::string keyHex;
+        for (int i = 0; i < 32; ++i) {
+            char b[3];
+            std::snprintf(b, sizeof b, "%02x", static_cast<unsigned>(rng.below(256)));
+            keyHex += b;
+        }
+        const std::string text = "1 " + keyHex + "\n";
+        const bool ok = fd >= 0 && ::fchmod(fd, 0600) == 0 && ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+        if (fd >= 0) ::close(fd);
+        if (!ok) {
+            std::fprintf(stderr, "seqcast bench: cannot write a key file in /tmp: skipping the auth suite\n");
+        } else {
+            std::printf("authenticated frames (%s, GSO/GRO): ChaCha20-Poly1305 tag on every datagram, against the same pipeline without\n",
+                        apiName(mainApi));
+            j.key("auth").beginArray();
+            for (std::size_t size : {std::size_t{32}, std::size_t{1024}}) {
+                std::vector<double> plainM, authM;
+                for (std::uint64_t r = 0; r < runs; ++r) {
+                    PipelineOptions o;
+                    o.busyPoll = busy;
+                    o.gso = true;
+                    o.api = mainApi;
+                    plainM.push_back(sequencedThroughput(rng, size, seconds, o).msgs);
+                    o.authKeyFile = path;
+                    authM.push_back(sequencedThroughput(rng, size, seconds, o).msgs);
+                }
+                const double pm = median(plainM), am = median(authM);
+                std::snprintf(line, sizeof line, "  throughput %4zu B: %s msg/s signed, %s msg/s without: ratio %.2f\n", size,
+                              fmtRate(am).c_str(), fmtRate(pm).c_str(), am / std::max(pm, 1.0));
+                emit(line);
+                j.begin();
+                j.field("size", static_cast<std::uint64_t>(size));
+                j.field("auth_msgs_per_sec", am);
+                j.field("plain_msgs_per_sec", pm);
+                j.field("ratio", am / std::max(pm, 1.0));
+                j.end();
+                std::snprintf(line, sizeof line, "| throughput %zu B with --auth-key (%s GSO/GRO) | %s msg/s | without %s msg/s | %.2f |\n", size,
+                              apiName(mainApi), fmtRate(am).c_str(), fmtRate(pm).c_str(), am / std::max(pm, 1.0));
+                md += line;
+            }
+            PipelineOptions o;
+            o.busyPoll = busy;
+            o.api = mainApi;
+            const LatencyResult plainL = fixedRateLatency(rng, 10'000, seconds, runs, o);
+            o.authKeyFile = path;
+            const LatencyResult authL = fixedRateLatency(rng, 10'000, seconds, runs, o);
+            std::snprintf(line, sizeof line, "  latency at 10k msg/s: p50 %.1f us, p99 %.1f us signed; p50 %.1f us, p99 %.1f us without\n",
+                          authL.p50 / 1e3, authL.p99 / 1e3, plainL.p50 / 1e3, plainL.p99 / 1e3);
+            emit(line);
+            j.begin();
+            j.field("rate", 10'000.0);
+            j.field("auth_p50_ns", authL.p50);
+            j.field("auth_p99_ns", authL.p99);
+            j.field("plain_p50_ns", plainL.p50);
+            j.field("plain_p99_ns", plainL.p99);
+            j.end();
+            j.endArray();
+            std::snprintf(line, sizeof line, "| latency @ 10k msg/s with --auth-key | p50 %.1f us, p99 %.1f us | without: p50 %.1f us, p99 %.1f us | %.2f |\n",
+                          authL.p50 / 1e3, authL.p99 / 1e3, plainL.p50 / 1e3, plainL.p99 / 1e3, authL.p50 / std::max(plainL.p50, 1.0));
+            md += line;
+            ::unlink(path);
+        }
     }
     j.end();
     if (vm.count("json") && !writeFile(vm["json"].as<std::string>(), j.text())) std::fprintf(stderr, "seqcast bench: cannot write json\n");

@@ -15,7 +15,7 @@ Net pickNet(Rng& r) {
 }
 
 std::unique_ptr<transport::Transport> openUdpOrExit(transport::Endpoint bind, std::vector<std::uint32_t> groups, bool gso,
-                                                    transport::SocketApi api) {
+                                                    transport::SocketApi api, const std::string& authKeyFile) {
     transport::UdpConfig c;
     c.gso = gso;
     c.gro = gso;
@@ -25,6 +25,7 @@ std::unique_ptr<transport::Transport> openUdpOrExit(transport::Endpoint bind, st
     c.sndBuf = 8 << 20;
     c.maxDatagram = 65536;
     c.api = api;
+    c.authKeyFile = authKeyFile;
     std::vector<std::string> warnings;
     auto t = transport::openSocketTransport(c, warnings);
     if (!t) {
@@ -45,8 +46,8 @@ Pipeline::Pipeline(Rng& rng, const PipelineOptions& o)
         const Net n = pickNet(rng);
         control = transport::Endpoint{0x7F000001u, n.port};
         group = transport::Endpoint{n.group, static_cast<std::uint16_t>(n.port + 1)};
-        seqT_ = openUdpOrExit(control, {}, o.gso, o.api);
-        seqData_ = openUdpOrExit(transport::Endpoint{0x7F000001u, 0}, {}, o.gso, o.api);
+        seqT_ = openUdpOrExit(control, {}, o.gso, o.api, o.authKeyFile);
+        seqData_ = openUdpOrExit(transport::Endpoint{0x7F000001u, 0}, {}, o.gso, o.api, o.authKeyFile);
         sequencer::SequencerConfig sc;
         sc.group = group;
         sc.ringBytes = 64u << 20;
@@ -59,7 +60,7 @@ Pipeline::Pipeline(Rng& rng, const PipelineOptions& o)
     }
     for (unsigned i = 0; i < std::max(1u, o.publishers); ++i) {
         auto pub = std::make_unique<Pub>();
-        pub->t = openUdpOrExit(transport::Endpoint{0x7F000001u, 0}, {}, o.gso, o.api);
+        pub->t = openUdpOrExit(transport::Endpoint{0x7F000001u, 0}, {}, o.gso, o.api, o.authKeyFile);
         sequencer::PublisherConfig pc;
         pc.sequencer = control;
         auto p = sequencer::Publisher::create(pc, *pub->t, pub->counters, {});
@@ -73,8 +74,8 @@ Pipeline::Pipeline(Rng& rng, const PipelineOptions& o)
     }
     for (unsigned i = 0; i < std::max(1u, o.subscribers); ++i) {
         auto sub = std::make_unique<Sub>();
-        sub->data = openUdpOrExit(group, {group.addr}, o.gso, o.api);
-        sub->ctl = openUdpOrExit(transport::Endpoint{0x7F000001u, 0}, {}, false, o.api);
+        sub->data = openUdpOrExit(group, {group.addr}, o.gso, o.api, o.authKeyFile);
+        sub->ctl = openUdpOrExit(transport::Endpoint{0x7F000001u, 0}, {}, false, o.api, o.authKeyFile);
         if (o.subLoss > 0) {
             transport::FaultConfig f;
             f.loss = o.subLoss;

@@ -26,7 +26,8 @@ Net pickNet(Rng& r);
 // Opens a UDP socket (through recvmmsg/sendmmsg or io_uring) or exits with a message (benchmark set-up).
 std::unique_ptr<transport::Transport> openUdpOrExit(transport::Endpoint bind, std::vector<std::uint32_t> groups = {},
                                                     bool gso = false,
-                                                    transport::SocketApi api = transport::SocketApi::Syscalls);
+                                                    transport::SocketApi api = transport::SocketApi::Syscalls,
+                                                    const std::string& authKeyFile = {});
 
 struct PipelineOptions {
     double subLoss = 0;            // fault injection at the subscriber
@@ -39,6 +40,7 @@ struct PipelineOptions {
     transport::SocketApi api = transport::SocketApi::Syscalls;
     unsigned publishers = 1;       // publisher instances (own socket, own id), driven by the caller's thread
     unsigned subscribers = 1;      // subscriber instances (own sockets, own join), driven by one thread
+    std::string authKeyFile;       // non-empty: authenticated frames on every socket
 };
 
 class Pipeline {

@@ -21,14 +21,19 @@ std::int64_t mtimeOf(const std::string& path) {
     return static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
 }
 
-void mac(unsigned char out[16], const unsigned char* key, const std::byte* data, std::size_t len, std::uint32_t id) {
-    crypto_generichash_state st;
-    crypto_generichash_init(&st, key, kAuthKeyBytes, 16);
-    crypto_generichash_update(&st, reinterpret_cast<const unsigned char*>(data), len);
-    unsigned char le[4] = {static_cast<unsigned char>(id), static_cast<unsigned char>(id >> 8),
-                           static_cast<unsigned char>(id >> 16), static_cast<unsigned char>(id >> 24)};
-    crypto_generichash_update(&st, le, sizeof le);
-    crypto_generichash_final(&st, out, 16);
+// The tag over ad[0, len): ChaCha20-Poly1305 with an empty message.
+void tag(unsigned char out[16], const unsigned char* key, const std::byte* ad, std::size_t len, const std::byte* nonce) {
+    unsigned long long macLen = 0;
+    unsigned char none[1] = {0};  // the (empty) message and ciphertext
+    crypto_aead_chacha20poly1305_ietf_encrypt_detached(none, out, &macLen, none, 0, reinterpret_cast<const unsigned char*>(ad),
+                                                       len, nullptr, reinterpret_cast<const unsigned char*>(nonce), key);
+}
+
+bool tagOk(const unsigned char* want, const unsigned char* key, const std::byte* ad, std::size_t len, const std::byte* nonce) {
+    unsigned char none[1] = {0};
+    return crypto_aead_chacha20poly1305_ietf_decrypt_detached(none, nullptr, none, 0, want,
+                                                              reinterpret_cast<const unsigned char*>(ad), len,
+                                                              reinterpret_cast<const unsigned char*>(nonce), key) == 0;
 }
 
 }  // namespace
@@ -87,6 +92,7 @@ AuthTransport::AuthTransport(std::unique_ptr<Transport> inner, AuthConfig cfg, A
     : inner_(std::move(inner)), cfg_(std::move(cfg)), keys_(std::move(keys)), counters_(counters) {
     mtimeNs_ = mtimeOf(cfg_.path);
     nextCheckNs_ = monoNs() + cfg_.reloadCheckNs;
+    randombytes_buf(&noncePrefix_, sizeof noncePrefix_);
 }
 
 void AuthTransport::maybeReload() noexcept {
@@ -142,9 +148,8 @@ std::size_t AuthTransport::verify(std::span<RxSlot> out) noexcept {
             if (counters_ != nullptr) counters_->add(Counter::DropUnknownKey);
             continue;
         }
-        unsigned char want[16];
-        mac(want, key->second.data(), s.data, body, id);
-        if (crypto_verify_16(want, reinterpret_cast<const unsigned char*>(s.data + body + 4)) != 0) {
+        // Associated data: the datagram, the key id and the nonce; then the tag.
+        if (!tagOk(reinterpret_cast<const unsigned char*>(s.data + body + 16), key->second.data(), s.data, body + 16, s.data + body + 4)) {
             ++auth_.badMac;
             if (counters_ != nullptr) counters_->add(Counter::DropBadAuth);
             continue;
@@ -173,9 +178,14 @@ std::size_t AuthTransport::sendBurst(std::span<const TxItem> items) noexcept {
     const std::uint32_t id = keys_.sendId;
     for (std::size_t i = 0; i < items.size(); ++i) {
         std::byte* p = arena_.data() + at;
-        std::memcpy(p, items[i].data, items[i].len);
-        for (int b = 0; b < 4; ++b) p[items[i].len + static_cast<std::size_t>(b)] = static_cast<std::byte>(id >> (8 * b));
-        mac(reinterpret_cast<unsigned char*>(p + items[i].len + 4), key->second.data(), p, items[i].len, id);
+        const std::uint32_t len = items[i].len;
+        std::memcpy(p, items[i].data, len);
+        for (int b = 0; b < 4; ++b) p[len + static_cast<std::size_t>(b)] = static_cast<std::byte>(id >> (8 * b));
+        const std::uint32_t count = nonceCount_++;
+        if (nonceCount_ == 0) randombytes_buf(&noncePrefix_, sizeof noncePrefix_);  // 2^32 datagrams: a fresh prefix
+        std::memcpy(p + len + 4, &noncePrefix_, 8);
+        std::memcpy(p + len + 12, &count, 4);
+        tag(reinterpret_cast<unsigned char*>(p + len + 16), key->second.data(), p, len + 16, p + len + 4);
         signed_[i] = TxItem{p, static_cast<std::uint32_t>(items[i].len + kAuthTrailer), items[i].to};
         at += items[i].len + kAuthTrailer;
     }

@@ -1,7 +1,9 @@
-// Authenticated frames: every datagram a process sends carries a 20-byte trailer, the key id
-// (u32 LE) and a 16-byte keyed BLAKE2b MAC (libsodium crypto_generichash) over the datagram and
-// the key id; every datagram it receives is checked before anything parses it, and one that is
-// forged, altered, too short or under an unknown key is dropped and counted. Keys come from a
+// Authenticated frames: every datagram a process sends carries a 32-byte trailer: the key id
+// (u32 LE), a 96-bit nonce (a random per-process prefix and a counter: never reused under a key)
+// and the 16-byte Poly1305 tag of ChaCha20-Poly1305 (IETF, libsodium) with an empty message and
+// the datagram, key id and nonce as associated data. Every datagram a process receives is checked
+// before anything parses it; one that is forged, altered, too short or under an unknown key is
+// dropped and counted. Keys come from a
 // file only its owner may read:
 //     # id  key (64 hex digits = 32 bytes)
 //     1 9f0c...e1
@@ -24,7 +26,7 @@
 
 namespace seqcast::transport {
 
-inline constexpr std::size_t kAuthTrailer = 20;  // key id (4) + MAC (16)
+inline constexpr std::size_t kAuthTrailer = 32;  // key id (4) + nonce (12) + tag (16)
 inline constexpr std::size_t kAuthKeyBytes = 32;
 
 struct AuthKeys {
@@ -75,6 +77,8 @@ private:
     std::vector<std::byte> arena_;
     std::vector<TxItem> signed_;
     std::int64_t mtimeNs_ = 0;
+    std::uint64_t noncePrefix_ = 0;  // random per transport
+    std::uint32_t nonceCount_ = 0;
     std::uint64_t nextCheckNs_ = 0;
     mutable TransportStats merged_;
 };
