@@ -54,12 +54,17 @@ std::optional<int> parseCommandLine(const CommandInfo& info, int argc, char** ar
         }
         if (extra != nullptr) *extra = after;
         else gEalArgs = after;
-        po::store(po::command_line_parser(args).options(all).run(), vm);
+        po::parsed_options parsed = po::command_line_parser(args).options(all).run();
+        for (const po::option& o : parsed.options)
+            if (o.position_key >= 0)
+                throw UsageError("unexpected argument '" + (o.value.empty() ? std::string() : o.value.front()) +
+                                 "' (options are --name VALUE or --name=VALUE)");
+        po::store(parsed, vm);
         if (vm.count("help") != 0) {
             usage(std::cout);
             return 0;
         }
-        if (extra == nullptr && gEalArgsGiven && opts.find_nothrow("transport", false) == nullptr)
+        if (extra == nullptr && gEalArgsGiven && opts.find_nothrow("interface", false) == nullptr)
             throw UsageError("arguments after --: seqcast " + info.name + " takes none");
         if (vm.count("config") != 0) {
             const std::string path = vm["config"].as<std::string>();

@@ -64,6 +64,8 @@ int runDemo(int argc, char** argv) {
         seed = getU64(vm, "seed", 0, ~std::uint64_t{0});
         size = vm["size"].as<std::string>();
         svgPath = vm["svg"].as<std::string>();
+        (void)parseSizeSpec("size", size, 1u << 20);  // the publishers' default --max-message
+        checkPath("svg", svgPath, PathUse::Write);
     } catch (const UsageError& e) {
         std::cerr << "seqcast demo: " << e.what() << "\n";
         return kExitUsage;

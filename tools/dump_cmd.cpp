@@ -33,17 +33,24 @@ int runDump(int argc, char** argv) {
         return kExitUsage;
     }
     const std::string path = vm["log"].as<std::string>();
+    try {
+        checkPath("log", path, PathUse::Read);
+        checkPath(vm, "json", PathUse::Write);
+    } catch (const UsageError& e) {
+        std::cerr << "seqcast dump: " << e.what() << "\n";
+        return kExitUsage;
+    }
     const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
-        std::cerr << "seqcast dump: cannot open " << path << ": " << std::strerror(errno) << "\n";
-        return 1;
+        std::cerr << "seqcast dump: --log: cannot open " << path << ": " << std::strerror(errno) << "\n";
+        return kExitUsage;
     }
     recovery::LogHeader h{};
     if (::pread(fd, &h, sizeof h, 0) != static_cast<ssize_t>(sizeof h) || h.magic != 0x31474F4C51455153ull ||
         h.segmentBytes == 0 || h.capacity % h.segmentBytes != 0) {
-        std::cerr << "seqcast dump: " << path << " is not a seqcast v1 archive log\n";
+        std::cerr << "seqcast dump: --log: " << path << " is not a seqcast v1 archive log\n";
         ::close(fd);
-        return 1;
+        return kExitUsage;
     }
     const bool verify = vm.count("verify") != 0, records = vm.count("records") != 0;
     const std::uint64_t S = h.segmentBytes, C = h.capacity;

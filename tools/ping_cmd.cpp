@@ -58,6 +58,9 @@ int runPing(int argc, char** argv) {
         seconds = getDouble(vm, "duration", 0.1, 3600);
         size = getSize(vm, "size", 0, 1u << 20);
         bits = getU64(vm, "precision", 1, 12);
+        checkPath(vm, "csv", PathUse::Write);
+        checkPath(vm, "json", PathUse::Write);
+        checkPath(vm, "svg", PathUse::Write);
         po.busyPoll = vm.count("busy-poll") != 0;
         po.histogramBits = static_cast<unsigned>(bits);
         if (vm.count("sequencer") != vm.count("group")) throw UsageError("--sequencer and --group go together");

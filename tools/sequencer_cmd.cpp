@@ -55,6 +55,7 @@ int runSequencer(int argc, char** argv) {
         cfg.ringBytes = getSize(vm, "ring", 1024 * cfg.mtu, 1ull << 36);
         cfg.statePath = vm.count("state") ? vm["state"].as<std::string>()
                                           : "seqcast-stream-" + std::to_string(cfg.stream.get()) + ".state";
+        checkPath("state", cfg.statePath, PathUse::ReadWrite);
         cfg.syncState = vm.count("sync-state") != 0;
         cfg.maxPublishers = static_cast<std::uint32_t>(getU64(vm, "max-publishers", 1, 65536));
         cfg.heartbeatMinNs = getU64(vm, "heartbeat-min-us", 1, 10'000'000) * 1000;
@@ -85,27 +86,19 @@ int runSequencer(int argc, char** argv) {
     udp.counters = &c;
     dataUdp.counters = &c;
     auto t = openTransport(udp, faults, "sequencer control " + udp.bind.str());
-    if (!t) {
-        std::cerr << "seqcast sequencer: " << t.error().message() << "\n";
-        return 1;
-    }
+    if (!t) return setupFailure("sequencer", "control", t.error());
     std::unique_ptr<transport::Transport> dataT;
     if (!sharedSocket) {
         transport::FaultConfig dataFaults = faults;
         dataFaults.seed = faults.seed + 1;
         auto dt = openTransport(dataUdp, dataFaults, "sequencer data " + dataUdp.bind.str());
-        if (!dt) {
-            std::cerr << "seqcast sequencer: " << dt.error().message() << "\n";
-            return 1;
-        }
+        if (!dt) return setupFailure("sequencer", "data-bind", dt.error());
         dataT = std::move(*dt);
     }
     transport::Transport& data = sharedSocket ? **t : *dataT;
     auto seq = sequencer::Sequencer::create(cfg, **t, data, c);
-    if (!seq) {
-        std::cerr << "seqcast sequencer: " << seq.error().message() << "\n";
-        return 1;
-    }
+    // Its errors are the state file's (the options were checked above).
+    if (!seq) return setupFailure("sequencer", "state", seq.error());
     auto& s = **seq;
     std::fprintf(stderr, "seqcast sequencer: stream %u epoch %u next offset %llu%s, control %s, data %s -> %s over %s, state %s\n",
                  cfg.stream.get(), s.epoch().get(), static_cast<unsigned long long>(s.nextOffset().get()),

@@ -62,6 +62,7 @@ int runStat(int argc, char** argv) {
     try {
         intervalMs = getU64(vm, "interval-ms", 50, 60000);
         count = getU64(vm, "count", 0, ~std::uint64_t{0});
+        checkPath(vm, "dir", PathUse::Directory);
     } catch (const UsageError& e) {
         std::cerr << "seqcast stat: " << e.what() << "\n";
         return kExitUsage;
