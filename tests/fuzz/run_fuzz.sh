@@ -164,9 +164,14 @@ fuzz_target fuzz_archiver "${SEQCAST_FUZZ_ARCHIVER_SECONDS:-$tsecs}" 4096 \
     "$root/recovery/gap_tracker.cpp" "$root/recovery/reorder_buffer.cpp" "$root/transport/file_io.cpp" \
     "$root/transport/memory_transport.cpp" "$root/transport/address.cpp" -- -lisal
 if [[ -e /usr/include/boost/program_options.hpp ]]; then
-    # tools/common.cpp opens transports: link every transport source (built without io_uring).
+    # tools/common.cpp opens transports: link every transport source, built without io_uring and
+    # with the DPDK stub (the DPDK transport needs DPDK's own build flags).
+    transport_srcs=()
+    for f in "$root"/transport/*.cpp; do
+        [[ $(basename "$f") == dpdk_transport.cpp ]] || transport_srcs+=("$f")
+    done
     fuzz_target fuzz_config "${SEQCAST_FUZZ_CONFIG_SECONDS:-$tsecs}" 2048 \
-        "$root/tools/common.cpp" "$root"/transport/*.cpp -- -lisal -lboost_program_options
+        "$root/tools/common.cpp" "${transport_srcs[@]}" -- -lisal -lboost_program_options -lsodium
 else
     echo "SKIP: fuzz_config needs Boost.Program_options (apt-get install libboost-program-options-dev)"
 fi
