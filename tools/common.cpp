@@ -38,7 +38,11 @@ std::optional<int> parseCommandLine(const CommandInfo& info, int argc, char** ar
     po::options_description all;
     all.add(opts).add(common);
     auto usage = [&](std::ostream& os) {
-        os << "usage: seqcast " << info.name << " [options]" << (extra ? " [-- EXTRA...]" : " [-- DPDK EAL ARGS (--transport dpdk)]") << "\n"
+        // Only commands with sockets (--transport) take EAL arguments after --.
+        const char* tail = extra != nullptr ? " [-- EXTRA...]"
+                           : opts.find_nothrow("transport", false) != nullptr ? " [-- DPDK EAL ARGS (--transport dpdk)]"
+                                                                             : "";
+        os << "usage: seqcast " << info.name << " [options]" << tail << "\n"
            << info.synopsis << "\n\n" << all << "\nExamples:\n" << info.examples;
     };
     try {
@@ -182,7 +186,14 @@ int setupFailure(const std::string& command, const std::string& option, const Er
         case EADDRINUSE: case EADDRNOTAVAIL: case EACCES: case ENODEV: case ENOENT: case ENOTDIR:
         case EISDIR: case EROFS: case ENAMETOOLONG: case ELOOP: case EINVAL: {
             const std::string& m = e.message();
-            const bool iface = m.find("IP_MULTICAST_IF") != std::string::npos || m.find(": join ") != std::string::npos;
+            const bool iface = m.find("IP_MULTICAST_IF") != std::string::npos || m.find(": join ") != std::string::npos ||
+                               m.find("dpdk: our IPv4 address") != std::string::npos ||
+                               m.find("dpdk: prefix length") != std::string::npos;
+            // The DPDK port could not come up: the EAL arguments (after --) are to blame, not the option.
+            if (m.find("dpdk: EAL") != std::string::npos || m.find("dpdk: no port") != std::string::npos) {
+                std::fprintf(stderr, "seqcast %s: --transport dpdk (EAL arguments after --): %s\n", command.c_str(), m.c_str());
+                return kExitUsage;
+            }
             std::fprintf(stderr, "seqcast %s: --%s: %s\n", command.c_str(), iface ? "interface" : option.c_str(), m.c_str());
             return kExitUsage;
         }

@@ -2,6 +2,7 @@
 #include "transport/dpdk_transport.h"
 
 #include <sched.h>
+#include <unistd.h>
 
 #include <rte_eal.h>
 #include <rte_errno.h>
@@ -197,8 +198,19 @@ Status Port::init(const UdpConfig& cfg, std::vector<std::string>& warnings) {
     // The EAL pins this thread to its main lcore's CPU; keep the affinity the process chose (--cpu).
     cpu_set_t affinity;
     const bool haveAffinity = sched_getaffinity(0, sizeof affinity, &affinity) == 0;
-    if (rte_eal_init(static_cast<int>(args.size()), argv.data()) < 0)
-        return failInvalid(rteError("dpdk: EAL initialisation (arguments after --) failed", rte_errno));
+    // The EAL prints its usage (after a bad argument) and some notices with printf: keep them off
+    // stdout too, for the same reason.
+    std::fflush(stdout);
+    const int savedStdout = ::dup(STDOUT_FILENO);
+    if (savedStdout >= 0) ::dup2(STDERR_FILENO, STDOUT_FILENO);
+    const int ealRc = rte_eal_init(static_cast<int>(args.size()), argv.data());
+    const int ealErr = rte_errno;
+    if (savedStdout >= 0) {
+        std::fflush(stdout);
+        ::dup2(savedStdout, STDOUT_FILENO);
+        ::close(savedStdout);
+    }
+    if (ealRc < 0) return failInvalid(rteError("dpdk: EAL initialisation (arguments after --) failed", ealErr));
     if (haveAffinity) sched_setaffinity(0, sizeof affinity, &affinity);
 
     std::uint16_t port = RTE_MAX_ETHPORTS;
