@@ -8,13 +8,18 @@
 #   (b) a kernel sequencer serves a DPDK subscriber and a kernel subscriber; 2 % of the stream
 #       leaving K's veth dropped (the kernel subscriber's looped-back copy passes the same hook, so
 #       both lose, independently).
-#   (c) as (b) with the DPDK subscriber on net_af_xdp (generic XDP on the veth), where the kernel
-#       and the container allow AF_XDP; where the PMD cannot start that is reported and (a) and (b)
+#   (c) a kernel sequencer, a DPDK publisher beside a kernel one, a DPDK archiver and a kernel
+#       subscriber; 2 % of the stream leaving K's veth and 1 % of the PUB frames entering K dropped.
+#       The two DPDK processes share d0 (each its own packet socket and address). When the stream
+#       ends, `seqcast replay` in K fetches the whole range from the DPDK archiver: its digest must
+#       equal the live subscriber's, and `seqcast dump --verify` must find the log whole.
+#   (d) as (b) with the DPDK subscriber on net_af_xdp (generic XDP on the veth), where the kernel
+#       and the container allow AF_XDP; where the PMD cannot start that is reported and (a) to (c)
 #       decide the result. SEQCAST_IT_NO_XDP=1 leaves it out.
 # Every subscriber: all messages, no loss, digests equal across DPDK and kernel subscribers.
 #
 # usage: dpdk_interop.sh /path/to/seqcast   (needs root, iproute2, nftables, a DPDK build; else SKIP)
-. "$(dirname "$0")/lib.sh" "$@"
+. "$(dirname "$0")/archiver_lib.sh" "$@"
 
 N=${SEQCAST_IT_MESSAGES:-10000}
 RATE=${SEQCAST_IT_RATE:-2500}
@@ -193,12 +198,79 @@ run_b() {
 }
 run_b b net_af_packet0,iface=d0 || die "(b) the DPDK subscriber on net_af_packet could not start"
 
-# ---- (c) the same on AF_XDP, where it works ----
+# ---- (c) a DPDK publisher and a DPDK archiver, a kernel sequencer; replay from the kernel side ----
+PUB_IP=10.88.0.3
+ARCH_IP=10.88.0.4
+pick_ports
+pick_group
+pick_port
+P=$PORT
+G=$GROUP_ADDR:$((P + 1))
+ARCH=$ARCH_IP:$ONE_PORT
+ip netns exec "$K" nft flush chain inet t post
+ip netns exec "$K" nft add rule inet t post oifname k0 udp dport $((P + 1)) numgen random mod 100 '<' 2 counter drop
+ip netns exec "$K" nft add rule inet t in iifname k0 udp dport $P numgen random mod 100 '<' 1 counter drop
+log "(c) kernel sequencer $KERN_IP:$P on $G <- DPDK publisher $PUB_IP and a kernel one; DPDK archiver $ARCH; nftables drops 2% of the stream leaving k0, 1% of the DPDK publisher's PUBs"
+start_ns c-seq "$K" $LIMIT "$SEQCAST" sequencer --control $KERN_IP:$P --group "$G" "${KOPTS[@]}" --state "$TMP/c.state" --ring 64M
+# shellcheck disable=SC2046
+start_ns c-arch "$D" $LIMIT "$SEQCAST" archiver --transport dpdk --group "$G" --control "$ARCH" --interface $ARCH_IP/24 \
+    --log "$TMP/c.seqlog" --size 64M --segment 4M -- $(eal c-arch net_af_packet0,iface=d0)
+start_ns c-ksub "$K" $LIMIT "$SEQCAST" sub --group "$G" "${KOPTS[@]}" --verify --exit-on-eos --json "$TMP/c-ksub.json" \
+    --reorder-buffer 64M
+wait_until 20 "the DPDK archiver serves replays" archiver_ready c-arch || die "(c) the DPDK archiver did not start: $(tail -n 3 "$TMP/c-arch.log")"
+wait_until 20 "the archiver and the subscriber hear the kernel sequencer" heard c-arch c-ksub ||
+    die "(c) the DPDK archiver or the kernel subscriber did not hear the kernel sequencer"
+# shellcheck disable=SC2046
+start_ns c-pub1 "$D" $LIMIT "$SEQCAST" pub --transport dpdk --sequencer $KERN_IP:$P --bind $PUB_IP:0 --interface $PUB_IP/24 \
+    --rate "$RATE" --count "$N" --size 8-4000 --window 512 --seed 1 --json "$TMP/c-pub1.json" --linger 30 \
+    -- $(eal c-pub1 net_af_packet0,iface=d0)
+start_ns c-pub2 "$K" $LIMIT "$SEQCAST" pub --sequencer $KERN_IP:$P --bind $KERN_IP:0 "${KOPTS[@]}" --rate "$RATE" \
+    --count "$N" --size 8-4000 --window 512 --seed 2 --json "$TMP/c-pub2.json" --linger 30
+for i in 1 2; do
+    wait_exit "c-pub$i" 90 || die "(c): publisher $i still running after 90 s"
+    check "(c) pub$i exit status" "${RC[c-pub$i]}" eq 0
+    check "(c) pub$i confirmed" "$(json "$TMP/c-pub$i.json" confirmed)" eq "$N"
+done
+check "(c) DPDK publisher's PUBs dropped by nftables" "$(nft_dropped in)" gt 0
+dpdk_summary c-pub1
+# Everything the sequencer sent is in the archive before the stream ends (the archiver repairs
+# its gaps from the sequencer by NAK, over DPDK).
+C_SEQ_PID=$(seqcast_pid c-seq)
+C_HEAD=$(counter "$C_SEQ_PID" head_offset)
+archived() { counter_ge "$(seqcast_pid c-arch)" archive_next "$C_HEAD"; }
+wait_until 30 "the DPDK archiver holds offsets below $C_HEAD" archived || true
+C_ARCH_PID=$(seqcast_pid c-arch)
+log "(c) sequencer head $C_HEAD; archive_next $(counter "$C_ARCH_PID" archive_next); archiver gaps $(counter "$C_ARCH_PID" gaps_detected), naks $(counter "$C_ARCH_PID" naks_sent), repaired $(counter "$C_ARCH_PID" gap_offsets_repaired)"
+check "(c) archiver's archive_next reaches the sequencer's head" "$(counter "$C_ARCH_PID" archive_next)" ge "${C_HEAD:-1}"
+check "(c) the DPDK archiver repaired gaps by NAK" "$(counter "$C_ARCH_PID" gap_offsets_repaired)" gt 0
+end_run c-seq c-ksub
+check "(c) kernel subscriber exit status" "${RC[c-ksub]:-?}" eq 0
+check_subs "(c)" c-ksub
+# The whole range back from the DPDK archiver, to a kernel-socket client in K.
+ip netns exec "$K" timeout -k 5 60 "$SEQCAST" replay --archiver "$ARCH" --bind $KERN_IP:0 --from 0 --to "$C_HEAD" --verify \
+    --json "$TMP/c-replay.json" --timeout 30 >"$TMP/c-replay.out" 2>"$TMP/c-replay.log"
+C_REPLAY_RC=$?
+log "(c) replay of [0, $C_HEAD) from the DPDK archiver: exit $C_REPLAY_RC, $(cat "$TMP/c-replay.out"); the archiver sent $(counter "$C_ARCH_PID" replay_datagrams_out) replay datagrams"
+check "(c) replay exit status" "$C_REPLAY_RC" eq 0
+check "(c) replay messages" "$(messages_of "$TMP/c-replay.out")" eq "$TOTAL"
+check "(c) replay digest equals the live subscriber's" "$(digest_of "$TMP/c-replay.out")" == "$(digest_of "$TMP/c-ksub.out")"
+check "(c) live digest (stdout) equals its summary's" "$(digest_of "$TMP/c-ksub.out")" == "$(json "$TMP/c-ksub.json" digest)"
+stop c-arch TERM 20 >/dev/null || true
+check "(c) archiver exit status" "${RC[c-arch]:-?}" eq 0
+dpdk_summary c-arch
+dump_range "$TMP/c.seqlog"
+log "(c) dump --verify: exit $DUMP_RC, offsets ${DUMP_FIRST:-?}..${DUMP_NEXT:-?}, ${DUMP_RECORDS:-?} records, ${DUMP_PROBLEMS:-?} problems"
+check "(c) dump --verify exit status" "$DUMP_RC" eq 0
+check "(c) dump problems" "${DUMP_PROBLEMS:-?}" eq 0
+check "(c) archive reaches the sequencer's head" "${DUMP_NEXT:-0}" ge "$C_HEAD"
+ip netns exec "$K" nft flush chain inet t in
+
+# ---- (d) (b) again on AF_XDP, where it works ----
 if [[ -n ${SEQCAST_IT_NO_XDP:-} ]]; then
-    log "(c) skipped: SEQCAST_IT_NO_XDP"
-elif run_b c net_af_xdp0,iface=d0,start_queue=0,queue_count=1; then
-    log "(c) net_af_xdp: passed the same checks"
+    log "(d) skipped: SEQCAST_IT_NO_XDP"
+elif run_b d net_af_xdp0,iface=d0,start_queue=0,queue_count=1; then
+    log "(d) net_af_xdp: passed the same checks"
 else
-    log "(c) net_af_xdp does not work here (see above); not counted"
+    log "(d) net_af_xdp does not work here (see above); not counted"
 fi
 finish
