@@ -105,7 +105,10 @@ end_run() {
     wait_until 60 "every subscriber delivered $TOTAL messages" delivered || true
     stop "$seq" TERM 10 || true
     for s in "$@"; do
-        wait_exit "$s" 20 || { log "$s did not see END_OF_STREAM within 20 s: stopping it"; stop "$s" TERM 10 || true; }
+        # Every subscriber has delivered the stream by now, so END_OF_STREAM ends it within
+        # milliseconds; the sequencer sends it once, and 2 % of the time nftables drops that datagram
+        # (no repair: the sequencer is gone). Such a subscriber is stopped and checked the same way.
+        wait_exit "$s" 3 || { log "$s did not see END_OF_STREAM within 3 s (dropped?): stopping it"; stop "$s" TERM 10 || true; }
     done
 }
 # check_subs LABEL SUB...: full, lossless, ordered, equal digests; loss happened on the first.
