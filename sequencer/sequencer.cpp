@@ -546,8 +546,11 @@ void Sequencer::endOfStream() {
     flushControl();
     std::byte buf[wire::kHeaderSize];
     const std::size_t len = wire::encodeEndOfStream(buf, cfg_.stream, epoch_, Offset{nextOffset_}, wallNs());
-    transport::TxItem item{buf, static_cast<std::uint32_t>(len), cfg_.group};
-    data_.sendBurst(std::span<const transport::TxItem>(&item, 1));
+    // Three copies: nothing repairs a lost END_OF_STREAM, and receivers take it more than once
+    // without harm.
+    const transport::TxItem item{buf, static_cast<std::uint32_t>(len), cfg_.group};
+    const transport::TxItem copies[3] = {item, item, item};
+    data_.sendBurst(copies);
     (void)state_.sync();
 }
 
