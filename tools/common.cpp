@@ -16,6 +16,7 @@
 #include <cstring>
 #include <cstdio>
 #include <fstream>
+#include <sstream>
 #include <iostream>
 
 #include "fabric/clock.h"
@@ -27,6 +28,23 @@ namespace {
 // EAL arguments of --transport dpdk (socketConfig() hands them on).
 std::vector<std::string> gEalArgs;
 bool gEalArgsGiven = false;
+}  // namespace
+
+namespace {
+// Boost.Program_options builds what() by replacing %tokens% in a template with the option's name
+// and value, again and again until none is left: a name that itself holds such a token (a config
+// file key like "%canonical_option%") never finishes. Such names get a message of our own.
+std::string poMessage(const po::error& e) {
+    if (const auto* n = dynamic_cast<const po::error_with_option_name*>(&e)) {
+        const std::string name = n->get_option_name();
+        if (name.find('%') != std::string::npos) {
+            std::string shown;
+            for (char c : name) shown += (c >= 0x20 && c < 0x7F) ? c : '?';
+            return "option '" + shown + "' is not valid here";
+        }
+    }
+    return e.what();
+}
 }  // namespace
 
 std::optional<int> parseCommandLine(const CommandInfo& info, int argc, char** argv, po::options_description& opts,
@@ -73,8 +91,17 @@ std::optional<int> parseCommandLine(const CommandInfo& info, int argc, char** ar
         if (vm.count("config") != 0) {
             const std::string path = vm["config"].as<std::string>();
             checkPath("config", path, PathUse::Read);
-            std::ifstream in(path);
-            if (!in) throw UsageError("--config: cannot read '" + path + "': " + std::strerror(errno));
+            std::ifstream file(path);
+            if (!file) throw UsageError("--config: cannot read '" + path + "': " + std::strerror(errno));
+            // '%' is refused: Boost's error messages substitute %tokens% until none is left, and a
+            // line holding one would never finish.
+            std::stringstream in;
+            std::string line;
+            for (int n = 1; std::getline(file, line); ++n) {
+                if (line.find('%') != std::string::npos)
+                    throw UsageError("--config " + path + " line " + std::to_string(n) + ": '%' is not allowed in a configuration file");
+                in << line << '\n';
+            }
             try {
                 po::parsed_options parsed = po::parse_config_file(in, opts, false);
                 // A flag in a file is true or false (yes/no, on/off, 1/0); false leaves it off.
@@ -96,12 +123,12 @@ std::optional<int> parseCommandLine(const CommandInfo& info, int argc, char** ar
                 parsed.options = std::move(kept);
                 po::store(parsed, vm);
             } catch (const po::error& e) {
-                throw UsageError("--config " + path + ": " + e.what());
+                throw UsageError("--config " + path + ": " + poMessage(e));
             }
         }
         po::notify(vm);
     } catch (const po::error& e) {
-        std::cerr << "seqcast " << info.name << ": " << e.what() << "\n\n";
+        std::cerr << "seqcast " << info.name << ": " << poMessage(e) << "\n\n";
         usage(std::cerr);
         return kExitUsage;
     } catch (const UsageError& e) {
