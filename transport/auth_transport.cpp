@@ -194,9 +194,5 @@ std::size_t AuthTransport::sendBurst(std::span<const TxItem> items) noexcept {
     return taken;
 }
 
-const TransportStats& AuthTransport::stats() const noexcept {
-    merged_ = inner_->stats();
-    return merged_;
-}
 
 }  // namespace seqcast::transport

@@ -53,7 +53,7 @@ public:
     std::size_t sendBurst(std::span<const TxItem> items) noexcept override;
     int waitFd() const noexcept override { return inner_->waitFd(); }
     Endpoint local() const noexcept override { return inner_->local(); }
-    const TransportStats& stats() const noexcept override;
+    const TransportStats& stats() const noexcept override { return inner_->stats(); }
     const char* kind() const noexcept override { return inner_->kind(); }
 
     struct AuthStats {
@@ -80,7 +80,6 @@ private:
     std::uint64_t noncePrefix_ = 0;  // random per transport
     std::uint32_t nonceCount_ = 0;
     std::uint64_t nextCheckNs_ = 0;
-    mutable TransportStats merged_;
 };
 
 }  // namespace seqcast::transport

@@ -44,6 +44,8 @@ Result<std::unique_ptr<UdpTransport>> UdpTransport::open(const UdpConfig& cfg) {
 }
 
 Result<UdpSocket> openUdpSocket(const UdpConfig& cfg, std::vector<std::string>& warnings) {
+    if (cfg.burst == 0 || cfg.burst > 1024) return failInvalid("udp burst must be 1..1024");
+    if (cfg.maxDatagram < 64 || cfg.maxDatagram > 65536) return failInvalid("udp max datagram must be 64..65536");
     const int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0) return failErrno("socket");
     UdpSocket s;
@@ -92,8 +94,6 @@ Result<UdpSocket> openUdpSocket(const UdpConfig& cfg, std::vector<std::string>& 
 }
 
 Status UdpTransport::setup(const UdpConfig& cfg) {
-    if (cfg.burst == 0 || cfg.burst > 1024) return failInvalid("udp burst must be 1..1024");
-    if (cfg.maxDatagram < 64 || cfg.maxDatagram > 65536) return failInvalid("udp max datagram must be 64..65536");
     auto sock = openUdpSocket(cfg, warnings_);
     if (!sock) return fail(sock.error());
     fd_ = sock->fd;

@@ -47,7 +47,7 @@ struct UdpSocket {
     Endpoint local;
     bool gro = false;  // UDP_GRO is on
 };
-// Opens a socket as cfg says; set-up warnings (clamped buffers, no GRO) are appended to warnings.
+// Checks cfg's burst and datagram size, then opens a socket as cfg says; set-up warnings (clamped buffers, no GRO) are appended to warnings.
 Result<UdpSocket> openUdpSocket(const UdpConfig& cfg, std::vector<std::string>& warnings);
 sockaddr_in toSockaddr(Endpoint e);
 

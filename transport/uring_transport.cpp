@@ -254,8 +254,6 @@ Result<std::unique_ptr<UringTransport>> UringTransport::open(const UdpConfig& cf
 }
 
 Status UringTransport::setup(const UdpConfig& cfg, std::vector<std::string>& warnings) {
-    if (cfg.burst == 0 || cfg.burst > 1024) return failInvalid("udp burst must be 1..1024");
-    if (cfg.maxDatagram < 64 || cfg.maxDatagram > 65536) return failInvalid("udp max datagram must be 64..65536");
     auto sock = openUdpSocket(cfg, warnings);
     if (!sock) return fail(sock.error());
     fd_ = sock->fd;
