@@ -63,6 +63,8 @@ for k in $(seq 1 "$KILLS"); do
     start_archiver arch $LIMIT "$LOGFILE" "${ARCH_FLAGS[@]}"
     ARCH_PID=$(seqcast_pid arch) || die "archiver did not restart"
     # The restarted archiver reports what it recovered: it must not start below the dump's end.
+    # (The process exists before it has printed that line: wait for the line, not the process.)
+    wait_until 10 "the restarted archiver reports its recovery" grep -q 'retained' "$TMP/arch.log" || true
     RESTART_NEXT=$(sed -n 's/.*offsets [0-9]*\.\.\([0-9]*\) retained.*/\1/p' "$TMP/arch.log" | head -n 1)
     check "kill $k: restart resumes at the recovered end" "${RESTART_NEXT:-x}" eq "${DUMP_NEXT:-0}"
     # Let it catch up with the live stream (repairs from the sequencer's ring) before the next kill.
