@@ -1,13 +1,21 @@
-// seqcast bench: sequenced throughput, end-to-end latency and repair latency, each printed beside
-// a baseline measured in the same run (raw sendmmsg/recvmmsg datagrams, raw UDP ping-pong), as the
-// median of several runs.
+// seqcast bench: sequenced throughput, end-to-end latency, repair under loss, scaling and the cost
+// of authenticated frames, each printed beside a baseline measured in the same run (raw datagrams
+// and a raw UDP ping-pong through the same socket API), as the median of several runs.
+//
+// Every run is checked, not only timed: each subscriber must deliver every message offered, and
+// none may declare offsets lost. A run that fails the check makes its row FAILED (no figure), and
+// the command exits 1; a pipeline whose subscribers never hear the stream stops the bench at once.
+// SEQCAST_BENCH_INJECT_FAILURE=loss|join makes every run fail in that way (tests of this harness).
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdarg>
 #include <atomic>
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
+#include <map>
 #include <thread>
 
 #include "fabric/clock.h"
@@ -30,17 +38,27 @@ double median(std::vector<double> v) {
     return v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
 }
 
+double ratio(double a, double b) { return a / std::max(b, 1.0); }
+
+const char* apiName(transport::SocketApi a) { return a == transport::SocketApi::Uring ? "uring" : "udp"; }
+
 // Messages of `size` bytes packed into one MTU datagram by the sequencer.
 std::size_t perDatagram(std::size_t size, std::size_t mtu) {
     return std::max<std::size_t>(1, (mtu - wire::kHeaderSize) / (wire::kMessageHeaderSize + size));
 }
 
-// Raw baseline: datagrams of `dgSize` bytes from one thread to a multicast group, received by another.
-double rawDatagramsPerSec(Rng& rng, std::size_t dgSize, double seconds, bool gso) {
+// The subscribers never heard the stream: nothing else in the bench can be measured either.
+struct JoinFailure : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+// Raw baseline: datagrams of `dgSize` bytes from one thread to a multicast group, received by
+// another, through the same socket API as the rows it is set beside. Counted as received.
+double rawDatagramsPerSec(Rng& rng, std::size_t dgSize, double seconds, bool gso, transport::SocketApi api) {
     const Net n = pickNet(rng);
     const transport::Endpoint group{n.group, static_cast<std::uint16_t>(n.port + 1)};
-    auto rx = openUdpOrExit(group, {n.group}, gso);
-    auto tx = openUdpOrExit(transport::Endpoint{0x7F000001u, 0}, {}, gso);
+    auto rx = openUdpOrExit(group, {n.group}, gso, api);
+    auto tx = openUdpOrExit(transport::Endpoint{0x7F000001u, 0}, {}, gso, api);
     std::atomic<bool> stop{false};
     std::atomic<std::uint64_t> received{0};
     std::thread r([&] {
@@ -73,17 +91,42 @@ double rawDatagramsPerSec(Rng& rng, std::size_t dgSize, double seconds, bool gso
     return static_cast<double>(got) / seconds;
 }
 
-struct ThroughputResult {
-    double msgs = 0;
-    double mbytes = 0;
-    // Repair work over the whole run (subscribers' and sequencer's counters).
-    std::uint64_t gaps = 0, naks = 0, retransmits = 0, lost = 0, overflow = 0, duplicates = 0;
+// What one run did, beside what it measured; `failure` is empty for a run that delivered every
+// message it offered to every subscriber, with no offsets declared lost.
+struct Round {
+    std::uint64_t offered = 0, delivered = 0;
+    std::uint64_t injectedDrops = 0, gaps = 0, naks = 0, retransmits = 0, pubRetransmits = 0, duplicates = 0, overflow = 0,
+                  lost = 0;
+    double value = 0;  // the run's figure: msgs/s, or p99.9 latency in ns
+    std::string failure;
 };
 
+Round roundOf(const Pipeline& p, std::uint64_t offered) {
+    Round r;
+    r.offered = offered;
+    r.delivered = p.deliveredByAll();
+    r.injectedDrops = p.injectedDrops();
+    r.gaps = p.subscriberCounter(Counter::GapsDetected);
+    r.naks = p.subscriberCounter(Counter::NaksSent);
+    r.retransmits = p.sequencerCounter(Counter::Retransmits);
+    r.pubRetransmits = p.publisherCounter(Counter::PubRetransmits);
+    r.duplicates = p.subscriberCounter(Counter::DropDuplicate);
+    r.overflow = p.subscriberCounter(Counter::DropOverflow);
+    r.lost = p.subscriberCounter(Counter::OffsetsLost);
+    r.failure = p.check(offered);
+    return r;
+}
+
+void startOrThrow(Pipeline& p) {
+    if (!p.start())
+        throw JoinFailure("the subscribers heard nothing from the in-process sequencer within 3 s on loopback multicast "
+                          "(no multicast route on lo? try: ip route add 224.0.0.0/4 dev lo)");
+}
+
 // Messages per second that every subscriber delivered, over `seconds` after a warm-up.
-ThroughputResult sequencedThroughput(Rng& rng, std::size_t size, double seconds, const PipelineOptions& o) {
+Round sequencedThroughput(Rng& rng, std::size_t size, double seconds, const PipelineOptions& o) {
     Pipeline p(rng, o);
-    p.start();
+    startOrThrow(p);
     std::uint64_t rate = 0;
     std::thread sampler([&] {
         std::this_thread::sleep_for(std::chrono::milliseconds(200));  // warm-up
@@ -94,52 +137,548 @@ ThroughputResult sequencedThroughput(Rng& rng, std::size_t size, double seconds,
         const double dt = static_cast<double>(monoNs() - t0) * 1e-9;
         rate = static_cast<std::uint64_t>(static_cast<double>(end - base) / dt);
     });
-    p.publish(size, 0, seconds + 0.3);
+    const std::uint64_t offered = p.publish(size, 0, seconds + 0.3);
     sampler.join();
     p.finish();
-    ThroughputResult r{static_cast<double>(rate), static_cast<double>(rate) * static_cast<double>(size) / 1e6};
-    r.gaps = p.subscriberCounter(Counter::GapsDetected);
-    r.naks = p.subscriberCounter(Counter::NaksSent);
-    r.retransmits = p.sequencerCounter(Counter::Retransmits);
-    r.lost = p.subscriberCounter(Counter::OffsetsLost);
-    r.overflow = p.subscriberCounter(Counter::DropOverflow);
-    r.duplicates = p.subscriberCounter(Counter::DropDuplicate);
+    Round r = roundOf(p, offered);
+    r.value = static_cast<double>(rate);
     return r;
 }
 
 struct LatencyResult {
     double p50 = 0, p99 = 0, p999 = 0, max = 0;
     double repaired = 0;  // messages delivered after a repair, per run
+    std::vector<Round> rounds;
 };
 
 // Publish->deliver latency of 64 B messages at a fixed rate; the median of each quantile over runs.
+// With --busy-poll the publisher's thread also runs the sequencer: two spinning threads, one per
+// core of a 2-core machine (the suites say so in their output).
 LatencyResult fixedRateLatency(Rng& rng, double rate, double seconds, std::uint64_t runs, PipelineOptions o) {
     std::vector<double> p50, p99, p999, mx, rep;
+    LatencyResult res;
     for (std::uint64_t r = 0; r < runs; ++r) {
-        // With --busy-poll the publisher's thread also runs the sequencer: two spinning threads,
-        // one per core of a 2-core machine.
         o.colocate = o.busyPoll;
         Pipeline p(rng, o);
-        p.start();
-        p.publish(64, rate, seconds);
+        startOrThrow(p);
+        const std::uint64_t offered = p.publish(64, rate, seconds);
         p.finish();
         p50.push_back(static_cast<double>(p.latency.quantile(0.5)));
         p99.push_back(static_cast<double>(p.latency.quantile(0.99)));
         p999.push_back(static_cast<double>(p.latency.quantile(0.999)));
         mx.push_back(static_cast<double>(p.latency.max()));
         rep.push_back(static_cast<double>(p.repairedLatency.count()));
+        res.rounds.push_back(roundOf(p, offered));
+        res.rounds.back().value = p999.back();
     }
-    return LatencyResult{median(p50), median(p99), median(p999), median(mx), median(rep)};
+    res.p50 = median(p50);
+    res.p99 = median(p99);
+    res.p999 = median(p999);
+    res.max = median(mx);
+    res.repaired = median(rep);
+    return res;
 }
 
-const char* apiName(transport::SocketApi a) { return a == transport::SocketApi::Uring ? "uring" : "udp"; }
+std::vector<double> values(const std::vector<Round>& rounds) {
+    std::vector<double> v;
+    for (const Round& r : rounds) v.push_back(r.value);
+    return v;
+}
+
+// The output: text, JSON and Markdown together, and the failed rows.
+class Report {
+public:
+    Report() { md_ = "| benchmark | result | baseline (same run) | ratio |\n|---|---|---|---|\n"; }
+    Json j;
+
+    void print(const std::string& text) {
+        std::fputs(text.c_str(), stdout);
+        std::fflush(stdout);
+    }
+    void printf(const char* fmt, ...) __attribute__((format(printf, 2, 3))) {
+        char buf[1024];
+        va_list ap;
+        va_start(ap, fmt);
+        std::vsnprintf(buf, sizeof buf, fmt, ap);
+        va_end(ap);
+        print(buf);
+    }
+    void mdRow(const std::string& bench, const std::string& result, const std::string& baseline, const std::string& ratio) {
+        md_ += "| " + bench + " | " + result + " | " + baseline + " | " + ratio + " |\n";
+    }
+    // Checks a row's runs: a row with a failed run is printed and recorded as FAILED (true).
+    bool failed(const std::string& row, const std::vector<Round>& rounds) {
+        for (std::size_t i = 0; i < rounds.size(); ++i) {
+            if (rounds[i].failure.empty()) continue;
+            const std::string why = "run " + std::to_string(i + 1) + " of " + std::to_string(rounds.size()) + ": " + rounds[i].failure;
+            print("  FAILED " + row + ": " + why + "\n");
+            std::fprintf(stderr, "seqcast bench: FAILED %s: %s\n", row.c_str(), why.c_str());
+            failures_.push_back(row + ": " + why);
+            mdRow(row, "**FAILED**: " + why, "-", "-");
+            j.field("failed", why);
+            return true;
+        }
+        return false;
+    }
+    void fail(const std::string& row, const std::string& why) {
+        print("  FAILED " + row + ": " + why + "\n");
+        std::fprintf(stderr, "seqcast bench: FAILED %s: %s\n", row.c_str(), why.c_str());
+        failures_.push_back(row + ": " + why);
+        mdRow(row, "**FAILED**: " + why, "-", "-");
+        j.field("failed", why);
+    }
+    // Every run's counters, in the JSON (`rounds`) and in the Markdown's table of runs.
+    void rounds(const std::string& key, const std::string& row, const std::string& valueName, const std::vector<Round>& rounds) {
+        j.key(key).beginArray();
+        for (std::size_t i = 0; i < rounds.size(); ++i) {
+            const Round& r = rounds[i];
+            j.begin();
+            j.field(valueName, r.value);
+            j.field("offered", r.offered);
+            j.field("delivered_by_every_subscriber", r.delivered);
+            j.field("injected_drops", r.injectedDrops);
+            j.field("gaps", r.gaps);
+            j.field("naks", r.naks);
+            j.field("retransmits", r.retransmits);
+            j.field("publisher_retransmits", r.pubRetransmits);
+            j.field("duplicates", r.duplicates);
+            j.field("reorder_overflows", r.overflow);
+            j.field("offsets_lost", r.lost);
+            if (!r.failure.empty()) j.field("failed", r.failure);
+            j.end();
+            char buf[512];
+            std::snprintf(buf, sizeof buf, "| %s | %zu | %.0f | %llu / %llu | %llu | %llu | %llu | %llu | %llu | %llu | %llu | %llu | %s |\n",
+                          row.c_str(), i + 1, r.value, static_cast<unsigned long long>(r.delivered),
+                          static_cast<unsigned long long>(r.offered), static_cast<unsigned long long>(r.injectedDrops),
+                          static_cast<unsigned long long>(r.gaps), static_cast<unsigned long long>(r.naks),
+                          static_cast<unsigned long long>(r.retransmits), static_cast<unsigned long long>(r.pubRetransmits),
+                          static_cast<unsigned long long>(r.duplicates), static_cast<unsigned long long>(r.overflow),
+                          static_cast<unsigned long long>(r.lost), r.failure.empty() ? "ok" : ("FAILED: " + r.failure).c_str());
+            runsMd_ += buf;
+        }
+        j.endArray();
+    }
+    std::string markdown() const {
+        std::string s = md_;
+        if (!runsMd_.empty())
+            s += "\nEvery run (value: msgs/s for throughput rows, p99.9 ns for latency rows):\n\n"
+                 "| row | run | value | delivered / offered | injected drops | gaps | NAKs | retransmits | publisher retransmits | "
+                 "duplicates | reorder overflows | offsets lost | check |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n" +
+                 runsMd_;
+        if (!failures_.empty()) {
+            s += "\n**" + std::to_string(failures_.size()) + " row(s) FAILED**:\n\n";
+            for (const auto& f : failures_) s += "- " + f + "\n";
+        }
+        return s;
+    }
+    const std::vector<std::string>& failures() const { return failures_; }
+
+private:
+    std::string md_, runsMd_;
+    std::vector<std::string> failures_;
+};
+
+// Per-round summary line for the text output.
+std::string roundLine(std::size_t i, const Round& r, bool latency) {
+    char value[64];
+    if (latency) std::snprintf(value, sizeof value, "p99.9 %.1f us", r.value / 1e3);
+    else std::snprintf(value, sizeof value, "%s msg/s", fmtRate(r.value).c_str());
+    char buf[512];
+    std::snprintf(buf, sizeof buf,
+                  "    run %zu: %s; %llu/%llu delivered, %llu injected drops, %llu gaps, %llu NAKs, %llu retransmits, "
+                  "%llu publisher retransmits, %llu duplicates, %llu reorder overflows, %llu lost%s\n",
+                  i + 1, value, static_cast<unsigned long long>(r.delivered),
+                  static_cast<unsigned long long>(r.offered), static_cast<unsigned long long>(r.injectedDrops),
+                  static_cast<unsigned long long>(r.gaps), static_cast<unsigned long long>(r.naks),
+                  static_cast<unsigned long long>(r.retransmits), static_cast<unsigned long long>(r.pubRetransmits),
+                  static_cast<unsigned long long>(r.duplicates), static_cast<unsigned long long>(r.overflow),
+                  static_cast<unsigned long long>(r.lost), r.failure.empty() ? "" : " -> FAILED");
+    return buf;
+}
+
+}  // namespace
+
+namespace {
+
+struct Ctx {
+    Rng& rng;
+    Report& out;
+    std::uint64_t runs;
+    double seconds;
+    bool busy;
+    std::vector<transport::SocketApi> apis;
+    transport::SocketApi mainApi;
+    InjectedFailure inject;
+
+    PipelineOptions options(transport::SocketApi api) const {
+        PipelineOptions o;
+        o.busyPoll = busy;
+        o.api = api;
+        o.inject = inject;
+        return o;
+    }
+    std::string medianOf() const {
+        char buf[64];
+        std::snprintf(buf, sizeof buf, "median of %llu x %.1fs", static_cast<unsigned long long>(runs), seconds);
+        return buf;
+    }
+    void colocationNote() const {
+        if (busy)
+            out.print("  --busy-poll: the publisher's thread also runs the sequencer in these rows (two spinning threads in all, "
+                      "for a 2-core machine)\n");
+    }
+};
+
+void throughputSuite(Ctx& c) {
+    Report& out = c.out;
+    out.printf("sequenced throughput: 1 publisher -> sequencer -> 1 subscriber, loopback multicast, %s; every run must deliver\n"
+               "  every message it offered (checked after the run)\n",
+               c.medianOf().c_str());
+    out.print("  baselines (same run, same socket API, as msgs/s): raw datagrams of the sequenced datagram's size from one socket\n"
+              "  to a group member (counted as received), plain and GSO/GRO; msgs/s = datagrams/s x messages per datagram\n");
+    out.printf("  %-6s %-6s %-8s %12s %9s | %14s %6s | %14s %6s\n", "size", "api", "sockets", "msgs/s", "MB/s", "raw plain", "ratio",
+               "raw GSO/GRO", "ratio");
+    out.j.key("throughput").beginArray();
+    for (std::size_t size : {std::size_t{32}, std::size_t{256}, std::size_t{1024}}) {
+        const std::size_t k = perDatagram(size, wire::kDefaultMtu);
+        const std::size_t dg = wire::kHeaderSize + k * (wire::kMessageHeaderSize + size);
+        for (transport::SocketApi api : c.apis) {
+            std::vector<double> rawPlain, rawGso;
+            for (std::uint64_t r = 0; r < c.runs; ++r) {
+                rawPlain.push_back(rawDatagramsPerSec(c.rng, dg, c.seconds, false, api));
+                rawGso.push_back(rawDatagramsPerSec(c.rng, dg, c.seconds, true, api));
+            }
+            const double plainMsgs = median(rawPlain) * static_cast<double>(k);
+            const double gsoMsgs = median(rawGso) * static_cast<double>(k);
+            for (bool gso : {false, true}) {
+                std::vector<Round> rounds;
+                for (std::uint64_t r = 0; r < c.runs; ++r) {
+                    PipelineOptions o = c.options(api);
+                    o.gso = gso;
+                    rounds.push_back(sequencedThroughput(c.rng, size, c.seconds, o));
+                }
+                const double m = median(values(rounds));
+                const char* kind = gso ? "GSO/GRO" : "plain";
+                const std::string row = "throughput " + std::to_string(size) + " B, " + apiName(api) + " " + kind;
+                out.j.begin();
+                out.j.field("size", static_cast<std::uint64_t>(size));
+                out.j.field("api", std::string(apiName(api)));
+                out.j.field("sockets", std::string(kind));
+                out.j.field("raw_datagram_size", static_cast<std::uint64_t>(dg));
+                out.j.field("messages_per_datagram", static_cast<std::uint64_t>(k));
+                out.j.field("raw_plain_msgs_per_sec", plainMsgs);
+                out.j.field("raw_gso_msgs_per_sec", gsoMsgs);
+                if (!out.failed(row, rounds)) {
+                    out.printf("  %-6zu %-6s %-8s %12s %9.1f | %14s %6.2f | %14s %6.2f\n", size, apiName(api), kind, fmtRate(m).c_str(),
+                               m * static_cast<double>(size) / 1e6, fmtRate(plainMsgs).c_str(), ratio(m, plainMsgs),
+                               fmtRate(gsoMsgs).c_str(), ratio(m, gsoMsgs));
+                    out.j.field("msgs_per_sec", m);
+                    out.j.field("mb_per_sec", m * static_cast<double>(size) / 1e6);
+                    out.j.field("ratio_to_plain", ratio(m, plainMsgs));
+                    out.j.field("ratio_to_gso", ratio(m, gsoMsgs));
+                    char res[128], basel[160], rat[64];
+                    std::snprintf(res, sizeof res, "%s msg/s (%.1f MB/s)", fmtRate(m).c_str(), m * static_cast<double>(size) / 1e6);
+                    std::snprintf(basel, sizeof basel, "raw %s: plain %s msg/s; GSO/GRO %s msg/s", apiName(api), fmtRate(plainMsgs).c_str(),
+                                  fmtRate(gsoMsgs).c_str());
+                    std::snprintf(rat, sizeof rat, "%.2f; %.2f", ratio(m, plainMsgs), ratio(m, gsoMsgs));
+                    out.mdRow(row, res, basel, rat);
+                }
+                out.rounds("rounds", row, "msgs_per_sec", rounds);
+                out.j.end();
+            }
+        }
+    }
+    out.j.endArray();
+}
+
+void latencySuite(Ctx& c) {
+    Report& out = c.out;
+    out.printf("end-to-end latency publish -> deliver (two UDP hops: publisher -> sequencer -> subscriber), 64 B messages at a\n"
+               "  fixed rate, coordinated-omission corrected, %s; every message must be delivered\n",
+               c.medianOf().c_str());
+    c.colocationNote();
+    out.print("  baseline (same run, same socket API): raw UDP ping-pong of 64 B at 10k round trips/s, one-way = RTT / 2 (one hop);\n"
+              "  ratios set one-way beside one-way, p50 beside p50 and p99 beside p99; a lost ping fails the rows\n");
+    out.j.key("latency").beginArray();
+    for (transport::SocketApi api : c.apis) {
+        const PingPong raw = rawPingPong(c.rng, std::max(1.0, c.seconds), c.busy, 7, 10'000, api);
+        const double r50 = static_cast<double>(raw.oneWay.quantile(0.5)), r99 = static_cast<double>(raw.oneWay.quantile(0.99));
+        out.printf("  %-5s raw one-way (RTT/2): p50 %.1f us  p99 %.1f us  (%llu pings, %llu lost)\n", apiName(api), r50 / 1e3, r99 / 1e3,
+                   static_cast<unsigned long long>(raw.sent), static_cast<unsigned long long>(raw.lost));
+        for (double rate : {10'000.0, 100'000.0}) {
+            const std::string row = std::string("latency ") + apiName(api) + " @ " + fmtRate(rate) + " msg/s";
+            out.j.begin();
+            out.j.field("api", std::string(apiName(api)));
+            out.j.field("rate", rate);
+            out.j.field("raw_pings", raw.sent);
+            out.j.field("raw_pings_lost", raw.lost);
+            if (raw.lost > 0 || raw.rtt.count() == 0) {
+                out.fail(row, "raw ping-pong baseline: " + std::to_string(raw.lost) + " of " + std::to_string(raw.sent) + " pings lost");
+                out.j.end();
+                continue;
+            }
+            const LatencyResult l = fixedRateLatency(c.rng, rate, c.seconds, c.runs, c.options(api));
+            if (!out.failed(row, l.rounds)) {
+                out.printf("  %-5s %7s msg/s: p50 %.1f us  p99 %.1f us  p99.9 %.1f us  max %.1f us   (ratio to raw one-way: p50 %.2f, p99 %.2f)\n",
+                           apiName(api), fmtRate(rate).c_str(), l.p50 / 1e3, l.p99 / 1e3, l.p999 / 1e3, l.max / 1e3, ratio(l.p50, r50),
+                           ratio(l.p99, r99));
+                out.j.field("p50_ns", l.p50);
+                out.j.field("p99_ns", l.p99);
+                out.j.field("p999_ns", l.p999);
+                out.j.field("max_ns", l.max);
+                out.j.field("raw_one_way_p50_ns", r50);
+                out.j.field("raw_one_way_p99_ns", r99);
+                out.j.field("raw_rtt_p50_ns", static_cast<double>(raw.rtt.quantile(0.5)));
+                out.j.field("ratio_p50_to_raw_one_way_p50", ratio(l.p50, r50));
+                out.j.field("ratio_p99_to_raw_one_way_p99", ratio(l.p99, r99));
+                char res[160], basel[128], rat[64];
+                std::snprintf(res, sizeof res, "p50 %.1f us, p99 %.1f us, p99.9 %.1f us, max %.1f us", l.p50 / 1e3, l.p99 / 1e3,
+                              l.p999 / 1e3, l.max / 1e3);
+                std::snprintf(basel, sizeof basel, "raw %s one-way (RTT/2): p50 %.1f us, p99 %.1f us", apiName(api), r50 / 1e3, r99 / 1e3);
+                std::snprintf(rat, sizeof rat, "p50 %.2f; p99 %.2f", ratio(l.p50, r50), ratio(l.p99, r99));
+                out.mdRow(row, res, basel, rat);
+            }
+            out.rounds("rounds", row, "p999_ns", l.rounds);
+            out.j.end();
+        }
+    }
+    out.j.endArray();
+}
+
+void repairSuite(Ctx& c) {
+    Report& out = c.out;
+    const char* api = apiName(c.mainApi);
+    out.printf("repair under loss (%s, %s): random loss on receive at every socket (the publisher's, the sequencer's control and\n"
+               "  data sockets, each subscriber's data and control sockets), so PUBs, confirmations, DATA, NAKs and retransmissions\n"
+               "  are each lost with that probability at every hop; repaired by publisher retransmission and subscriber NAKs.\n"
+               "  A run that declares offsets lost, or delivers fewer messages than it offered, fails.\n",
+               api, c.medianOf().c_str());
+    c.colocationNote();
+    out.j.key("repair").begin();
+    out.j.key("loss_on").str("every socket");
+    // Latency: 10k msg/s of 64 B, p99.9 with 0.1 % loss beside p99.9 without, same run.
+    const double latSeconds = 2 * c.seconds;  // p99.9 wants >= 10k samples per run at the default
+    {
+        const std::string row = std::string("repair tail @ 10k msg/s, 0.1% loss (") + api + ")";
+        PipelineOptions o = c.options(c.mainApi);
+        const LatencyResult clean = fixedRateLatency(c.rng, 10'000, latSeconds, c.runs, o);
+        o.loss = 0.001;
+        const LatencyResult lossy = fixedRateLatency(c.rng, 10'000, latSeconds, c.runs, o);
+        out.j.key("latency").begin();
+        out.j.field("rate", 10'000.0);
+        out.j.field("loss", 0.001);
+        std::vector<Round> both = clean.rounds;
+        both.insert(both.end(), lossy.rounds.begin(), lossy.rounds.end());
+        if (!out.failed(row, both)) {
+            out.printf("  10k msg/s, 0.1%% loss: p50 %.1f us  p99 %.1f us  p99.9 %.1f us  max %.1f us (%.0f repaired per run)\n"
+                       "  10k msg/s, no loss:   p50 %.1f us  p99 %.1f us  p99.9 %.1f us  max %.1f us\n"
+                       "  p99.9 with loss / p99.9 without = %.2f; p99 with loss / p99 without = %.2f\n",
+                       lossy.p50 / 1e3, lossy.p99 / 1e3, lossy.p999 / 1e3, lossy.max / 1e3, lossy.repaired, clean.p50 / 1e3,
+                       clean.p99 / 1e3, clean.p999 / 1e3, clean.max / 1e3, ratio(lossy.p999, clean.p999), ratio(lossy.p99, clean.p99));
+            out.j.field("loss_p50_ns", lossy.p50);
+            out.j.field("loss_p99_ns", lossy.p99);
+            out.j.field("loss_p999_ns", lossy.p999);
+            out.j.field("loss_max_ns", lossy.max);
+            out.j.field("loss_repaired_per_run", lossy.repaired);
+            out.j.field("no_loss_p50_ns", clean.p50);
+            out.j.field("no_loss_p99_ns", clean.p99);
+            out.j.field("no_loss_p999_ns", clean.p999);
+            out.j.field("ratio_p999_loss_to_p999_no_loss", ratio(lossy.p999, clean.p999));
+            out.j.field("ratio_p99_loss_to_p99_no_loss", ratio(lossy.p99, clean.p99));
+            char res[96], basel[96], rat[32];
+            std::snprintf(res, sizeof res, "p99.9 %.1f us (p99 %.1f us)", lossy.p999 / 1e3, lossy.p99 / 1e3);
+            std::snprintf(basel, sizeof basel, "no loss: p99.9 %.1f us (p99 %.1f us)", clean.p999 / 1e3, clean.p99 / 1e3);
+            std::snprintf(rat, sizeof rat, "%.2f (p99 %.2f)", ratio(lossy.p999, clean.p999), ratio(lossy.p99, clean.p99));
+            out.mdRow(row + ", every socket", res, basel, rat);
+        }
+        for (std::size_t i = 0; i < lossy.rounds.size(); ++i) out.print(roundLine(i, lossy.rounds[i], true));
+        out.rounds("loss_rounds", row + ", loss", "p999_ns", lossy.rounds);
+        out.rounds("no_loss_rounds", row + ", no loss", "p999_ns", clean.rounds);
+        out.j.end();
+    }
+    // Throughput: as fast as the publisher goes, with 1 % loss against none.
+    out.j.key("throughput").beginArray();
+    for (std::size_t size : {std::size_t{32}, std::size_t{1024}}) {
+        std::vector<Round> clean, lossy;
+        for (std::uint64_t r = 0; r < c.runs; ++r) {
+            PipelineOptions t = c.options(c.mainApi);
+            t.gso = true;
+            clean.push_back(sequencedThroughput(c.rng, size, c.seconds, t));
+            t.loss = 0.01;
+            lossy.push_back(sequencedThroughput(c.rng, size, c.seconds, t));
+        }
+        const double cm = median(values(clean)), lm = median(values(lossy));
+        const std::string row = "throughput " + std::to_string(size) + " B, 1% loss (" + api + " GSO/GRO)";
+        out.j.begin();
+        out.j.field("size", static_cast<std::uint64_t>(size));
+        out.j.field("loss", 0.01);
+        std::vector<Round> both = clean;
+        both.insert(both.end(), lossy.begin(), lossy.end());
+        if (!out.failed(row, both)) {
+            out.printf("  throughput %zu B, GSO/GRO: 1%% loss %s msg/s, no loss %s msg/s: ratio %.2f\n", size, fmtRate(lm).c_str(),
+                       fmtRate(cm).c_str(), ratio(lm, cm));
+            out.j.field("loss_msgs_per_sec", lm);
+            out.j.field("no_loss_msgs_per_sec", cm);
+            out.j.field("ratio", ratio(lm, cm));
+            char res[64], basel[64], rat[32];
+            std::snprintf(res, sizeof res, "%s msg/s", fmtRate(lm).c_str());
+            std::snprintf(basel, sizeof basel, "no loss %s msg/s", fmtRate(cm).c_str());
+            std::snprintf(rat, sizeof rat, "%.2f", ratio(lm, cm));
+            out.mdRow(row + ", every socket", res, basel, rat);
+        }
+        for (std::size_t i = 0; i < lossy.size(); ++i) out.print(roundLine(i, lossy[i], false));
+        out.rounds("loss_rounds", row + ", loss", "msgs_per_sec", lossy);
+        out.rounds("no_loss_rounds", row + ", no loss", "msgs_per_sec", clean);
+        out.j.end();
+    }
+    out.j.endArray();
+    out.j.end();
+}
+
+void scalingSuite(Ctx& c) {
+    Report& out = c.out;
+    out.printf("scaling (%s, GSO/GRO, 256 B, %s): every publisher is driven by one thread and every subscriber by one other\n"
+               "  thread (all N subscribers share that thread and its core, as N processes would not), each with its own sockets;\n"
+               "  msgs/s that every subscriber delivered, and the ratio to 1 publisher x 1 subscriber in this run\n",
+               apiName(c.mainApi), c.medianOf().c_str());
+    out.j.key("scaling").beginArray();
+    double base = 0;
+    for (unsigned subs : {1u, 4u, 8u}) {
+        for (unsigned pubs : {1u, 2u, 4u}) {
+            std::vector<Round> rounds;
+            for (std::uint64_t r = 0; r < c.runs; ++r) {
+                PipelineOptions o = c.options(c.mainApi);
+                o.gso = true;
+                o.publishers = pubs;
+                o.subscribers = subs;
+                rounds.push_back(sequencedThroughput(c.rng, 256, c.seconds, o));
+            }
+            const double v = median(values(rounds));
+            if (pubs == 1 && subs == 1) base = v;
+            char rowc[96];
+            std::snprintf(rowc, sizeof rowc, "scaling %u pub x %u sub (256 B, subscribers on 1 thread)", pubs, subs);
+            out.j.begin();
+            out.j.field("publishers", static_cast<std::uint64_t>(pubs));
+            out.j.field("subscribers", static_cast<std::uint64_t>(subs));
+            out.j.field("publisher_threads", std::uint64_t{1});
+            out.j.field("subscriber_threads", std::uint64_t{1});
+            if (!out.failed(rowc, rounds)) {
+                out.printf("  %u pub x %u sub: %10s msg/s each sub, %10s deliveries/s in all   ratio %.2f\n", pubs, subs, fmtRate(v).c_str(),
+                           fmtRate(v * subs).c_str(), ratio(v, base));
+                out.j.field("msgs_per_sec_per_subscriber", v);
+                out.j.field("deliveries_per_sec", v * subs);
+                out.j.field("ratio_to_1x1", ratio(v, base));
+                char res[64], basel[64], rat[32];
+                std::snprintf(res, sizeof res, "%s msg/s per sub", fmtRate(v).c_str());
+                std::snprintf(basel, sizeof basel, "1x1 %s msg/s", fmtRate(base).c_str());
+                std::snprintf(rat, sizeof rat, "%.2f", ratio(v, base));
+                out.mdRow(rowc, res, basel, rat);
+            }
+            out.rounds("rounds", rowc, "msgs_per_sec", rounds);
+            out.j.end();
+        }
+    }
+    out.j.endArray();
+}
+
+void authSuite(Ctx& c) {
+    Report& out = c.out;
+    // A throwaway key file (mode 600) with one random key.
+    char path[] = "/tmp/seqcast-bench-keys-XXXXXX";
+    const int fd = ::mkstemp(path);
+    std::string keyHex;
+    for (int i = 0; i < 32; ++i) {
+        char b[3];
+        std::snprintf(b, sizeof b, "%02x", static_cast<unsigned>(c.rng.below(256)));
+        keyHex += b;
+    }
+    const std::string text = "1 " + keyHex + "\n";
+    const bool ok = fd >= 0 && ::fchmod(fd, 0600) == 0 && ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+    if (fd >= 0) ::close(fd);
+    out.j.key("auth").beginArray();
+    if (!ok) {
+        out.j.begin();
+        out.fail("auth", "cannot write a key file in /tmp");
+        out.j.end();
+        out.j.endArray();
+        if (fd >= 0) ::unlink(path);
+        return;
+    }
+    const char* api = apiName(c.mainApi);
+    out.printf("authenticated frames (%s, %s): a ChaCha20-Poly1305 tag on every datagram (--auth-key), against the same\n"
+               "  pipeline without, runs alternating; every run must deliver every message\n",
+               api, c.medianOf().c_str());
+    for (std::size_t size : {std::size_t{32}, std::size_t{1024}}) {
+        std::vector<Round> plain, signedR;
+        for (std::uint64_t r = 0; r < c.runs; ++r) {
+            PipelineOptions o = c.options(c.mainApi);
+            o.gso = true;
+            plain.push_back(sequencedThroughput(c.rng, size, c.seconds, o));
+            o.authKeyFile = path;
+            signedR.push_back(sequencedThroughput(c.rng, size, c.seconds, o));
+        }
+        const double pm = median(values(plain)), am = median(values(signedR));
+        const std::string row = "throughput " + std::to_string(size) + " B with --auth-key (" + api + " GSO/GRO)";
+        out.j.begin();
+        out.j.field("size", static_cast<std::uint64_t>(size));
+        std::vector<Round> both = plain;
+        both.insert(both.end(), signedR.begin(), signedR.end());
+        if (!out.failed(row, both)) {
+            out.printf("  throughput %4zu B: %s msg/s signed, %s msg/s without: ratio %.2f\n", size, fmtRate(am).c_str(),
+                       fmtRate(pm).c_str(), ratio(am, pm));
+            out.j.field("auth_msgs_per_sec", am);
+            out.j.field("plain_msgs_per_sec", pm);
+            out.j.field("ratio", ratio(am, pm));
+            char res[64], basel[64], rat[32];
+            std::snprintf(res, sizeof res, "%s msg/s", fmtRate(am).c_str());
+            std::snprintf(basel, sizeof basel, "without %s msg/s", fmtRate(pm).c_str());
+            std::snprintf(rat, sizeof rat, "%.2f", ratio(am, pm));
+            out.mdRow(row, res, basel, rat);
+        }
+        out.rounds("auth_rounds", row + ", signed", "msgs_per_sec", signedR);
+        out.rounds("plain_rounds", row + ", without", "msgs_per_sec", plain);
+        out.j.end();
+    }
+    c.colocationNote();
+    PipelineOptions o = c.options(c.mainApi);
+    const LatencyResult plainL = fixedRateLatency(c.rng, 10'000, c.seconds, c.runs, o);
+    o.authKeyFile = path;
+    const LatencyResult authL = fixedRateLatency(c.rng, 10'000, c.seconds, c.runs, o);
+    const std::string row = std::string("latency @ 10k msg/s with --auth-key (") + api + ")";
+    out.j.begin();
+    out.j.field("rate", 10'000.0);
+    std::vector<Round> both = plainL.rounds;
+    both.insert(both.end(), authL.rounds.begin(), authL.rounds.end());
+    if (!out.failed(row, both)) {
+        out.printf("  latency at 10k msg/s: p50 %.1f us, p99 %.1f us signed; p50 %.1f us, p99 %.1f us without: p50 %+.1f us, ratio %.2f\n",
+                   authL.p50 / 1e3, authL.p99 / 1e3, plainL.p50 / 1e3, plainL.p99 / 1e3, (authL.p50 - plainL.p50) / 1e3,
+                   ratio(authL.p50, plainL.p50));
+        out.j.field("auth_p50_ns", authL.p50);
+        out.j.field("auth_p99_ns", authL.p99);
+        out.j.field("plain_p50_ns", plainL.p50);
+        out.j.field("plain_p99_ns", plainL.p99);
+        out.j.field("p50_difference_ns", authL.p50 - plainL.p50);
+        out.j.field("ratio_p50", ratio(authL.p50, plainL.p50));
+        char res[96], basel[96], rat[48];
+        std::snprintf(res, sizeof res, "p50 %.1f us, p99 %.1f us", authL.p50 / 1e3, authL.p99 / 1e3);
+        std::snprintf(basel, sizeof basel, "without: p50 %.1f us, p99 %.1f us", plainL.p50 / 1e3, plainL.p99 / 1e3);
+        std::snprintf(rat, sizeof rat, "p50 %.2f (%+.1f us)", ratio(authL.p50, plainL.p50), (authL.p50 - plainL.p50) / 1e3);
+        out.mdRow(row, res, basel, rat);
+    }
+    out.rounds("auth_rounds", row + ", signed", "p999_ns", authL.rounds);
+    out.rounds("plain_rounds", row + ", without", "p999_ns", plainL.rounds);
+    out.j.end();
+    out.j.endArray();
+    ::unlink(path);
+}
 
 }  // namespace
 
 int runBench(int argc, char** argv) {
     const CommandInfo info{
         "bench",
-        "Measure sequenced throughput, end-to-end latency, the repair tail and scaling against same-run baselines.",
+        "Measure sequenced throughput, end-to-end latency, repair under loss, scaling and the cost of authentication against "
+        "same-run baselines; every run is checked for lost messages, and a failed run exits 1.",
         "  seqcast bench\n  seqcast bench --suite throughput --runs 7 --seconds 2\n"
         "  seqcast bench --suite latency --busy-poll --transport uring\n"
         "  seqcast bench --json build/bench/seqcast.json --markdown build/bench/seqcast.md\n"};
@@ -148,8 +687,8 @@ int runBench(int argc, char** argv) {
         ("suite", po::value<std::string>()->default_value("all"), "throughput, latency, repair, scaling, auth or all")
         ("runs", po::value<std::string>()->default_value("5"), "runs per figure; the median is reported (1..50)")
         ("seconds", po::value<std::string>()->default_value("1"), "seconds per run (0.2..60)")
-        ("transport", po::value<std::string>()->default_value("both"), "udp, uring or both: the socket API of every agent")
-        ("busy-poll", "spin instead of sleeping in poll() (needs a core per thread)")
+        ("transport", po::value<std::string>()->default_value("both"), "udp, uring or both: the socket API of every agent and of the baselines")
+        ("busy-poll", "spin instead of sleeping in poll(); the latency rows then run the publisher and the sequencer on one thread")
         ("json", po::value<std::string>(), "write the results as JSON")
         ("markdown", po::value<std::string>(), "write the results as a Markdown table");
     po::variables_map vm;
@@ -158,6 +697,7 @@ int runBench(int argc, char** argv) {
     double seconds;
     std::string suite;
     std::vector<transport::SocketApi> apis;
+    InjectedFailure inject = InjectedFailure::None;
     try {
         runs = getU64(vm, "runs", 1, 50);
         seconds = getDouble(vm, "seconds", 0.2, 60);
@@ -171,6 +711,12 @@ int runBench(int argc, char** argv) {
         if (t == "udp" || t == "both") apis.push_back(transport::SocketApi::Syscalls);
         if (t == "uring" || t == "both") apis.push_back(transport::SocketApi::Uring);
         if (apis.empty()) throw UsageError("--transport: '" + t + "' must be udp, uring or both");
+        if (const char* e = std::getenv("SEQCAST_BENCH_INJECT_FAILURE"); e && *e) {
+            const std::string v = e;
+            if (v == "loss") inject = InjectedFailure::Loss;
+            else if (v == "join") inject = InjectedFailure::Join;
+            else throw UsageError("SEQCAST_BENCH_INJECT_FAILURE: '" + v + "' must be loss or join");
+        }
     } catch (const UsageError& e) {
         std::cerr << "seqcast bench: " << e.what() << "\n";
         return kExitUsage;
@@ -181,294 +727,54 @@ int runBench(int argc, char** argv) {
             apis = {transport::SocketApi::Syscalls};
         }
     }
+    if (inject != InjectedFailure::None)
+        std::fprintf(stderr, "seqcast bench: SEQCAST_BENCH_INJECT_FAILURE=%s: every run is made to fail on purpose\n",
+                     inject == InjectedFailure::Loss ? "loss" : "join");
     const bool busy = vm.count("busy-poll") != 0;
-    const transport::SocketApi mainApi = apis.back();  // uring where available: the faster path
     Rng rng(monoNs());
-    Json j;
-    j.begin();
-    j.field("runs", runs);
-    j.field("seconds_per_run", seconds);
-    j.key("busy_poll").boolean(busy);
-    std::string md = "| benchmark | result | baseline (same run) | ratio |\n|---|---|---|---|\n";
-    char line[640];
-    auto emit = [&](const char* text) {
-        std::fputs(text, stdout);
-        std::fflush(stdout);
-    };
-
-    if (suite == "all" || suite == "throughput") {
-        std::printf("sequenced throughput: 1 publisher -> sequencer -> 1 subscriber, loopback multicast, median of %llu x %.1fs\n",
-                    static_cast<unsigned long long>(runs), seconds);
-        std::printf("  baselines (same run, as msgs/s): raw datagrams of the same size from one socket to a group member, plain and GSO/GRO\n");
-        std::printf("  %-6s %-6s %-8s %12s %9s | %14s %6s | %14s %6s\n", "size", "api", "sockets", "msgs/s", "MB/s",
-                    "raw plain", "ratio", "raw GSO/GRO", "ratio");
-        j.key("throughput").beginArray();
-        for (std::size_t size : {std::size_t{32}, std::size_t{256}, std::size_t{1024}}) {
-            const std::size_t k = perDatagram(size, wire::kDefaultMtu);
-            const std::size_t dg = wire::kHeaderSize + k * (wire::kMessageHeaderSize + size);
-            std::vector<double> rawPlain, rawGso;
-            for (std::uint64_t r = 0; r < runs; ++r) {
-                rawPlain.push_back(rawDatagramsPerSec(rng, dg, seconds, false));
-                rawGso.push_back(rawDatagramsPerSec(rng, dg, seconds, true));
-            }
-            const double plainMsgs = median(rawPlain) * static_cast<double>(k);
-            const double gsoMsgs = median(rawGso) * static_cast<double>(k);
-            for (transport::SocketApi api : apis) {
-                for (bool gso : {false, true}) {
-                    std::vector<double> seqM;
-                    for (std::uint64_t r = 0; r < runs; ++r) {
-                        PipelineOptions o;
-                        o.busyPoll = busy;
-                        o.gso = gso;
-                        o.api = api;
-                        seqM.push_back(sequencedThroughput(rng, size, seconds, o).msgs);
-                    }
-                    const double m = median(seqM);
-                    const char* kind = gso ? "GSO/GRO" : "plain";
-                    std::snprintf(line, sizeof line, "  %-6zu %-6s %-8s %12s %9.1f | %14s %6.2f | %14s %6.2f\n", size, apiName(api), kind,
-                                  fmtRate(m).c_str(), m * static_cast<double>(size) / 1e6, fmtRate(plainMsgs).c_str(), m / plainMsgs,
-                                  fmtRate(gsoMsgs).c_str(), m / gsoMsgs);
-                    emit(line);
-                    j.begin();
-                    j.field("size", static_cast<std::uint64_t>(size));
-                    j.field("api", std::string(apiName(api)));
-                    j.field("sockets", std::string(kind));
-                    j.field("msgs_per_sec", m);
-                    j.field("mb_per_sec", m * static_cast<double>(size) / 1e6);
-                    j.field("raw_datagram_size", static_cast<std::uint64_t>(dg));
-                    j.field("raw_plain_msgs_per_sec", plainMsgs);
-                    j.field("raw_gso_msgs_per_sec", gsoMsgs);
-                    j.field("ratio_to_plain", m / plainMsgs);
-                    j.field("ratio_to_gso", m / gsoMsgs);
-                    j.end();
-                    std::snprintf(line, sizeof line,
-                                  "| throughput %zu B, %s %s | %s msg/s (%.1f MB/s) | raw plain %s msg/s; raw GSO/GRO %s msg/s | %.2f; %.2f |\n",
-                                  size, apiName(api), kind, fmtRate(m).c_str(), m * static_cast<double>(size) / 1e6,
-                                  fmtRate(plainMsgs).c_str(), fmtRate(gsoMsgs).c_str(), m / plainMsgs, m / gsoMsgs);
-                    md += line;
-                }
-            }
-        }
-        j.endArray();
+    Report out;
+    Ctx c{rng, out, runs, seconds, busy, apis, apis.back() /* uring where available: the faster path */, inject};
+    out.j.begin();
+    out.j.field("runs", runs);
+    out.j.field("seconds_per_run", seconds);
+    out.j.key("busy_poll").boolean(busy);
+    out.j.key("publisher_thread_runs_sequencer_in_latency_rows").boolean(busy);
+    try {
+        if (suite == "all" || suite == "throughput") throughputSuite(c);
+        if (suite == "all" || suite == "latency") latencySuite(c);
+        if (suite == "all" || suite == "repair") repairSuite(c);
+        if (suite == "all" || suite == "scaling") scalingSuite(c);
+        if (suite == "all" || suite == "auth") authSuite(c);
+    } catch (const JoinFailure& e) {
+        std::fprintf(stderr, "seqcast bench: FAILED: %s; nothing measured after this\n", e.what());
+        std::printf("FAILED: %s\n", e.what());
+        Json f;
+        f.begin();
+        f.field("failed", std::string(e.what()));
+        f.end();
+        if (vm.count("json")) writeFile(vm["json"].as<std::string>(), f.text());
+        if (vm.count("markdown")) writeFile(vm["markdown"].as<std::string>(), std::string("**FAILED**: ") + e.what() + "\n");
+        return 1;
     }
-    Histogram raw(7);
-    bool haveRaw = false;
-    auto rawPingPong = [&] {
-        if (!haveRaw) raw = rawOneWay(rng, std::max(1.0, seconds), busy, 7, 10'000);
-        haveRaw = true;
-        return static_cast<double>(raw.quantile(0.5));
-    };
-    if (suite == "all" || suite == "latency") {
-        std::printf("end-to-end latency publish->deliver (two UDP hops), 64 B messages at a fixed rate, coordinated-omission corrected%s\n",
-                    busy ? ", busy polling" : "");
-        const double rp50 = rawPingPong();
-        std::printf("  baseline: raw UDP ping-pong, same run: one-way (RTT/2) %s\n", latencySummary(raw).c_str());
-        j.key("latency").beginArray();
-        for (transport::SocketApi api : apis) {
-            for (double rate : {10'000.0, 100'000.0}) {
-                PipelineOptions o;
-                o.busyPoll = busy;
-                o.api = api;
-                const LatencyResult l = fixedRateLatency(rng, rate, seconds, runs, o);
-                std::snprintf(line, sizeof line,
-                              "  %-5s %7s msg/s: p50 %.1f us  p99 %.1f us  p99.9 %.1f us  max %.1f us   (p50 / raw RTT p50 = %.2f)\n",
-                              apiName(api), fmtRate(rate).c_str(), l.p50 / 1e3, l.p99 / 1e3, l.p999 / 1e3, l.max / 1e3,
-                              l.p50 / std::max(2 * rp50, 1.0));
-                emit(line);
-                j.begin();
-                j.field("api", std::string(apiName(api)));
-                j.field("rate", rate);
-                j.field("p50_ns", l.p50);
-                j.field("p99_ns", l.p99);
-                j.field("p999_ns", l.p999);
-                j.field("max_ns", l.max);
-                j.field("raw_rtt_p50_ns", 2 * rp50);
-                j.field("raw_one_way_p50_ns", rp50);
-                j.field("raw_one_way_p99_ns", static_cast<double>(raw.quantile(0.99)));
-                j.field("ratio_p50_to_raw_rtt", l.p50 / std::max(2 * rp50, 1.0));
-                j.end();
-                std::snprintf(line, sizeof line,
-                              "| latency %s @ %s msg/s | p50 %.1f us, p99 %.1f us, p99.9 %.1f us, max %.1f us | raw RTT p50 %.1f us | %.2f |\n",
-                              apiName(api), fmtRate(rate).c_str(), l.p50 / 1e3, l.p99 / 1e3, l.p999 / 1e3, l.max / 1e3, 2 * rp50 / 1e3,
-                              l.p50 / std::max(2 * rp50, 1.0));
-                md += line;
-            }
-        }
-        j.endArray();
+    out.j.key("failed_rows").beginArray();
+    for (const auto& f : out.failures()) out.j.str(f);
+    out.j.endArray();
+    out.j.end();
+    int rc = 0;
+    if (vm.count("json") && !writeFile(vm["json"].as<std::string>(), out.j.text())) {
+        std::fprintf(stderr, "seqcast bench: cannot write %s\n", vm["json"].as<std::string>().c_str());
+        rc = 1;
     }
-    if (suite == "all" || suite == "repair") {
-        std::printf("repair tail (%s): random datagram loss injected at the subscriber's socket, repaired by NAK from the sequencer\n",
-                    apiName(mainApi));
-        j.key("repair").begin();
-        // Latency: 10k msg/s of 64 B, p99.9 with 0.1 % loss against p99 without loss, same run.
-        PipelineOptions o;
-        o.busyPoll = busy;
-        o.api = mainApi;
-        const LatencyResult clean = fixedRateLatency(rng, 10'000, std::max(2.0, seconds), runs, o);
-        o.subLoss = 0.001;
-        const LatencyResult lossy = fixedRateLatency(rng, 10'000, std::max(2.0, seconds), runs, o);
-        std::snprintf(line, sizeof line,
-                      "  10k msg/s, 0.1%% loss: p50 %.1f us  p99 %.1f us  p99.9 %.1f us  max %.1f us (%.0f repaired per run)\n"
-                      "  10k msg/s, no loss:   p50 %.1f us  p99 %.1f us  p99.9 %.1f us  max %.1f us\n"
-                      "  p99.9 with loss / p99 without = %.2f\n",
-                      lossy.p50 / 1e3, lossy.p99 / 1e3, lossy.p999 / 1e3, lossy.max / 1e3, lossy.repaired, clean.p50 / 1e3,
-                      clean.p99 / 1e3, clean.p999 / 1e3, clean.max / 1e3, lossy.p999 / std::max(clean.p99, 1.0));
-        emit(line);
-        j.field("loss_0_1pct_p999_ns", lossy.p999);
-        j.field("loss_0_1pct_p99_ns", lossy.p99);
-        j.field("loss_0_1pct_max_ns", lossy.max);
-        j.field("loss_0_1pct_repaired_per_run", lossy.repaired);
-        j.field("no_loss_p99_ns", clean.p99);
-        j.field("no_loss_p999_ns", clean.p999);
-        j.field("ratio_p999_lossy_to_p99_clean", lossy.p999 / std::max(clean.p99, 1.0));
-        std::snprintf(line, sizeof line, "| repair tail: p99.9 @ 10k msg/s, 0.1%% loss (%s) | %.1f us | no-loss p99 %.1f us | %.2f |\n",
-                      apiName(mainApi), lossy.p999 / 1e3, clean.p99 / 1e3, lossy.p999 / std::max(clean.p99, 1.0));
-        md += line;
-        // Throughput: as fast as the publisher goes, with 1 % loss against none.
-        j.key("throughput").beginArray();
-        for (std::size_t size : {std::size_t{32}, std::size_t{1024}}) {
-            std::vector<double> cleanM, lossyM;
-            ThroughputResult last;
-            for (std::uint64_t r = 0; r < runs; ++r) {
-                PipelineOptions t;
-                t.busyPoll = busy;
-                t.gso = true;
-                t.api = mainApi;
-                cleanM.push_back(sequencedThroughput(rng, size, seconds, t).msgs);
-                t.subLoss = 0.01;
-                last = sequencedThroughput(rng, size, seconds, t);
-                lossyM.push_back(last.msgs);
-            }
-            const double c = median(cleanM), l = median(lossyM);
-            std::snprintf(line, sizeof line,
-                          "  throughput %zu B, GSO/GRO: 1%% loss %s msg/s, no loss %s msg/s: ratio %.2f\n"
-                          "    (last lossy run: %llu gaps, %llu NAKs, %llu retransmits, %llu duplicates, %llu reorder overflows, %llu lost)\n",
-                          size, fmtRate(l).c_str(), fmtRate(c).c_str(), l / std::max(c, 1.0),
-                          static_cast<unsigned long long>(last.gaps), static_cast<unsigned long long>(last.naks),
-                          static_cast<unsigned long long>(last.retransmits), static_cast<unsigned long long>(last.duplicates),
-                          static_cast<unsigned long long>(last.overflow), static_cast<unsigned long long>(last.lost));
-            emit(line);
-            j.begin();
-            j.field("size", static_cast<std::uint64_t>(size));
-            j.field("loss_1pct_msgs_per_sec", l);
-            j.field("no_loss_msgs_per_sec", c);
-            j.field("ratio", l / std::max(c, 1.0));
-            j.end();
-            std::snprintf(line, sizeof line, "| throughput %zu B with 1%% loss (%s GSO/GRO) | %s msg/s | no loss %s msg/s | %.2f |\n", size,
-                          apiName(mainApi), fmtRate(l).c_str(), fmtRate(c).c_str(), l / std::max(c, 1.0));
-            md += line;
-        }
-        j.endArray();
-        j.end();
+    if (vm.count("markdown") && !writeFile(vm["markdown"].as<std::string>(), out.markdown())) {
+        std::fprintf(stderr, "seqcast bench: cannot write %s\n", vm["markdown"].as<std::string>().c_str());
+        rc = 1;
     }
-    if (suite == "all" || suite == "scaling") {
-        std::printf("scaling (%s, GSO/GRO, 256 B): publishers on one thread, subscribers on another, each with its own sockets;\n"
-                    "  msgs/s that every subscriber delivered, and the ratio to 1 publisher x 1 subscriber in this run\n",
-                    apiName(mainApi));
-        j.key("scaling").beginArray();
-        double base = 0;
-        for (unsigned subs : {1u, 4u, 8u}) {
-            for (unsigned pubs : {1u, 2u, 4u}) {
-                std::vector<double> m;
-                for (std::uint64_t r = 0; r < runs; ++r) {
-                    PipelineOptions o;
-                    o.busyPoll = busy;
-                    o.gso = true;
-                    o.api = mainApi;
-                    o.publishers = pubs;
-                    o.subscribers = subs;
-                    m.push_back(sequencedThroughput(rng, 256, seconds, o).msgs);
-                }
-                const double v = median(m);
-                if (pubs == 1 && subs == 1) base = v;
-                std::snprintf(line, sizeof line, "  %u pub x %u sub: %10s msg/s each sub, %10s deliveries/s in all   ratio %.2f\n", pubs, subs,
-                              fmtRate(v).c_str(), fmtRate(v * subs).c_str(), v / std::max(base, 1.0));
-                emit(line);
-                j.begin();
-                j.field("publishers", static_cast<std::uint64_t>(pubs));
-                j.field("subscribers", static_cast<std::uint64_t>(subs));
-                j.field("msgs_per_sec_per_subscriber", v);
-                j.field("deliveries_per_sec", v * subs);
-                j.field("ratio_to_1x1", v / std::max(base, 1.0));
-                j.end();
-                std::snprintf(line, sizeof line, "| scaling %u pub x %u sub (256 B) | %s msg/s per sub | 1x1 %s msg/s | %.2f |\n", pubs, subs,
-                              fmtRate(v).c_str(), fmtRate(base).c_str(), v / std::max(base, 1.0));
-                md += line;
-            }
-        }
-        j.endArray();
+    if (!out.failures().empty()) {
+        std::printf("FAILED: %zu row(s) did not deliver every message they offered; no figure is given for them\n", out.failures().size());
+        std::fprintf(stderr, "seqcast bench: %zu row(s) FAILED\n", out.failures().size());
+        rc = 1;
     }
-    if (suite == "all" || suite == "auth") {
-        // A throwaway key file (mode 600) with one random key.
-        char path[] = "/tmp/seqcast-bench-keys-XXXXXX";
-        const int fd = ::mkstemp(path);
-        std::string keyHex;
-        for (int i = 0; i < 32; ++i) {
-            char b[3];
-            std::snprintf(b, sizeof b, "%02x", static_cast<unsigned>(rng.below(256)));
-            keyHex += b;
-        }
-        const std::string text = "1 " + keyHex + "\n";
-        const bool ok = fd >= 0 && ::fchmod(fd, 0600) == 0 && ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
-        if (fd >= 0) ::close(fd);
-        if (!ok) {
-            std::fprintf(stderr, "seqcast bench: cannot write a key file in /tmp: skipping the auth suite\n");
-        } else {
-            std::printf("authenticated frames (%s, GSO/GRO): ChaCha20-Poly1305 tag on every datagram, against the same pipeline without\n",
-                        apiName(mainApi));
-            j.key("auth").beginArray();
-            for (std::size_t size : {std::size_t{32}, std::size_t{1024}}) {
-                std::vector<double> plainM, authM;
-                for (std::uint64_t r = 0; r < runs; ++r) {
-                    PipelineOptions o;
-                    o.busyPoll = busy;
-                    o.gso = true;
-                    o.api = mainApi;
-                    plainM.push_back(sequencedThroughput(rng, size, seconds, o).msgs);
-                    o.authKeyFile = path;
-                    authM.push_back(sequencedThroughput(rng, size, seconds, o).msgs);
-                }
-                const double pm = median(plainM), am = median(authM);
-                std::snprintf(line, sizeof line, "  throughput %4zu B: %s msg/s signed, %s msg/s without: ratio %.2f\n", size,
-                              fmtRate(am).c_str(), fmtRate(pm).c_str(), am / std::max(pm, 1.0));
-                emit(line);
-                j.begin();
-                j.field("size", static_cast<std::uint64_t>(size));
-                j.field("auth_msgs_per_sec", am);
-                j.field("plain_msgs_per_sec", pm);
-                j.field("ratio", am / std::max(pm, 1.0));
-                j.end();
-                std::snprintf(line, sizeof line, "| throughput %zu B with --auth-key (%s GSO/GRO) | %s msg/s | without %s msg/s | %.2f |\n", size,
-                              apiName(mainApi), fmtRate(am).c_str(), fmtRate(pm).c_str(), am / std::max(pm, 1.0));
-                md += line;
-            }
-            PipelineOptions o;
-            o.busyPoll = busy;
-            o.api = mainApi;
-            const LatencyResult plainL = fixedRateLatency(rng, 10'000, seconds, runs, o);
-            o.authKeyFile = path;
-            const LatencyResult authL = fixedRateLatency(rng, 10'000, seconds, runs, o);
-            std::snprintf(line, sizeof line, "  latency at 10k msg/s: p50 %.1f us, p99 %.1f us signed; p50 %.1f us, p99 %.1f us without\n",
-                          authL.p50 / 1e3, authL.p99 / 1e3, plainL.p50 / 1e3, plainL.p99 / 1e3);
-            emit(line);
-            j.begin();
-            j.field("rate", 10'000.0);
-            j.field("auth_p50_ns", authL.p50);
-            j.field("auth_p99_ns", authL.p99);
-            j.field("plain_p50_ns", plainL.p50);
-            j.field("plain_p99_ns", plainL.p99);
-            j.end();
-            j.endArray();
-            std::snprintf(line, sizeof line, "| latency @ 10k msg/s with --auth-key | p50 %.1f us, p99 %.1f us | without: p50 %.1f us, p99 %.1f us | %.2f |\n",
-                          authL.p50 / 1e3, authL.p99 / 1e3, plainL.p50 / 1e3, plainL.p99 / 1e3, authL.p50 / std::max(plainL.p50, 1.0));
-            md += line;
-            ::unlink(path);
-        }
-    }
-    j.end();
-    if (vm.count("json") && !writeFile(vm["json"].as<std::string>(), j.text())) std::fprintf(stderr, "seqcast bench: cannot write json\n");
-    if (vm.count("markdown") && !writeFile(vm["markdown"].as<std::string>(), md)) std::fprintf(stderr, "seqcast bench: cannot write markdown\n");
-    return 0;
+    return rc;
 }
 
 }  // namespace seqcast::tools

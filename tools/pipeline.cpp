@@ -4,6 +4,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 
 #include "tools/common.h"
 #include "transport/uring_transport.h"
@@ -38,6 +39,22 @@ std::unique_ptr<transport::Transport> openUdpOrExit(transport::Endpoint bind, st
     return std::move(*t);
 }
 
+namespace {
+
+// Wraps `t` in random loss on receive when `loss` > 0, remembering the layer for its counts.
+std::unique_ptr<transport::Transport> lossy(std::unique_ptr<transport::Transport> t, double loss, Rng& rng,
+                                            std::vector<const transport::FaultTransport*>& faults) {
+    if (loss <= 0) return t;
+    transport::FaultConfig f;
+    f.loss = loss;
+    f.seed = rng.next();
+    auto w = std::make_unique<transport::FaultTransport>(std::move(t), f);
+    faults.push_back(w.get());
+    return w;
+}
+
+}  // namespace
+
 Pipeline::Pipeline(Rng& rng, const PipelineOptions& o)
     : latency(o.histogramBits), repairedLatency(o.histogramBits), normalLatency(o.histogramBits),
       hopPubSeq(o.histogramBits), hopSeqSub(o.histogramBits), o_(o) {
@@ -46,8 +63,8 @@ Pipeline::Pipeline(Rng& rng, const PipelineOptions& o)
         const Net n = pickNet(rng);
         control = transport::Endpoint{0x7F000001u, n.port};
         group = transport::Endpoint{n.group, static_cast<std::uint16_t>(n.port + 1)};
-        seqT_ = openUdpOrExit(control, {}, o.gso, o.api, o.authKeyFile);
-        seqData_ = openUdpOrExit(transport::Endpoint{0x7F000001u, 0}, {}, o.gso, o.api, o.authKeyFile);
+        seqT_ = lossy(openUdpOrExit(control, {}, o.gso, o.api, o.authKeyFile), o.loss, rng, faults_);
+        seqData_ = lossy(openUdpOrExit(transport::Endpoint{0x7F000001u, 0}, {}, o.gso, o.api, o.authKeyFile), o.loss, rng, faults_);
         sequencer::SequencerConfig sc;
         sc.group = group;
         sc.ringBytes = 64u << 20;
@@ -60,7 +77,7 @@ Pipeline::Pipeline(Rng& rng, const PipelineOptions& o)
     }
     for (unsigned i = 0; i < std::max(1u, o.publishers); ++i) {
         auto pub = std::make_unique<Pub>();
-        pub->t = openUdpOrExit(transport::Endpoint{0x7F000001u, 0}, {}, o.gso, o.api, o.authKeyFile);
+        pub->t = lossy(openUdpOrExit(transport::Endpoint{0x7F000001u, 0}, {}, o.gso, o.api, o.authKeyFile), o.loss, rng, faults_);
         sequencer::PublisherConfig pc;
         pc.sequencer = control;
         auto p = sequencer::Publisher::create(pc, *pub->t, pub->counters, {});
@@ -72,17 +89,18 @@ Pipeline::Pipeline(Rng& rng, const PipelineOptions& o)
         pubIds_.push_back(pub->p->id().get());
         pubs_.push_back(std::move(pub));
     }
+    // An injected join failure: the subscribers listen to a group nobody sends to.
+    transport::Endpoint subGroup = group;
+    if (o.inject == InjectedFailure::Join) subGroup.addr ^= 0x00010000u;
     for (unsigned i = 0; i < std::max(1u, o.subscribers); ++i) {
         auto sub = std::make_unique<Sub>();
-        sub->data = openUdpOrExit(group, {group.addr}, o.gso, o.api, o.authKeyFile);
+        sub->data = openUdpOrExit(subGroup, {subGroup.addr}, o.gso, o.api, o.authKeyFile);
         sub->ctl = openUdpOrExit(transport::Endpoint{0x7F000001u, 0}, {}, false, o.api, o.authKeyFile);
-        if (o.subLoss > 0) {
-            transport::FaultConfig f;
-            f.loss = o.subLoss;
-            f.seed = rng.next();
-            sub->data = std::make_unique<transport::FaultTransport>(std::move(sub->data), f);
-        }
+        const double dataLoss = o.inject == InjectedFailure::Loss ? 0.05 : std::max(o.subLoss, o.loss);
+        sub->data = lossy(std::move(sub->data), dataLoss, rng, faults_);
+        sub->ctl = lossy(std::move(sub->ctl), o.loss, rng, faults_);
         recovery::SubscriberConfig rc;
+        if (o.inject == InjectedFailure::Loss) rc.mode = recovery::DeliveryMode::AtMostOnce;
         rc.nak.initialRttNs = 100'000;
         rc.nak.seed = rng.next();
         recovery::SubscriberHandlers h;
@@ -127,6 +145,34 @@ std::uint64_t Pipeline::subscriberCounter(Counter c) const {
     std::uint64_t sum = 0;
     for (const auto& s : subs_) sum += s->counters.get(c);
     return sum;
+}
+
+std::uint64_t Pipeline::publisherCounter(Counter c) const {
+    std::uint64_t sum = 0;
+    for (const auto& p : pubs_) sum += p->counters.get(c);
+    return sum;
+}
+
+std::uint64_t Pipeline::injectedDrops() const {
+    std::uint64_t sum = 0;
+    for (const auto* f : faults_) sum += f->faults().dropped + f->faults().burstDropped;
+    return sum;
+}
+
+std::string Pipeline::check(std::uint64_t offered) const {
+    std::string why;
+    for (std::size_t i = 0; i < subs_.size(); ++i) {
+        const std::uint64_t got = subs_[i]->delivered.load(std::memory_order_relaxed);
+        if (got != offered && why.empty())
+            why = "subscriber " + std::to_string(i + 1) + " delivered " + std::to_string(got) + " of " + std::to_string(offered) +
+                  " messages offered";
+    }
+    if (const std::uint64_t lost = subscriberCounter(Counter::OffsetsLost); lost > 0) {
+        if (!why.empty()) why += "; ";
+        why += std::to_string(lost) + " offsets declared lost (" + std::to_string(subscriberCounter(Counter::LossNotices)) +
+               " loss notices)";
+    }
+    return why;
 }
 
 bool Pipeline::allConfirmed() const {
@@ -220,25 +266,34 @@ std::uint64_t Pipeline::publish(std::size_t size, double rate, double seconds) {
         if (rate > 0) wake = std::min(wake, t0 + static_cast<std::uint64_t>(static_cast<double>(i) * 1e9 / rate));
         idle.idle(work, wake);
     }
-    // Drain: let confirmations and deliveries catch up.
-    const std::uint64_t drainEnd = monoNs() + 3'000'000'000ull;
-    while (!allConfirmed() && monoNs() < drainEnd) {
+    // Drain: let confirmations and deliveries catch up (10 s at most; 0.5 s without progress once a
+    // subscriber has declared offsets lost, since those will never come).
+    const std::uint64_t drainEnd = monoNs() + 10'000'000'000ull;
+    std::uint64_t seen = deliveredByAll(), progressNs = monoNs();
+    auto stalled = [&] {
+        const std::uint64_t d = deliveredByAll(), now = monoNs();
+        if (d != seen) {
+            seen = d;
+            progressNs = now;
+        }
+        return now >= drainEnd || (subscriberCounter(Counter::OffsetsLost) > 0 && now - progressNs > 500'000'000ull);
+    };
+    while (!allConfirmed() && !stalled()) {
         for (auto& p : pubs_) p->p->doWork(monoNs());
         if (seq_ && o_.colocate) seq_->doWork(monoNs());
         std::this_thread::sleep_for(std::chrono::microseconds(50));
     }
-    while (deliveredByAll() < i && monoNs() < drainEnd) {
+    while (deliveredByAll() < i && !stalled()) {
         if (seq_ && o_.colocate) seq_->doWork(monoNs());
         else std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
     return i;
 }
 
-// Raw UDP ping-pong on loopback: the round trip of one 64-byte datagram, halved.
-Histogram rawOneWay(Rng& rng, double seconds, bool busy, unsigned bits, double rate) {
+PingPong rawPingPong(Rng& rng, double seconds, bool busy, unsigned bits, double rate, transport::SocketApi api) {
     const Net n = pickNet(rng);
-    auto a = openUdpOrExit(transport::Endpoint{0x7F000001u, n.port});
-    auto b = openUdpOrExit(transport::Endpoint{0x7F000001u, static_cast<std::uint16_t>(n.port + 1)});
+    auto a = openUdpOrExit(transport::Endpoint{0x7F000001u, n.port}, {}, false, api);
+    auto b = openUdpOrExit(transport::Endpoint{0x7F000001u, static_cast<std::uint16_t>(n.port + 1)}, {}, false, api);
     std::atomic<bool> stop{false};
     std::thread echo([&] {
         transport::RxSlot s[16];
@@ -252,34 +307,50 @@ Histogram rawOneWay(Rng& rng, double seconds, bool busy, unsigned bits, double r
             idle.idle(static_cast<int>(k), monoNs() + 1'000'000);
         }
     });
-    Histogram h(bits);
+    PingPong r(bits);
     std::byte msg[64] = {};
     transport::RxSlot s[16];
     Idler idle(busy, {a->waitFd()});
+    const auto gap = static_cast<std::uint64_t>(1e9 / rate);
     const std::uint64_t end = monoNs() + static_cast<std::uint64_t>(seconds * 1e9);
     while (monoNs() < end) {
         const std::uint64_t t0 = monoNs();
+        const std::uint64_t seq = ++r.sent;
+        std::memcpy(msg, &seq, sizeof seq);
         transport::TxItem t{msg, sizeof msg, b->local()};
         a->sendBurst(std::span<const transport::TxItem>(&t, 1));
         const std::uint64_t deadline = t0 + 100'000'000;
-        for (;;) {
+        bool answered = false;
+        while (!answered) {
             const std::size_t k = a->recvBurst(s);
-            if (k > 0) {
-                h.record((monoNs() - t0) / 2);
+            for (std::size_t i = 0; i < k; ++i) {
+                std::uint64_t got = 0;
+                if (s[i].len >= sizeof got) std::memcpy(&got, s[i].data, sizeof got);
+                if (got != seq) continue;  // the late answer to an earlier ping, already counted lost
+                const std::uint64_t rtt = monoNs() - t0;
+                r.rtt.record(rtt);
+                r.oneWay.record(rtt / 2);
+                answered = true;
+            }
+            if (answered) break;
+            if (monoNs() > deadline) {
+                ++r.lost;
                 break;
             }
-            if (monoNs() > deadline) break;
-            idle.idle(0, deadline);
+            idle.idle(static_cast<int>(k), deadline);
         }
         // Paced at `rate` round trips per second.
-        const auto gap = static_cast<std::uint64_t>(1e9 / rate);
         while (monoNs() < t0 + gap) {
             if (!busy) std::this_thread::sleep_for(std::chrono::microseconds(20));
         }
     }
     stop = true;
     echo.join();
-    return h;
+    return r;
+}
+
+Histogram rawOneWay(Rng& rng, double seconds, bool busy, unsigned bits, double rate) {
+    return rawPingPong(rng, seconds, busy, bits, rate).oneWay;
 }
 
 }  // namespace seqcast::tools

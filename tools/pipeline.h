@@ -6,7 +6,9 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "fabric/clock.h"
 #include "fabric/histogram.h"
@@ -29,8 +31,18 @@ std::unique_ptr<transport::Transport> openUdpOrExit(transport::Endpoint bind, st
                                                     transport::SocketApi api = transport::SocketApi::Syscalls,
                                                     const std::string& authKeyFile = {});
 
+// Ways to make every run of a benchmark fail on purpose, so that a test can check the harness
+// reports the failure instead of a figure.
+enum class InjectedFailure : std::uint8_t {
+    None,
+    Loss,   // subscribers in at-most-once mode (no repair) with 5 % loss at their data socket
+    Join,   // subscribers join a group nobody sends to: start() fails
+};
+
 struct PipelineOptions {
-    double subLoss = 0;            // fault injection at the subscriber
+    double subLoss = 0;            // random loss on receive at the subscriber's data socket only
+    double loss = 0;               // random loss on receive at every socket: PUBs, confirmations, DATA, NAKs, retransmissions
+    InjectedFailure inject = InjectedFailure::None;
     bool busyPoll = false;
     unsigned histogramBits = 7;    // histogram precision: relative error 2^-bits
     transport::Endpoint control;   // an external sequencer (port 0: run one in-process)
@@ -39,7 +51,7 @@ struct PipelineOptions {
     bool colocate = false;         // the publisher's thread also runs the sequencer (two threads in all)
     transport::SocketApi api = transport::SocketApi::Syscalls;
     unsigned publishers = 1;       // publisher instances (own socket, own id), driven by the caller's thread
-    unsigned subscribers = 1;      // subscriber instances (own sockets, own join), driven by one thread
+    unsigned subscribers = 1;      // subscriber instances (own sockets, own join), all driven by one thread
     std::string authKeyFile;       // non-empty: authenticated frames on every socket
 };
 
@@ -55,6 +67,9 @@ public:
     // Messages go to the publishers in turn. Returns the number offered.
     std::uint64_t publish(std::size_t size, double rate, double seconds);
 
+    // Empty when every subscriber delivered exactly `offered` messages of ours and none declared
+    // offsets lost; otherwise what went wrong, in words.
+    std::string check(std::uint64_t offered) const;
     // Messages of ours the first subscriber delivered; the histograms are its too.
     std::atomic<std::uint64_t> delivered{0};
     // The fewest any subscriber delivered (all subscribers receive every message).
@@ -62,6 +77,9 @@ public:
     // A counter summed over the subscribers, or the in-process sequencer's (0 with an external one).
     std::uint64_t subscriberCounter(Counter c) const;
     std::uint64_t sequencerCounter(Counter c) const { return seqC_.get(c); }
+    std::uint64_t publisherCounter(Counter c) const;
+    // Datagrams the fault injection dropped, over every socket.
+    std::uint64_t injectedDrops() const;
     Histogram latency, repairedLatency, normalLatency, hopPubSeq, hopSeqSub;
 
 private:
@@ -86,12 +104,22 @@ private:
     std::vector<std::unique_ptr<Pub>> pubs_;
     std::vector<std::unique_ptr<Sub>> subs_;
     std::vector<std::uint32_t> pubIds_;
+    std::vector<const transport::FaultTransport*> faults_;
     std::atomic<bool> stop_{false};
     std::thread seqThread_, subThread_;
 };
 
-// Raw UDP ping-pong on loopback (no sequencer): the round trip of one 64-byte datagram, halved,
-// paced at `rate` round trips per second.
+// Raw UDP ping-pong on loopback (no sequencer) through the given socket API, paced at `rate` round
+// trips per second: the round trip of one 64-byte datagram. A ping whose answer has not come back
+// within 100 ms is counted lost (a late answer is recognised by its number and not counted).
+struct PingPong {
+    explicit PingPong(unsigned bits) : rtt(bits), oneWay(bits) {}
+    Histogram rtt, oneWay;  // oneWay: RTT / 2
+    std::uint64_t sent = 0, lost = 0;
+};
+PingPong rawPingPong(Rng& rng, double seconds, bool busy, unsigned bits, double rate,
+                     transport::SocketApi api = transport::SocketApi::Syscalls);
+// The same, as one-way figures (RTT / 2), lost pings left out (for `seqcast ping --raw`).
 Histogram rawOneWay(Rng& rng, double seconds, bool busy, unsigned bits, double rate);
 
 }  // namespace seqcast::tools
