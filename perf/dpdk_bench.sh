@@ -6,8 +6,12 @@
 #   rx: datagrams/s received from one dpdk-testpmd txonly generator by DpdkTransport::recvBurst vs
 #       dpdk-testpmd rxonly vs a kernel UDP socket (recvmmsg).
 # Two namespaces joined by a veth pair; frames of 64 B (22 B payload) and 1450 B (1408 B payload,
-# seqcast's default MTU). msgs/s = the 1408 B datagram rate x messages per datagram (14 x 64 B).
-# Median of RUNS runs of SECONDS each.
+# seqcast's default MTU). Every figure is a raw datagram rate through the transport alone: no
+# sequencer, no subscriber, no repair. The last line restates the 1408 B rates as the 64 B
+# messages such datagrams would carry (14 each), an upper bound for sequenced messages on this
+# path, not a measurement of them. Median of RUNS runs of SECONDS each. A figure that came out as
+# 0 (a blaster or testpmd that did not run) fails the script (exit 1).
+# `./run bench` runs it (output in build/bench/dpdk_bench.txt); the README's DPDK table comes from it.
 #
 # usage: perf/dpdk_bench.sh [BUILD_DIR] [SECONDS] [RUNS]    (root; dpdk-testpmd from Debian's dpdk-dev)
 set -u
@@ -107,7 +111,7 @@ run_rx() {  # SIZE: a testpmd txonly generator in A sends unicast UDP to IP_B:50
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
 fmt() { awk -v v="$1" 'BEGIN { printf "%.0f", v }'; }
-echo "DPDK transport vs dpdk-testpmd vs kernel sockets: net_af_packet on a veth pair, median of $RUNS x ${SECS}s"
+echo "DPDK transport vs dpdk-testpmd vs kernel sockets: raw datagrams/s (no sequencer), net_af_packet on a veth pair, median of $RUNS x ${SECS}s"
 for s in 22 1408; do
     run_tx "$s"
     run_rx "$s"
@@ -123,6 +127,15 @@ for s in 22 1408; do
         "$(fmt "${R[rx-offered-$s]}")"
 done
 PER=$(((1408 - 48) / (32 + 64)))
-printf '\nmsgs/s, 64 B messages (%d per 1408 B datagram): tx %s (testpmd-equivalent %s, kernel %s), rx %s\n' "$PER" \
+printf '\nthe 1408 B datagram rates as 64 B-message equivalents (x%d per datagram; raw datagrams, no sequencer: an upper bound,\n' "$PER"
+printf 'not sequenced messages): tx %s (testpmd %s, kernel %s), rx %s\n' \
     "$(fmt "$(echo "${R[tx-dpdk-1408]} * $PER" | bc)")" "$(fmt "$(echo "${R[tx-testpmd-1408]} * $PER" | bc)")" \
     "$(fmt "$(echo "${R[tx-kernel-1408]} * $PER" | bc)")" "$(fmt "$(echo "${R[rx-dpdk-1408]} * $PER" | bc)")"
+bad=0
+for k in "${!R[@]}"; do
+    if ! awk -v v="${R[$k]}" 'BEGIN { exit !(v > 0) }'; then
+        echo "FAILED: $k measured nothing (rate ${R[$k]:-empty})"
+        bad=1
+    fi
+done
+exit $bad
