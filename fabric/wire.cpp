@@ -320,9 +320,9 @@ std::size_t DatagramWriter::finish(std::uint64_t senderTsNs) noexcept {
 namespace {
 template <class Body>
 std::size_t encodeFixed(std::span<std::byte> buf, FrameType t, StreamId s, Epoch e, Offset first, const Body* body,
-                        std::uint64_t ts) noexcept {
+                        std::uint64_t ts, std::uint16_t flags = 0) noexcept {
     DatagramWriter w(buf);
-    w.begin(t, s, e, first);
+    w.begin(t, s, e, first, flags);
     if (w.size() == 0) return 0;
     if (body != nullptr && !w.appendStruct(*body)) return 0;
     return w.finish(ts);
@@ -330,10 +330,10 @@ std::size_t encodeFixed(std::span<std::byte> buf, FrameType t, StreamId s, Epoch
 }  // namespace
 
 std::size_t encodeHeartbeat(std::span<std::byte> buf, StreamId s, Epoch e, Offset next, Offset oldest,
-                            std::uint64_t tsNs) noexcept {
+                            std::uint64_t tsNs, std::uint16_t flags) noexcept {
     HeartbeatBody b{};
     b.oldestRetained.set(oldest.get());
-    return encodeFixed(buf, FrameType::Heartbeat, s, e, next, &b, tsNs);
+    return encodeFixed(buf, FrameType::Heartbeat, s, e, next, &b, tsNs, flags);
 }
 
 std::size_t encodeEndOfStream(std::span<std::byte> buf, StreamId s, Epoch e, Offset next, std::uint64_t tsNs) noexcept {

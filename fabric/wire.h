@@ -39,6 +39,10 @@ std::string_view frameTypeName(FrameType t) noexcept;
 // Datagram header flags. Unknown bits are ignored by readers (newer minor versions may set them).
 inline constexpr std::uint16_t kFlagRetransmit = 1u << 0;  // DATA re-sent in answer to a NAK
 inline constexpr std::uint16_t kFlagReplay = 1u << 1;      // DATA served from an archive replay
+// HEARTBEAT: the stream has ended; first_offset is its final length (the sender stopped after
+// END_OF_STREAM and heartbeats for a while with this bit, so a receiver that lost every
+// END_OF_STREAM still learns of the end).
+inline constexpr std::uint16_t kFlagEnd = 1u << 2;
 
 // Message (entry) flags.
 inline constexpr std::uint16_t kFragFirst = 1u << 0;
@@ -338,8 +342,9 @@ private:
 };
 
 // One-call encoders for the fixed-body frames. Return the datagram size, 0 if buf is too small.
+// flags: 0, or kFlagEnd once the stream has ended.
 std::size_t encodeHeartbeat(std::span<std::byte> buf, StreamId s, Epoch e, Offset next, Offset oldest,
-                            std::uint64_t tsNs) noexcept;
+                            std::uint64_t tsNs, std::uint16_t flags = 0) noexcept;
 std::size_t encodeEndOfStream(std::span<std::byte> buf, StreamId s, Epoch e, Offset next, std::uint64_t tsNs) noexcept;
 std::size_t encodePubNak(std::span<std::byte> buf, StreamId s, Epoch e, PublisherId p, PubNakReason r,
                          PubSeq expected, PubSeq heldFrom, std::uint64_t tsNs) noexcept;

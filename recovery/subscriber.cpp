@@ -239,6 +239,7 @@ void Subscriber::onDatagram(std::span<const std::byte> bytes, transport::Endpoin
     switch (v.type) {
         case wire::FrameType::Heartbeat:
             c_.add(Counter::HeartbeatsReceived);
+            if ((v.flags & wire::kFlagEnd) != 0) ended_ = true;  // the end, should END_OF_STREAM be lost
             gaps_.onHead(v.firstOffset, nowNs);
             gaps_.onSenderOldest(wire::heartbeatOldest(v), nowNs);
             break;

@@ -91,6 +91,8 @@ public:
     Offset nextOffset() const noexcept { return next_; }
     Offset headOffset() const noexcept { return gaps_.head(); }
     Epoch epoch() const noexcept { return epoch_; }
+    // The sequencer ended the stream (END_OF_STREAM, or a heartbeat with the END flag) and every
+    // offset before the end has been delivered or reported lost.
     bool endOfStream() const noexcept { return ended_ && next_ >= gaps_.head() && !gaps_.hasGaps(); }
     std::uint64_t nextTimerNs() const noexcept { return gaps_.nextDeadline(); }
     const GapTracker& gaps() const noexcept { return gaps_; }

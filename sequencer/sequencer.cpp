@@ -150,7 +150,8 @@ void Sequencer::onDatagram(const transport::RxSlot& slot, bool control, std::uin
     }
     switch (v.type) {
         case wire::FrameType::Pub:
-            if (control) onPub(v, slot.from);
+            // After END_OF_STREAM nothing more is sequenced: the end announced the final offset.
+            if (control && !ended_) onPub(v, slot.from);
             else c_.add(Counter::DropUnexpectedType);  // publishers talk to the control socket only
             break;
         case wire::FrameType::Nak:
@@ -531,7 +532,8 @@ void Sequencer::flushControl() {
 
 void Sequencer::sendHeartbeat(transport::Endpoint to) {
     std::byte buf[wire::kHeaderSize + sizeof(wire::HeartbeatBody)];
-    const std::size_t len = wire::encodeHeartbeat(buf, cfg_.stream, epoch_, Offset{nextOffset_}, ring_->oldest(), wallNs());
+    const std::size_t len = wire::encodeHeartbeat(buf, cfg_.stream, epoch_, Offset{nextOffset_}, ring_->oldest(), wallNs(),
+                                                  ended_ ? wire::kFlagEnd : std::uint16_t{0});
     transport::TxItem item{buf, static_cast<std::uint32_t>(len), to};
     // From the data socket, to the group or to a subscriber that NAKed: the stream's source.
     if (data_.sendBurst(std::span<const transport::TxItem>(&item, 1)) == 1) {
@@ -546,11 +548,14 @@ void Sequencer::endOfStream() {
     flushControl();
     std::byte buf[wire::kHeaderSize];
     const std::size_t len = wire::encodeEndOfStream(buf, cfg_.stream, epoch_, Offset{nextOffset_}, wallNs());
-    // Three copies: nothing repairs a lost END_OF_STREAM, and receivers take it more than once
-    // without harm.
+    // Three copies (receivers take it more than once without harm); should all three be lost, the
+    // heartbeats that follow carry the END flag (doWork() while lingering).
     const transport::TxItem item{buf, static_cast<std::uint32_t>(len), cfg_.group};
     const transport::TxItem copies[3] = {item, item, item};
-    data_.sendBurst(copies);
+    c_.add(Counter::DatagramsOut, data_.sendBurst(copies));
+    ended_ = true;
+    hbInterval_ = cfg_.heartbeatMinNs;
+    nextHeartbeatNs_ = nowNs_;  // the first flagged heartbeat with the next doWork()
     (void)state_.sync();
 }
 

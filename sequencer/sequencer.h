@@ -49,8 +49,13 @@ public:
                                                      transport::Transport& data, Counters& counters);
 
     int doWork(std::uint64_t nowNs);
-    // Sends END_OF_STREAM (a clean stop); subscribers see the final offset.
+    // Ends the stream (a clean stop): sends END_OF_STREAM three times; from then on doWork()
+    // sequences nothing (PUBs are dropped, counted as drop_unexpected_type), still answers NAKs, and
+    // its heartbeats carry the END flag. Call doWork() for a while after (the command's --linger-ms)
+    // so that a subscriber that lost every END_OF_STREAM learns of the end from a heartbeat and can
+    // still repair the tail.
     void endOfStream();
+    bool ended() const noexcept { return ended_; }
 
     Epoch epoch() const noexcept { return epoch_; }
     // When doWork() next has timed work (a heartbeat), monotonic ns.
@@ -107,6 +112,7 @@ private:
     std::unique_ptr<recovery::RetransmitRing> ring_;
     Epoch epoch_{0};
     std::uint64_t nextOffset_ = 0;
+    bool ended_ = false;
     std::uint64_t sentEnd_ = 0;  // offsets below this were sent before the current receive burst
 
     std::vector<Pub> pubs_;

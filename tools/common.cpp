@@ -20,6 +20,7 @@
 #include <iostream>
 
 #include "fabric/clock.h"
+#include "fabric/wire.h"
 
 namespace seqcast::tools {
 
@@ -410,6 +411,8 @@ void addFaultOptions(po::options_description& d, const char* defaultDirection) {
         ("reorder", po::value<std::string>()->default_value("0"), "probability a datagram is delayed behind later ones (0..1)")
         ("duplicate", po::value<std::string>()->default_value("0"), "probability a datagram is delivered twice (0..1)")
         ("corrupt", po::value<std::string>()->default_value("0"), "probability one bit of a datagram is flipped (0..1)")
+        ("drop-type", po::value<std::string>(),
+         "fault injection: drop every datagram of these frame types (comma-separated names or numbers, e.g. END_OF_STREAM)")
         ("fault-seed", po::value<std::string>()->default_value("1"), "seed of the fault injection")
         ("fault-on", po::value<std::string>()->default_value(defaultDirection), "where faults apply: rx, tx or both");
 }
@@ -423,6 +426,22 @@ transport::FaultConfig faultConfig(const po::variables_map& vm) {
     f.duplicate = getDouble(vm, "duplicate", 0, 1);
     f.corrupt = getDouble(vm, "corrupt", 0, 1);
     f.seed = getU64(vm, "fault-seed", 0, ~std::uint64_t{0});
+    if (vm.count("drop-type")) {
+        std::string list = vm["drop-type"].as<std::string>();
+        std::size_t at = 0;
+        for (;;) {
+            const std::size_t comma = list.find(',', at);
+            const std::string name = list.substr(at, comma == std::string::npos ? std::string::npos : comma - at);
+            unsigned t = 0;
+            for (unsigned k = 1; k <= wire::kMaxFrameType && t == 0; ++k)
+                if (name == wire::frameTypeName(static_cast<wire::FrameType>(k)) || name == std::to_string(k)) t = k;
+            if (t == 0) throw UsageError("--drop-type: '" + name + "' is not a frame type (DATA, HEARTBEAT, ..., END_OF_STREAM, or 1.." +
+                                         std::to_string(wire::kMaxFrameType) + ")");
+            f.dropTypes |= 1u << t;
+            if (comma == std::string::npos) break;
+            at = comma + 1;
+        }
+    }
     const std::string on = vm["fault-on"].as<std::string>();
     if (on == "rx") { f.onReceive = true; f.onSend = false; }
     else if (on == "tx") { f.onReceive = false; f.onSend = true; }

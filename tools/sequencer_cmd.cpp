@@ -1,4 +1,5 @@
 // seqcast sequencer: run a stream's sequencer.
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
 
@@ -36,7 +37,10 @@ int runSequencer(int argc, char** argv) {
         ("retransmit-rate-per-host", po::value<std::string>()->default_value("64M"),
          "the most one requesting host (IP address) may draw from that budget, bytes per second")
         ("duration", po::value<std::string>()->default_value("0"), "stop after this many seconds (0: until SIGINT/SIGTERM)")
-        ("no-end-of-stream", "do not send END_OF_STREAM when stopping");
+        ("no-end-of-stream", "do not send END_OF_STREAM when stopping")
+        ("linger-ms", po::value<std::string>()->default_value("1000"),
+         "after END_OF_STREAM, keep answering NAKs and heartbeating with the END flag this long, so that "
+         "subscribers that lost END_OF_STREAM learn of the end and can repair the tail (0: exit at once)");
     addSocketOptions(d);
     addFaultOptions(d, "rx");
     po::variables_map vm;
@@ -46,7 +50,7 @@ int runSequencer(int argc, char** argv) {
     transport::UdpConfig udp, dataUdp;
     bool sharedSocket = false;
     transport::FaultConfig faults;
-    std::uint64_t durationS = 0;
+    std::uint64_t durationS = 0, lingerMs = 1000;
     try {
         cfg.stream = StreamId{static_cast<std::uint32_t>(getU64(vm, "stream", 1, 0xFFFFFFFFu))};
         cfg.group = getEndpoint(vm, "group");
@@ -65,6 +69,7 @@ int runSequencer(int argc, char** argv) {
         cfg.retransmitBytesPerSec = getSize(vm, "retransmit-rate", 1024, 1ull << 40);
         cfg.retransmitBytesPerSecPerHost = getSize(vm, "retransmit-rate-per-host", 1024, 1ull << 40);
         durationS = getU64(vm, "duration", 0, 1ull << 32);
+        lingerMs = getU64(vm, "linger-ms", 0, 3'600'000);
         pinCpu(vm);
         udp = socketConfig(vm);
         udp.bind = getEndpoint(vm, "control");
@@ -113,7 +118,13 @@ int runSequencer(int argc, char** argv) {
         const int work = s.doWork(now);
         idler.idle(work, s.nextTimerNs());
     }
-    if (vm.count("no-end-of-stream") == 0) s.endOfStream();
+    if (vm.count("no-end-of-stream") == 0) {
+        s.endOfStream();
+        // Linger: repairs of the tail and heartbeats flagged END (a lost END_OF_STREAM is not fatal).
+        const std::uint64_t until = monoNs() + lingerMs * 1'000'000;
+        for (std::uint64_t now = monoNs(); now < until; now = monoNs())
+            idler.idle(s.doWork(now), std::min(s.nextTimerNs(), until));
+    }
     std::fprintf(stderr, "seqcast sequencer: stopped at offset %llu (epoch %u): %llu entries sequenced, %llu datagrams out, %llu retransmits, %llu NAKs\n",
                  static_cast<unsigned long long>(s.nextOffset().get()), s.epoch().get(),
                  static_cast<unsigned long long>(c.get(Counter::MessagesOut)),

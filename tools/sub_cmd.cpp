@@ -13,6 +13,7 @@
 #include "tools/common.h"
 #include "tools/plot.h"
 #include "tools/sink.h"
+#include "transport/fault_transport.h"
 #include "transport/shm_counters.h"
 
 namespace seqcast::tools {
@@ -214,6 +215,11 @@ int runSub(int argc, char** argv) {
         j.field("epoch_changes", c.get(Counter::EpochChanges));
         j.field("seconds", secs);
         j.key("end_of_stream").boolean(sawEos);
+        if (const auto* f = dynamic_cast<const transport::FaultTransport*>(data->get())) {
+            // Injected faults (tests): what the subscriber's fault layer took away.
+            j.field("fault_drops", f->faults().dropped + f->faults().burstDropped);
+            j.field("fault_type_drops", f->faults().typeDropped);
+        }
         j.end();
         if (!writeFile(vm["json"].as<std::string>(), j.text())) std::fprintf(stderr, "seqcast sub: cannot write %s\n", vm["json"].as<std::string>().c_str());
     }

@@ -12,7 +12,14 @@ Status FaultConfig::validate() const {
 FaultTransport::FaultTransport(std::unique_ptr<Transport> inner, const FaultConfig& cfg)
     : inner_(std::move(inner)), cfg_(cfg), rng_(cfg.seed) {}
 
-FaultTransport::Fate FaultTransport::roll() noexcept {
+FaultTransport::Fate FaultTransport::roll(const std::byte* data, std::uint32_t len) noexcept {
+    if (cfg_.dropTypes != 0 && len > 8) {
+        const auto t = static_cast<unsigned>(data[8]);
+        if (t < 32 && (cfg_.dropTypes >> t & 1u) != 0) {
+            ++faults_.typeDropped;
+            return Fate::Drop;
+        }
+    }
     if (burstLeft_ > 0) {
         --burstLeft_;
         ++faults_.burstDropped;
@@ -74,7 +81,7 @@ std::size_t FaultTransport::recvBurst(std::span<RxSlot> out) noexcept {
     const std::size_t n = k < out.size() ? inner_->recvBurst(std::span<RxSlot>(rxTmp_.data(), out.size() - k)) : 0;
     for (std::size_t i = 0; i < n; ++i) {
         const RxSlot& s = rxTmp_[i];
-        switch (roll()) {
+        switch (roll(s.data, s.len)) {
             case Fate::Pass:
                 if (k < out.size()) out[k++] = s;
                 else emitCopy(Copy{std::vector<std::byte>(s.data, s.data + s.len), s.from});
@@ -110,7 +117,7 @@ std::size_t FaultTransport::sendBurst(std::span<const TxItem> items) noexcept {
     txOwned_.clear();
     txOwned_.reserve(items.size() * 2 + txHeld_.size());
     for (const auto& it : items) {
-        switch (roll()) {
+        switch (roll(it.data, it.len)) {
             case Fate::Pass: txOut_.push_back(it); break;
             case Fate::Drop: break;
             case Fate::Corrupt: {

@@ -19,10 +19,15 @@ struct FaultConfig {
     double reorder = 0;       // probability a datagram is held back and delivered after the next ones
     double duplicate = 0;     // probability a datagram is delivered twice
     double corrupt = 0;       // probability one byte of a datagram is flipped
+    // Bit t set: every datagram whose seqcast frame type byte (offset 8) is t is dropped, whatever
+    // the probabilities (e.g. 1 << 9: every END_OF_STREAM). Counted in FaultStats::typeDropped.
+    std::uint32_t dropTypes = 0;
     bool onReceive = true;
     bool onSend = false;
 
-    bool any() const noexcept { return loss > 0 || burstStart > 0 || reorder > 0 || duplicate > 0 || corrupt > 0; }
+    bool any() const noexcept {
+        return loss > 0 || burstStart > 0 || reorder > 0 || duplicate > 0 || corrupt > 0 || dropTypes != 0;
+    }
     Status validate() const;
 };
 
@@ -32,6 +37,7 @@ struct FaultStats {
     std::uint64_t reordered = 0;
     std::uint64_t duplicated = 0;
     std::uint64_t corrupted = 0;
+    std::uint64_t typeDropped = 0;  // dropped for their frame type (dropTypes)
 };
 
 class FaultTransport final : public Transport {
@@ -53,7 +59,7 @@ private:
         Endpoint peer;
     };
     enum class Fate : std::uint8_t { Pass, Drop, Duplicate, Corrupt, Hold };
-    Fate roll() noexcept;
+    Fate roll(const std::byte* data, std::uint32_t len) noexcept;
     void corruptBytes(std::vector<std::byte>& b) noexcept;
 
     std::unique_ptr<Transport> inner_;

@@ -296,6 +296,20 @@ TEST_CASE("round trip: HEARTBEAT") {
     CHECK(v.senderTsNs == test::kTs + 3);
     CHECK(v.count == 0);
     CHECK(heartbeatOldest(v) == Offset{4000});
+    CHECK(v.flags == 0);
+}
+
+TEST_CASE("HEARTBEAT after the end carries the END flag (bit 2 of the header flags, byte 10)") {
+    Bytes d(kHeaderSize + sizeof(HeartbeatBody));
+    REQUIRE(encodeHeartbeat(d, test::kStream, test::kEpoch, Offset{6000}, Offset{10}, test::kTs, kFlagEnd) == d.size());
+    CHECK(static_cast<unsigned>(d[10]) == 4u);
+    CHECK(static_cast<unsigned>(d[11]) == 0u);
+    DatagramView v;
+    REQUIRE(decode(d, v) == DecodeError::Ok);
+    CHECK(v.type == FrameType::Heartbeat);
+    CHECK(v.flags == kFlagEnd);
+    CHECK(v.firstOffset == Offset{6000});
+    CHECK(heartbeatOldest(v) == Offset{10});
 }
 
 TEST_CASE("round trip: NAK with several ranges") {

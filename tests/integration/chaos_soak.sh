@@ -331,7 +331,7 @@ TOTAL_DROPS=0
 for n in "${NODES[@]}"; do
     d=$(nft_dropped "$n")
     TOTAL_DROPS=$((TOTAL_DROPS + ${d:-0}))
-    set_loss "$n" 0   # END_OF_STREAM is sent once: let it through
+    set_loss "$n" 0   # a clean end: the tail repairs and END_OF_STREAM pass (eos_lost.sh tests them lost)
 done
 stop "${CUR[seq]}" TERM 10 >/dev/null || true
 check "${CUR[seq]} exit status (SIGTERM)" "${RC[${CUR[seq]}]:-x}" eq 0

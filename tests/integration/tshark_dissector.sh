@@ -222,6 +222,15 @@ eos = [r for r in rows if r["type"] == "9"]
 check(all(int(r["first_offset"]) == next_offset for r in eos), f"END_OF_STREAM next offset != {next_offset}")
 hbs = [r for r in rows if r["type"] == "2"]
 check(all(int(r["first_offset"]) <= next_offset and r["hb_oldest"] != "" for r in hbs), "HEARTBEAT next/oldest fields")
+# After END_OF_STREAM the lingering sequencer heartbeats with the END flag (bit 2) at the final offset.
+if eos:
+    after = [r for r in hbs if int(r["frame"]) > int(eos[0]["frame"])]
+    check(len(after) > 0, "no HEARTBEAT after END_OF_STREAM (the sequencer lingers and sends some)")
+    check(all(int(r["flags"], 0) & 4 and int(r["first_offset"]) == next_offset for r in after),
+          f"HEARTBEATs after END_OF_STREAM without the END flag or the final offset: {[(r['frame'], r['flags']) for r in after][:5]}")
+    check(all("END" in r["info"] for r in after), "the Info column of a flagged HEARTBEAT does not say END")
+check(not any(int(r["flags"] or "0", 0) & 4 for r in hbs if not eos or int(r["frame"]) < int(eos[0]["frame"])),
+      "a HEARTBEAT before END_OF_STREAM has the END flag")
 
 # Reassemble messages from DATA in offset order.
 msgs = {}      # (pub, seq) -> dict

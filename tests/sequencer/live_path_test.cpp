@@ -215,6 +215,53 @@ TEST_CASE("tail loss is repaired through heartbeats") {
     CHECK(h.seqCounters.get(Counter::Retransmits) >= 1);
 }
 
+TEST_CASE("every END_OF_STREAM lost: heartbeats flagged END still end the stream, and the tail is repaired") {
+    transport::FaultConfig none;
+    transport::FaultConfig dropEos;
+    dropEos.dropTypes = 1u << static_cast<unsigned>(wire::FrameType::EndOfStream);
+    Harness h(1, 2, none, dropEos);
+    auto& p = *h.pubs[0];
+    for (std::uint64_t i = 0; i < 50; ++i) REQUIRE(p.pub->offer(makeMessage(0, i, 100), h.now) == sequencer::Publisher::Offer::Accepted);
+    for (int k = 0; k < 20000 && !p.pub->allConfirmed(); ++k) h.step();
+    REQUIRE(p.pub->allConfirmed());
+    // One more message, whose datagram subscriber 0 loses, and then the end: subscriber 0 learns
+    // of its tail loss only from the end.
+    REQUIRE(p.pub->offer(makeMessage(0, 50, 100), h.now) == sequencer::Publisher::Offer::Accepted);
+    h.now += 5'000;
+    p.pub->doWork(h.now);
+    h.seq->doWork(h.now);
+    transport::RxSlot slots[64];
+    while (h.subs[0]->t->recvBurst(slots) > 0) {}
+    h.seq->endOfStream();
+    CHECK(h.seq->ended());
+    auto allEnded = [&] {
+        for (auto& s : h.subs)
+            if (!s->sub->endOfStream()) return false;
+        return true;
+    };
+    // Two seconds of the sequencer lingering after the end.
+    for (int k = 0; k < 400'000 && !allEnded(); ++k) h.step();
+    for (auto& s : h.subs) {
+        CHECK(s->sub->endOfStream());
+        CHECK(s->delivered == 51);
+        CHECK(s->lost == 0);
+        CHECK(s->sub->nextOffset() == h.seq->nextOffset());
+        auto* f = dynamic_cast<transport::FaultTransport*>(s->t.get());
+        REQUIRE(f != nullptr);
+        CHECK(f->faults().typeDropped >= 3);  // every END_OF_STREAM copy
+    }
+    CHECK(h.subs[0]->sub->gaps().stats().gapsDetected == 1);
+    // Nothing is sequenced after the end: a PUB is dropped and counted, never confirmed.
+    const Offset end = h.seq->nextOffset();
+    const std::uint64_t unexpected = h.seqCounters.get(Counter::DropUnexpectedType);
+    REQUIRE(p.pub->offer(makeMessage(0, 51, 100), h.now) == sequencer::Publisher::Offer::Accepted);
+    for (int k = 0; k < 2000; ++k) h.step();
+    CHECK(h.seq->nextOffset() == end);
+    CHECK(h.seqCounters.get(Counter::DropUnexpectedType) > unexpected);
+    CHECK_FALSE(p.pub->allConfirmed());
+    for (auto& s : h.subs) CHECK(s->delivered == 51);
+}
+
 TEST_CASE("NAK suppression: 8 subscribers miss the same datagram, it is retransmitted at most twice") {
     transport::FaultConfig none;
     Harness h(1, 8, none, none);

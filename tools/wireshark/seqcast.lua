@@ -15,6 +15,7 @@
 -- Filter examples:
 --     seqcast.type == 1 && seqcast.stream == 1           DATA of stream 1
 --     seqcast.flags.retransmit                           repairs
+--     seqcast.flags.end                                  heartbeats after the end of the stream
 --     seqcast.msg.publisher == 7 && seqcast.msg.pub_seq == 42
 --     seqcast.nak                                        every NAK
 --     seqcast.crc32c.status == 0                         CRC failures (with CRC checking on)
@@ -82,7 +83,9 @@ f.flags_retransmit = ProtoField.bool("seqcast.flags.retransmit", "RETRANSMIT", 1
     "DATA re-sent in answer to a NAK")
 f.flags_replay = ProtoField.bool("seqcast.flags.replay", "REPLAY", 16, nil, 0x0002,
     "DATA served from an archive replay")
-f.flags_unknown = ProtoField.uint16("seqcast.flags.unknown", "Unknown flag bits", base.HEX, nil, 0xFFFC)
+f.flags_end = ProtoField.bool("seqcast.flags.end", "END", 16, nil, 0x0004,
+    "HEARTBEAT: the stream has ended at its next offset (sent after END_OF_STREAM)")
+f.flags_unknown = ProtoField.uint16("seqcast.flags.unknown", "Unknown flag bits", base.HEX, nil, 0xFFF8)
 f.stream = ProtoField.uint32("seqcast.stream", "Stream id", base.DEC)
 f.epoch = ProtoField.uint32("seqcast.epoch", "Epoch", base.DEC)
 f.crc = ProtoField.uint32("seqcast.crc32c", "CRC32C", base.HEX)
@@ -263,7 +266,7 @@ local function flag_names(value, names)
     return table.concat(out, "|")
 end
 
-local HEADER_FLAG_NAMES = { { 1, "RETRANSMIT" }, { 2, "REPLAY" } }
+local HEADER_FLAG_NAMES = { { 1, "RETRANSMIT" }, { 2, "REPLAY" }, { 4, "END" } }
 local MSG_FLAG_NAMES = { { 1, "FIRST" }, { 2, "LAST" } }
 local REPLAY_FLAG_NAMES = { { 1, "LIVE" }, { 2, "WAIT" }, { 4, "CANCEL" }, { 8, "EARLIEST" } }
 
@@ -445,6 +448,7 @@ local function dissect_heartbeat(tvb, tree, hdr)
         tree:add_le(f.hb_oldest, r)
         info = info .. " oldest_retained=" .. tostring(r:le_uint64())
     end
+    if hdr.flags % 8 >= 4 then info = info .. " END (the stream has ended)" end
     return info
 end
 
@@ -680,7 +684,8 @@ local function dissect_one(tvb, pinfo, tree)
     if fnames ~= "" then fi:append_text(" (" .. fnames .. ")") end
     fi:add_le(f.flags_retransmit, tvb(10, 2))
     fi:add_le(f.flags_replay, tvb(10, 2))
-    if flags >= 4 then fi:add_le(f.flags_unknown, tvb(10, 2)) end
+    fi:add_le(f.flags_end, tvb(10, 2))
+    if flags >= 8 then fi:add_le(f.flags_unknown, tvb(10, 2)) end
     st:add_le(f.stream, tvb(12, 4))
     st:add_le(f.epoch, tvb(16, 4))
 
