@@ -1,10 +1,6 @@
 #include "sequencer/publisher.h"
 
-#include <fcntl.h>
-#include <sys/mman.h>
 #include <sys/random.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -73,34 +69,24 @@ Publisher::Publisher(const PublisherConfig& cfg, transport::Transport& t, Counte
     rto_ = cfg.initialRtoNs;
 }
 
-Publisher::~Publisher() {
-    if (map_ != nullptr) ::munmap(map_, mapSize_);
-    if (fd_ >= 0) ::close(fd_);
-}
+Publisher::~Publisher() = default;
 
 Status Publisher::openJournal() {
     const std::size_t slotsOff = roundPage(sizeof(Journal));
     const std::size_t ringOff = roundPage(slotsOff + std::size_t{cfg_.window} * sizeof(Slot));
     mapSize_ = ringOff + roundPage(cfg_.windowBytes);
-    bool fresh = true;
-    if (cfg_.journalPath.empty()) {
-        void* m = ::mmap(nullptr, mapSize_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        if (m == MAP_FAILED) return failErrno("mmap publisher window");
-        map_ = static_cast<std::byte*>(m);
-    } else {
+    auto file = cfg_.journalPath.empty() ? MappedFile::anonymous(mapSize_, "publisher window")
+                                         : MappedFile::open(cfg_.journalPath, "journal");
+    if (!file) return fail(file.error());
+    const bool fresh = !file->isFile() || file->fresh();
+    if (file->isFile()) {
         anonymous_ = false;
-        fd_ = ::open(cfg_.journalPath.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-        if (fd_ < 0) return failErrno("open journal " + cfg_.journalPath);
-        struct stat st {};
-        if (::fstat(fd_, &st) != 0) return failErrno("stat " + cfg_.journalPath);
-        fresh = st.st_size == 0;
-        if (!fresh && static_cast<std::size_t>(st.st_size) != mapSize_)
+        if (!fresh && file->fileSize() != mapSize_)
             return failInvalid("journal " + cfg_.journalPath + " was made with another window size");
-        if (fresh && ::ftruncate(fd_, static_cast<off_t>(mapSize_)) != 0) return failErrno("size journal " + cfg_.journalPath);
-        void* m = ::mmap(nullptr, mapSize_, PROT_READ | PROT_WRITE, MAP_SHARED, fd_, 0);
-        if (m == MAP_FAILED) return failErrno("mmap journal " + cfg_.journalPath);
-        map_ = static_cast<std::byte*>(m);
+        if (auto st = file->map(mapSize_); !st) return fail(st.error());
     }
+    file_.emplace(std::move(*file));
+    map_ = file_->data();
     j_ = reinterpret_cast<Journal*>(map_);
     slots_ = reinterpret_cast<Slot*>(map_ + slotsOff);
     ring_ = map_ + ringOff;

@@ -6,16 +6,19 @@
 // message live in that memory-mapped file, so a publisher killed at any point restarts, resends
 // what was not confirmed and goes on: the sequencer's dedup drops what it already sequenced and
 // nothing is lost or doubled. Without a journal the publisher takes a fresh random id each start.
+// A journal is locked while open: a second publisher on the same journal is refused (EBUSY).
 #pragma once
 
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
 
 #include "fabric/counters.h"
+#include "fabric/mapped_file.h"
 #include "fabric/result.h"
 #include "fabric/wire.h"
 #include "transport/transport.h"
@@ -83,7 +86,7 @@ private:
     transport::Transport& t_;
     Counters& c_;
     ConfirmHandler onConfirm_;
-    int fd_ = -1;
+    std::optional<MappedFile> file_;  // the journal (locked while open), or anonymous memory
     std::byte* map_ = nullptr;
     std::size_t mapSize_ = 0;
     bool anonymous_ = true;

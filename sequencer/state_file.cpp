@@ -1,10 +1,5 @@
 #include "sequencer/state_file.h"
 
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include "recovery/retransmit_ring.h"
 
 namespace seqcast::sequencer {
@@ -23,31 +18,22 @@ std::size_t StateLayout::ringRegion() const noexcept { return recovery::Retransm
 std::size_t StateLayout::total() const noexcept { return roundPage(ringOffset() + ringRegion()); }
 
 Result<StateFile> StateFile::open(const std::string& path, StreamId stream, const StateLayout& layout) {
-    StateFile s;
-    s.path_ = path;
-    s.size_ = layout.total();
-    bool fresh = true;
-    if (path.empty()) {
-        void* m = ::mmap(nullptr, s.size_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        if (m == MAP_FAILED) return failErrno("mmap anonymous state");
-        s.map_ = static_cast<std::byte*>(m);
-    } else {
-        s.fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-        if (s.fd_ < 0) return failErrno("open state file " + path);
-        struct stat st {};
-        if (::fstat(s.fd_, &st) != 0) return failErrno("stat " + path);
-        fresh = st.st_size == 0;
-        if (!fresh && static_cast<std::size_t>(st.st_size) != s.size_)
-            return failInvalid("state file " + path + " has " + std::to_string(st.st_size) + " bytes, this configuration needs " +
-                               std::to_string(s.size_) + " (ring size, MTU or max publishers changed? move the file away to start a new stream)");
-        if (fresh && ::ftruncate(s.fd_, static_cast<off_t>(s.size_)) != 0) return failErrno("size state file " + path);
-        void* m = ::mmap(nullptr, s.size_, PROT_READ | PROT_WRITE, MAP_SHARED, s.fd_, 0);
-        if (m == MAP_FAILED) return failErrno("mmap state file " + path);
-        s.map_ = static_cast<std::byte*>(m);
+    const std::size_t size = layout.total();
+    auto file = path.empty() ? MappedFile::anonymous(size, "sequencer state") : MappedFile::open(path, "state file");
+    if (!file) return fail(file.error());
+    const bool fresh = !file->isFile() || file->fresh();
+    if (!fresh && file->fileSize() != size)
+        return failInvalid("state file " + path + " has " + std::to_string(file->fileSize()) + " bytes, this configuration needs " +
+                           std::to_string(size) + " (ring size, MTU or max publishers changed? move the file away to start a new stream)");
+    if (file->isFile()) {
+        if (auto st = file->map(size); !st) return fail(st.error());
     }
-    s.header_ = reinterpret_cast<StateHeader*>(s.map_);
-    s.pubs_ = reinterpret_cast<PublisherRecord*>(s.map_ + layout.publishersOffset());
-    s.ring_ = std::span<std::byte>(s.map_ + layout.ringOffset(), layout.ringRegion());
+    StateFile s(std::move(*file));
+    s.path_ = path;
+    std::byte* const map = s.file_.data();
+    s.header_ = reinterpret_cast<StateHeader*>(map);
+    s.pubs_ = reinterpret_cast<PublisherRecord*>(map + layout.publishersOffset());
+    s.ring_ = std::span<std::byte>(map + layout.ringOffset(), layout.ringRegion());
     StateHeader& h = *s.header_;
     if (!fresh) {
         if (h.magic != kStateMagic || h.version != kStateVersion)
@@ -66,21 +52,9 @@ Result<StateFile> StateFile::open(const std::string& path, StreamId stream, cons
 }
 
 StateFile::StateFile(StateFile&& o) noexcept
-    : path_(std::move(o.path_)), fd_(o.fd_), map_(o.map_), size_(o.size_), recovered_(o.recovered_),
-      header_(o.header_), pubs_(o.pubs_), ring_(o.ring_) {
-    o.fd_ = -1;
-    o.map_ = nullptr;
-}
+    : path_(std::move(o.path_)), file_(std::move(o.file_)), recovered_(o.recovered_), header_(o.header_), pubs_(o.pubs_),
+      ring_(o.ring_) {}
 
-StateFile::~StateFile() {
-    if (map_ != nullptr) ::munmap(map_, size_);
-    if (fd_ >= 0) ::close(fd_);
-}
-
-Status StateFile::sync() noexcept {
-    if (fd_ < 0) return {};
-    if (::msync(map_, size_, MS_SYNC) != 0) return failErrno("msync " + path_);
-    return {};
-}
+Status StateFile::sync() noexcept { return file_.sync(); }
 
 }  // namespace seqcast::sequencer

@@ -1,7 +1,8 @@
 // The sequencer's state file: a memory-mapped file holding the epoch, the next offset, every
 // publisher's dedup position and the retransmit ring. Stores go straight to the page cache, so a
 // sequencer killed at any instruction (SIGKILL, abort) restarts from exactly where it was; with
-// `sync` the file is also msync'ed so a power loss keeps it too (at a cost per batch).
+// `sync` the file is also msync'ed so a power loss keeps it too (at a cost per batch). The file is
+// locked while open (fabric/mapped_file.h): a second sequencer on the same state is refused (EBUSY).
 #pragma once
 
 #include <cstddef>
@@ -9,6 +10,7 @@
 #include <span>
 #include <string>
 
+#include "fabric/mapped_file.h"
 #include "fabric/result.h"
 #include "fabric/types.h"
 
@@ -50,11 +52,12 @@ struct StateLayout {
 
 class StateFile {
 public:
-    // Opens (or creates) `path`; an empty path keeps the state in anonymous memory.
+    // Opens (or creates) `path`; an empty path keeps the state in anonymous memory. A state file
+    // another process holds is refused with EBUSY.
     static Result<StateFile> open(const std::string& path, StreamId stream, const StateLayout& layout);
     StateFile(StateFile&& o) noexcept;
     StateFile& operator=(StateFile&&) = delete;
-    ~StateFile();
+    ~StateFile() = default;
 
     bool recovered() const noexcept { return recovered_; }  // an existing state was found
     StateHeader& header() noexcept { return *header_; }
@@ -64,11 +67,9 @@ public:
     const std::string& path() const noexcept { return path_; }
 
 private:
-    StateFile() = default;
+    explicit StateFile(MappedFile file) : file_(std::move(file)) {}
     std::string path_;
-    int fd_ = -1;
-    std::byte* map_ = nullptr;
-    std::size_t size_ = 0;
+    MappedFile file_;
     bool recovered_ = false;
     StateHeader* header_ = nullptr;
     PublisherRecord* pubs_ = nullptr;

@@ -1,10 +1,5 @@
 #include "tools/commit_file.h"
 
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <atomic>
 
 namespace seqcast::tools {
@@ -21,19 +16,13 @@ struct CommitFile::Layout {
 };
 
 Result<CommitFile> CommitFile::open(const std::string& path, std::uint32_t stream) {
-    CommitFile f;
-    f.path_ = path;
-    f.fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (f.fd_ < 0) return failErrno("open commit file " + path);
-    struct stat st {};
-    if (::fstat(f.fd_, &st) != 0) return failErrno("stat " + path);
-    const bool fresh = st.st_size == 0;
-    if (!fresh && static_cast<std::size_t>(st.st_size) != sizeof(Layout))
-        return failInvalid(path + " is not a seqcast commit file");
-    if (fresh && ::ftruncate(f.fd_, sizeof(Layout)) != 0) return failErrno("size " + path);
-    void* m = ::mmap(nullptr, sizeof(Layout), PROT_READ | PROT_WRITE, MAP_SHARED, f.fd_, 0);
-    if (m == MAP_FAILED) return failErrno("mmap " + path);
-    f.map_ = static_cast<Layout*>(m);
+    auto file = MappedFile::open(path, "commit file");
+    if (!file) return fail(file.error());
+    const bool fresh = file->fresh();
+    if (!fresh && file->fileSize() != sizeof(Layout)) return failInvalid(path + " is not a seqcast commit file");
+    if (auto st = file->map(sizeof(Layout)); !st) return fail(st.error());
+    CommitFile f(std::move(*file));
+    f.map_ = reinterpret_cast<Layout*>(f.file_.data());
     if (fresh) {
         f.map_->active = 2;
         f.map_->seq = 0;
@@ -46,15 +35,7 @@ Result<CommitFile> CommitFile::open(const std::string& path, std::uint32_t strea
     return f;
 }
 
-CommitFile::CommitFile(CommitFile&& o) noexcept : path_(std::move(o.path_)), fd_(o.fd_), map_(o.map_) {
-    o.fd_ = -1;
-    o.map_ = nullptr;
-}
-
-CommitFile::~CommitFile() {
-    if (map_ != nullptr) ::munmap(map_, sizeof(Layout));
-    if (fd_ >= 0) ::close(fd_);
-}
+CommitFile::CommitFile(CommitFile&& o) noexcept : file_(std::move(o.file_)), map_(o.map_) { o.map_ = nullptr; }
 
 bool CommitFile::hasCommit() const noexcept { return map_->active < 2; }
 CommitState CommitFile::state() const noexcept { return hasCommit() ? map_->slot[map_->active] : CommitState{}; }
@@ -67,9 +48,6 @@ void CommitFile::commit(const CommitState& s) noexcept {
     ++map_->seq;
 }
 
-Status CommitFile::sync() noexcept {
-    if (::msync(map_, sizeof(Layout), MS_SYNC) != 0) return failErrno("msync " + path_);
-    return {};
-}
+Status CommitFile::sync() noexcept { return file_.sync(); }
 
 }  // namespace seqcast::tools

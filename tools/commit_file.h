@@ -1,10 +1,12 @@
 // The committed consumer position of an exactly-once subscriber: a memory-mapped file with two
-// slots written alternately, so a process killed mid-update leaves the previous commit intact.
+// slots written alternately, so a process killed mid-update leaves the previous commit intact. The
+// file is locked while open: a second subscriber on the same commit file is refused (EBUSY).
 #pragma once
 
 #include <cstdint>
 #include <string>
 
+#include "fabric/mapped_file.h"
 #include "fabric/result.h"
 
 namespace seqcast::tools {
@@ -23,17 +25,16 @@ public:
     static Result<CommitFile> open(const std::string& path, std::uint32_t stream);
     CommitFile(CommitFile&& o) noexcept;
     CommitFile& operator=(CommitFile&&) = delete;
-    ~CommitFile();
+    ~CommitFile() = default;
     bool hasCommit() const noexcept;
     CommitState state() const noexcept;
     void commit(const CommitState& s) noexcept;  // a store to the page cache: survives a process crash
     Status sync() noexcept;                      // and a power loss
 
 private:
-    CommitFile() = default;
     struct Layout;
-    std::string path_;
-    int fd_ = -1;
+    explicit CommitFile(MappedFile file) : file_(std::move(file)) {}
+    MappedFile file_;
     Layout* map_ = nullptr;
 };
 

@@ -212,7 +212,7 @@ void checkPath(const po::variables_map& vm, const std::string& name, PathUse use
 int setupFailure(const std::string& command, const std::string& option, const Error& e) {
     switch (e.code) {
         case EADDRINUSE: case EADDRNOTAVAIL: case EACCES: case ENODEV: case ENOENT: case ENOTDIR:
-        case EISDIR: case EROFS: case ENAMETOOLONG: case ELOOP: case EINVAL: {
+        case EISDIR: case EROFS: case ENAMETOOLONG: case ELOOP: case EINVAL: case EBUSY: {
             const std::string& m = e.message();
             const bool iface = m.find("IP_MULTICAST_IF") != std::string::npos || m.find(": join ") != std::string::npos ||
                                m.find("dpdk: our IPv4 address") != std::string::npos ||

@@ -74,8 +74,9 @@ void checkPath(const po::variables_map& vm, const std::string& name, PathUse use
 
 // A set-up step that failed after the options were read (opening a socket, a state file, a log):
 // prints the error and returns the exit code. The user's input (an address in use or not of this
-// host, a file that cannot be opened or is not what the option wants) exits 2 and names `option`
-// (--interface where the interface was refused); anything else is a failure of the system, exit 1.
+// host, a file that cannot be opened, that another process holds or that is not what the option
+// wants) exits 2 and names `option` (--interface where the interface was refused); anything else
+// is a failure of the system, exit 1.
 int setupFailure(const std::string& command, const std::string& option, const Error& e);
 
 // --auth-key, --auth-key-id (part of the socket options; on their own for roles without those)

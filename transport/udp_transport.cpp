@@ -56,7 +56,12 @@ Result<UdpSocket> openUdpSocket(const UdpConfig& cfg, std::vector<std::string>& 
     };
     const int one = 1;
     const int zero = 0;
-    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0) return bad(Error::fromErrno("SO_REUSEADDR"));
+    // Receivers of one multicast group on this host share its group:port, so a socket bound to a
+    // group may share the address. A unicast address is never shared: a second process binding a
+    // sequencer's control address, an archiver's or a replay client's is refused (EADDRINUSE), so
+    // it cannot take a share of datagrams meant for the owner.
+    if (cfg.bind.multicast() && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0)
+        return bad(Error::fromErrno("SO_REUSEADDR"));
     setBuffer(fd, SO_RCVBUF, SO_RCVBUFFORCE, cfg.rcvBuf, "receive buffer", "net.core.rmem_max", warnings);
     setBuffer(fd, SO_SNDBUF, SO_SNDBUFFORCE, cfg.sndBuf, "send buffer", "net.core.wmem_max", warnings);
 
@@ -74,7 +79,10 @@ Result<UdpSocket> openUdpSocket(const UdpConfig& cfg, std::vector<std::string>& 
     if (setsockopt(fd, IPPROTO_IP, IP_MULTICAST_ALL, &zero, sizeof zero) != 0) return bad(Error::fromErrno("IP_MULTICAST_ALL"));
 
     const sockaddr_in b = toSockaddr(cfg.bind);
-    if (::bind(fd, reinterpret_cast<const sockaddr*>(&b), sizeof b) != 0) return bad(Error::fromErrno("bind " + cfg.bind.str()));
+    if (::bind(fd, reinterpret_cast<const sockaddr*>(&b), sizeof b) != 0) {
+        const int err = errno;
+        return bad(Error::fromErrno("bind " + cfg.bind.str() + (err == EADDRINUSE ? " (another process holds it)" : ""), err));
+    }
     for (std::uint32_t g : cfg.groups) {
         ip_mreq m{};
         m.imr_multiaddr.s_addr = htonl(g);
