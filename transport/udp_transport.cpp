@@ -56,11 +56,13 @@ Result<UdpSocket> openUdpSocket(const UdpConfig& cfg, std::vector<std::string>& 
     };
     const int one = 1;
     const int zero = 0;
-    // Receivers of one multicast group on this host share its group:port, so a socket bound to a
-    // group may share the address. A unicast address is never shared: a second process binding a
-    // sequencer's control address, an archiver's or a replay client's is refused (EADDRINUSE), so
-    // it cannot take a share of datagrams meant for the owner.
-    if (cfg.bind.multicast() && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0)
+    // Receivers of one multicast group on this host share its port, so a group receiver (bound to
+    // its group, or to the wildcard address with groups joined) may share the address with other
+    // group receivers. A unicast address is never shared: a second process binding a sequencer's
+    // control address, an archiver's or a replay client's is refused (EADDRINUSE), so it cannot
+    // take a share of datagrams meant for the owner.
+    const bool groupReceiver = cfg.bind.multicast() || !cfg.groups.empty();
+    if (groupReceiver && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0)
         return bad(Error::fromErrno("SO_REUSEADDR"));
     setBuffer(fd, SO_RCVBUF, SO_RCVBUFFORCE, cfg.rcvBuf, "receive buffer", "net.core.rmem_max", warnings);
     setBuffer(fd, SO_SNDBUF, SO_SNDBUFFORCE, cfg.sndBuf, "send buffer", "net.core.wmem_max", warnings);
