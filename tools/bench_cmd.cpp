@@ -14,6 +14,7 @@
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <iostream>
 #include <map>
 #include <thread>
@@ -26,6 +27,7 @@
 #include "tools/commands.h"
 #include "tools/common.h"
 #include "tools/pipeline.h"
+#include "transport/file_io.h"
 #include "transport/uring_transport.h"
 
 namespace seqcast::tools {
@@ -117,9 +119,12 @@ Round roundOf(const Pipeline& p, std::uint64_t offered) {
     return r;
 }
 
-void startOrThrow(Pipeline& p) {
-    if (!p.start())
-        throw JoinFailure("the subscribers heard nothing from the in-process sequencer within 3 s on loopback multicast "
+// False (a failed row) when the pipeline's archive could not be made; throws when the subscribers
+// never joined.
+bool startOrThrow(Pipeline& p) {
+    if (p.start()) return true;
+    if (!p.setupError().empty()) return false;
+    throw JoinFailure("the subscribers heard nothing from the in-process sequencer within 3 s on loopback multicast "
                           "(no multicast route on lo? try: ip route add 224.0.0.0/4 dev lo)");
 }
 
@@ -183,6 +188,129 @@ std::vector<double> values(const std::vector<Round>& rounds) {
     std::vector<double> v;
     for (const Round& r : rounds) v.push_back(r.value);
     return v;
+}
+
+// Raw baseline for the archive: sequential writes of `chunk`-byte registered buffers, `depth` in
+// flight, through io_uring (the archive's own FileIo, as the log writes), into a preallocated file
+// in `dir` that wraps at `fileBytes`, for `seconds`, then one fdatasync; MB/s over the whole.
+struct RawWrite {
+    double mbPerSec = 0;
+    bool uring = false;
+    bool noDirect = false;  // the file system refuses O_DIRECT (tmpfs): nothing to measure there
+    std::string failure;
+};
+
+RawWrite rawSequentialWrite(const std::string& dir, bool direct, double seconds, std::size_t chunk = 1u << 20, unsigned depth = 8,
+                            std::uint64_t fileBytes = 512u << 20) {
+    RawWrite w;
+    const std::string path = dir + "/seqcast-bench-raw-" + std::to_string(::getpid()) + ".tmp";
+    std::byte* mem = static_cast<std::byte*>(std::aligned_alloc(4096, chunk * depth));
+    if (mem == nullptr) {
+        w.failure = "out of memory";
+        return w;
+    }
+    std::fill(mem, mem + chunk * depth, std::byte{0x5A});
+    std::vector<std::span<std::byte>> bufs;
+    for (unsigned i = 0; i < depth; ++i) bufs.emplace_back(mem + i * chunk, chunk);
+    transport::FileIoConfig fc;
+    fc.path = path;
+    fc.size = fileBytes;
+    fc.direct = direct;
+    auto io = transport::FileIo::open(fc, bufs);
+    if (!io) {
+        w.noDirect = direct && io.error().code == EINVAL;
+        w.failure = path + ": " + io.error().message();
+        std::free(mem);
+        return w;
+    }
+    w.uring = (*io)->usingUring();
+    std::vector<transport::FileIo::Completion> done;
+    std::vector<unsigned> freeTags;
+    for (unsigned i = 0; i < depth; ++i) freeTags.push_back(i);
+    std::uint64_t pos = 0, bytes = 0;
+    auto collect = [&] {
+        for (const auto& d : done) {
+            if (d.result < 0 && w.failure.empty()) w.failure = std::string("write: ") + std::strerror(-d.result);
+            if (d.result > 0) bytes += static_cast<std::uint64_t>(d.result);
+            freeTags.push_back(d.tag);
+        }
+        done.clear();
+    };
+    const std::uint64_t t0 = monoNs();
+    const std::uint64_t end = t0 + static_cast<std::uint64_t>(seconds * 1e9);
+    while (monoNs() < end && w.failure.empty()) {
+        while (!freeTags.empty()) {
+            const unsigned tag = freeTags.back();
+            if (!(*io)->write(tag, tag, bufs[tag], pos % fileBytes, false)) break;
+            freeTags.pop_back();
+            pos += chunk;
+        }
+        if ((*io)->reap(done) == 0 && done.empty()) std::this_thread::yield();
+        collect();
+    }
+    (*io)->drain(done);
+    collect();
+    if ((*io)->sync(depth)) {
+        (*io)->drain(done);
+        for (const auto& d : done)
+            if (d.result < 0 && w.failure.empty()) w.failure = std::string("fdatasync: ") + std::strerror(-d.result);
+        done.clear();
+    }
+    const double dt = static_cast<double>(monoNs() - t0) * 1e-9;
+    w.mbPerSec = static_cast<double>(bytes) / dt / 1e6;
+    io->reset();
+    ::unlink(path.c_str());
+    std::free(mem);
+    return w;
+}
+
+struct ArchiveRound {
+    Round r;                 // value: offsets (messages) the archiver wrote per second
+    double subMsgs = 0;      // what the subscriber beside it delivered per second, same window
+    ReplayResult replay;
+};
+
+// The stream recorded by an archiver beside one subscriber, then replayed whole to one client.
+ArchiveRound archiveRun(Rng& rng, PipelineOptions o, std::size_t size, double seconds) {
+    static unsigned serial = 0;
+    const std::string path = o.archive.path + "/seqcast-bench-" + std::to_string(::getpid()) + "-" + std::to_string(++serial) + ".log";
+    o.archive.path = path;
+    ArchiveRound a;
+    {
+        Pipeline p(rng, o);
+        if (!startOrThrow(p)) {
+            a.r.failure = p.setupError();
+            ::unlink(path.c_str());
+            return a;
+        }
+        double rec = 0, sub = 0;
+        std::thread sampler([&] {
+            std::this_thread::sleep_for(std::chrono::milliseconds(200));  // warm-up
+            const std::uint64_t s0 = p.deliveredByAll(), a0 = p.archived();
+            const auto t0 = monoNs();
+            std::this_thread::sleep_for(std::chrono::nanoseconds(static_cast<std::uint64_t>(seconds * 1e9)));
+            const std::uint64_t s1 = p.deliveredByAll(), a1 = p.archived();
+            const double dt = static_cast<double>(monoNs() - t0) * 1e-9;
+            rec = static_cast<double>(a1 - a0) / dt;
+            sub = static_cast<double>(s1 - s0) / dt;
+        });
+        const std::uint64_t offered = p.publish(size, 0, seconds + 0.3);
+        sampler.join();
+        const std::string recorded = p.awaitArchive(30);
+        if (recorded.empty()) a.replay = p.replayAll(60);
+        p.finish();
+        a.r = roundOf(p, offered);
+        a.r.value = rec;
+        a.subMsgs = sub;
+        a.r.lost += p.archiverCounter(Counter::OffsetsLost);
+        for (const std::string* f : {&recorded, static_cast<const std::string*>(&a.replay.failure)}) {
+            if (f->empty()) continue;
+            if (!a.r.failure.empty()) a.r.failure += "; ";
+            a.r.failure += *f;
+        }
+    }
+    ::unlink(path.c_str());
+    return a;
 }
 
 // The output: text, JSON and Markdown together, and the failed rows.
@@ -672,30 +800,127 @@ void authSuite(Ctx& c) {
     ::unlink(path);
 }
 
+void archiveSuite(Ctx& c, const std::string& dir) {
+    Report& out = c.out;
+    constexpr std::size_t kSize = 1024;
+    out.printf("archive (%s, 1 KiB messages, log in %s, %s): an archiver records the stream beside one subscriber;\n"
+               "  recorded = offsets written into the log per second (the subscriber's msgs/s alongside, same window: recording\n"
+               "  goes no faster than the stream, so where the two are equal the stream, not the disk, is the limit);\n"
+               "  baseline: raw sequential writes of 1 MiB registered buffers, 8 in flight, through the archive's own file I/O\n"
+               "  (io_uring), same file system, same run, then one fdatasync; replay = the whole log replayed to one client.\n"
+               "  A run whose subscriber or archiver misses an offset, or whose replay misses one, fails.\n",
+               apiName(c.mainApi), dir.c_str(), c.medianOf().c_str());
+    out.j.key("archive").begin();
+    out.j.field("dir", dir);
+    out.j.field("message_size", static_cast<std::uint64_t>(kSize));
+    out.j.key("rows").beginArray();
+    for (bool direct : {false, true}) {
+        const char* io = direct ? "O_DIRECT" : "buffered";
+        std::vector<double> raw;
+        std::string rawFailure;
+        bool uring = false, noDirect = false;
+        for (std::uint64_t r = 0; r < c.runs && rawFailure.empty(); ++r) {
+            const RawWrite w = rawSequentialWrite(dir, direct, c.seconds);
+            rawFailure = w.failure;
+            noDirect = w.noDirect;
+            uring = w.uring;
+            raw.push_back(w.mbPerSec);
+        }
+        if (noDirect) {
+            out.printf("  O_DIRECT rows skipped: the file system of %s refuses O_DIRECT (%s); --dir on a disk measures them\n",
+                       dir.c_str(), rawFailure.c_str());
+            out.j.begin();
+            out.j.field("io", std::string(io));
+            out.j.field("skipped", "the file system refuses O_DIRECT: " + rawFailure);
+            out.j.end();
+            continue;
+        }
+        const double rawMb = median(raw);
+        if (rawFailure.empty())
+            out.printf("  raw sequential write, %s (%s): %.1f MB/s\n", io, uring ? "io_uring" : "pwrite: io_uring unavailable", rawMb);
+        for (const char* durName : {"none", "interval", "batch"}) {
+            const std::string row = std::string("archive recording 1 KiB, durability ") + durName + ", " + io;
+            out.j.begin();
+            out.j.field("durability", std::string(durName));
+            out.j.field("io", std::string(io));
+            if (!rawFailure.empty()) {
+                out.fail(row, "raw write baseline: " + rawFailure);
+                out.j.end();
+                continue;
+            }
+            std::vector<Round> rounds;
+            std::vector<double> subs, replays;
+            for (std::uint64_t r = 0; r < c.runs; ++r) {
+                PipelineOptions o = c.options(c.mainApi);
+                o.gso = true;
+                o.archive.path = dir;
+                o.archive.capacity = 1ull << 30;
+                o.archive.segmentBytes = 16u << 20;
+                o.archive.durability = *recovery::parseDurability(durName);
+                o.archive.direct = direct;
+                const ArchiveRound a = archiveRun(c.rng, o, kSize, c.seconds);
+                rounds.push_back(a.r);
+                subs.push_back(a.subMsgs);
+                replays.push_back(a.replay.seconds > 0 ? static_cast<double>(a.replay.delivered) / a.replay.seconds : 0);
+            }
+            const double rec = median(values(rounds)), sub = median(subs), rep = median(replays);
+            const double recMb = rec * kSize / 1e6, repMb = rep * kSize / 1e6;
+            out.j.field("raw_write_mb_per_sec", rawMb);
+            out.j.key("raw_write_io_uring").boolean(uring);
+            if (!out.failed(row, rounds)) {
+                out.printf("  %-8s %-9s recorded %9s msg/s %7.1f MB/s (raw ratio %.2f) | subscriber %9s msg/s | replay %9s msg/s %7.1f MB/s "
+                           "(ratio to recorded %.2f)\n",
+                           durName, io, fmtRate(rec).c_str(), recMb, recMb / std::max(rawMb, 1e-9), fmtRate(sub).c_str(),
+                           fmtRate(rep).c_str(), repMb, ratio(rep, rec));
+                out.j.field("recorded_msgs_per_sec", rec);
+                out.j.field("recorded_mb_per_sec", recMb);
+                out.j.field("ratio_recorded_to_raw_write", recMb / std::max(rawMb, 1e-9));
+                out.j.field("subscriber_msgs_per_sec", sub);
+                out.j.field("ratio_recorded_to_subscriber", ratio(rec, sub));
+                out.j.field("replay_msgs_per_sec", rep);
+                out.j.field("replay_mb_per_sec", repMb);
+                out.j.field("ratio_replay_to_recorded", ratio(rep, rec));
+                char res[160], basel[128], rat[96];
+                std::snprintf(res, sizeof res, "recorded %s msg/s (%.1f MB/s); replay %s msg/s (%.1f MB/s)", fmtRate(rec).c_str(), recMb,
+                              fmtRate(rep).c_str(), repMb);
+                std::snprintf(basel, sizeof basel, "raw %s sequential write %.1f MB/s; subscriber %s msg/s", io, rawMb, fmtRate(sub).c_str());
+                std::snprintf(rat, sizeof rat, "%.2f of raw; replay %.2f of recorded", recMb / std::max(rawMb, 1e-9), ratio(rep, rec));
+                out.mdRow(row, res, basel, rat);
+            }
+            out.rounds("rounds", row, "recorded_msgs_per_sec", rounds);
+            out.j.end();
+        }
+    }
+    out.j.endArray();
+    out.j.end();
+}
+
 }  // namespace
 
 int runBench(int argc, char** argv) {
     const CommandInfo info{
         "bench",
-        "Measure sequenced throughput, end-to-end latency, repair under loss, scaling and the cost of authentication against "
-        "same-run baselines; every run is checked for lost messages, and a failed run exits 1.",
+        "Measure sequenced throughput, end-to-end latency, repair under loss, scaling, the cost of authentication and the "
+        "archiver's recording and replay against same-run baselines; every run is checked for lost messages, and a failed run exits 1.",
         "  seqcast bench\n  seqcast bench --suite throughput --runs 7 --seconds 2\n"
         "  seqcast bench --suite latency --busy-poll --transport uring\n"
+        "  seqcast bench --suite archive --dir /var/tmp --runs 3\n"
         "  seqcast bench --json build/bench/seqcast.json --markdown build/bench/seqcast.md\n"};
     po::options_description d("Bench");
     d.add_options()
-        ("suite", po::value<std::string>()->default_value("all"), "throughput, latency, repair, scaling, auth or all")
+        ("suite", po::value<std::string>()->default_value("all"), "throughput, latency, repair, scaling, auth, archive or all")
         ("runs", po::value<std::string>()->default_value("5"), "runs per figure; the median is reported (1..50)")
         ("seconds", po::value<std::string>()->default_value("1"), "seconds per run (0.2..60)")
         ("transport", po::value<std::string>()->default_value("both"), "udp, uring or both: the socket API of every agent and of the baselines")
         ("busy-poll", "spin instead of sleeping in poll(); the latency rows then run the publisher and the sequencer on one thread")
+        ("dir", po::value<std::string>()->default_value("."), "archive suite: where the logs and the raw-write file go (a real file system)")
         ("json", po::value<std::string>(), "write the results as JSON")
         ("markdown", po::value<std::string>(), "write the results as a Markdown table");
     po::variables_map vm;
     if (auto rc = parseCommandLine(info, argc, argv, d, vm)) return *rc;
     std::uint64_t runs;
     double seconds;
-    std::string suite;
+    std::string suite, dir;
     std::vector<transport::SocketApi> apis;
     InjectedFailure inject = InjectedFailure::None;
     try {
@@ -705,8 +930,12 @@ int runBench(int argc, char** argv) {
         checkPath(vm, "markdown", PathUse::Write);
         suite = vm["suite"].as<std::string>();
         if (suite != "all" && suite != "throughput" && suite != "latency" && suite != "repair" && suite != "scaling" &&
-            suite != "auth")
-            throw UsageError("--suite: '" + suite + "' must be throughput, latency, repair, scaling, auth or all");
+            suite != "auth" && suite != "archive")
+            throw UsageError("--suite: '" + suite + "' must be throughput, latency, repair, scaling, auth, archive or all");
+        dir = vm["dir"].as<std::string>();
+        checkPath("dir", dir, PathUse::Directory);
+        if (::access(dir.c_str(), W_OK | X_OK) != 0)
+            throw UsageError("--dir: cannot write in the directory '" + dir + "': " + std::strerror(errno));
         const std::string t = vm["transport"].as<std::string>();
         if (t == "udp" || t == "both") apis.push_back(transport::SocketApi::Syscalls);
         if (t == "uring" || t == "both") apis.push_back(transport::SocketApi::Uring);
@@ -745,6 +974,7 @@ int runBench(int argc, char** argv) {
         if (suite == "all" || suite == "repair") repairSuite(c);
         if (suite == "all" || suite == "scaling") scalingSuite(c);
         if (suite == "all" || suite == "auth") authSuite(c);
+        if (suite == "all" || suite == "archive") archiveSuite(c, dir);
     } catch (const JoinFailure& e) {
         std::fprintf(stderr, "seqcast bench: FAILED: %s; nothing measured after this\n", e.what());
         std::printf("FAILED: %s\n", e.what());

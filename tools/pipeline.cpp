@@ -127,6 +127,12 @@ Pipeline::Pipeline(Rng& rng, const PipelineOptions& o)
         sub->s = std::make_unique<recovery::Subscriber>(rc, *sub->data, *sub->ctl, sub->counters, h);
         subs_.push_back(std::move(sub));
     }
+    if (!o.archive.path.empty()) {
+        archData_ = openUdpOrExit(group, {group.addr}, o.gso, o.api, o.authKeyFile);
+        archSub_ = openUdpOrExit(transport::Endpoint{0x7F000001u, 0}, {}, false, o.api, o.authKeyFile);
+        archSvc_ = openUdpOrExit(transport::Endpoint{0x7F000001u, 0}, {}, false, o.api, o.authKeyFile);
+        archSeed_ = rng.next();  // the archiver itself is made on its thread by start()
+    }
 }
 
 bool Pipeline::ours(std::uint32_t publisher) const noexcept {
@@ -190,7 +196,9 @@ bool Pipeline::start() {
             Idler idle(o_.busyPoll, {seqT_->waitFd(), seqData_->waitFd()});
             while (!stop_.load(std::memory_order_relaxed)) {
                 const std::uint64_t now = monoNs();
-                idle.idle(seq_->doWork(now), seq_->nextTimerNs());
+                const int work = seq_->doWork(now);
+                seqNext_.store(seq_->nextOffset().get(), std::memory_order_release);
+                idle.idle(work, seq_->nextTimerNs());
             }
         });
     }
@@ -213,6 +221,42 @@ bool Pipeline::start() {
             idle.idle(work, next);
         }
     });
+    if (archData_) {
+        // The archive log's io_uring is single-issuer: made on the thread that drives it.
+        std::atomic<int> made{0};  // 1: made, -1: failed (setupError_ says why)
+        archThread_ = std::thread([this, &made] {
+            pthread_setname_np(pthread_self(), "seqcast-arch");
+            recovery::ArchiverConfig ac;
+            ac.log = o_.archive;
+            ac.sub.nak.initialRttNs = 100'000;
+            ac.sub.nak.seed = archSeed_;
+            auto a = recovery::Archiver::create(ac, *archData_, *archSub_, *archSvc_, archC_);
+            if (!a) {
+                setupError_ = "archive log " + o_.archive.path + ": " + a.error().message();
+                made.store(-1, std::memory_order_release);
+                return;
+            }
+            arch_ = std::move(*a);
+            made.store(1, std::memory_order_release);
+            Idler idle(o_.busyPoll, {archData_->waitFd(), archSub_->waitFd(), archSvc_->waitFd()});
+            while (!stop_.load(std::memory_order_relaxed)) {
+                const std::uint64_t now = monoNs();
+                const int work = arch_->doWork(now);
+                archWritten_.store(arch_->log().written().get(), std::memory_order_release);
+                archEarliest_.store(arch_->log().earliest().get(), std::memory_order_release);
+                if (archFlushRequest_.exchange(false)) {
+                    auto st = arch_->flush();
+                    if (!st) archFlushError_ = st.error().message();
+                    else if (!arch_->failure().empty()) archFlushError_ = arch_->failure();
+                    archFlushed_.store(true, std::memory_order_release);
+                }
+                idle.idle(work, std::min(arch_->nextTimerNs(), now + 1'000'000));
+            }
+            arch_.reset();  // its last writes and its ring, on its own thread
+        });
+        while (made.load(std::memory_order_acquire) == 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        if (made.load() < 0) return false;
+    }
     // The subscribers start at `latest`: wait until each has heard the stream.
     const std::uint64_t until = monoNs() + 3'000'000'000ull;
     auto started = [this] {
@@ -231,6 +275,69 @@ void Pipeline::finish() {
     stop_ = true;
     if (seqThread_.joinable()) seqThread_.join();
     if (subThread_.joinable()) subThread_.join();
+    if (archThread_.joinable()) archThread_.join();
+}
+
+std::string Pipeline::awaitArchive(double timeoutS) {
+    if (!arch_) return "no archiver";
+    const std::uint64_t deadline = monoNs() + static_cast<std::uint64_t>(timeoutS * 1e9);
+    const std::uint64_t end = streamEnd();
+    while (archived() < end && monoNs() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    if (archived() < end)
+        return "the archiver wrote offsets up to " + std::to_string(archived()) + " of " + std::to_string(end) + " within " +
+               std::to_string(static_cast<int>(timeoutS)) + " s (it received " + std::to_string(archC_.get(Counter::DatagramsIn)) +
+               " datagrams, appended up to offset " + std::to_string(archC_.get(Counter::ArchiveNext)) + ")";
+    archFlushRequest_ = true;
+    while (!archFlushed_.load(std::memory_order_acquire) && monoNs() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    if (!archFlushed_.load(std::memory_order_acquire)) return "the archiver's flush did not finish in time";
+    if (!archFlushError_.empty()) return "archive flush: " + archFlushError_;
+    if (const std::uint64_t lost = archC_.get(Counter::OffsetsLost); lost > 0)
+        return "the archiver recorded " + std::to_string(lost) + " offsets as never received";
+    return {};
+}
+
+ReplayResult Pipeline::replayAll(double timeoutS) {
+    ReplayResult r;
+    if (!arch_) {
+        r.failure = "no archiver";
+        return r;
+    }
+    const std::uint64_t from = archEarliest_.load(std::memory_order_acquire), to = archived();
+    r.expected = to - from;
+    auto t = openUdpOrExit(transport::Endpoint{0x7F000001u, 0}, {}, false, o_.api, o_.authKeyFile);
+    recovery::SubscriberConfig cfg;
+    cfg.archiver = archSvc_->local();
+    cfg.start.kind = recovery::StartPosition::Kind::AtOffset;
+    cfg.start.offset = Offset{from};
+    cfg.replayTo = to;
+    cfg.live = false;
+    cfg.maxDatagram = 9216;
+    recovery::SubscriberHandlers h;
+    h.onMessage = [&](const recovery::Delivery&) { ++r.delivered; };
+    h.onLoss = [&](Offset, std::uint64_t n) { r.lost += n; };
+    bool ended = false;
+    h.onReplayEnd = [&](wire::ReplayStatus st, Offset next, Offset) {
+        if (st != wire::ReplayStatus::Complete && r.failure.empty())
+            r.failure = "the archiver ended the replay at offset " + std::to_string(next.get()) + " (status " +
+                        std::to_string(static_cast<int>(st)) + ")";
+        if (st != wire::ReplayStatus::Complete) ended = true;
+    };
+    Counters c;
+    recovery::Subscriber sub(cfg, *t, *t, c, h);
+    Idler idle(o_.busyPoll, {t->waitFd()});
+    const std::uint64_t t0 = monoNs();
+    const std::uint64_t deadline = t0 + static_cast<std::uint64_t>(timeoutS * 1e9);
+    while (!sub.replayFinished() && !ended) {
+        const std::uint64_t now = monoNs();
+        if (now >= deadline) break;
+        idle.idle(sub.doWork(now), now + 1'000'000);
+    }
+    r.seconds = static_cast<double>(monoNs() - t0) * 1e-9;
+    if (r.failure.empty() && !sub.replayFinished()) r.failure = "the replay did not finish within " + std::to_string(static_cast<int>(timeoutS)) + " s";
+    if (r.failure.empty() && (r.delivered != r.expected || r.lost != 0))
+        r.failure = "the replay delivered " + std::to_string(r.delivered) + " of " + std::to_string(r.expected) + " messages (" +
+                    std::to_string(r.lost) + " offsets lost)";
+    return r;
 }
 
 std::uint64_t Pipeline::publish(std::size_t size, double rate, double seconds) {

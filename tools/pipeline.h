@@ -12,6 +12,7 @@
 
 #include "fabric/clock.h"
 #include "fabric/histogram.h"
+#include "recovery/archiver.h"
 #include "recovery/subscriber.h"
 #include "sequencer/publisher.h"
 #include "sequencer/sequencer.h"
@@ -53,13 +54,25 @@ struct PipelineOptions {
     unsigned publishers = 1;       // publisher instances (own socket, own id), driven by the caller's thread
     unsigned subscribers = 1;      // subscriber instances (own sockets, own join), all driven by one thread
     std::string authKeyFile;       // non-empty: authenticated frames on every socket
+    // Non-empty path: an archiver records the stream into this log on a thread of its own.
+    recovery::ArchiveConfig archive;
+};
+
+// A replay of everything the archiver holds, by a client like `seqcast replay`.
+struct ReplayResult {
+    std::uint64_t expected = 0, delivered = 0, lost = 0;
+    double seconds = 0;
+    std::string failure;  // empty: every retained offset came back
 };
 
 class Pipeline {
 public:
     Pipeline(Rng& rng, const PipelineOptions& o);
     ~Pipeline();
-    // Starts the sequencer and subscriber threads; waits until the subscriber has joined.
+    // Set-up that failed without exiting (the archive log, made by start()); empty when all is well.
+    const std::string& setupError() const { return setupError_; }
+    // Starts the sequencer, subscriber (and archiver) threads; waits until the subscribers have
+    // joined. False when they did not, or when the archiver could not be made (setupError()).
     bool start();
     void finish();
     // Publishes `size`-byte messages for `seconds`: as fast as the window allows (rate 0) or at a
@@ -80,7 +93,21 @@ public:
     std::uint64_t publisherCounter(Counter c) const;
     // Datagrams the fault injection dropped, over every socket.
     std::uint64_t injectedDrops() const;
-    Histogram latency, repairedLatency, normalLatency, hopPubSeq, hopSeqSub;
+
+    // With an archiver: offsets written into the log so far (what its thread last saw), the
+    // sequencer's next offset, and its counters (read after finish(), or racy but harmless).
+    std::uint64_t archived() const { return archWritten_.load(std::memory_order_acquire); }
+    std::uint64_t streamEnd() const {
+        if (!seq_) return 0;
+        return o_.colocate ? seq_->nextOffset().get() : seqNext_.load(std::memory_order_acquire);
+    }
+    std::uint64_t archiverCounter(Counter c) const { return archC_.get(c); }
+    // Waits (at most `timeoutS`) until the archiver has written every offset the sequencer sent,
+    // then flushes; empty on success, else what is missing.
+    std::string awaitArchive(double timeoutS);
+    // Replays every offset the archive holds to a fresh client and times it (the archiver's
+    // thread keeps serving). Call after awaitArchive().
+    ReplayResult replayAll(double timeoutS);    Histogram latency, repairedLatency, normalLatency, hopPubSeq, hopSeqSub;
 
 private:
     struct Pub {
@@ -105,8 +132,17 @@ private:
     std::vector<std::unique_ptr<Sub>> subs_;
     std::vector<std::uint32_t> pubIds_;
     std::vector<const transport::FaultTransport*> faults_;
+    Counters archC_;
+    std::unique_ptr<transport::Transport> archData_, archSub_, archSvc_;
+    std::unique_ptr<recovery::Archiver> arch_;
+    std::uint64_t archSeed_ = 0;
+    std::atomic<std::uint64_t> archWritten_{0}, archEarliest_{0};
+    std::atomic<std::uint64_t> seqNext_{0};  // the sequencer's next offset, as its thread last saw it
+    std::atomic<bool> archFlushRequest_{false}, archFlushed_{false};
+    std::string archFlushError_;  // written by the archiver's thread before archFlushed_
+    std::string setupError_;
     std::atomic<bool> stop_{false};
-    std::thread seqThread_, subThread_;
+    std::thread seqThread_, subThread_, archThread_;
 };
 
 // Raw UDP ping-pong on loopback (no sequencer) through the given socket API, paced at `rate` round

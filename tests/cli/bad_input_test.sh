@@ -85,8 +85,8 @@ declare -A KIND=(
   [ping:sequencer]="peer" [ping:group]="group" [ping:raw]="flag" [ping:rate]="real 1 10000000"
   [ping:duration]="real 0.1 3600" [ping:size]="size 0 1048576" [ping:precision]="num 1 12" [ping:csv]="out"
 
-  [bench:suite]="enum throughput latency repair scaling all" [bench:runs]="num 1 50" [bench:seconds]="real 0.2 60"
-  [bench:transport]="enum udp uring both" [bench:markdown]="out"
+  [bench:suite]="enum throughput latency repair scaling auth archive all" [bench:runs]="num 1 50" [bench:seconds]="real 0.2 60"
+  [bench:transport]="enum udp uring both" [bench:markdown]="out" [bench:dir]="dir"
 
   [stat:json]="flag" [stat:all]="flag" [stat:interval-ms]="num 50 60000" [stat:count]="num 0 max" [stat:dir]="dir"
 

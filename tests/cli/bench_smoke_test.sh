@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `seqcast bench`, every suite, a short run each (1 run of 0.2 s, kernel sockets): it must exit 0,
+# `seqcast bench`, every suite, a short run each (the archive suite's logs in a temporary directory) (1 run of 0.2 s, kernel sockets): it must exit 0,
 # print a ratio, and write JSON with no failed row. Then the same suites with a failure injected
 # (SEQCAST_BENCH_INJECT_FAILURE=loss: subscribers without repair and 5 % loss, so messages go missing;
 # =join: subscribers on a group nobody sends to): each must exit 1, print FAILED, and give no figure
@@ -12,8 +12,8 @@ command -v python3 >/dev/null || { echo "SKIP: python3 is needed to read the JSO
 ip route get 239.1.1.1 >/dev/null 2>&1 || { echo "SKIP: no route for multicast (loopback multicast is needed)"; exit 77; }
 fails=0
 fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
-SUITES=(throughput latency repair scaling auth)
-ARGS=(--runs 1 --seconds 0.2 --transport udp)
+SUITES=(throughput latency repair scaling auth archive)
+ARGS=(--runs 1 --seconds 0.2 --transport udp --dir "$TMP")
 LIMIT=200  # seconds per run; each takes 5-20 s on a busy 2-core machine
 
 for s in "${SUITES[@]}"; do
@@ -22,6 +22,7 @@ for s in "${SUITES[@]}"; do
     rc=$?
     echo "bench --suite $s: exit $rc in $((SECONDS - t0)) s"
     if [ $rc -ne 0 ]; then fail "bench --suite $s exited $rc"; cat "$TMP/$s.out"; continue; fi
+    ls "$TMP"/seqcast-bench-* >/dev/null 2>&1 && fail "bench --suite $s left files in --dir: $(ls "$TMP")"
     grep -q "ratio" "$TMP/$s.out" || { fail "bench --suite $s printed no ratio"; cat "$TMP/$s.out"; }
     grep -q "FAILED" "$TMP/$s.out" && fail "bench --suite $s printed FAILED but exited 0"
     python3 - "$TMP/$s.json" "$s" <<'PY' || fail "bench --suite $s: JSON check failed"
@@ -50,6 +51,11 @@ for r in rs:
     assert r["offered"] > 0 and r["delivered_by_every_subscriber"] == r["offered"] and r["offsets_lost"] == 0, r
 if suite == "repair":
     assert any(r["injected_drops"] > 0 for r in rs), "the repair suite injected no loss"
+if suite == "archive":
+    rows = [r for r in d["archive"]["rows"] if "skipped" not in r]
+    assert len(rows) >= 3, rows
+    for r in rows:
+        assert r["recorded_msgs_per_sec"] > 0 and r["replay_msgs_per_sec"] > 0 and r["raw_write_mb_per_sec"] > 0, r
 PY
 done
 
