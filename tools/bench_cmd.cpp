@@ -1,6 +1,7 @@
-// seqcast bench: sequenced throughput, end-to-end latency, repair under loss, scaling and the cost
-// of authenticated frames, each printed beside a baseline measured in the same run (raw datagrams
-// and a raw UDP ping-pong through the same socket API), as the median of several runs.
+// seqcast bench: sequenced throughput, end-to-end latency, repair under loss, scaling, the cost of
+// authenticated frames and the archiver's recording and replay, each printed beside a baseline
+// measured in the same run (raw datagrams and a raw UDP ping-pong through the same socket API, a
+// raw io_uring file write), as the median of several runs.
 //
 // Every run is checked, not only timed: each subscriber must deliver every message offered, and
 // none may declare offsets lost. A run that fails the check makes its row FAILED (no figure), and
@@ -97,6 +98,7 @@ double rawDatagramsPerSec(Rng& rng, std::size_t dgSize, double seconds, bool gso
 // message it offered to every subscriber, with no offsets declared lost.
 struct Round {
     std::uint64_t offered = 0, delivered = 0;
+    std::uint64_t dropsPublisher = 0, dropsSeqControl = 0, dropsSeqData = 0, dropsSubData = 0, dropsSubControl = 0;
     std::uint64_t injectedDrops = 0, gaps = 0, naks = 0, retransmits = 0, pubRetransmits = 0, duplicates = 0, overflow = 0,
                   lost = 0;
     double value = 0;  // the run's figure: msgs/s, or p99.9 latency in ns
@@ -108,6 +110,11 @@ Round roundOf(const Pipeline& p, std::uint64_t offered) {
     r.offered = offered;
     r.delivered = p.deliveredByAll();
     r.injectedDrops = p.injectedDrops();
+    r.dropsPublisher = p.injectedDrops(LossySocket::Publisher);
+    r.dropsSeqControl = p.injectedDrops(LossySocket::SequencerControl);
+    r.dropsSeqData = p.injectedDrops(LossySocket::SequencerData);
+    r.dropsSubData = p.injectedDrops(LossySocket::SubscriberData);
+    r.dropsSubControl = p.injectedDrops(LossySocket::SubscriberControl);
     r.gaps = p.subscriberCounter(Counter::GapsDetected);
     r.naks = p.subscriberCounter(Counter::NaksSent);
     r.retransmits = p.sequencerCounter(Counter::Retransmits);
@@ -283,20 +290,16 @@ ArchiveRound archiveRun(Rng& rng, PipelineOptions o, std::size_t size, double se
             ::unlink(path.c_str());
             return a;
         }
-        double rec = 0, sub = 0;
-        std::thread sampler([&] {
-            std::this_thread::sleep_for(std::chrono::milliseconds(200));  // warm-up
-            const std::uint64_t s0 = p.deliveredByAll(), a0 = p.archived();
-            const auto t0 = monoNs();
-            std::this_thread::sleep_for(std::chrono::nanoseconds(static_cast<std::uint64_t>(seconds * 1e9)));
-            const std::uint64_t s1 = p.deliveredByAll(), a1 = p.archived();
-            const double dt = static_cast<double>(monoNs() - t0) * 1e-9;
-            rec = static_cast<double>(a1 - a0) / dt;
-            sub = static_cast<double>(s1 - s0) / dt;
-        });
-        const std::uint64_t offered = p.publish(size, 0, seconds + 0.3);
-        sampler.join();
+        // Rates over the whole run, from the first offer: the subscriber's until it has delivered
+        // everything (publish() returns then), the archiver's until it has written everything (the
+        // log is written in 1 MiB stages, too coarse for a short sampling window).
+        const std::uint64_t first = p.streamEnd();
+        const std::uint64_t t0 = monoNs();
+        const std::uint64_t offered = p.publish(size, 0, seconds);
+        const std::uint64_t tSub = monoNs();
         const std::string recorded = p.awaitArchive(30);
+        const double rec = static_cast<double>(p.archived() - first) / (static_cast<double>(p.archiveCompleteNs() - t0) * 1e-9);
+        const double sub = static_cast<double>(p.deliveredByAll()) / (static_cast<double>(tSub - t0) * 1e-9);
         if (recorded.empty()) a.replay = p.replayAll(60);
         p.finish();
         a.r = roundOf(p, offered);
@@ -365,6 +368,13 @@ public:
             j.field("offered", r.offered);
             j.field("delivered_by_every_subscriber", r.delivered);
             j.field("injected_drops", r.injectedDrops);
+            j.key("injected_drops_at").begin();
+            j.field("publisher", r.dropsPublisher);            // confirmations
+            j.field("sequencer_control", r.dropsSeqControl);   // PUBs
+            j.field("sequencer_data", r.dropsSeqData);         // NAKs
+            j.field("subscriber_data", r.dropsSubData);        // DATA, retransmissions, heartbeats
+            j.field("subscriber_control", r.dropsSubControl);  // unicast replies
+            j.end();
             j.field("gaps", r.gaps);
             j.field("naks", r.naks);
             j.field("retransmits", r.retransmits);
@@ -413,14 +423,17 @@ std::string roundLine(std::size_t i, const Round& r, bool latency) {
     else std::snprintf(value, sizeof value, "%s msg/s", fmtRate(r.value).c_str());
     char buf[512];
     std::snprintf(buf, sizeof buf,
-                  "    run %zu: %s; %llu/%llu delivered, %llu injected drops, %llu gaps, %llu NAKs, %llu retransmits, "
+                  "    run %zu: %s; %llu/%llu delivered, %llu injected drops (confirmations %llu, PUBs %llu, NAKs %llu, DATA %llu, "
+                  "unicast replies %llu),\n      %llu gaps, %llu NAKs, %llu retransmits, "
                   "%llu publisher retransmits, %llu duplicates, %llu reorder overflows, %llu lost%s\n",
                   i + 1, value, static_cast<unsigned long long>(r.delivered),
                   static_cast<unsigned long long>(r.offered), static_cast<unsigned long long>(r.injectedDrops),
-                  static_cast<unsigned long long>(r.gaps), static_cast<unsigned long long>(r.naks),
-                  static_cast<unsigned long long>(r.retransmits), static_cast<unsigned long long>(r.pubRetransmits),
-                  static_cast<unsigned long long>(r.duplicates), static_cast<unsigned long long>(r.overflow),
-                  static_cast<unsigned long long>(r.lost), r.failure.empty() ? "" : " -> FAILED");
+                  static_cast<unsigned long long>(r.dropsPublisher), static_cast<unsigned long long>(r.dropsSeqControl),
+                  static_cast<unsigned long long>(r.dropsSeqData), static_cast<unsigned long long>(r.dropsSubData),
+                  static_cast<unsigned long long>(r.dropsSubControl), static_cast<unsigned long long>(r.gaps),
+                  static_cast<unsigned long long>(r.naks), static_cast<unsigned long long>(r.retransmits),
+                  static_cast<unsigned long long>(r.pubRetransmits), static_cast<unsigned long long>(r.duplicates),
+                  static_cast<unsigned long long>(r.overflow), static_cast<unsigned long long>(r.lost), r.failure.empty() ? "" : " -> FAILED");
     return buf;
 }
 
@@ -804,8 +817,9 @@ void archiveSuite(Ctx& c, const std::string& dir) {
     Report& out = c.out;
     constexpr std::size_t kSize = 1024;
     out.printf("archive (%s, 1 KiB messages, log in %s, %s): an archiver records the stream beside one subscriber;\n"
-               "  recorded = offsets written into the log per second (the subscriber's msgs/s alongside, same window: recording\n"
-               "  goes no faster than the stream, so where the two are equal the stream, not the disk, is the limit);\n"
+               "  recorded = offsets written into the log per second from the first offer until the last is written, beside the\n"
+               "  subscriber's msgs/s until it has delivered the last (recording goes no faster than the stream: where the two\n"
+               "  are equal the stream, not the disk, is the limit);\n"
                "  baseline: raw sequential writes of 1 MiB registered buffers, 8 in flight, through the archive's own file I/O\n"
                "  (io_uring), same file system, same run, then one fdatasync; replay = the whole log replayed to one client.\n"
                "  A run whose subscriber or archiver misses an offset, or whose replay misses one, fails.\n",

@@ -43,13 +43,14 @@ namespace {
 
 // Wraps `t` in random loss on receive when `loss` > 0, remembering the layer for its counts.
 std::unique_ptr<transport::Transport> lossy(std::unique_ptr<transport::Transport> t, double loss, Rng& rng,
-                                            std::vector<const transport::FaultTransport*>& faults) {
+                                            std::vector<std::pair<LossySocket, const transport::FaultTransport*>>& faults,
+                                            LossySocket which) {
     if (loss <= 0) return t;
     transport::FaultConfig f;
     f.loss = loss;
     f.seed = rng.next();
     auto w = std::make_unique<transport::FaultTransport>(std::move(t), f);
-    faults.push_back(w.get());
+    faults.emplace_back(which, w.get());
     return w;
 }
 
@@ -63,8 +64,9 @@ Pipeline::Pipeline(Rng& rng, const PipelineOptions& o)
         const Net n = pickNet(rng);
         control = transport::Endpoint{0x7F000001u, n.port};
         group = transport::Endpoint{n.group, static_cast<std::uint16_t>(n.port + 1)};
-        seqT_ = lossy(openUdpOrExit(control, {}, o.gso, o.api, o.authKeyFile), o.loss, rng, faults_);
-        seqData_ = lossy(openUdpOrExit(transport::Endpoint{0x7F000001u, 0}, {}, o.gso, o.api, o.authKeyFile), o.loss, rng, faults_);
+        seqT_ = lossy(openUdpOrExit(control, {}, o.gso, o.api, o.authKeyFile), o.loss, rng, faults_, LossySocket::SequencerControl);
+        seqData_ = lossy(openUdpOrExit(transport::Endpoint{0x7F000001u, 0}, {}, o.gso, o.api, o.authKeyFile), o.loss, rng, faults_,
+                         LossySocket::SequencerData);
         sequencer::SequencerConfig sc;
         sc.group = group;
         sc.ringBytes = 64u << 20;
@@ -77,7 +79,8 @@ Pipeline::Pipeline(Rng& rng, const PipelineOptions& o)
     }
     for (unsigned i = 0; i < std::max(1u, o.publishers); ++i) {
         auto pub = std::make_unique<Pub>();
-        pub->t = lossy(openUdpOrExit(transport::Endpoint{0x7F000001u, 0}, {}, o.gso, o.api, o.authKeyFile), o.loss, rng, faults_);
+        pub->t = lossy(openUdpOrExit(transport::Endpoint{0x7F000001u, 0}, {}, o.gso, o.api, o.authKeyFile), o.loss, rng, faults_,
+                       LossySocket::Publisher);
         sequencer::PublisherConfig pc;
         pc.sequencer = control;
         auto p = sequencer::Publisher::create(pc, *pub->t, pub->counters, {});
@@ -97,8 +100,8 @@ Pipeline::Pipeline(Rng& rng, const PipelineOptions& o)
         sub->data = openUdpOrExit(subGroup, {subGroup.addr}, o.gso, o.api, o.authKeyFile);
         sub->ctl = openUdpOrExit(transport::Endpoint{0x7F000001u, 0}, {}, false, o.api, o.authKeyFile);
         const double dataLoss = o.inject == InjectedFailure::Loss ? 0.05 : std::max(o.subLoss, o.loss);
-        sub->data = lossy(std::move(sub->data), dataLoss, rng, faults_);
-        sub->ctl = lossy(std::move(sub->ctl), o.loss, rng, faults_);
+        sub->data = lossy(std::move(sub->data), dataLoss, rng, faults_, LossySocket::SubscriberData);
+        sub->ctl = lossy(std::move(sub->ctl), o.loss, rng, faults_, LossySocket::SubscriberControl);
         recovery::SubscriberConfig rc;
         if (o.inject == InjectedFailure::Loss) rc.mode = recovery::DeliveryMode::AtMostOnce;
         rc.nak.initialRttNs = 100'000;
@@ -161,7 +164,14 @@ std::uint64_t Pipeline::publisherCounter(Counter c) const {
 
 std::uint64_t Pipeline::injectedDrops() const {
     std::uint64_t sum = 0;
-    for (const auto* f : faults_) sum += f->faults().dropped + f->faults().burstDropped;
+    for (const auto& [which, f] : faults_) sum += f->faults().dropped + f->faults().burstDropped;
+    return sum;
+}
+
+std::uint64_t Pipeline::injectedDrops(LossySocket at) const {
+    std::uint64_t sum = 0;
+    for (const auto& [which, f] : faults_)
+        if (which == at) sum += f->faults().dropped + f->faults().burstDropped;
     return sum;
 }
 
@@ -283,6 +293,7 @@ std::string Pipeline::awaitArchive(double timeoutS) {
     const std::uint64_t deadline = monoNs() + static_cast<std::uint64_t>(timeoutS * 1e9);
     const std::uint64_t end = streamEnd();
     while (archived() < end && monoNs() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    archiveCompleteNs_ = monoNs();
     if (archived() < end)
         return "the archiver wrote offsets up to " + std::to_string(archived()) + " of " + std::to_string(end) + " within " +
                std::to_string(static_cast<int>(timeoutS)) + " s (it received " + std::to_string(archC_.get(Counter::DatagramsIn)) +

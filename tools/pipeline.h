@@ -8,6 +8,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "fabric/clock.h"
@@ -38,6 +39,15 @@ enum class InjectedFailure : std::uint8_t {
     None,
     Loss,   // subscribers in at-most-once mode (no repair) with 5 % loss at their data socket
     Join,   // subscribers join a group nobody sends to: start() fails
+};
+
+// The sockets fault injection can sit on.
+enum class LossySocket : std::uint8_t {
+    Publisher,          // receives confirmations
+    SequencerControl,   // receives PUBs
+    SequencerData,      // receives NAKs
+    SubscriberData,     // receives DATA, retransmissions (multicast to the group) and heartbeats
+    SubscriberControl,  // receives unicast replies (replays, archiver repairs)
 };
 
 struct PipelineOptions {
@@ -91,8 +101,9 @@ public:
     std::uint64_t subscriberCounter(Counter c) const;
     std::uint64_t sequencerCounter(Counter c) const { return seqC_.get(c); }
     std::uint64_t publisherCounter(Counter c) const;
-    // Datagrams the fault injection dropped, over every socket.
+    // Datagrams the fault injection dropped, over every socket, or at one kind of socket.
     std::uint64_t injectedDrops() const;
+    std::uint64_t injectedDrops(LossySocket at) const;
 
     // With an archiver: offsets written into the log so far (what its thread last saw), the
     // sequencer's next offset, and its counters (read after finish(), or racy but harmless).
@@ -103,8 +114,10 @@ public:
     }
     std::uint64_t archiverCounter(Counter c) const { return archC_.get(c); }
     // Waits (at most `timeoutS`) until the archiver has written every offset the sequencer sent,
-    // then flushes; empty on success, else what is missing.
+    // then flushes; empty on success, else what is missing. archiveCompleteNs(): when the last
+    // offset was seen written (within a millisecond), monotonic clock.
     std::string awaitArchive(double timeoutS);
+    std::uint64_t archiveCompleteNs() const { return archiveCompleteNs_; }
     // Replays every offset the archive holds to a fresh client and times it (the archiver's
     // thread keeps serving). Call after awaitArchive().
     ReplayResult replayAll(double timeoutS);    Histogram latency, repairedLatency, normalLatency, hopPubSeq, hopSeqSub;
@@ -131,11 +144,12 @@ private:
     std::vector<std::unique_ptr<Pub>> pubs_;
     std::vector<std::unique_ptr<Sub>> subs_;
     std::vector<std::uint32_t> pubIds_;
-    std::vector<const transport::FaultTransport*> faults_;
+    std::vector<std::pair<LossySocket, const transport::FaultTransport*>> faults_;
     Counters archC_;
     std::unique_ptr<transport::Transport> archData_, archSub_, archSvc_;
     std::unique_ptr<recovery::Archiver> arch_;
     std::uint64_t archSeed_ = 0;
+    std::uint64_t archiveCompleteNs_ = 0;
     std::atomic<std::uint64_t> archWritten_{0}, archEarliest_{0};
     std::atomic<std::uint64_t> seqNext_{0};  // the sequencer's next offset, as its thread last saw it
     std::atomic<bool> archFlushRequest_{false}, archFlushed_{false};
