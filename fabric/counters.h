@@ -70,6 +70,8 @@ enum class Counter : std::uint16_t {
     ArchiveWritten,       // gauge: offset after the last record in the file
     ArchiveDurable,       // gauge: offset after the last record written and fdatasync'ed
     ArchiveEarliest,      // gauge: earliest retained offset
+    ArchiveGaps,          // gap records written: ranges of offsets the archiver never received
+    ArchiveGapOffsets,    // offsets in those ranges
     HeadOffset,           // gauge: next offset (sequencer) / next expected offset (subscriber)
     Epoch,                // gauge
     RttNs,                // gauge: smoothed round-trip estimate
@@ -89,7 +91,7 @@ inline constexpr std::array<std::string_view, kCounterCount> kCounterNames = {
     "pub_acks_received", "pub_naks_sent", "pub_naks_received", "pub_retransmits", "back_pressure",
     "messages_confirmed", "fragments_evicted", "epoch_changes", "replays_started", "replays_refused",
     "replay_datagrams_out", "replay_sessions", "archive_next", "archive_written", "archive_durable",
-    "archive_earliest", "head_offset", "epoch", "rtt_ns",
+    "archive_earliest", "archive_gaps", "archive_gap_offsets", "head_offset", "epoch", "rtt_ns",
 };
 static_assert(kCounterNames.back() == "rtt_ns", "label table matches Counter");
 

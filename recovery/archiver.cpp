@@ -49,7 +49,10 @@ Result<std::unique_ptr<Archiver>> Archiver::create(const ArchiverConfig& cfg, tr
     h.onDatagram = [self](std::span<const std::byte> dg, Offset first, std::uint32_t count) { self->record(dg, first, count); };
     h.onLoss = [self](Offset first, std::uint64_t count) {
         self->drainPending();
-        self->log_->skipTo(Offset{first.get() + count});
+        // Datagrams received before the loss may still wait for a write buffer: the gap is
+        // recorded after them, never over them.
+        if (self->pending_.empty()) self->skipTo(Offset{first.get() + count});
+        else self->pending_.push_back(Pending{{}, first.get() + count});
     };
     a->sub_ = std::make_unique<Subscriber>(sc, data, subControl, counters, h);
     for (int i = static_cast<int>(cfg.maxSessions) - 1; i >= 0; --i) {
@@ -77,7 +80,7 @@ Archiver::~Archiver() {
 
 void Archiver::record(std::span<const std::byte> dg, Offset first, std::uint32_t count) {
     if (!pending_.empty()) {
-        pending_.emplace_back(dg.begin(), dg.end());
+        pending_.push_back(Pending{{dg.begin(), dg.end()}, 0});
         pendingBytes_ += dg.size();
         return;
     }
@@ -85,12 +88,12 @@ void Archiver::record(std::span<const std::byte> dg, Offset first, std::uint32_t
         switch (log_->append(dg, first, count)) {
             case ArchiveLog::Append::Ok: return;
             case ArchiveLog::Append::Busy:
-                pending_.emplace_back(dg.begin(), dg.end());
+                pending_.push_back(Pending{{dg.begin(), dg.end()}, 0});
                 pendingBytes_ += dg.size();
                 return;
             case ArchiveLog::Append::Discontinuous:
                 if (first.get() + count <= log_->next().get()) return;  // already recorded
-                log_->skipTo(first);  // offsets the stream never gave us (reported as lost)
+                skipTo(first);  // offsets the stream never gave us (reported as lost)
                 continue;
             case ArchiveLog::Append::TooLarge:
                 c_.add(Counter::DropTooLarge);
@@ -101,11 +104,26 @@ void Archiver::record(std::span<const std::byte> dg, Offset first, std::uint32_t
     }
 }
 
+void Archiver::skipTo(Offset to) {
+    const Offset from = log_->next();
+    if (to <= from) return;
+    log_->skipTo(to);
+    c_.add(Counter::ArchiveGaps);
+    c_.add(Counter::ArchiveGapOffsets, to.get() - from.get());
+    if (cfg_.onGap) cfg_.onGap(from, to.get() - from.get());
+}
+
 void Archiver::drainPending() {
     while (!pending_.empty()) {
+        const auto& p = pending_.front();
+        if (p.gapTo != 0) {
+            skipTo(Offset{p.gapTo});
+            pending_.pop_front();
+            continue;
+        }
+        const auto& d = p.bytes;
         wire::DatagramView v;
-        const auto& d = pending_.front();
-        if (wire::decode(d, v, false) != wire::DecodeError::Ok) {
+        if (wire::decode(d, v, false) != wire::DecodeError::Ok) {  // checked on arrival; cannot fail
             pendingBytes_ -= d.size();
             pending_.pop_front();
             continue;
@@ -113,7 +131,7 @@ void Archiver::drainPending() {
         const auto r = log_->append(d, v.firstOffset, v.count);
         if (r == ArchiveLog::Append::Busy) return;
         if (r == ArchiveLog::Append::Discontinuous && v.firstOffset.get() + v.count > log_->next().get()) {
-            log_->skipTo(v.firstOffset);
+            skipTo(v.firstOffset);
             continue;
         }
         pendingBytes_ -= d.size();

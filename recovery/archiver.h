@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -34,6 +35,9 @@ struct ArchiverConfig {
     std::uint64_t rewindAfterNs = 5'000'000;         // acknowledgement stalled this long: resend
     std::uint32_t maxNakOffsets = 65536;
     std::size_t pendingBytes = 16u << 20;  // received datagrams waiting for a free write buffer
+    // Called for each range of offsets recorded as never received (a gap record), besides the
+    // archive_gaps / archive_gap_offsets counters: nobody could repair them in time.
+    std::function<void(Offset first, std::uint64_t count)> onGap;
 
     Status validate() const;
 };
@@ -96,6 +100,7 @@ private:
     void release(Session& s);
     void record(std::span<const std::byte> dg, Offset first, std::uint32_t count);
     void drainPending();
+    void skipTo(Offset to);  // offsets [log next, to) are recorded as never received
     void updateGauges();
 
     ArchiverConfig cfg_;
@@ -105,7 +110,13 @@ private:
     Counters& c_;
     std::unique_ptr<ArchiveLog> log_;
     std::unique_ptr<Subscriber> sub_;
-    std::deque<std::vector<std::byte>> pending_;
+    // Received datagrams waiting for a write buffer, in stream order; an entry with no bytes is a
+    // loss (offsets up to gapTo never received) that must be recorded after the datagrams before it.
+    struct Pending {
+        std::vector<std::byte> bytes;
+        std::uint64_t gapTo = 0;
+    };
+    std::deque<Pending> pending_;
     std::size_t pendingBytes_ = 0;
     std::vector<std::unique_ptr<Session>> sessions_;
     std::vector<int> freeSlots_;

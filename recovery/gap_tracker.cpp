@@ -1,8 +1,13 @@
 #include "recovery/gap_tracker.h"
 
 #include <algorithm>
+#include <functional>
 
 namespace seqcast::recovery {
+
+namespace {
+constexpr std::uint64_t kNever = ~std::uint64_t{0};
+}  // namespace
 
 GapTracker::GapTracker(const NakPolicy& p) : p_(p), rng_(p.seed), srtt_(p.initialRttNs) {}
 
@@ -11,7 +16,50 @@ void GapTracker::reset(Offset next) {
     next_ = next;
     head_ = next;
     gaps_.clear();
-    holdFrom_ = ~std::uint64_t{0};
+    timers_.clear();
+    holdFrom_ = kNever;
+}
+
+std::uint64_t GapTracker::dueOf(const Gap& g) const noexcept {
+    if (g.unrepairable) return 0;
+    if (suspended_) return kNever;
+    const std::uint64_t deadline = g.detectedNs > kNever - p_.deadlineNs ? kNever : g.detectedNs + p_.deadlineNs;
+    if (p_.repair && held(g)) return deadline;
+    return std::min(g.nakAtNs, deadline);
+}
+
+void GapTracker::schedule(const Gap& g) {
+    const std::uint64_t due = dueOf(g);
+    if (due == kNever) return;
+    timers_.push_back(Timer{due, g.first, g.gen});
+    std::push_heap(timers_.begin(), timers_.end(), std::greater<>{});
+}
+
+void GapTracker::rebuildTimers() {
+    timers_.clear();
+    for (const auto& g : gaps_) {
+        const std::uint64_t due = dueOf(g);
+        if (due != kNever) timers_.push_back(Timer{due, g.first, g.gen});
+    }
+    std::make_heap(timers_.begin(), timers_.end(), std::greater<>{});
+}
+
+const GapTracker::Gap* GapTracker::lookup(const Timer& t) const noexcept {
+    // A gap only shrinks or splits (the upper part of a split gets a new gen): the gap a timer was
+    // set for, if it still exists, is the first one ending above the offset it had then.
+    const auto it = std::partition_point(gaps_.begin(), gaps_.end(), [&](const Gap& g) { return g.end <= t.first; });
+    return it != gaps_.end() && it->gen == t.gen ? &*it : nullptr;
+}
+
+void GapTracker::releaseNaks() {
+    if (holdFrom_ == kNever) return;
+    holdFrom_ = kNever;
+    rebuildTimers();  // held gaps were waiting for their deadline only
+}
+
+void GapTracker::endHoldIfFilled() {
+    // Everything below the hold has been filled: no gap is held any more (held()).
+    if (holdFrom_ != kNever && (gaps_.empty() || gaps_.front().first >= holdFrom_)) releaseNaks();
 }
 
 std::uint64_t GapTracker::firstDelay() noexcept {
@@ -32,7 +80,8 @@ std::uint64_t GapTracker::retryDelay(std::uint32_t attempts) const noexcept {
 void GapTracker::addGap(std::uint64_t first, std::uint64_t end, std::uint64_t nowNs) {
     if (first >= end) return;
     ++stats_.gapsDetected;
-    gaps_.push_back(Gap{first, end, nowNs, nowNs + firstDelay(), 0, 0, false, false, false});
+    gaps_.push_back(Gap{first, end, nowNs, nowNs + firstDelay(), 0, 0, false, false, false, nextGen_++});
+    schedule(gaps_.back());
 }
 
 void GapTracker::onHead(Offset head, std::uint64_t nowNs) {
@@ -83,12 +132,15 @@ void GapTracker::onData(Offset first, std::uint64_t count, std::uint64_t nowNs, 
             g.attempts = 1;
             g.partial = true;
             g.nakAtNs = nowNs + retryDelay(1);
+            schedule(g);
         }
         if (g.first < b && g.end > e) {  // split in two
             Gap right = g;
             right.first = e;
+            right.gen = nextGen_++;
             g.end = b;
             gaps_.insert(gaps_.begin() + static_cast<std::ptrdiff_t>(i) + 1, right);
+            schedule(gaps_[i + 1]);
             i += 2;
             continue;
         }
@@ -96,6 +148,7 @@ void GapTracker::onData(Offset first, std::uint64_t count, std::uint64_t nowNs, 
         else g.first = e;
         ++i;
     }
+    endHoldIfFilled();
     // gaps_ stays sorted without a sort: a new gap starts at head_, above every existing one, and
     // splits insert the upper part right after the lower.
 }
@@ -108,8 +161,10 @@ void GapTracker::onSenderOldest(Offset oldest, std::uint64_t nowNs) {
         if (g.end > oldest.get()) {  // split at oldest: the upper part the sender still holds
             Gap upper = g;
             upper.first = oldest.get();
+            upper.gen = nextGen_++;
             g.end = oldest.get();
             gaps_.insert(gaps_.begin() + static_cast<std::ptrdiff_t>(i) + 1, upper);
+            schedule(gaps_[i + 1]);
         }
         if (p_.archive && p_.repair) {
             gaps_[i].toArchive = true;
@@ -118,6 +173,7 @@ void GapTracker::onSenderOldest(Offset oldest, std::uint64_t nowNs) {
         } else {
             gaps_[i].unrepairable = true;
         }
+        schedule(gaps_[i]);
     }
 }
 
@@ -128,10 +184,15 @@ void GapTracker::onArchiveEarliest(Offset earliest) {
         if (g.end > earliest.get()) {
             Gap upper = g;
             upper.first = earliest.get();
+            upper.gen = nextGen_++;
             g.end = earliest.get();
             gaps_.insert(gaps_.begin() + static_cast<std::ptrdiff_t>(i) + 1, upper);
+            schedule(gaps_[i + 1]);
         }
-        gaps_[i].unrepairable = true;
+        if (!gaps_[i].unrepairable) {
+            gaps_[i].unrepairable = true;
+            schedule(gaps_[i]);
+        }
     }
 }
 
@@ -142,24 +203,39 @@ void GapTracker::suspend(bool on, std::uint64_t nowNs) {
             g.nakAtNs = nowNs + firstDelay();
         }
     }
+    const bool changed = suspended_ != on;
     suspended_ = on;
+    if (changed) rebuildTimers();
 }
 
 std::size_t GapTracker::poll(std::uint64_t nowNs, const Actions& act) {
+    // Collect the gaps due now from the timer queue, then act on them lowest offset first.
+    due_.clear();
+    while (!timers_.empty() && timers_.front().dueNs <= nowNs) {
+        const Timer t = timers_.front();
+        std::pop_heap(timers_.begin(), timers_.end(), std::greater<>{});
+        timers_.pop_back();
+        const Gap* g = lookup(t);
+        if (g == nullptr) continue;  // filled since
+        const std::uint64_t due = dueOf(*g);
+        if (due <= nowNs) due_.push_back(g->first);
+        else if (due != kNever) schedule(*g);  // rescheduled (held, retried): keep it in the queue
+    }
+    if (due_.empty()) return 0;
+    std::sort(due_.begin(), due_.end());
+    due_.erase(std::unique(due_.begin(), due_.end()), due_.end());
     std::size_t actions = 0;
-    for (std::size_t i = 0; i < gaps_.size();) {
-        Gap& g = gaps_[i];
-        if (suspended_ && !g.unrepairable) {
-            ++i;
-            continue;
-        }
+    for (const std::uint64_t first : due_) {
+        const auto it = std::partition_point(gaps_.begin(), gaps_.end(), [&](const Gap& x) { return x.first < first; });
+        if (it == gaps_.end() || it->first != first) continue;
+        Gap& g = *it;
         const bool expired = nowNs >= g.detectedNs + p_.deadlineNs;
         const bool atMostOnceDue = !p_.repair && nowNs >= g.nakAtNs;
         if (g.unrepairable || expired || atMostOnceDue) {
             ++stats_.lossNotices;
             stats_.lostOffsets += g.end - g.first;
             if (act.lost) act.lost(Offset{g.first}, g.end - g.first);
-            gaps_.erase(gaps_.begin() + static_cast<std::ptrdiff_t>(i));
+            gaps_.erase(it);
             ++actions;
             continue;
         }
@@ -180,23 +256,28 @@ std::size_t GapTracker::poll(std::uint64_t nowNs, const Actions& act) {
             g.nakAtNs = nowNs + retryDelay(g.attempts);
             ++actions;
         }
-        ++i;
+        schedule(g);
     }
+    endHoldIfFilled();
     return actions;
 }
 
-std::uint64_t GapTracker::nextDeadline() const noexcept {
-    std::uint64_t t = ~std::uint64_t{0};
-    if (suspended_) {
-        for (const auto& g : gaps_)
-            if (g.unrepairable) return 0;
-        return t;
+std::uint64_t GapTracker::nextDeadline() const {
+    // Settle the top of the queue so the answer is exact (poll() has work at that time): drop
+    // entries of filled gaps, move entries whose gap was rescheduled.
+    while (!timers_.empty()) {
+        const Timer t = timers_.front();
+        const Gap* g = lookup(t);
+        const std::uint64_t due = g != nullptr ? dueOf(*g) : kNever;
+        if (due == t.dueNs) return due;
+        std::pop_heap(timers_.begin(), timers_.end(), std::greater<>{});
+        timers_.pop_back();
+        if (due != kNever) {
+            timers_.push_back(Timer{due, t.first, t.gen});
+            std::push_heap(timers_.begin(), timers_.end(), std::greater<>{});
+        }
     }
-    for (const auto& g : gaps_) {
-        if (g.unrepairable) return 0;
-        t = std::min({t, held(g) ? ~std::uint64_t{0} : g.nakAtNs, g.detectedNs + p_.deadlineNs});
-    }
-    return t;
+    return kNever;
 }
 
 }  // namespace seqcast::recovery

@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <vector>
 
@@ -68,7 +69,7 @@ public:
     // repair would bring (its reorder buffer overflowed) and a gap below `from` is still open:
     // once everything below has been filled the hold ends by itself. Deadlines still run.
     void holdNaksFrom(Offset from) noexcept { holdFrom_ = std::min(holdFrom_, from.get()); }
-    void releaseNaks() noexcept { holdFrom_ = ~std::uint64_t{0}; }
+    void releaseNaks();
     bool holdingNaks() const noexcept { return holdFrom_ != ~std::uint64_t{0}; }
     // The application consumed up to (not including) `next`.
     void advance(Offset next) noexcept { if (next > next_) next_ = next; }
@@ -81,7 +82,7 @@ public:
     // Runs the timers: emits due NAKs and losses (lowest offsets first). Returns actions taken.
     std::size_t poll(std::uint64_t nowNs, const Actions& act);
     // Next time poll() has something to do (UINT64_MAX: nothing pending).
-    std::uint64_t nextDeadline() const noexcept;
+    std::uint64_t nextDeadline() const;
 
     bool hasGaps() const noexcept { return !gaps_.empty(); }
     // The lowest gap's first offset (for the caller's ordered delivery), or head when none.
@@ -101,7 +102,23 @@ private:
         bool unrepairable;        // nobody holds it: declare lost at once
         bool toArchive;           // below the sender's oldest: ask the archiver
         bool partial;             // partly repaired: no RTT sample from it (the parts may be paced)
+        std::uint64_t gen;        // identity for the timer queue (a split's upper part gets a new one)
     };
+    // The timer queue: a min-heap of (due time, gap) entries. An entry goes stale when its gap is
+    // filled, trimmed to nothing or rescheduled; stale entries are dropped when they reach the top.
+    // So each poll costs O(due gaps * log n), not O(gaps): a receiver with a backlog of thousands
+    // of gaps (a lagging archiver) does not spend its time scanning them.
+    struct Timer {
+        std::uint64_t dueNs;
+        std::uint64_t first;  // a gap offset at scheduling time: the gap is the first ending above it
+        std::uint64_t gen;
+        bool operator>(const Timer& o) const noexcept { return dueNs > o.dueNs; }
+    };
+    std::uint64_t dueOf(const Gap& g) const noexcept;  // when poll() must look at g (UINT64_MAX: never)
+    void schedule(const Gap& g);
+    void rebuildTimers();
+    const Gap* lookup(const Timer& t) const noexcept;
+    void endHoldIfFilled();
     void addGap(std::uint64_t first, std::uint64_t end, std::uint64_t nowNs);
     bool held(const Gap& g) const noexcept { return g.first >= holdFrom_ && gaps_.front().first < holdFrom_; }
     std::uint64_t firstDelay() noexcept;
@@ -114,9 +131,12 @@ private:
     Offset next_{0};
     Offset head_{0};
     std::uint64_t srtt_;
-    std::uint32_t backoff_ = 0;
-    std::uint64_t holdFrom_ = ~std::uint64_t{0};  // retry-delay doublings carried over to new gaps since the last clean RTT sample
-    std::vector<Gap> gaps_;  // sorted, disjoint, all inside [next_, head_)
+    std::uint32_t backoff_ = 0;  // retry-delay doublings carried over to new gaps since the last clean RTT sample
+    std::uint64_t holdFrom_ = ~std::uint64_t{0};  // gaps at or above it are not NAKed (see holdNaksFrom)
+    std::deque<Gap> gaps_;   // sorted, disjoint, all inside [next_, head_)
+    mutable std::vector<Timer> timers_;  // heap (std::greater): stale tops are dropped in nextDeadline()
+    std::vector<std::uint64_t> due_;     // poll(): firsts of the gaps due this round
+    std::uint64_t nextGen_ = 1;
     GapStats stats_;
 };
 

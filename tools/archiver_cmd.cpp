@@ -33,9 +33,13 @@ int runArchiver(int argc, char** argv) {
         ("max-sessions", po::value<std::string>()->default_value("64"), "concurrent replays (1..64)")
         ("max-sessions-per-client", po::value<std::string>()->default_value("8"), "concurrent replays per client address")
         ("window", po::value<std::string>()->default_value("1M"), "replay bytes in flight per client beyond its acknowledgement")
+        ("reorder-buffer", po::value<std::string>()->default_value("128M"),
+         "bytes of datagrams held ahead of a gap while it is repaired (a restarted archiver catches up through it)")
         ("nak-deadline-ms", po::value<std::string>()->default_value("2000"), "give up on a gap after this long (recorded as lost)")
         ("duration", po::value<std::string>()->default_value("0"), "stop after this many seconds (0: until SIGINT/SIGTERM)");
-    addSocketOptions(d);
+    // 128M: the archiver also writes what it receives; a deep socket queue rides out a stall of
+    // the disk or the scheduler (~110k datagrams of 1 KiB) instead of losing and re-asking.
+    addSocketOptions(d, "128M");
     addFaultOptions(d, "rx");
     po::variables_map vm;
     if (auto rc = parseCommandLine(info, argc, argv, d, vm)) return *rc;
@@ -65,6 +69,7 @@ int runArchiver(int argc, char** argv) {
         cfg.maxSessionsPerClient = getU64(vm, "max-sessions-per-client", 1, 64);
         cfg.windowBytes = getSize(vm, "window", 64 << 10, 1u << 30);
         cfg.sub.nak.deadlineNs = getU64(vm, "nak-deadline-ms", 1, 3'600'000) * 1'000'000;
+        cfg.sub.reorderBytes = getSize(vm, "reorder-buffer", 64u << 10, 1ull << 34);
         durationS = getU64(vm, "duration", 0, 1ull << 32);
         pinCpu(vm);
         dataUdp = socketConfig(vm);
@@ -99,6 +104,31 @@ int runArchiver(int argc, char** argv) {
         lastPct = pct;
         std::fprintf(stderr, "\rseqcast archiver: recovering %s [%-50s] %3d%%", cfg.log.path.c_str(),
                      std::string(static_cast<std::size_t>(pct / 2), '#').c_str(), pct);
+    };
+    // Every range recorded as never received is said on stderr (at most 10 lines a second, the
+    // rest summed up) and counted (archive_gaps, archive_gap_offsets; the stop line sums them).
+    std::uint64_t gapWindowNs = 0, gapLines = 0, gapsHeld = 0, gapOffsetsHeld = 0;
+    auto sayHeldGaps = [&] {
+        if (gapsHeld == 0) return;
+        std::fprintf(stderr, "seqcast archiver: %llu more gap range(s), %llu offsets, recorded as never received\n",
+                     static_cast<unsigned long long>(gapsHeld), static_cast<unsigned long long>(gapOffsetsHeld));
+        gapsHeld = gapOffsetsHeld = 0;
+    };
+    cfg.onGap = [&](Offset first, std::uint64_t count) {
+        const std::uint64_t now = monoNs();
+        if (now - gapWindowNs >= 1'000'000'000) {
+            sayHeldGaps();
+            gapWindowNs = now;
+            gapLines = 0;
+        }
+        if (gapLines++ < 10) {
+            std::fprintf(stderr, "seqcast archiver: offsets %llu..%llu (%llu) never received: recorded as a gap\n",
+                         static_cast<unsigned long long>(first.get()), static_cast<unsigned long long>(first.get() + count - 1),
+                         static_cast<unsigned long long>(count));
+        } else {
+            ++gapsHeld;
+            gapOffsetsHeld += count;
+        }
     };
     auto a = recovery::Archiver::create(cfg, **data, **sub, **svc, c, progress);
     if (tty && lastPct >= 0) std::fprintf(stderr, "\n");
@@ -142,10 +172,14 @@ int runArchiver(int argc, char** argv) {
         std::fprintf(stderr, "seqcast archiver: %s\n", st.error().message().c_str());
         rc = 1;
     }
-    std::fprintf(stderr, "seqcast archiver: stopped; offsets %llu..%llu retained, durable through %llu, %llu replays served\n",
+    sayHeldGaps();
+    std::fprintf(stderr, "seqcast archiver: stopped; offsets %llu..%llu retained, durable through %llu, %llu replays served, "
+                 "%llu offsets never received (%llu gap records)\n",
                  static_cast<unsigned long long>(log.earliest().get()), static_cast<unsigned long long>(log.next().get()),
                  static_cast<unsigned long long>(log.durable().get()),
-                 static_cast<unsigned long long>(c.get(Counter::ReplaysStarted)));
+                 static_cast<unsigned long long>(c.get(Counter::ReplaysStarted)),
+                 static_cast<unsigned long long>(c.get(Counter::ArchiveGapOffsets)),
+                 static_cast<unsigned long long>(c.get(Counter::ArchiveGaps)));
     return rc;
 }
 

@@ -329,12 +329,12 @@ void authConfig(const po::variables_map& vm, transport::UdpConfig& c) {
     if (!k) throw UsageError("--auth-key: " + k.error().message());
 }
 
-void addSocketOptions(po::options_description& d) {
+void addSocketOptions(po::options_description& d, const char* rcvbufDefault) {
     d.add_options()
         ("interface", po::value<std::string>()->default_value("127.0.0.1"), "interface address for multicast send and joins")
         ("ttl", po::value<std::string>()->default_value("1"), "multicast TTL (0..255)")
         ("no-loopback", "do not loop multicast back to receivers on this host")
-        ("rcvbuf", po::value<std::string>()->default_value("8M"), "socket receive buffer (raise net.core.rmem_max if clamped)")
+        ("rcvbuf", po::value<std::string>()->default_value(rcvbufDefault), "socket receive buffer (raise net.core.rmem_max if clamped)")
         ("sndbuf", po::value<std::string>()->default_value("4M"), "socket send buffer (raise net.core.wmem_max if clamped)")
         ("busy-poll", "spin on non-blocking receive instead of sleeping in poll() (lowest latency, one core busy)")
         ("cpu", po::value<std::string>(), "pin this process to this CPU (sched_setaffinity); pair with --busy-poll")

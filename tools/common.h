@@ -83,7 +83,8 @@ int setupFailure(const std::string& command, const std::string& option, const Er
 void addAuthOptions(po::options_description& d);
 void authConfig(const po::variables_map& vm, transport::UdpConfig& c);
 // --interface, --ttl, --loopback, --rcvbuf, --sndbuf, --busy-poll
-void addSocketOptions(po::options_description& d);
+// rcvbufDefault: the --rcvbuf default (a recorder wants a deeper queue than a latency-bound reader).
+void addSocketOptions(po::options_description& d, const char* rcvbufDefault = "8M");
 transport::UdpConfig socketConfig(const po::variables_map& vm);
 // --cpu N: pins the calling process (throws UsageError for a CPU that does not exist).
 void pinCpu(const po::variables_map& vm);

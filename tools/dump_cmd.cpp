@@ -23,7 +23,9 @@ int runDump(int argc, char** argv) {
     po::options_description d("Dump");
     d.add_options()
         ("log", po::value<std::string>(), "archive log file (required)")
-        ("verify", "check every record's CRC and the offsets' continuity; exit 1 on any problem")
+        ("verify", "check every record's CRC and the offsets' continuity; exit 1 on any problem, including offsets "
+                   "recorded as never received (gap records) unless --allow-gaps")
+        ("allow-gaps", "with --verify: gap records (offsets the archiver never received) are listed but not a failure")
         ("records", "print one line per record")
         ("json", po::value<std::string>(), "write a JSON summary to this file");
     po::variables_map vm;
@@ -58,6 +60,7 @@ int runDump(int argc, char** argv) {
     std::uint64_t pos = h.oldestSegment - h.oldestSegment % S;
     bool started = false;
     std::uint64_t expect = 0, nrec = 0, bytes = 0, firstOffset = 0, problems = 0, skippedSegments = 0, lostOffsets = 0;
+    std::vector<std::pair<std::uint64_t, std::uint64_t>> gaps;  // [from, to) recorded as never received
     std::map<std::uint32_t, std::uint64_t> epochs;
     std::map<std::uint32_t, std::uint64_t> publishers;
     std::string firstProblem;
@@ -85,6 +88,7 @@ int runDump(int argc, char** argv) {
                         std::printf("pos %llu gap: offsets %llu..%llu were never received\n", static_cast<unsigned long long>(rec.pos),
                                     static_cast<unsigned long long>(rec.first.get()), static_cast<unsigned long long>(rec.gapEnd - 1));
                     lostOffsets += rec.gapEnd - rec.first.get();
+                    gaps.emplace_back(rec.first.get(), rec.gapEnd);
                     expect = rec.gapEnd;
                     return true;
                 }
@@ -157,8 +161,13 @@ int runDump(int argc, char** argv) {
                     static_cast<unsigned long long>(expect - 1));
     else
         std::printf("  empty\n");
-    if (lostOffsets != 0)
-        std::printf("  %llu offsets recorded as never received (gap records)\n", static_cast<unsigned long long>(lostOffsets));
+    if (lostOffsets != 0) {
+        std::printf("  %llu offsets in %zu gap record(s) were never received:", static_cast<unsigned long long>(lostOffsets), gaps.size());
+        for (std::size_t i = 0; i < gaps.size() && i < 8; ++i)
+            std::printf(" %llu..%llu", static_cast<unsigned long long>(gaps[i].first), static_cast<unsigned long long>(gaps[i].second - 1));
+        std::printf("%s\n", gaps.size() > 8 ? " ..." : "");
+    }
+    const bool allowGaps = vm.count("allow-gaps") != 0;
     std::printf("  epochs:");
     for (const auto& [e, n] : epochs) std::printf(" %u (%llu records)", e, static_cast<unsigned long long>(n));
     std::printf("\n  publishers: %zu (", publishers.size());
@@ -168,9 +177,18 @@ int runDump(int argc, char** argv) {
         std::printf("%s%u: %llu entries", shown > 1 ? ", " : "", p, static_cast<unsigned long long>(n));
     }
     std::printf(")\n");
+    const bool gapsFail = verify && !allowGaps && !gaps.empty();
     if (verify) {
-        if (problems == 0) std::printf("  verify: OK, every record's CRC is valid and the offsets are contiguous\n");
-        else std::printf("  verify: FAILED: %s\n", firstProblem.c_str());
+        if (problems != 0) std::printf("  verify: FAILED: %s\n", firstProblem.c_str());
+        else if (gapsFail)
+            std::printf("  verify: FAILED: %llu offsets were never received (%zu gap records, first %llu..%llu); every record's "
+                        "CRC is valid (--allow-gaps accepts gaps)\n",
+                        static_cast<unsigned long long>(lostOffsets), gaps.size(), static_cast<unsigned long long>(gaps[0].first),
+                        static_cast<unsigned long long>(gaps[0].second - 1));
+        else if (!gaps.empty())
+            std::printf("  verify: OK with gaps: every record's CRC is valid and the offsets are contiguous except %llu offsets "
+                        "recorded as never received\n", static_cast<unsigned long long>(lostOffsets));
+        else std::printf("  verify: OK, every record's CRC is valid and the offsets are contiguous, no gaps\n");
     }
     if (vm.count("json")) {
         Json j;
@@ -180,10 +198,14 @@ int runDump(int argc, char** argv) {
         j.field("first_offset", firstOffset);
         j.field("next_offset", expect);
         j.field("problems", problems);
+        j.field("gap_offsets", lostOffsets);
+        j.key("gaps").beginArray();
+        for (const auto& [from, to] : gaps) j.beginArray().num(from).num(to).endArray();
+        j.endArray();
         j.end();
         writeFile(vm["json"].as<std::string>(), j.text());
     }
-    return verify && problems != 0 ? 1 : 0;
+    return verify && (problems != 0 || gapsFail) ? 1 : 0;
 }
 
 }  // namespace seqcast::tools

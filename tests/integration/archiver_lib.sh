@@ -57,7 +57,8 @@ start_archiver() {
 }
 
 # dump_range LOGFILE: runs `seqcast dump --log LOGFILE --verify --json`; sets DUMP_RC, DUMP_FIRST,
-# DUMP_NEXT (one past the last offset), DUMP_RECORDS, DUMP_PROBLEMS and DUMP_TEXT (its stdout).
+# DUMP_NEXT (one past the last offset), DUMP_RECORDS, DUMP_PROBLEMS, DUMP_GAPS (offsets recorded as
+# never received; --verify fails on any) and DUMP_TEXT (its stdout).
 dump_range() {
     local j=$TMP/dump.json
     rm -f "$j"
@@ -67,6 +68,7 @@ dump_range() {
     DUMP_NEXT=$(json "$j" next_offset)
     DUMP_RECORDS=$(json "$j" records)
     DUMP_PROBLEMS=$(json "$j" problems)
+    DUMP_GAPS=$(json "$j" gap_offsets)
 }
 
 # wait_counter_ge PID COUNTER VALUE TIMEOUT_S: poll a shared-memory counter until >= VALUE.

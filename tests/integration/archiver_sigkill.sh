@@ -1,19 +1,28 @@
 #!/usr/bin/env bash
-# kill -9 the archiver 20 times while a publisher runs flat out. Before each kill, sample the
+# kill -9 the archiver 20 times while a publisher runs. Before each kill, sample the
 # archiver's durable watermark (archive_durable: offset after the last record written and
-# fdatasync'ed); after it, `seqcast dump --verify` must find a CRC-valid, contiguous log that
-# still holds everything up to that watermark; then the archiver restarts on the same log.
+# fdatasync'ed); after it, `seqcast dump --verify` must find a CRC-valid, contiguous log with no
+# gap record (no offset "never received": the restarted archiver repairs what it missed from the
+# sequencer's ring) that still holds everything up to that watermark; then the archiver restarts
+# on the same log.
 #
 # usage: archiver_sigkill.sh /path/to/seqcast
+# After each restart the archiver must catch up with the sequencer's head (repairing from its
+# retransmit ring) before the next kill. The publisher runs at 5000 msg/s (~7000 offsets/s, ~5 MB/s).
+# Known limit: at 20000 msg/s a restarted archiver does not catch up with a ~1 s outage (its
+# repairs stall while the sequencer keeps retransmitting) and records the rest as gaps, which this
+# test then reports; flat out (SEQCAST_IT_RATE=0) no repair can catch up at all. archiver_full_rate
+# covers full rate without kills.
+#
 # Environment (calibration only): SEQCAST_IT_KILLS (default 20), SEQCAST_IT_DURABILITY
-# (interval or batch, default interval), SEQCAST_IT_RATE (publisher msg/s, default 0 = flat out),
+# (interval or batch, default interval), SEQCAST_IT_RATE (publisher msg/s, default 5000),
 # SEQCAST_IT_NAK_DEADLINE_MS (archiver, default 30000).
 . "$(dirname "$0")/archiver_lib.sh" "$@"
 
 KILLS=${SEQCAST_IT_KILLS:-20}
 DURABILITY=${SEQCAST_IT_DURABILITY:-interval}
-RATE=${SEQCAST_IT_RATE:-0}
-LIMIT=300
+RATE=${SEQCAST_IT_RATE:-5000}
+LIMIT=500
 LOGFILE=$TMP/archive.seqlog
 # After a restart the archiver repairs what it missed from the sequencer's ring; a long NAK
 # deadline keeps it from giving up (and writing a gap) while it catches up on a busy host.
@@ -51,6 +60,7 @@ for k in $(seq 1 "$KILLS"); do
     check "kill $k: archive_durable was sampled" "${DURABLE:-x}" ge 1
     check "kill $k: dump --verify exit status" "$DUMP_RC" eq 0
     check "kill $k: dump problems" "${DUMP_PROBLEMS:-x}" eq 0
+    check "kill $k: offsets recorded as never received" "${DUMP_GAPS:-x}" eq 0
     # Everything below the durable watermark is in the log: next - 1 >= durable - 1.
     check "kill $k: log end (next offset) vs durable watermark $DURABLE" "${DUMP_NEXT:-x}" ge "${DURABLE:-0}"
     check "kill $k: the log still starts at or below the watermark" "${DUMP_FIRST:-x}" le "${DURABLE:-0}"
@@ -67,8 +77,12 @@ for k in $(seq 1 "$KILLS"); do
     wait_until 10 "the restarted archiver reports its recovery" grep -q 'retained' "$TMP/arch.log" || true
     RESTART_NEXT=$(sed -n 's/.*offsets [0-9]*\.\.\([0-9]*\) retained.*/\1/p' "$TMP/arch.log" | head -n 1)
     check "kill $k: restart resumes at the recovered end" "${RESTART_NEXT:-x}" eq "${DUMP_NEXT:-0}"
-    # Let it catch up with the live stream (repairs from the sequencer's ring) before the next kill.
-    wait_counter_ge "$ARCH_PID" archive_durable $((${DUMP_NEXT:-0} + 1)) 20 || log "kill $k: the restarted archiver made no durable progress in 20 s"
+    # Let it catch up with the live stream (repairs from the sequencer's ring) before the next kill:
+    # everything the sequencer had sent when the archiver restarted is recorded and durable.
+    SEQ_HEAD=$(counter "$SEQ_PID" head_offset)
+    if ! wait_counter_ge "$ARCH_PID" archive_durable "${SEQ_HEAD:-0}" 60; then
+        check "kill $k: the restarted archiver caught up with head ${SEQ_HEAD:-?} within 60 s (durable $(counter "$ARCH_PID" archive_durable))" 0 eq 1
+    fi
 done
 
 cat "$TMP/table.txt"
@@ -81,6 +95,7 @@ if exited arch; then :; else
     dump_range "$LOGFILE"
     log "final log: offsets $DUMP_FIRST..$((DUMP_NEXT - 1)) ($DUMP_RECORDS records), sequencer head $SEQ_NEXT"
     check "final dump --verify" "$DUMP_RC" eq 0
+    check "final: offsets recorded as never received" "${DUMP_GAPS:-x}" eq 0
 fi
 stop seq TERM 10 >/dev/null || true
 finish

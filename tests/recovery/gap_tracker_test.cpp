@@ -429,3 +429,72 @@ TEST_CASE("random arrivals: the gaps are exactly the offsets missing below head"
 }
 
 }  // TEST_SUITE
+
+TEST_SUITE("quick") {
+
+TEST_CASE("a backlog of 100000 gaps: each poll acts on what is due, lowest first, and nothing is forgotten") {
+    // A receiver far behind (a restarted archiver) holds a gap for every other datagram. The
+    // timer queue must act on the gaps that are due and poll() must not walk all of them each
+    // time: 100000 polls over 100000 gaps are 10^10 gap visits with a scan per poll.
+    NakPolicy p;
+    p.initialRttNs = 1'000'000;
+    p.deadlineNs = 60'000'000'000ull;
+    GapTracker g(p);
+    g.reset(Offset{0});
+    constexpr std::uint64_t kGaps = 100'000;
+    std::uint64_t now = kT0;
+    for (std::uint64_t k = 0; k < kGaps; ++k) g.onData(Offset{2 * k + 1}, 1, now, false);  // gaps at even offsets
+    REQUIRE(g.gapCount() == kGaps);
+    std::vector<std::uint8_t> naked(kGaps, 0);
+    std::uint64_t totalNaks = 0;
+    GapTracker::Actions act;
+    act.nak = [&](Offset f, std::uint32_t n, bool) {
+        REQUIRE(n == 1);
+        REQUIRE(f.get() % 2 == 0);
+        ++naked[f.get() / 2];
+        ++totalNaks;
+    };
+    act.lost = [](Offset, std::uint64_t) { FAIL("nothing is lost before the deadline"); };
+    // Polls every 10 us for 2 ms (the first NAK of every gap is due within srtt = 1 ms), repairing
+    // the lowest 50 gaps per poll; every gap still open has been NAKed.
+    std::uint64_t repaired = 0;
+    std::uint64_t polls = 0;
+    for (; now <= kT0 + 2'000'000; now += 10'000, ++polls) {
+        g.poll(now, act);
+        for (int i = 0; i < 50 && repaired < kGaps; ++i, ++repaired) g.onData(Offset{2 * repaired}, 1, now, true);
+        const std::uint64_t t = g.nextDeadline();
+        if (g.hasGaps()) REQUIRE(t != kNever);
+    }
+    for (; polls < 100'000; ++polls, now += 10) g.poll(now, act);  // many polls with little due each
+    CHECK(g.gapCount() == kGaps - repaired);
+    for (std::uint64_t k = repaired; k < kGaps; ++k) REQUIRE(naked[k] >= 1);  // every open gap was asked for
+    CHECK(totalNaks >= kGaps - repaired);
+    // Repair everything: no timer left.
+    for (std::uint64_t k = repaired; k < kGaps; ++k) g.onData(Offset{2 * k}, 1, now, true);
+    CHECK_FALSE(g.hasGaps());
+    CHECK(g.nextDeadline() == kNever);
+}
+
+TEST_CASE("held gaps wait for their deadline only, and are NAKed once the hold ends") {
+    NakPolicy p;
+    p.initialRttNs = 100'000;
+    p.deadlineNs = 1'000'000'000;
+    GapTracker g(p);
+    g.reset(Offset{0});
+    g.onData(Offset{1}, 1, kT0, false);   // gap [0,1)
+    g.onData(Offset{3}, 1, kT0, false);   // gap [2,3)
+    g.onData(Offset{5}, 1, kT0, false);   // gap [4,5)
+    g.holdNaksFrom(Offset{2});
+    Log log;
+    g.poll(kT0 + 1'000'000, log.actions());
+    REQUIRE(log.naks == Ranges{{0, 1}});  // only the gap below the hold
+    // The held gaps' next event is their deadline, not their NAK time.
+    g.onData(Offset{0}, 1, kT0 + 1'100'000, true);  // the lowest gap repaired: the hold ends by itself
+    CHECK_FALSE(g.holdingNaks());
+    CHECK(g.nextDeadline() <= kT0 + 1'100'000);
+    log.naks.clear();
+    g.poll(kT0 + 1'200'000, log.actions());
+    CHECK(log.naks == Ranges{{2, 1}, {4, 1}});
+}
+
+}  // TEST_SUITE
