@@ -85,10 +85,13 @@ Result<std::unique_ptr<FileIo>> FileIo::open(const FileIoConfig& cfg, std::span<
         io_uring_params p{};
         // COOP_TASKRUN defers completion work to our next kernel entry; TASKRUN_FLAG makes the
         // kernel say so in the SQ flags, so a peek with nothing to submit still enters the kernel
-        // and reaps (without it a read could complete while we, idle, never look).
-        p.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG;
+        // and reaps (without it a read could complete while we, idle, never look). No
+        // SINGLE_ISSUER: a log opened (and recovered) on one thread may be written from another,
+        // e.g. an archiver created by the application's thread and run on a thread of its own;
+        // with SINGLE_ISSUER every submission from that thread fails with EEXIST.
+        p.flags = IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG;
         int r = io_uring_queue_init_params(cfg.queueDepth, &u->ring, &p);
-        if (r == -EINVAL) {  // older kernel: no SINGLE_ISSUER / COOP_TASKRUN / TASKRUN_FLAG
+        if (r == -EINVAL) {  // older kernel: no COOP_TASKRUN / TASKRUN_FLAG
             p = io_uring_params{};
             r = io_uring_queue_init_params(cfg.queueDepth, &u->ring, &p);
         }
@@ -189,7 +192,17 @@ std::size_t FileIo::reap(std::vector<Completion>& out) {
     ready_.clear();
 #if SEQCAST_HAVE_URING
     if (uring_) {
-        io_uring_submit(&uring_->ring);
+        if (const int r = io_uring_submit(&uring_->ring); r < 0 && r != -EAGAIN && r != -EBUSY && r != -EINTR) {
+            // The ring refuses submissions (it cannot recover from that): every queued operation
+            // fails with that error rather than waiting forever for a completion.
+            for (unsigned t = 0; t < kMaxTags; ++t) {
+                if (pending_[t] == 0) continue;
+                pending_[t] = 0;
+                out.push_back(Completion{t, r});
+                ++n;
+            }
+            return n;
+        }
         bool pending = false;
         for (int p : pending_) pending = pending || p != 0;
         io_uring_cqe* cqes[64];

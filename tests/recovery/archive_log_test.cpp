@@ -4,6 +4,7 @@
 
 #include <cstdio>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "fabric/wire.h"
@@ -111,6 +112,38 @@ TEST_CASE("archive log: append, locate, read back in order") {
     // A datagram that does not continue the log is refused.
     const auto d = dataDatagram(5000, 1, 10);
     CHECK((*log)->append(d, Offset{5000}, 1) == ArchiveLog::Append::Discontinuous);
+}
+
+TEST_CASE("archive log: opened on one thread, written from another (an archiver run on its own thread)") {
+    TempPath t;
+    ArchiveConfig cfg = smallConfig(t.path);
+    cfg.durability = Durability::Batch;
+    auto log = ArchiveLog::open(cfg);  // this thread creates the log (and its io_uring)
+    REQUIRE(log);
+    CHECK((*log)->usingUring());
+    bool flushed = false;
+    std::uint64_t durable = 0;
+    std::string failure;
+    std::thread writer([&] {
+        for (std::uint64_t o = 0; o < 400; o += 4) {
+            const auto d = dataDatagram(o, 4, 100);
+            for (int tries = 0; tries < 100000; ++tries) {
+                const auto r = (*log)->append(d, Offset{o}, 4);
+                if (r == ArchiveLog::Append::Ok) break;
+                if (r != ArchiveLog::Append::Busy) return;
+                (*log)->poll(0);
+            }
+            (*log)->poll(0);
+        }
+        flushed = static_cast<bool>((*log)->flush());
+        durable = (*log)->durable().get();
+        failure = (*log)->failure();
+    });
+    writer.join();
+    CHECK(failure == "");
+    CHECK(flushed);
+    CHECK(durable == 400);
+    CHECK(readFrom(**log, t.path, Offset{0}).size() == 400);
 }
 
 TEST_CASE("archive log: the ring wraps; overwritten offsets are reported as such") {
