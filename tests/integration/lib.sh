@@ -200,6 +200,15 @@ counter() {
         grep -o "\"$2\":[0-9]*" | head -n 1 | cut -d: -f2
 }
 
+# need_counter VAR PID NAME: VAR := one counter of a live seqcast process; the test fails now when
+# it cannot be read (the process is gone, or has no such counter), rather than reading it as 0.
+need_counter() {
+    local v
+    v=$(counter "$2" "$3")
+    [[ $v =~ ^[0-9]+$ ]] || die "cannot read counter $3 of pid ${2:-?} (process gone?)"
+    printf -v "$1" '%s' "$v"
+}
+
 # wait_until TIMEOUT_S DESCRIPTION CMD...: poll CMD every 0.1 s until it succeeds.
 wait_until() {
     local t=$1 what=$2 deadline

@@ -14,11 +14,13 @@ NSUB=3
 NPUB=2
 TOTAL=$((N * NPUB))
 LOSS=(--loss 0.02 --burst-loss 0.0005 --burst-length 50)
-# The subscriber's reorder buffer has fixed 9216-byte slots (any MTU up to jumbo frames), so the
-# default 32M holds only ~3600 datagrams, about 0.1 s of this stream. On a loaded 2-core machine
-# one repair that takes longer overflows it, every datagram after that is dropped and must be
-# repaired too, and the NAK/retransmit load snowballs (observed: 7.6M retransmits, 10% of offsets
-# declared lost). 256M (~29000 slots) rides out such stalls; the checks below are unchanged.
+# The subscriber's reorder buffer is a pool of fixed slots of --max-datagram bytes each (default
+# 2048, enough for the sequencer's default 1408-byte MTU), so the default 64M holds 32768
+# datagrams. Messages of 8-8192 B at 2 x 5000 msg/s are ~30000 datagrams/s: about 1 s of this
+# stream. On a loaded 2-core machine one repair that takes longer overflows it, every datagram after
+# that is dropped and must be repaired too, and the NAK/retransmit load snowballs (observed: 7.6M
+# retransmits, 10% of offsets declared lost). 256M (131072 slots, ~4 s) rides out such stalls;
+# the checks below are unchanged.
 # Publisher window 512, not the default 4096: when the oldest unconfirmed message outlives the
 # retransmission timeout (floor 200 us, far below scheduling delays on a loaded 2-core host) the
 # publisher resends its whole window. With 4096 that multiplied the PUB traffic ~8x (855k resends
@@ -33,7 +35,7 @@ pick_group
 SEED=$(rand32)
 CONTROL=127.0.0.1:$PORT
 GROUP=$GROUP_ADDR:$((PORT + 1))
-log "$NPUB publishers x $N messages (8-8192 B, $RATE msg/s each) -> sequencer $CONTROL -> $NSUB subscribers on $GROUP; loss 2% + bursts of 50 on both legs, fault seed $SEED"
+log "$NPUB publishers x $N messages (8-8192 B, $RATE msg/s each, window $WINDOW) -> sequencer $CONTROL -> $NSUB subscribers on $GROUP; loss 2% + bursts of 50 on both legs, fault seed $SEED"
 
 start seq $LIMIT "$SEQCAST" sequencer --control "$CONTROL" --group "$GROUP" --state "$TMP/seq.state" --ring 256M \
     "${LOSS[@]}" --fault-on rx --fault-seed "$SEED"
@@ -55,7 +57,7 @@ wait_until 20 "subscribers hear the sequencer" heard || die "the subscribers did
 
 for i in $(seq 1 $NPUB); do
     start "pub$i" $LIMIT "$SEQCAST" pub --sequencer "$CONTROL" --rate "$RATE" --count "$N" --size 8-8192 \
-        --seed "$i" --json "$TMP/pub$i.json" --linger 60
+        --seed "$i" --json "$TMP/pub$i.json" --linger 60 --window "$WINDOW"
 done
 SUBPIDS=()
 for i in $(seq 1 $NSUB); do SUBPIDS+=("$(seqcast_pid "sub$i")"); done
