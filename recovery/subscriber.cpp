@@ -18,7 +18,10 @@ Result<StartPosition> parseStartPosition(const std::string& text) {
 }
 
 Status SubscriberConfig::validate() const {
-    if (start.kind != StartPosition::Kind::Latest && !archiver.valid() && !repairFromStart)
+    if (commit != nullptr && mode != DeliveryMode::AtLeastOnce)
+        return failInvalid("exactly-once processing repairs gaps: it cannot be combined with at-most-once");
+    const bool resuming = commit != nullptr && commit->hasCommit();
+    if (start.kind != StartPosition::Kind::Latest && !archiver.valid() && !repairFromStart && !resuming)
         return failInvalid("starting at 'earliest' or an offset replays from an archiver: give its address (--archiver)");
     if (!live && !archiver.valid()) return failInvalid("a replay without the live stream needs an archiver");
     if (reorderBytes < 4 * maxDatagram) return failInvalid("reorder buffer must hold at least 4 datagrams");
@@ -51,6 +54,15 @@ Subscriber::Subscriber(const SubscriberConfig& cfg, transport::Transport& data, 
       nakWriter_(nakBuf_),
       archNakBuf_(wire::kDefaultMtu),
       archNakWriter_(archNakBuf_) {
+    open_.reserve(cfg_.maxPartialMessages);
+    if (cfg_.commit != nullptr && cfg_.commit->hasCommit()) {
+        // Exactly-once restart: receive again from where the lowest unfinished message began, hand
+        // over nothing below the committed position.
+        const CommitState st = cfg_.commit->state();
+        cfg_.start = StartPosition{StartPosition::Kind::AtOffset, Offset{st.resumeFrom}};
+        if (!cfg_.archiver.valid()) cfg_.repairFromStart = true;
+        processedBelow_ = st.next;
+    }
     if (cfg_.start.kind == StartPosition::Kind::AtOffset) {
         next_ = cfg_.start.offset;
         gaps_.reset(next_);
@@ -85,6 +97,8 @@ int Subscriber::doWork(std::uint64_t nowNs) {
     }
     work += pollTimers(nowNs);
     if (replayActive_) pollReplay(nowNs, false);
+    // The stream ended inside a message that cannot be delivered: nothing follows to end the run.
+    if (ended_ && next_ >= gaps_.head()) reportOrphans();
     return work;
 }
 
@@ -284,6 +298,66 @@ void Subscriber::onDatagram(std::span<const std::byte> bytes, transport::Endpoin
     c_.set(Counter::HeadOffset, next_.get());
 }
 
+bool Subscriber::isOpen(const wire::MessageView& m) const noexcept {
+    for (const auto& o : open_)
+        if (o.publisher == m.publisher && o.pubSeq == m.pubSeq) return true;
+    return false;
+}
+
+void Subscriber::openMessage(const wire::MessageView& m, std::uint64_t off) {
+    if (isOpen(m)) return;  // a publisher's duplicate FIRST: the message began at the first one
+    if (open_.size() >= std::max<std::size_t>(cfg_.maxPartialMessages, 1)) {
+        // Forget the message begun longest ago (the reassembler holds as many partial messages).
+        auto oldest = std::min_element(open_.begin(), open_.end(),
+                                       [](const OpenMessage& a, const OpenMessage& b) { return a.firstOffset < b.firstOffset; });
+        reasm_.drop(oldest->publisher, oldest->pubSeq);
+        *oldest = open_.back();
+        open_.pop_back();
+    }
+    open_.push_back(OpenMessage{m.publisher, m.pubSeq, off});
+}
+
+void Subscriber::closeMessage(const wire::MessageView& m) noexcept {
+    for (auto& o : open_) {
+        if (o.publisher == m.publisher && o.pubSeq == m.pubSeq) {
+            o = open_.back();
+            open_.pop_back();
+            return;
+        }
+    }
+}
+
+void Subscriber::reportOrphans() {
+    if (orphanEnd_ <= orphanFrom_) return;
+    const std::uint64_t from = std::max(orphanFrom_, processedBelow_), end = orphanEnd_;
+    orphanFrom_ = orphanEnd_ = 0;
+    if (end <= from) return;  // reported before an exactly-once restart
+    c_.add(Counter::LossNotices);
+    c_.add(Counter::OffsetsLost, end - from);
+    if (h_.onLoss) h_.onLoss(Offset{from}, end - from);
+    commitPosition();
+}
+
+Subscriber::Position Subscriber::position() const noexcept {
+    // Unreported orphan fragments end at next_: the committed position stops before them.
+    std::uint64_t next = orphanEnd_ > orphanFrom_ ? orphanFrom_ : next_.get();
+    next = std::max(next, std::min(processedBelow_, next_.get()));
+    std::uint64_t resume = next;
+    for (const auto& o : open_) resume = std::min(resume, o.firstOffset);
+    return Position{Offset{resume}, Offset{next}};
+}
+
+void Subscriber::commitPosition() {
+    if (cfg_.commit == nullptr) return;
+    const Position p = position();
+    CommitState s = cfg_.commit->state();  // the application's part stays unless onCommit changes it
+    s.next = p.next.get();
+    s.resumeFrom = p.resumeFrom.get();
+    s.stream = cfg_.stream.get();
+    if (h_.onCommit) h_.onCommit(s);
+    cfg_.commit->commit(s);
+}
+
 void Subscriber::deliverDatagram(const wire::DatagramView& v, bool repaired) {
     if (h_.onDatagram) h_.onDatagram(v.bytes, v.firstOffset, v.count);
     wire::MessageIterator it(v);
@@ -293,23 +367,54 @@ void Subscriber::deliverDatagram(const wire::DatagramView& v, bool repaired) {
         if (off < next_.get()) continue;  // already delivered (overlapping repair)
         std::span<const std::byte> payload;
         bool complete = false;
+        // A fragment of a message that cannot be delivered: it began before this subscriber's
+        // start (or in a lost range), or its reassembly failed. Its offset is reported lost.
+        bool orphan = false;
         if (m.whole()) {
             payload = m.payload;
             complete = true;
         } else {
-            switch (reasm_.offer(m, payload)) {
-                case Reassembler::Outcome::Complete: complete = true; break;
-                case Reassembler::Outcome::TooLarge: c_.add(Counter::DropTooLarge); break;
-                case Reassembler::Outcome::Inconsistent: c_.add(Counter::DropBadBody); break;
-                default: break;
+            // A publisher's fragments reach the stream in order, and they are delivered here in
+            // offset order: a later fragment whose first one was never seen has no first fragment
+            // to come. It is not offered to the reassembler, which would hold it until evicted.
+            if (m.first()) openMessage(m, off);
+            if (!isOpen(m)) {
+                orphan = true;
+            } else {
+                switch (reasm_.offer(m, payload)) {
+                    case Reassembler::Outcome::Complete: complete = true; break;
+                    case Reassembler::Outcome::TooLarge: c_.add(Counter::DropTooLarge); break;
+                    case Reassembler::Outcome::Inconsistent: c_.add(Counter::DropBadBody); break;
+                    default: break;
+                }
+                if (complete || m.last()) closeMessage(m);
+                if (m.last() && !complete) {
+                    reasm_.drop(m.publisher, m.pubSeq);
+                    orphan = true;
+                }
             }
         }
+        // A subscriber that takes datagrams, not messages (no onMessage: the archiver), has
+        // nothing to report: every offset it was given was delivered to it.
+        if (!h_.onMessage) orphan = false;
+        if (!orphan) reportOrphans();  // a run of undeliverable fragments ends: one loss notice
         next_ = Offset{off + 1};
+        if (orphan) {
+            if (orphanEnd_ <= orphanFrom_) orphanFrom_ = off;
+            orphanEnd_ = off + 1;
+            if (m.last()) reportOrphans();  // that message is over
+        }
         if (complete) {
-            c_.add(Counter::MessagesIn);
-            if (h_.onMessage)
-                h_.onMessage(Delivery{Offset{off}, m.publisher, m.pubSeq, m.publishTsNs, v.senderTsNs, v.epoch,
-                                      repaired, payload});
+            if (off < processedBelow_) {
+                ++suppressed_;  // processed before an exactly-once restart
+                c_.add(Counter::DropDuplicate);
+            } else {
+                c_.add(Counter::MessagesIn);
+                if (h_.onMessage)
+                    h_.onMessage(Delivery{Offset{off}, m.publisher, m.pubSeq, m.publishTsNs, v.senderTsNs, v.epoch,
+                                          repaired, payload});
+                commitPosition();
+            }
         }
     }
     gaps_.advance(next_);
@@ -322,12 +427,17 @@ void Subscriber::drain() {
             const auto [b, e] = lost_.front();
             lost_.pop_front();
             if (e > next_.get()) {
-                const std::uint64_t from = std::max(b, next_.get());
-                c_.add(Counter::LossNotices);
-                c_.add(Counter::OffsetsLost, e - from);
-                if (h_.onLoss) h_.onLoss(Offset{from}, e - from);
+                reportOrphans();
+                // Below processedBelow_: reported before an exactly-once restart.
+                const std::uint64_t from = std::max({b, next_.get(), processedBelow_});
                 next_ = Offset{e};
                 gaps_.advance(next_);
+                if (e > from) {
+                    c_.add(Counter::LossNotices);
+                    c_.add(Counter::OffsetsLost, e - from);
+                    if (h_.onLoss) h_.onLoss(Offset{from}, e - from);
+                    commitPosition();
+                }
             }
             continue;
         }

@@ -14,6 +14,7 @@
 #include "fabric/reassembler.h"
 #include "fabric/result.h"
 #include "fabric/wire.h"
+#include "recovery/commit_file.h"
 #include "recovery/gap_tracker.h"
 #include "recovery/reorder_buffer.h"
 #include "transport/transport.h"
@@ -45,6 +46,14 @@ struct SubscriberConfig {
     bool replayWait = true;         // ask the archiver to wait for offsets it does not have yet
     std::uint64_t replayAckNs = 1'000'000;  // replay request / acknowledgement interval
     std::size_t burst = 64;
+    // Exactly-once processing (with mode AtLeastOnce): the subscriber commits its position here
+    // after every message and loss notice the application's handler returns from, with the
+    // application's state (SubscriberHandlers::onCommit) in the same atomic commit. A subscriber
+    // created on a file that holds a commit resumes from it (`start` is then ignored): it receives
+    // again from CommitState::resumeFrom (so that a fragmented message begun before the commit is
+    // reassembled whole) and hands the application nothing below CommitState::next (dedup by
+    // offset). Without an archiver the resumed range is repaired from the sequencer.
+    CommitFile* commit = nullptr;
 
     Status validate() const;
 };
@@ -62,8 +71,14 @@ struct Delivery {
 
 struct SubscriberHandlers {
     std::function<void(const Delivery&)> onMessage;
-    // Offsets [first, first + count) will never be delivered.
+    // Offsets [first, first + count) will never be delivered: a gap nobody could repair, or the
+    // fragments of a message that cannot be reassembled because its first fragment lies before the
+    // point where this subscriber started (--from inside a message) or was lost, or because it
+    // failed reassembly (too large, inconsistent, evicted); the latter only when onMessage is set.
     std::function<void(Offset first, std::uint64_t count)> onLoss;
+    // Exactly-once (SubscriberConfig::commit): fills in the application's part (CommitState::app)
+    // of the commit about to be written, after onMessage or onLoss returned.
+    std::function<void(CommitState& s)> onCommit;
     // A DATA datagram, exactly as received, whose offsets are being delivered in order (the archiver
     // records these). first may be below the delivery point when a repair overlaps.
     std::function<void(std::span<const std::byte> datagram, Offset first, std::uint32_t count)> onDatagram;
@@ -89,6 +104,17 @@ public:
     // A replay-only subscriber has everything it asked for (or was told it never will).
     bool replayFinished() const noexcept { return replayFinished_; }
     Offset nextOffset() const noexcept { return next_; }
+    // What an exactly-once commit records now: every message and loss notice below `next` has been
+    // handed to the application; a restart must receive again from `resumeFrom` (<= next), the
+    // first fragment of the lowest message begun below `next` and not complete yet.
+    struct Position {
+        Offset resumeFrom;
+        Offset next;
+    };
+    Position position() const noexcept;
+    // Messages not handed to the application again after an exactly-once restart (below the
+    // committed position).
+    std::uint64_t redeliveriesSuppressed() const noexcept { return suppressed_; }
     Offset headOffset() const noexcept { return gaps_.head(); }
     Epoch epoch() const noexcept { return epoch_; }
     // The sequencer ended the stream (END_OF_STREAM, or a heartbeat with the END flag) and every
@@ -108,6 +134,12 @@ private:
     void onReplayEndFrame(const wire::DatagramView& v);
     void endReplay(bool cancel);
     void declareLost(std::uint64_t from, std::uint64_t to);
+    // Fragmented messages in progress (first fragment delivered in order, last not yet).
+    bool isOpen(const wire::MessageView& m) const noexcept;
+    void openMessage(const wire::MessageView& m, std::uint64_t off);
+    void closeMessage(const wire::MessageView& m) noexcept;
+    void reportOrphans();
+    void commitPosition();
 
     SubscriberConfig cfg_;
     transport::Transport& data_;
@@ -142,6 +174,23 @@ private:
     std::uint64_t liveJoin_ = 0;  // the replay must reach this offset before live takes over
     std::uint64_t nowNs_ = 0;
     std::uint32_t rounds_ = 0;
+    // Where each fragmented message in progress began: no fragment of a message that is not here
+    // can be delivered (its first fragment was before the start, or lost), and an exactly-once
+    // restart resumes at the lowest of them. At most cfg.maxPartialMessages; the oldest is
+    // forgotten to make room (its message is then reported lost at its next fragment).
+    struct OpenMessage {
+        PublisherId publisher;
+        PubSeq pubSeq;
+        std::uint64_t firstOffset;
+    };
+    std::vector<OpenMessage> open_;
+    // Offsets [orphanFrom_, orphanEnd_) hold fragments of messages that cannot be delivered, not
+    // reported yet (a run of them becomes one loss notice). Always ends at next_ when not empty.
+    std::uint64_t orphanFrom_ = 0;
+    std::uint64_t orphanEnd_ = 0;
+    // Exactly-once after a restart: messages and losses below this were processed before.
+    std::uint64_t processedBelow_ = 0;
+    std::uint64_t suppressed_ = 0;
 };
 
 }  // namespace seqcast::recovery

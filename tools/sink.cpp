@@ -1,5 +1,8 @@
 #include "tools/sink.h"
 
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstring>
 
 #include "fabric/clock.h"
@@ -31,22 +34,52 @@ void DeliverySink::onMessage(const recovery::Delivery& dl) {
     std::memcpy(meta + 12, &s, 8);
     std::memcpy(meta + 20, &n, 4);
     digestState = crc32cUpdate(crc32cUpdate(digestState, meta), dl.payload);
-    if (out_ != nullptr) {
-        std::string text;
-        text.reserve(dl.payload.size());
-        for (std::byte b : dl.payload) {
-            const auto c = static_cast<unsigned char>(b);
-            if (c >= 0x20 && c < 0x7F && c != '\\') {
-                text.push_back(static_cast<char>(c));
-            } else {
-                char buf[5];
-                std::snprintf(buf, sizeof buf, "\\x%02x", c);
-                text += buf;
-            }
+    if (out_ == nullptr && fd_ < 0) return;
+    char head[96];
+    const int headLen = std::snprintf(head, sizeof head, "%llu %u %llu %zu ", static_cast<unsigned long long>(dl.offset.get()),
+                                dl.publisher.get(), static_cast<unsigned long long>(dl.pubSeq.get()), dl.payload.size());
+    line_.assign(head, static_cast<std::size_t>(headLen));
+    for (std::byte b : dl.payload) {
+        const auto c = static_cast<unsigned char>(b);
+        if (c >= 0x20 && c < 0x7F && c != '\\') {
+            line_.push_back(static_cast<char>(c));
+        } else {
+            char buf[5];
+            std::snprintf(buf, sizeof buf, "\\x%02x", c);
+            line_ += buf;
         }
-        std::fprintf(out_, "%llu %u %llu %zu %s\n", static_cast<unsigned long long>(dl.offset.get()), dl.publisher.get(),
-                     static_cast<unsigned long long>(dl.pubSeq.get()), dl.payload.size(), text.c_str());
     }
+    line_.push_back('\n');
+    if (out_ != nullptr) {
+        if (std::fwrite(line_.data(), 1, line_.size(), out_) != line_.size()) outputFailed = true;
+    } else {
+        // The whole line in one write (a partial write is continued): once onMessage returns, the
+        // line is in the file, so the commit that follows never covers a line not written.
+        for (std::size_t done = 0; done < line_.size();) {
+            const ssize_t w = ::write(fd_, line_.data() + done, line_.size() - done);
+            if (w < 0 && errno == EINTR) continue;
+            if (w <= 0) {
+                outputFailed = true;
+                break;
+            }
+            done += static_cast<std::size_t>(w);
+        }
+    }
+    outputBytes += line_.size();
+}
+
+void DeliverySink::save(std::array<std::uint64_t, 6>& app) const noexcept {
+    app = {delivered, firstOffset, lastOffset, digestState, outputBytes, lossNotices << 40 | (lostOffsets & ((1ull << 40) - 1))};
+}
+
+void DeliverySink::restore(const std::array<std::uint64_t, 6>& app) noexcept {
+    delivered = app[0];
+    firstOffset = app[1];
+    lastOffset = app[2];
+    digestState = static_cast<std::uint32_t>(app[3]);
+    outputBytes = app[4];
+    lossNotices = app[5] >> 40;
+    lostOffsets = app[5] & ((1ull << 40) - 1);
 }
 
 void DeliverySink::onLoss(Offset first, std::uint64_t n) {

@@ -1,4 +1,6 @@
 // seqcast sub: subscribe to a stream; print, count or verify what is delivered.
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -9,7 +11,6 @@
 #include "fabric/clock.h"
 #include "recovery/subscriber.h"
 #include "tools/commands.h"
-#include "tools/commit_file.h"
 #include "tools/common.h"
 #include "tools/plot.h"
 #include "tools/sink.h"
@@ -25,7 +26,7 @@ int runSub(int argc, char** argv) {
         "  seqcast sub --group 239.1.1.1:40001 --print\n"
         "  seqcast sub --group 239.1.1.1:40001 --verify --messages 400000 --json sub1.json\n"
         "  seqcast sub --from earliest --archiver 127.0.0.1:40100 --verify   # late joiner: replay, then live\n"
-        "  seqcast sub --mode exactly-once --commit-file app.commit --archiver 127.0.0.1:40100\n"
+        "  seqcast sub --mode exactly-once --commit-file app.commit --archiver 127.0.0.1:40100 --print --output app.out\n"
         "  seqcast sub --mode at-most-once --loss 0.01   # see gaps reported instead of repaired\n"};
     po::options_description d("Subscriber");
     d.add_options()
@@ -38,6 +39,9 @@ int runSub(int argc, char** argv) {
         ("commit-file", po::value<std::string>(), "exactly-once: the committed position; a restart resumes right after it")
         ("commit-sync-ms", po::value<std::string>()->default_value("0"), "exactly-once: also msync the commit this often (0: never; survives process crashes either way)")
         ("print", "print each message: offset publisher pub_seq length payload")
+        ("output", po::value<std::string>(),
+         "--print into this file instead of stdout; with exactly-once, a restart first cuts it back to the length "
+         "committed with the position, so every message is in it exactly once, whole")
         ("verify", "print a digest of the delivered stream at the end")
         ("messages", po::value<std::string>()->default_value("0"), "stop after this many messages (0: no limit)")
         ("until-offset", po::value<std::string>()->default_value("0"), "stop once every offset below this is delivered (0: no limit)")
@@ -61,7 +65,7 @@ int runSub(int argc, char** argv) {
     transport::FaultConfig faults;
     std::uint64_t maxMessages = 0, untilOffset = 0, durationS = 0, idleS = 0, commitSyncMs = 0;
     bool exactlyOnce = false;
-    std::optional<CommitFile> commit;
+    std::optional<recovery::CommitFile> commit;
     try {
         cfg.stream = StreamId{static_cast<std::uint32_t>(getU64(vm, "stream", 1, 0xFFFFFFFFu))};
         const auto group = getEndpoint(vm, "group");
@@ -93,15 +97,13 @@ int runSub(int argc, char** argv) {
         checkPath(vm, "svg", PathUse::Write);
         if (exactlyOnce) {
             checkPath(vm, "commit-file", PathUse::ReadWrite);
-            auto cf = CommitFile::open(vm["commit-file"].as<std::string>(), cfg.stream.get());
+            auto cf = recovery::CommitFile::open(vm["commit-file"].as<std::string>(), cfg.stream.get());
             if (!cf) throw UsageError("--commit-file: " + cf.error().message());
             commit.emplace(std::move(*cf));
-            if (commit->hasCommit()) {
-                // Resume right after the last processed offset.
-                cfg.start = recovery::StartPosition{recovery::StartPosition::Kind::AtOffset, Offset{commit->state().next}};
-                if (!cfg.archiver.valid()) cfg.repairFromStart = true;
-            }
+            cfg.commit = &*commit;  // the subscriber resumes from it and commits after each message
         }
+        if (vm.count("output")) checkPath(vm, "output", PathUse::Write);
+        if (vm.count("output") && !vm.count("print")) throw UsageError("--output is where --print writes: give --print too");
         if (auto st = cfg.validate(); !st) throw UsageError("--from: " + st.error().message());
         pinCpu(vm);
         dataUdp = socketConfig(vm);
@@ -124,30 +126,47 @@ int runSub(int argc, char** argv) {
     if (!data) return setupFailure("sub", "group", data.error());
     auto ctl = openTransport(ctlUdp, transport::FaultConfig{}, "subscriber control socket");
     if (!ctl) return setupFailure("sub", "interface", ctl.error());
-    DeliverySink sink(vm.count("print") ? stdout : nullptr);
+    // Where --print writes. Exactly-once: one write(2) per line before the commit that covers it;
+    // into an --output file, cut back on restart to the length committed with the position.
+    std::FILE* printFile = vm.count("print") ? stdout : nullptr;
+    int printFd = STDOUT_FILENO;
+    if (vm.count("output")) {
+        const std::string path = vm["output"].as<std::string>();
+        printFd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC | (commit ? 0 : O_TRUNC), 0644);
+        if (printFd < 0) return setupFailure("sub", "output", failErrno("open " + path).value());
+        if (commit) {
+            const std::uint64_t committed = commit->hasCommit() ? commit->state().app[4] : 0;
+            struct stat st {};
+            if (::fstat(printFd, &st) != 0) return setupFailure("sub", "output", failErrno("stat " + path).value());
+            if (static_cast<std::uint64_t>(st.st_size) < committed) {
+                std::fprintf(stderr, "seqcast sub: --output: %s holds %lld bytes, fewer than the %llu its commit file %s says were printed: "
+                             "not the output that goes with this commit file\n", path.c_str(), static_cast<long long>(st.st_size),
+                             static_cast<unsigned long long>(committed), commit->path().c_str());
+                return kExitUsage;
+            }
+            // Anything after the committed length was written by an incarnation killed before its commit.
+            if (::ftruncate(printFd, static_cast<off_t>(committed)) != 0 || ::lseek(printFd, 0, SEEK_END) < 0)
+                return setupFailure("sub", "output", failErrno("truncate " + path).value());
+        } else {
+            printFile = ::fdopen(printFd, "w");
+            if (printFile == nullptr) return setupFailure("sub", "output", failErrno("open " + path).value());
+        }
+    }
+    DeliverySink sink(printFile);
+    if (commit && printFile != nullptr) sink.printUnbuffered(printFd);
     if (commit && commit->hasCommit()) {
         const auto s = commit->state();
-        sink.restore(s.digest, s.delivered, s.firstOffset, s.lastOffset);
-        std::fprintf(stderr, "seqcast sub: exactly-once: resuming at offset %llu after %llu processed messages\n",
-                     static_cast<unsigned long long>(s.next), static_cast<unsigned long long>(s.delivered));
+        sink.restore(s.app);
+        std::fprintf(stderr, "seqcast sub: exactly-once: resuming at offset %llu after %llu processed messages (receiving again from %llu)\n",
+                     static_cast<unsigned long long>(s.next), static_cast<unsigned long long>(s.app[0]),
+                     static_cast<unsigned long long>(s.resumeFrom));
     }
     std::uint64_t lastDeliveryNs = 0, lastCommitSyncNs = 0;
     recovery::SubscriberHandlers h;
-    h.onMessage = [&](const recovery::Delivery& dl) {
-        sink.onMessage(dl);
-        if (commit) {
-            // Processed: commit the position right after it (one store to the mapped file).
-            commit->commit(CommitState{dl.offset.get() + 1, sink.delivered, sink.firstOffset, sink.lastOffset,
-                                       sink.digestState, cfg.stream.get()});
-        }
-    };
-    h.onLoss = [&](Offset first, std::uint64_t n) {
-        sink.onLoss(first, n);
-        if (commit) {
-            const auto s = commit->state();
-            commit->commit(CommitState{first.get() + n, s.delivered, s.firstOffset, s.lastOffset, s.digest, cfg.stream.get()});
-        }
-    };
+    h.onMessage = [&](const recovery::Delivery& dl) { sink.onMessage(dl); };
+    h.onLoss = [&](Offset first, std::uint64_t n) { sink.onLoss(first, n); };
+    // Exactly-once: the sink's totals and output length go into each commit with the position.
+    h.onCommit = [&](recovery::CommitState& s) { sink.save(s.app); };
     h.onReplayEnd = [&](wire::ReplayStatus st, Offset next, Offset earliest) {
         if (st == wire::ReplayStatus::Overwritten)
             std::fprintf(stderr, "seqcast sub: the archiver no longer holds offset %llu; its earliest is %llu\n",
@@ -179,7 +198,9 @@ int runSub(int argc, char** argv) {
         idler.idle(work, timer);
     }
     if (commit) (void)commit->sync();
+    if (printFile != nullptr && printFile != stdout) std::fclose(printFile);
     std::fflush(stdout);
+    if (sink.outputFailed) std::fprintf(stderr, "seqcast sub: writing the printed messages failed: the output is incomplete\n");
     const double secs = static_cast<double>(monoNs() - start) * 1e-9;
     const auto& g = sub.gaps().stats();
     std::fprintf(stderr,

@@ -33,6 +33,7 @@ trap cleanup EXIT
 #   in              file read                                    out          file written (created)
 #   rw              file kept across restarts (created if missing, read and written)
 #   dir             directory read                               netlist      NET[/LEN][,NET...]
+#   frametypes      frame type names or numbers, comma-separated
 declare -A KIND=(
   [stream]="num 1 4294967295"
   [interface]="ipv4"
@@ -45,6 +46,7 @@ declare -A KIND=(
   [burst-length]="num 1 1000000"
   [fault-seed]="num 0 max"
   [fault-on]="enum rx tx both"
+  [drop-type]="frametypes"
   [allow]="netlist"
   [auth-key]="in" [auth-key-id]="num 1 4294967295"
   [json]="out" [svg]="out"
@@ -55,7 +57,7 @@ declare -A KIND=(
   [sequencer:heartbeat-min-us]="num 1 10000000" [sequencer:heartbeat-max-ms]="num 1 60000"
   [sequencer:retransmit-holdoff-us]="num 0 10000000" [sequencer:retransmit-rate]="size 1024 1099511627776"
   [sequencer:retransmit-rate-per-host]="size 1024 1099511627776"
-  [sequencer:duration]="num 0 4294967296" [sequencer:no-end-of-stream]="flag"
+  [sequencer:duration]="num 0 4294967296" [sequencer:no-end-of-stream]="flag" [sequencer:linger-ms]="num 0 3600000"
 
   [pub:sequencer]="peer" [pub:bind]="bind" [pub:id]="num 0 4294967295" [pub:journal]="rw" [pub:file]="in"
   [pub:rate]="real 0 1000000000" [pub:count]="num 0 max" [pub:size]="sizespec" [pub:seed]="num 0 max"
@@ -68,7 +70,7 @@ declare -A KIND=(
   [sub:until-offset]="num 0 max" [sub:exit-on-eos]="flag" [sub:duration]="num 0 4294967296"
   [sub:idle-timeout]="num 0 4294967296" [sub:nak-rtt-us]="num 1 10000000" [sub:nak-deadline-ms]="num 1 3600000"
   [sub:reorder-buffer]="size 65536 17179869184" [sub:max-datagram]="num 128 65507"
-  [sub:max-message]="size 1 1073741824"
+  [sub:max-message]="size 1 1073741824" [sub:output]="out"
 
   [archiver:group]="bindgroup" [archiver:control]="control" [archiver:log]="rw"
   [archiver:size]="size 4194304 17592186044416" [archiver:segment]="size 1048576 4294967296"
@@ -201,6 +203,7 @@ bad_values() {  # bad_values CMD OPT KIND ARGS...
             python3 -c "print($2 + 1)" 2>/dev/null
             ;;
         enum) printf '%s\n' 1 garbage "" "$1,$1" ;;
+        frametypes) printf '%s\n' garbage "" 0 10 data "DATA," ",DATA" "DATA,garbage" ;;
         ipv4) printf '%s\n' garbage 300.1.1.1 127.0.0.1:4000 12 ;;
         peer|group|bind|bindgroup|control)
             printf '%s\n' garbage 127.0.0.1 127.0.0.1:99999 127.0.0.1:-1 127.0.0.1:abc 300.1.1.1:4000 12 ""

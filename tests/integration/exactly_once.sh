@@ -1,31 +1,36 @@
 #!/usr/bin/env bash
 # Exactly-once across crashes: a stream (sequencer, archiver, one publisher at R msg/s x N
-# messages), a reference subscriber, and `seqcast sub --mode exactly-once --commit-file F
-# --archiver A` that is SIGKILLed KILLS times at random moments while the stream runs and restarted
-# each time with the same commit file. Each restart resumes right after the last processed offset
-# (replaying from the archiver what it missed, then merging into the live stream) and carries the
-# running digest and message count in the commit file, so the last run's totals cover the whole
-# stream: they must equal the reference subscriber's, with nothing lost and no order or FIFO
-# violation.
+# messages, some of them fragmented), a reference subscriber printing every message, and
+# `seqcast sub --mode exactly-once --commit-file F --archiver A --print --output P` that is
+# SIGKILLed KILLS times at random moments while the stream runs and restarted each time with the
+# same commit file and output file. Each restart resumes from its commit (replaying from the
+# archiver what it missed, from the first fragment of a message it had begun, then merging into
+# the live stream), carries the running digest and message count in the commit file, and cuts the
+# output file back to the length committed with the position. So:
+# - the printed file, across all incarnations, must be exactly the reference's printed lines:
+#   every message once, in order, no line cut short, none repeated;
+# - the last run's totals cover the whole stream and equal the reference subscriber's, with nothing
+#   lost and no order or FIFO violation.
 #
 # usage: exactly_once.sh /path/to/seqcast
-# Environment (calibration only): SEQCAST_IT_MESSAGES (default 50000), SEQCAST_IT_RATE (5000),
+# Environment (calibration only): SEQCAST_IT_MESSAGES (default 30000), SEQCAST_IT_RATE (4000),
 # SEQCAST_IT_KILLS (3).
 . "$(dirname "$0")/archiver_lib.sh" "$@"
 
-N=${SEQCAST_IT_MESSAGES:-50000}
-RATE=${SEQCAST_IT_RATE:-5000}
+N=${SEQCAST_IT_MESSAGES:-30000}
+RATE=${SEQCAST_IT_RATE:-4000}
 KILLS=${SEQCAST_IT_KILLS:-3}
 LIMIT=180
 COMMIT=$TMP/eo.commit
+PRINTED=$TMP/eo.printed   # the exactly-once subscriber's --output, shared by every incarnation
 SHM_DIR=/dev/shm/seqcast
 
 ports_and_group
-log "$N messages (8-1000 B, $RATE msg/s) -> $CONTROL -> $GROUP; archiver $ARCHIVER; the exactly-once subscriber is killed $KILLS times"
+log "$N messages (sizes exp:400, some fragmented; $RATE msg/s) -> $CONTROL -> $GROUP; archiver $ARCHIVER; the exactly-once subscriber is killed $KILLS times"
 start_sequencer seq $LIMIT
 start_archiver arch $LIMIT "$TMP/archive.seqlog" --size 128M --segment 4M
 # Long NAK deadlines: a busy host may drop datagrams, and that must be repaired, not reported lost.
-start ref $LIMIT "$SEQCAST" sub --group "$GROUP" --verify --exit-on-eos --json "$TMP/ref.json" --nak-deadline-ms 10000
+start ref $LIMIT "$SEQCAST" sub --group "$GROUP" --print --verify --exit-on-eos --json "$TMP/ref.json" --nak-deadline-ms 10000
 
 RUN=0
 # start_eo: the next incarnation of the exactly-once subscriber (eo1, eo2, ...), same commit file.
@@ -33,18 +38,19 @@ start_eo() {
     RUN=$((RUN + 1))
     EO=eo$RUN
     start "$EO" $LIMIT "$SEQCAST" sub --group "$GROUP" --mode exactly-once --commit-file "$COMMIT" --archiver "$ARCHIVER" \
-        --verify --exit-on-eos --json "$TMP/$EO.json" --nak-deadline-ms 10000
+        --print --output "$PRINTED" --verify --exit-on-eos --json "$TMP/$EO.json" --nak-deadline-ms 10000
     EO_PID=$(seqcast_pid "$EO") || die "$EO did not start"
 }
-# commit_state: "next=X delivered=Y" from the commit file (magic, active, seq, then two 40-byte
-# slots: next, delivered, first, last, digest|stream).
+# commit_state: "next=X resume=Y delivered=Z printed=B" from the commit file (recovery/commit_file.h:
+# magic, active, seq, then two 72-byte slots: next, resumeFrom, stream|reserved, then the
+# application's six words: delivered, first, last, digest, output bytes, losses).
 commit_state() {
     local active off
     [[ -s $COMMIT ]] || { echo "none"; return; }
     active=$(od -An -t u8 -j 8 -N 8 "$COMMIT" | tr -d ' ')
     ((active < 2)) || { echo "none"; return; }
-    off=$((24 + active * 40))
-    od -An -t u8 -j "$off" -N 16 "$COMMIT" | awk '{print "next=" $1 " delivered=" $2}'
+    off=$((24 + active * 72))
+    od -An -t u8 -j "$off" -N 72 "$COMMIT" | tr -s ' \n' ' ' | awk '{print "next=" $1 " resume=" $2 " delivered=" $4 " printed=" $8}'
 }
 
 start_eo
@@ -58,7 +64,7 @@ heard() {
 }
 wait_until 20 "the subscribers and the archiver hear the sequencer" heard || die "no heartbeat reached the subscribers (multicast on loopback?)"
 
-start pub $LIMIT "$SEQCAST" pub --sequencer "$CONTROL" --rate "$RATE" --count "$N" --size 8-1000 --seed 5 \
+start pub $LIMIT "$SEQCAST" pub --sequencer "$CONTROL" --rate "$RATE" --count "$N" --size exp:400 --seed 5 \
     --json "$TMP/pub.json" --linger 30
 STREAM_S=$((N / RATE))
 
@@ -77,7 +83,7 @@ for ((k = 1; k <= KILLS; k++)); do
     # (stderr: bash would report the killed job)
     wait_exit "$EO" 10 2>/dev/null || die "$EO survived SIGKILL"
     rm -f "$SHM_DIR/$EO_PID-sub.ctr"  # a killed process leaves its counters file behind
-    log "killed $EO (pid $EO_PID) after it delivered ${GOT:-?} messages; commit: $(commit_state)"
+    log "killed $EO (pid $EO_PID) after it delivered ${GOT:-?} messages; commit: $(commit_state); output file: $(stat -c %s "$PRINTED") bytes"
     start_eo
 done
 
@@ -127,4 +133,22 @@ check "$EO resumed from the commit file" "$(grep -c 'exactly-once: resuming' "$T
 check "$EO first offset = ref first offset" "$(json "$TMP/$EO.json" first_offset)" eq "$(json "$TMP/ref.json" first_offset)"
 check "$EO last offset = ref last offset" "$(json "$TMP/$EO.json" last_offset)" eq "$(json "$TMP/ref.json" last_offset)"
 check "exactly-once digest equals the reference digest" "${D_EO:-none}" == "${D_REF:-missing}"
+
+# What was printed, across every incarnation, against the stream (the reference's lines).
+grep -v '^digest ' "$TMP/ref.out" >"$TMP/ref.printed"
+REF_LINES=$(wc -l <"$TMP/ref.printed")
+EO_LINES=$(wc -l <"$PRINTED")
+# Each line starts with its message's offset: index the reference by it; a printed line that is not
+# the reference's line for its offset was cut short or damaged.
+read -r REPEATED MISSING FOREIGN < <(LC_ALL=C awk '
+    NR == FNR { ref[$1] = $0; next }
+    { if (seen[$1]++) repeated++; if (!($1 in ref) || ref[$1] != $0) foreign++ }
+    END { for (o in ref) if (!(o in seen)) missing++; print repeated + 0, missing + 0, foreign + 0 }' "$TMP/ref.printed" "$PRINTED")
+log "printed: reference $REF_LINES lines; exactly-once $EO_LINES lines across $RUN incarnations: $REPEATED repeated, $MISSING missing, $FOREIGN not in the stream (cut)"
+check "reference printed every message" "$REF_LINES" eq "$N"
+check "lines printed twice by the exactly-once subscriber" "$REPEATED" eq 0
+check "messages never printed by the exactly-once subscriber" "$MISSING" eq 0
+check "printed lines cut short or not in the stream" "$FOREIGN" eq 0
+check "printed file ends with a whole line" "$(tail -c 1 "$PRINTED" | od -An -c | tr -d ' ')" == '\n'
+check "printed file = the stream's lines, in order" "$(cmp -s "$PRINTED" "$TMP/ref.printed" && echo same || echo different)" == same
 finish

@@ -473,3 +473,197 @@ TEST_CASE("SubscriberConfig::validate") {
 }
 
 }  // TEST_SUITE
+
+// ---- Partial messages at the start, and exactly-once across restarts -------------------------
+
+namespace {
+
+// One entry per datagram: message `seq` of publisher `pub`, bytes [frag, frag + piece) of `whole`.
+std::vector<std::byte> entryDatagram(std::uint64_t off, PublisherId pub, std::uint64_t seq, const std::vector<std::byte>& whole,
+                                     std::uint32_t frag, std::size_t piece) {
+    std::vector<std::byte> buf(wire::kDefaultMtu);
+    wire::DatagramWriter w(buf);
+    w.begin(wire::FrameType::Data, kStream, kEpoch, Offset{off});
+    const auto n = w.appendPiece(wire::MessageFields{pub, PubSeq{seq}, 1000 + seq}, whole, frag, piece);
+    REQUIRE(n);
+    buf.resize(w.finish(kT0));
+    return buf;
+}
+
+std::vector<std::byte> bodyOf(std::uint32_t pub, std::uint64_t seq, std::size_t len) {
+    std::vector<std::byte> b(len);
+    for (std::size_t k = 0; k < len; ++k) b[k] = static_cast<std::byte>((pub * 31 + seq * 7 + k) & 0xFF);
+    return b;
+}
+
+// A stream in which two publishers' fragmented messages interleave, one entry per datagram:
+//   offset: 0 A1 whole | 1 A2 first | 2 B1 whole | 3 A2 middle | 4 B2 first | 5 A2 last |
+//           6 B2 middle | 7 A3 whole | 8 B2 last | 9 B3 whole
+// Each message is delivered at the offset of its last entry: A1@0 B1@2 A2@5 A3@7 B2@8 B3@9.
+struct Msg {
+    std::uint32_t pub;
+    std::uint64_t seq;
+    std::vector<std::byte> body;
+};
+struct Stream {
+    std::vector<std::vector<std::byte>> datagrams;  // index = offset
+    std::vector<std::pair<std::uint64_t, Msg>> messages;  // (delivery offset, message)
+};
+Stream interleaved() {
+    constexpr std::size_t kPiece = 100;
+    const PublisherId a{1}, b{2};
+    Stream s;
+    const auto a1 = bodyOf(1, 1, 40), a2 = bodyOf(1, 2, 250), a3 = bodyOf(1, 3, 10);
+    const auto b1 = bodyOf(2, 1, 20), b2 = bodyOf(2, 2, 230), b3 = bodyOf(2, 3, 60);
+    s.datagrams.push_back(entryDatagram(0, a, 1, a1, 0, kPiece));
+    s.datagrams.push_back(entryDatagram(1, a, 2, a2, 0, kPiece));
+    s.datagrams.push_back(entryDatagram(2, b, 1, b1, 0, kPiece));
+    s.datagrams.push_back(entryDatagram(3, a, 2, a2, 100, kPiece));
+    s.datagrams.push_back(entryDatagram(4, b, 2, b2, 0, kPiece));
+    s.datagrams.push_back(entryDatagram(5, a, 2, a2, 200, kPiece));
+    s.datagrams.push_back(entryDatagram(6, b, 2, b2, 100, kPiece));
+    s.datagrams.push_back(entryDatagram(7, a, 3, a3, 0, kPiece));
+    s.datagrams.push_back(entryDatagram(8, b, 2, b2, 200, kPiece));
+    s.datagrams.push_back(entryDatagram(9, b, 3, b3, 0, kPiece));
+    s.messages = {{0, {1, 1, a1}}, {2, {2, 1, b1}}, {5, {1, 2, a2}}, {7, {1, 3, a3}}, {8, {2, 2, b2}}, {9, {2, 3, b3}}};
+    return s;
+}
+
+struct Taken {
+    std::uint64_t offset;
+    std::uint32_t pub;
+    std::uint64_t seq;
+    std::vector<std::byte> body;
+};
+
+// A subscriber with its own handlers (any publisher), fed datagrams directly.
+struct Plain {
+    MemoryNetwork net;
+    MemoryTransport dataT{net, Endpoint{0x0A000100u, 0}, {kGroup}};
+    MemoryTransport ctl{net, Endpoint{0x0A000100u, 0}};
+    Counters c;
+    std::vector<Taken> got;
+    std::vector<std::pair<std::uint64_t, std::uint64_t>> lost;
+    std::unique_ptr<Subscriber> sub;
+    std::uint64_t now = kT0;
+
+    explicit Plain(SubscriberConfig cfg, std::function<void(recovery::CommitState&)> onCommit = {}) {
+        cfg.sequencer = kSeq;
+        recovery::SubscriberHandlers h;
+        h.onMessage = [this](const Delivery& d) {
+            got.push_back(Taken{d.offset.get(), d.publisher.get(), d.pubSeq.get(),
+                                std::vector<std::byte>(d.payload.begin(), d.payload.end())});
+        };
+        h.onLoss = [this](Offset f, std::uint64_t n) { lost.emplace_back(f.get(), n); };
+        h.onCommit = std::move(onCommit);
+        sub = std::make_unique<Subscriber>(cfg, dataT, ctl, c, h);
+    }
+    void feed(const std::vector<std::byte>& d) { sub->onDatagram(d, kSeq, ++now); }
+};
+
+SubscriberConfig startAt(std::uint64_t off) {
+    SubscriberConfig c = testConfig();
+    c.start = StartPosition{StartPosition::Kind::AtOffset, Offset{off}};
+    c.repairFromStart = true;
+    return c;
+}
+
+}  // namespace
+
+TEST_CASE("starting inside a fragmented message reports its fragments as one loss notice, never silence") {
+    const Stream s = interleaved();
+    // start -> (messages delivered by offset, loss notices)
+    struct Case {
+        std::uint64_t start;
+        std::vector<std::uint64_t> delivered;
+        std::vector<std::pair<std::uint64_t, std::uint64_t>> lost;
+    };
+    const Case cases[] = {
+        {0, {0, 2, 5, 7, 8, 9}, {}},
+        {1, {2, 5, 7, 8, 9}, {}},           // at A2's first fragment: A2 whole
+        {2, {2, 7, 8, 9}, {{3, 1}, {5, 1}}},  // A2 began before: its fragments at 3 and 5 are lost
+        {3, {7, 8, 9}, {{3, 1}, {5, 1}}},     // ... and B2's first fragment (4) comes: B2 whole
+        {5, {7, 9}, {{5, 1}, {6, 1}, {8, 1}}},  // inside A2 and B2: A2's last fragment ends its notice
+        {6, {7, 9}, {{6, 1}, {8, 1}}},
+        {8, {9}, {{8, 1}}},
+        {9, {9}, {}},
+    };
+    for (const auto& k : cases) {
+        INFO("start at " << k.start);
+        Plain p(startAt(k.start));
+        for (const auto& d : s.datagrams) p.feed(d);
+        p.sub->doWork(++p.now);
+        std::vector<std::uint64_t> offs;
+        for (const auto& g : p.got) offs.push_back(g.offset);
+        CHECK(offs == k.delivered);
+        CHECK(p.lost == k.lost);
+        // Every delivered message is whole and right.
+        for (const auto& g : p.got)
+            for (const auto& [o, m] : s.messages)
+                if (o == g.offset) CHECK(g.body == m.body);
+        // Every offset from the start is accounted for: in a delivered message or a loss notice
+        // (offsets of messages that were delivered count as delivered).
+        CHECK(p.sub->nextOffset() == Offset{10});
+        CHECK(p.c.get(Counter::OffsetsLost) == [&] {
+            std::uint64_t n = 0;
+            for (const auto& l : k.lost) n += l.second;
+            return n;
+        }());
+    }
+}
+
+TEST_CASE("a stream that ends inside an undeliverable message still reports it") {
+    const Stream s = interleaved();
+    Plain p(startAt(3));
+    for (std::uint64_t o = 3; o < 7; ++o) p.feed(s.datagrams[o]);  // ends after B2's middle fragment
+    std::vector<std::byte> eos(wire::kHeaderSize);
+    eos.resize(wire::encodeEndOfStream(eos, kStream, kEpoch, Offset{7}, kT0));
+    p.feed(eos);
+    p.sub->doWork(++p.now);
+    CHECK(p.sub->endOfStream());
+    CHECK(p.lost == std::vector<std::pair<std::uint64_t, std::uint64_t>>{{3, 1}, {5, 1}});
+    // B2 (first fragment at 4) is incomplete, not undeliverable: it is no loss yet.
+    CHECK(p.sub->position().resumeFrom == Offset{4});
+}
+
+TEST_CASE("exactly-once: a subscriber killed after any entry and restarted on its commit file hands over every message once") {
+    const Stream s = interleaved();
+    const std::string path = std::string("/tmp/seqcast-subscriber-test-") + std::to_string(::getpid()) + ".commit";
+    // Every pair of crash points (entries received before each "kill"), then a run to the end.
+    for (std::size_t kill1 = 0; kill1 <= s.datagrams.size(); ++kill1) {
+        for (std::size_t kill2 = kill1; kill2 <= s.datagrams.size(); ++kill2) {
+            INFO("killed after " << kill1 << " and then " << kill2 << " entries");
+            std::remove(path.c_str());
+            std::vector<Taken> all;
+            std::vector<std::pair<std::uint64_t, std::uint64_t>> lost;
+            for (int run = 0; run < 3; ++run) {
+                auto cf = recovery::CommitFile::open(path, kStream.get());
+                REQUIRE(cf);
+                SubscriberConfig cfg = startAt(0);
+                cfg.commit = &*cf;
+                REQUIRE(cfg.validate());
+                // The application's state (here: how many messages it processed) comes back with the position.
+                const std::uint64_t before = cf->hasCommit() ? cf->state().app[0] : 0;
+                CHECK(before == all.size());
+                Plain* self = nullptr;
+                Plain p(cfg, [&self, before](recovery::CommitState& st) { st.app[0] = before + self->got.size(); });
+                self = &p;
+                const std::size_t from = cf->hasCommit() ? cf->state().resumeFrom : 0;
+                if (cf->hasCommit()) CHECK(cf->state().resumeFrom <= cf->state().next);
+                const std::size_t until = run == 0 ? kill1 : run == 1 ? kill2 : s.datagrams.size();
+                // The data comes again from where the commit says (the archiver's replay, or repairs).
+                for (std::size_t o = from; o < std::max(until, from); ++o) p.feed(s.datagrams[o]);
+                all.insert(all.end(), p.got.begin(), p.got.end());
+                lost.insert(lost.end(), p.lost.begin(), p.lost.end());
+            }
+            std::vector<std::uint64_t> offs;
+            for (const auto& g : all) offs.push_back(g.offset);
+            CHECK(offs == std::vector<std::uint64_t>{0, 2, 5, 7, 8, 9});
+            for (const auto& g : all)
+                for (const auto& [o, m] : s.messages)
+                    if (o == g.offset) CHECK(g.body == m.body);
+            CHECK(lost.empty());
+        }
+    }
+    std::remove(path.c_str());
+}

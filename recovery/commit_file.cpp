@@ -1,21 +1,23 @@
-#include "tools/commit_file.h"
+#include "recovery/commit_file.h"
 
 #include <atomic>
 
-namespace seqcast::tools {
+namespace seqcast::recovery {
 
 namespace {
-constexpr std::uint64_t kCommitMagic = 0x3154494D4D4F4353ull;  // "SCOMMIT1"
+// "SCOMMIT2" (version 2: resumeFrom and the application state; a version 1 file is refused)
+constexpr std::uint64_t kCommitMagic = 0x3254494D4D4F4353ull;
 }
 
 struct CommitFile::Layout {
     std::uint64_t magic;
     std::uint64_t active;  // slot holding the latest commit (0/1), 2: none yet
     std::uint64_t seq;
-    CommitState slot[2];
+    CommitState slot[2];   // 72 bytes each, from byte 24
 };
 
 Result<CommitFile> CommitFile::open(const std::string& path, std::uint32_t stream) {
+    static_assert(sizeof(Layout) == 24 + 2 * sizeof(CommitState), "the layout the tests read");
     auto file = MappedFile::open(path, "commit file");
     if (!file) return fail(file.error());
     const bool fresh = file->fresh();
@@ -31,6 +33,8 @@ Result<CommitFile> CommitFile::open(const std::string& path, std::uint32_t strea
         if (f.map_->magic != kCommitMagic || f.map_->active > 2) return failInvalid(path + " is not a seqcast commit file");
         if (f.map_->active < 2 && f.map_->slot[f.map_->active].stream != stream)
             return failInvalid(path + " belongs to stream " + std::to_string(f.map_->slot[f.map_->active].stream));
+        if (f.map_->active < 2 && f.map_->slot[f.map_->active].resumeFrom > f.map_->slot[f.map_->active].next)
+            return failInvalid(path + " is damaged: its resume offset lies beyond its committed position");
     }
     return f;
 }
@@ -50,4 +54,4 @@ void CommitFile::commit(const CommitState& s) noexcept {
 
 Status CommitFile::sync() noexcept { return file_.sync(); }
 
-}  // namespace seqcast::tools
+}  // namespace seqcast::recovery
