@@ -36,7 +36,7 @@ int runSub(int argc, char** argv) {
         ("archiver", po::value<std::string>(), "archiver address: replays (--from) and repairs older than the sequencer's ring")
         ("from", po::value<std::string>()->default_value("latest"), "start at latest, earliest or an offset (the last two replay from --archiver)")
         ("mode", po::value<std::string>()->default_value("at-least-once"), "at-least-once, at-most-once, or exactly-once (needs --commit-file)")
-        ("commit-file", po::value<std::string>(), "exactly-once: the committed position; a restart resumes right after it")
+        ("commit-file", po::value<std::string>(), "exactly-once: the committed position and totals (and --output length); a restart resumes from it, processing nothing twice")
         ("commit-sync-ms", po::value<std::string>()->default_value("0"), "exactly-once: also msync the commit this often (0: never; survives process crashes either way)")
         ("print", "print each message: offset publisher pub_seq length payload")
         ("output", po::value<std::string>(),
