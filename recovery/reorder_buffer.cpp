@@ -5,8 +5,10 @@
 namespace seqcast::recovery {
 
 ReorderBuffer::ReorderBuffer(std::size_t maxBytes, std::size_t maxDatagram)
-    : maxDatagram_(maxDatagram), arena_((maxBytes / maxDatagram < 4 ? 4 : maxBytes / maxDatagram) * maxDatagram),
-      slots_(arena_.size() / maxDatagram) {
+    : maxDatagram_(maxDatagram),
+      arenaBytes_((maxBytes / maxDatagram < 4 ? 4 : maxBytes / maxDatagram) * maxDatagram),
+      arena_(new std::byte[arenaBytes_]),
+      slots_(arenaBytes_ / maxDatagram) {
     free_.reserve(slots_.size());
     order_.resize(slots_.size());
     for (std::size_t i = slots_.size(); i-- > 0;) free_.push_back(static_cast<std::uint32_t>(i));
@@ -45,7 +47,7 @@ ReorderBuffer::Insert ReorderBuffer::insert(Offset first, std::uint32_t count, s
     const std::uint32_t id = free_.back();
     free_.pop_back();
     slots_[id] = Slot{f, count, static_cast<std::uint32_t>(bytes.size())};
-    std::memcpy(arena_.data() + std::size_t{id} * maxDatagram_, bytes.data(), bytes.size());
+    std::memcpy(arena_.get() + std::size_t{id} * maxDatagram_, bytes.data(), bytes.size());
     // Room at `pos`: shift the shorter side by one.
     if (pos < count_ - pos) {
         head_ = head_ == 0 ? order_.size() - 1 : head_ - 1;
@@ -71,7 +73,7 @@ std::span<const std::byte> ReorderBuffer::popLowest() {
     head_ = head_ + 1 == order_.size() ? 0 : head_ + 1;
     --count_;
     pendingRelease_ = id;
-    return std::span<const std::byte>(arena_.data() + std::size_t{id} * maxDatagram_, slots_[id].len);
+    return std::span<const std::byte>(arena_.get() + std::size_t{id} * maxDatagram_, slots_[id].len);
 }
 
 std::size_t ReorderBuffer::discardBelow(Offset next) {

@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <span>
+#include <memory>
 #include <vector>
 
 #include "fabric/types.h"
@@ -45,7 +46,10 @@ private:
     const Slot& slotAt(std::size_t i) noexcept { return slots_[at(i)]; }
 
     std::size_t maxDatagram_;
-    std::vector<std::byte> arena_;
+    // Not zero-filled: a large buffer costs nothing until slots are used (a 128 MiB zero-fill took
+    // seconds of start-up on a busy host, during which the process read nothing).
+    std::size_t arenaBytes_;
+    std::unique_ptr<std::byte[]> arena_;
     std::vector<Slot> slots_;
     std::vector<std::uint32_t> free_;
     // Slot ids sorted by first, ascending, in a ring: datagrams mostly arrive in order and leave
