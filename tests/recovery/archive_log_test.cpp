@@ -9,6 +9,7 @@
 
 #include "fabric/wire.h"
 #include "recovery/archive_log.h"
+#include "tests/test_skip.h"
 
 using namespace seqcast;
 using namespace seqcast::recovery;
@@ -230,7 +231,7 @@ TEST_CASE("archive log: O_DIRECT writes and recovery") {
     cfg.direct = true;
     auto log = ArchiveLog::open(cfg);
     if (!log && log.error().code == EINVAL) {
-        MESSAGE("skipped: this filesystem does not support O_DIRECT");
+        seqcast::test::skip("archive log O_DIRECT case: this file system does not support O_DIRECT");
         return;
     }
     REQUIRE(log);
