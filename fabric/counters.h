@@ -49,6 +49,7 @@ enum class Counter : std::uint16_t {
     RetransmitsRateLimited,
     RetransmitsHostLimited,  // one requesting host's share of the budget spent
     RetransmitsUnavailable,  // offsets no longer in the retransmit ring
+    RetransmitsBadCrc,    // ring copies that failed their CRC check when asked for: never sent
     LossNotices,
     OffsetsLost,
     HeartbeatsSent,
@@ -87,6 +88,7 @@ inline constexpr std::array<std::string_view, kCounterCount> kCounterNames = {
     "drop_unexpected_type", "drop_duplicate", "drop_out_of_order", "drop_too_large", "drop_overflow", "drop_not_allowed", "drop_bad_auth", "drop_unknown_key",
     "gaps_detected", "gap_offsets_repaired", "naks_sent", "naks_received", "naks_suppressed",
     "nak_offsets_requested", "retransmits", "retransmits_rate_limited", "retransmits_host_limited", "retransmits_unavailable",
+    "retransmits_bad_crc",
     "loss_notices", "offsets_lost", "heartbeats_sent", "heartbeats_received", "pub_acks_sent",
     "pub_acks_received", "pub_naks_sent", "pub_naks_received", "pub_retransmits", "back_pressure",
     "messages_confirmed", "fragments_evicted", "epoch_changes", "replays_started", "replays_refused",

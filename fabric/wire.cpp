@@ -372,15 +372,17 @@ std::size_t encodeReplayEnd(std::span<std::byte> buf, StreamId s, Epoch e, std::
     return encodeFixed(buf, FrameType::ReplayEnd, s, e, next, &b, tsNs);
 }
 
-void restamp(std::span<std::byte> d, std::uint16_t setFlags, std::uint64_t senderTsNs) noexcept {
-    if (d.size() < kHeaderSize) return;
+bool restamp(std::span<std::byte> d, std::uint16_t setFlags, std::uint64_t senderTsNs) noexcept {
+    if (d.size() < kHeaderSize) return false;
     auto h = readAt<DatagramHeader>(d, 0);
+    if (datagramCrc(d) != h.crc32c.get()) return false;  // damaged where it was kept: never re-signed
     h.flags.set(static_cast<std::uint16_t>(h.flags.get() | setFlags));
     h.senderTsNs.set(senderTsNs);
     h.crc32c.set(0);
     putAt(d, 0, h);
     h.crc32c.set(datagramCrc(d));
     putAt(d, 0, h);
+    return true;
 }
 
 }  // namespace seqcast::wire

@@ -353,7 +353,10 @@ std::size_t encodeReplayRequest(std::span<std::byte> buf, StreamId s, std::uint6
 std::size_t encodeReplayEnd(std::span<std::byte> buf, StreamId s, Epoch e, std::uint64_t requestId, ReplayStatus st,
                             Offset next, Offset earliest, std::uint64_t tsNs) noexcept;
 
-// Rewrites the flags of an encoded datagram (e.g. mark a stored DATA as retransmitted) and its CRC.
-void restamp(std::span<std::byte> datagram, std::uint16_t setFlags, std::uint64_t senderTsNs) noexcept;
+// Rewrites the flags and sender timestamp of an encoded datagram (e.g. mark a stored DATA as
+// retransmitted) and re-signs it with a new CRC, but only after checking the CRC it carries: a
+// datagram damaged where it was kept (a retransmit ring, an archive) is left as it is and false is
+// returned, so that the caller drops it (counted) instead of re-signing the damage and sending it.
+[[nodiscard]] bool restamp(std::span<std::byte> datagram, std::uint16_t setFlags, std::uint64_t senderTsNs) noexcept;
 
 }  // namespace seqcast::wire

@@ -344,6 +344,7 @@ int Archiver::serve(Session& s, std::uint64_t nowNs) {
         std::byte* base = s.buf + s.bufStart;
         const std::uint64_t pos = s.bufPos + s.bufUsed;
         bool reachedEnd = false;
+        bool damaged = false;  // a record that failed its CRC when re-stamped
         std::uint64_t lostTo = 0;
         const auto res = parseChunk(std::span<const std::byte>(base + s.bufUsed, s.bufLen - s.bufUsed), pos,
                                     log_->segmentBytes(), log_->maxDatagram(), [&](const LogRecordView& rec) {
@@ -362,9 +363,13 @@ int Archiver::serve(Session& s, std::uint64_t nowNs) {
                                             windowFull = true;
                                             return false;
                                         }
-                                        // Verified by parseChunk; re-stamped as a replay (new CRC) in our buffer.
+                                        // Verified by parseChunk; re-stamped as a replay (new CRC) in our
+                                        // buffer, which checks the CRC again right before re-signing.
                                         auto bytes = std::span<std::byte>(const_cast<std::byte*>(rec.datagram.data()), rec.datagram.size());
-                                        wire::restamp(bytes, wire::kFlagReplay, wallNs());
+                                        if (!wire::restamp(bytes, wire::kFlagReplay, wallNs())) {
+                                            damaged = true;
+                                            return false;
+                                        }
                                         tx_.push_back(transport::TxItem{bytes.data(), static_cast<std::uint32_t>(bytes.size()), s.client});
                                         s.inflight.emplace_back(end, static_cast<std::uint32_t>(bytes.size()));
                                         s.inflightBytes += bytes.size();
@@ -373,6 +378,14 @@ int Archiver::serve(Session& s, std::uint64_t nowNs) {
                                     });
         s.bufUsed = static_cast<std::size_t>(res.nextPos - s.bufPos);
         s.readPos = res.nextPos;
+        if (damaged) {
+            // As a record parseChunk finds damaged (below): never served; the session fails after
+            // what precedes it is sent.
+            c_.add(Counter::DropBadCrc);
+            stopped = true;
+            stopStatus = wire::ReplayStatus::Failed;
+            break;
+        }
         if (lostTo != 0) {
             // Offsets the archiver never received: send what precedes, then the notice, then go on.
             work += sendQueued();

@@ -431,9 +431,15 @@ void Sequencer::onNak(const wire::DatagramView& v, transport::Endpoint from, std
                 c_.add(Counter::RetransmitsHostLimited);
                 return;
             }
+            // The ring copy is checked against its CRC before it is re-signed: damage in the ring
+            // (memory, or the state file it is mapped from) is never sent. Nothing else holds those
+            // offsets here: the requester's gap goes to an archiver, or is declared lost at its deadline.
+            if (!wire::restamp(e->bytes, wire::kFlagRetransmit, wallNs())) {
+                c_.add(Counter::RetransmitsBadCrc);
+                continue;
+            }
             tokens_ -= static_cast<double>(e->bytes.size());
             host.tokens -= static_cast<double>(e->bytes.size());
-            wire::restamp(e->bytes, wire::kFlagRetransmit, wallNs());
             ring_->markRetransmitted(e->index, nowNs);
             txCtl_.push_back(transport::TxItem{e->bytes.data(), static_cast<std::uint32_t>(e->bytes.size()), cfg_.group});
             c_.add(Counter::Retransmits);

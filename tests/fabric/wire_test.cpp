@@ -720,12 +720,28 @@ TEST_CASE("forward compatibility: larger minor, unknown flags, longer header") {
 
 TEST_CASE("restamp sets flags and keeps the CRC valid") {
     Bytes d = test::sampleDataFragments();
-    restamp(d, kFlagReplay, 424242);
+    REQUIRE(restamp(d, kFlagReplay, 424242));
     DatagramView v;
     REQUIRE(decode(d, v) == DecodeError::Ok);
     CHECK(v.flags == kFlagReplay);
     CHECK(v.senderTsNs == 424242);
     CHECK(v.count == 3);
+}
+
+TEST_CASE("restamp refuses a datagram whose CRC does not match: damage is never re-signed") {
+    const Bytes good = test::sampleDataFragments();
+    // One flipped bit anywhere (header, CRC field, payload) and the datagram is left exactly as it was.
+    for (std::size_t at = 0; at < good.size(); at += 5) {
+        Bytes d = good;
+        d[at] ^= std::byte{0x10};
+        const Bytes damaged = d;
+        CHECK_FALSE(restamp(d, kFlagRetransmit, 77));
+        CHECK(sameBytes(d, damaged));
+        DatagramView v;
+        CHECK(decode(d, v) != DecodeError::Ok);
+    }
+    Bytes shortOne(kHeaderSize - 1);
+    CHECK_FALSE(restamp(shortOne, kFlagRetransmit, 77));
 }
 
 TEST_CASE("writer limits") {

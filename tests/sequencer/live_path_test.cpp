@@ -2,6 +2,13 @@
 // subscribers, with seeded faults on both legs, driven by a fake clock.
 #include <doctest/doctest.h>
 
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
 #include <map>
 #include <memory>
 #include <string>
@@ -657,4 +664,62 @@ TEST_CASE("a host flooding NAKs gets its share of the retransmission budget; ano
     // Every honest request was answered at once.
     CHECK(honestAsked == 10);
     CHECK(honestServed == honestAsked);
+}
+
+// Integrity across the retransmit ring: a NAK answer re-signs the stored datagram (new flags, new
+// CRC), so the stored copy is checked first. Bytes flipped inside the ring, here through the state
+// file the ring is mapped from (as damaged memory or disk would), are never sent: the subscriber
+// that asked reports the message lost and never delivers it damaged.
+TEST_CASE("a message damaged inside the sequencer's ring is never retransmitted or delivered; it is counted and reported lost") {
+    const std::string path = "/tmp/seqcast-test-ring-crc-" + std::to_string(::getpid());
+    std::remove(path.c_str());
+    transport::FaultConfig none;
+    sequencer::SequencerConfig cfg;
+    cfg.statePath = path;
+    cfg.ringBytes = 4u << 20;
+    cfg.retransmitHoldoffNs = 0;
+    Harness h(1, 2, none, none, cfg);
+    auto& p = *h.pubs[0];
+    for (std::uint64_t i = 0; i < 50; ++i) REQUIRE(p.pub->offer(makeMessage(0, i, 100), h.now) == sequencer::Publisher::Offer::Accepted);
+    for (int k = 0; k < 20000 && !p.pub->allConfirmed(); ++k) h.step();
+    REQUIRE(p.pub->allConfirmed());
+    // One more message, one no other message resembles; subscriber 0 loses its datagram.
+    const std::vector<std::byte> marked(100, std::byte{0x5A});
+    REQUIRE(p.pub->offer(marked, h.now) == sequencer::Publisher::Offer::Accepted);
+    h.now += 5'000;
+    p.pub->doWork(h.now);
+    h.seq->doWork(h.now);
+    transport::RxSlot slots[64];
+    while (h.subs[0]->t->recvBurst(slots) > 0) {}
+
+    // Flip one byte of that message's payload in the ring, through a second mapping of the state file.
+    const int fd = ::open(path.c_str(), O_RDWR);
+    REQUIRE(fd >= 0);
+    struct stat st {};
+    REQUIRE(::fstat(fd, &st) == 0);
+    void* m = ::mmap(nullptr, static_cast<std::size_t>(st.st_size), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    ::close(fd);
+    REQUIRE(m != MAP_FAILED);
+    const std::span<std::byte> file(static_cast<std::byte*>(m), static_cast<std::size_t>(st.st_size));
+    const auto at = std::search(file.begin(), file.end(), marked.begin(), marked.end());
+    REQUIRE(at != file.end());
+    REQUIRE(std::search(at + 1, file.end(), marked.begin(), marked.end()) == file.end());  // one copy only
+    at[50] ^= std::byte{0x01};
+    ::munmap(m, file.size());
+
+    // Subscriber 0 NAKs it until its gap deadline (2 s), then reports it lost.
+    for (int k = 0; k < 1'000'000 && h.subs[0]->lost == 0 && h.subs[0]->delivered < 51; ++k) h.step();
+    const auto& s0 = *h.subs[0];
+    const auto& s1 = *h.subs[1];
+    CHECK(s1.delivered == 51);  // it did not lose the original
+    CHECK(s0.delivered == 50);
+    CHECK(s0.lost == 1);
+    CHECK(s0.sub->gaps().stats().naksSent > 0);
+    CHECK(h.seqCounters.get(Counter::RetransmitsBadCrc) > 0);
+    CHECK(h.seqCounters.get(Counter::Retransmits) == 0);
+    // What subscriber 0 delivered is exactly the first 50 messages.
+    std::uint32_t first50 = kCrc32cInit;
+    for (std::uint64_t i = 0; i < 50; ++i) first50 = crc32cUpdate(first50, makeMessage(0, i, 100));
+    CHECK(s0.digest == first50);
+    std::remove(path.c_str());
 }
