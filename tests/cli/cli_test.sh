@@ -81,17 +81,23 @@ GROUP="239.$((RANDOM % 200 + 20)).$((RANDOM % 250 + 1)).$((RANDOM % 250 + 1)):$(
 PIDS+=($!); SEQ=$!
 "$SEQCAST" sub --group "$GROUP" --duration 30 2>"$TMP/sub.log" &
 PIDS+=($!); SUB=$!
-"$SEQCAST" pub --sequencer 127.0.0.1:$PORT --rate 2000 --count 20000 --duration 30 --linger 1 2>"$TMP/pub.log" &
+"$SEQCAST" pub --sequencer 127.0.0.1:$PORT --rate 2000 --count 60000 --duration 30 --linger 1 2>"$TMP/pub.log" &
 PIDS+=($!)
-sleep 1.5
-"$SEQCAST" stat --json >"$TMP/s1.json"
-sleep 1
-"$SEQCAST" stat --json >"$TMP/s2.json"
 counter() {  # counter FILE PID NAME
     python3 -c "import json,sys; d=json.load(open(sys.argv[1])); p=[x for x in d['processes'] if x['pid']==int(sys.argv[2])]; print(p[0]['counters'][sys.argv[3]] if p else -1)" "$@" 2>/dev/null ||
         echo -1
 }
 if command -v python3 >/dev/null; then
+    # The first snapshot once both processes have counted something (20 s at most: a busy host
+    # may start them slowly), then one a second later: both must have grown in between.
+    for ((i = 0; i < 100; i++)); do
+        "$SEQCAST" stat --json >"$TMP/s1.json"
+        [ "$(counter "$TMP/s1.json" "$SEQ" messages_out)" -gt 0 ] 2>/dev/null &&
+            [ "$(counter "$TMP/s1.json" "$SUB" messages_in)" -gt 0 ] 2>/dev/null && break
+        sleep 0.2
+    done
+    sleep 1
+    "$SEQCAST" stat --json >"$TMP/s2.json"
     for pair in "$SEQ messages_out" "$SUB messages_in"; do
         read -r pid name <<<"$pair"
         a=$(counter "$TMP/s1.json" "$pid" "$name"); b=$(counter "$TMP/s2.json" "$pid" "$name")
@@ -99,6 +105,8 @@ if command -v python3 >/dev/null; then
         echo "stat: pid $pid $name $a -> $b"
     done
 else
+    sleep 2
+    "$SEQCAST" stat --json >"$TMP/s1.json"
     grep -q "\"pid\":$SEQ" "$TMP/s1.json" || fail "stat --json lacks the sequencer"
 fi
 
