@@ -161,8 +161,11 @@ int runArchiver(int argc, char** argv) {
         if (now >= end) break;
         const int work = ar.doWork(now);
         if (!ar.failure().empty()) {
-            std::fprintf(stderr, "seqcast archiver: recording stopped: %s (what is stored stays valid, through offset %llu)\n",
-                         ar.failure().c_str(), static_cast<unsigned long long>(log.written().get()));
+            // Only what the last successful fdatasync covered is known to be on disk; writes since
+            // then may never reach it (a thin-provisioned or failing device).
+            std::fprintf(stderr, "seqcast archiver: recording stopped: %s (what is stored stays valid, through offset %llu, "
+                         "the last fdatasync; offsets written after it may be lost)\n",
+                         ar.failure().c_str(), static_cast<unsigned long long>(log.durable().get()));
             rc = 1;
             break;
         }
