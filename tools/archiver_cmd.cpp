@@ -73,6 +73,8 @@ int runArchiver(int argc, char** argv) {
         durationS = getU64(vm, "duration", 0, 1ull << 32);
         pinCpu(vm);
         dataUdp = socketConfig(vm);
+        // The 128M default is for a kernel socket queue. On DPDK --rcvbuf sizes the endpoint's
+        // queue in the mbuf pool, which lives in the EAL's memory (-m): keep the other roles' 8M.
         dataUdp.bind = group;
         dataUdp.groups = {group.addr};
         dataUdp.maxDatagram = 65536;
@@ -80,6 +82,10 @@ int runArchiver(int argc, char** argv) {
         subUdp.bind = transport::Endpoint{subUdp.interface, 0};
         svcUdp = socketConfig(vm);
         svcUdp.bind = getEndpoint(vm, "control");
+        // The 128M default is for a kernel socket queue. On DPDK --rcvbuf sizes the endpoints'
+        // queues in the mbuf pool, which lives in the EAL's memory (-m): keep the other roles' 8M.
+        if (dataUdp.api == transport::SocketApi::Dpdk && vm["rcvbuf"].defaulted())
+            dataUdp.rcvBuf = subUdp.rcvBuf = svcUdp.rcvBuf = 8 << 20;
         faults = faultConfig(vm);
         if (auto st = cfg.validate(); !st) throw UsageError(st.error().message());
     } catch (const UsageError& e) {
@@ -90,11 +96,13 @@ int runArchiver(int argc, char** argv) {
     auto shm = transport::ShmCounters::create("archiver", cfg.sub.stream.get());
     Counters& c = shm->counters();
     dataUdp.counters = subUdp.counters = svcUdp.counters = &c;
+    // Each failure is reported as it happens: a later open would only add a confusing second
+    // error (a DPDK EAL that failed once refuses a second initialisation).
     auto data = openTransport(dataUdp, faults, "archiver " + dataUdp.bind.str());
-    auto sub = openTransport(subUdp, transport::FaultConfig{}, "archiver NAK socket");
-    auto svc = openTransport(svcUdp, transport::FaultConfig{}, "archiver service " + svcUdp.bind.str());
     if (!data) return setupFailure("archiver", "group", data.error());
+    auto sub = openTransport(subUdp, transport::FaultConfig{}, "archiver NAK socket");
     if (!sub) return setupFailure("archiver", "interface", sub.error());
+    auto svc = openTransport(svcUdp, transport::FaultConfig{}, "archiver service " + svcUdp.bind.str());
     if (!svc) return setupFailure("archiver", "control", svc.error());
     const bool tty = ::isatty(2) != 0;
     int lastPct = -1;
