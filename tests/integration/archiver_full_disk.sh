@@ -29,7 +29,13 @@ unmount_all() {
     for p in "${STARTED[@]}"; do wait "$p" 2>/dev/null || true; done
     mountpoint -q "$THIN" && umount "$THIN"
     [[ -n $LOOP ]] && losetup -d "$LOOP" 2>/dev/null
-    mountpoint -q "$BACK" && umount "$BACK"
+    # The loop device lets go of its backing file asynchronously: retry, then detach lazily.
+    local i
+    for ((i = 0; i < 50; i++)); do
+        mountpoint -q "$BACK" || break
+        umount "$BACK" 2>/dev/null || sleep 0.1
+    done
+    mountpoint -q "$BACK" && umount -l "$BACK"
     mountpoint -q "$MNT" && umount "$MNT"
 }
 trap 'rc=$?; unmount_all; (exit $rc); cleanup' EXIT
