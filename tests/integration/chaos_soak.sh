@@ -258,6 +258,10 @@ launch sub2
 launch sub3
 wait_until 20 "the archiver and the subscribers hear the sequencer across the bridge" heard ||
     die "no heartbeat crossed the bridge"
+# The first publishers offer until the chaos phase ends. It starts once the subscribers delivered
+# something (20 s at most): their --duration covers that wait, so no kill finds one that simply
+# finished (a busy host once spent 20 s starting the other roles, and pub1 ended before the chaos).
+CHAOS_END_NS=$(($(date +%s%N) + (DURATION + 21) * 1000000000))
 launch pub1
 launch pub2
 wait_until 20 "every subscriber delivered (and sub1/sub2 printed) something" delivered_some ||
