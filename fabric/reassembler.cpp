@@ -14,26 +14,20 @@ Reassembler::Slot* Reassembler::find(PublisherId p, PubSeq s) {
     return nullptr;
 }
 
-void Reassembler::reserve(Slot& s, std::size_t need) {
-    std::size_t cap = std::max<std::size_t>({need, 2 * s.cap, 4096});
-    cap = std::min<std::size_t>(cap, std::max<std::size_t>(need, maxMessage_));
-    std::unique_ptr<std::byte[]> grown(new std::byte[cap]);  // not zero-filled
-    // Bytes received so far lie below the old capacity; copy only ranges actually held.
-    for (const auto& r : s.have) std::memcpy(grown.get() + r.first, s.data.get() + r.first, r.second - r.first);
-    s.data = std::move(grown);
-    s.cap = cap;
+void Reassembler::ensureBuffer(Slot& s) {
+    if (s.data) return;
+    // Once per slot for the reassembler's life: the pool is maxPending buffers of maxMessage bytes.
+    s.data.reset(new std::byte[maxMessage_]);  // not zero-filled
+    s.have.reserve(kMaxRanges + 1);
+    ++stats_.buffers;
 }
 
 void Reassembler::release(Slot& s) {
+    // The buffer and the range list's capacity stay with the slot for its next message.
     s.used = false;
     s.haveLast = false;
     s.total = 0;
     s.have.clear();
-    // Keep capacity bounded: a slot that held a huge message gives its memory back.
-    if (s.cap > (std::size_t{256} << 10)) {
-        s.data.reset();
-        s.cap = 0;
-    }
 }
 
 Reassembler::Slot& Reassembler::claim(PublisherId p, PubSeq s) {
@@ -98,7 +92,7 @@ Reassembler::Outcome Reassembler::offer(const wire::MessageView& f, std::span<co
         s->haveLast = true;
         s->total = e32;
     }
-    if (s->cap < e32) reserve(*s, e32);
+    ensureBuffer(*s);
     if (!f.payload.empty()) std::memcpy(s->data.get() + f.fragOffset, f.payload.data(), f.payload.size());
     if (!insertRange(s->have, f.fragOffset, e32) && !(f.last() && f.payload.empty())) {
         ++stats_.duplicates;
@@ -138,7 +132,8 @@ std::size_t Reassembler::pending() const noexcept {
 
 std::size_t Reassembler::bytesHeld() const noexcept {
     std::size_t n = 0;
-    for (const auto& s : slots_) n += s.cap;
+    for (const auto& s : slots_)
+        if (s.data) n += maxMessage_;
     return n;
 }
 

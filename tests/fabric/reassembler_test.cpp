@@ -1,7 +1,11 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <new>
 #include <random>
+#include <set>
 #include <vector>
 
 #include "fabric/reassembler.h"
@@ -12,6 +16,24 @@ using namespace seqcast;
 using namespace seqcast::wire;
 using Outcome = Reassembler::Outcome;
 using seqcast::test::Bytes;
+
+// Every operator new in this test binary is counted, so a test can show that a stretch of work
+// allocated nothing (the array and sized forms of new and delete forward to these).
+namespace {
+std::atomic<std::uint64_t> gAllocations{0};
+std::uint64_t allocations() { return gAllocations.load(std::memory_order_relaxed); }
+}  // namespace
+
+void* operator new(std::size_t n) {
+    gAllocations.fetch_add(1, std::memory_order_relaxed);
+    if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
+    throw std::bad_alloc();
+}
+void* operator new[](std::size_t n) { return ::operator new(n); }
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete[](void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
 
 namespace {
 
@@ -338,30 +360,77 @@ TEST_CASE("eviction picks the least recently touched message") {
 
 TEST_CASE("memory stays bounded under a flood of fragments that never complete") {
     // 100k messages, each announced by one fragment near the largest offset allowed (each would
-    // need ~1 MiB), then one message cut into slivers: bounded slots, bounded bytes, bounded ranges.
+    // need ~1 MiB), then one message cut into slivers: bounded slots, bounded bytes, bounded ranges,
+    // and no allocation once the pool is full (each slot took one buffer on its first message).
     constexpr std::size_t kPending = 64;
+    constexpr std::uint64_t kFlood = 100'000;
     Reassembler r(kDefaultMaxMessage, kPending);
     const Bytes tail = test::patternBytes(64, 9);
     std::span<const std::byte> out;
     std::size_t peak = 0;
-    for (std::uint64_t seq = 0; seq < 100'000; ++seq) {
+    std::uint64_t allocationsBefore = 0;
+    for (std::uint64_t seq = 0; seq < kFlood; ++seq) {
+        if (seq == kPending) allocationsBefore = allocations();
         REQUIRE(r.offer(frag(PublisherId{static_cast<std::uint32_t>(1 + seq % 7)}, PubSeq{seq}, kDefaultMaxMessage - 64, tail, false), out) ==
                 Outcome::Pending);
         peak = std::max(peak, r.bytesHeld());
         REQUIRE(r.pending() <= kPending);
     }
-    CHECK(r.stats().evicted == 100'000 - kPending);
+    CHECK(allocations() == allocationsBefore);  // the flood past the first kPending allocated nothing
+    CHECK(r.stats().buffers == kPending);
+    CHECK(r.stats().evicted == kFlood - kPending);
     CHECK(peak <= kPending * kDefaultMaxMessage);
     // Slivers: one byte at every other offset. The message is dropped once it has more than
     // kMaxRanges holes, and again each time slivers rebuild it.
     const Bytes one = test::patternBytes(1, 1);
     std::size_t inconsistent = 0;
+    const auto beforeSlivers = allocations();
     for (std::uint32_t off = 2; off < 2 * 10 * Reassembler::kMaxRanges; off += 2) {
         const Outcome o = r.offer(frag(PublisherId{99}, PubSeq{1}, off, one, false), out);
         if (o == Outcome::Inconsistent) ++inconsistent;
         else REQUIRE(o == Outcome::Pending);
     }
     CHECK(inconsistent >= 9);
+    CHECK(allocations() == beforeSlivers);  // kMaxRanges ranges fit the capacity reserved up front
     CHECK(r.pending() <= kPending);
     CHECK(r.bytesHeld() <= kPending * kDefaultMaxMessage);
+    CHECK(r.stats().buffers == kPending);
+}
+
+TEST_CASE("completed messages reuse the pool's buffers") {
+    // 200 messages of 512 KiB, eight 64 KiB fragments each, four in flight at a time, shuffled:
+    // every completed message lies in one of the four pool buffers, and after the first four
+    // messages nothing is allocated.
+    constexpr std::size_t kPending = 4;
+    constexpr std::uint32_t kSize = 512 << 10, kFrag = 64 << 10;
+    Reassembler r(kDefaultMaxMessage, kPending);
+    std::vector<Bytes> messages;
+    for (std::uint32_t p = 0; p < kPending; ++p) messages.push_back(test::patternBytes(kSize, p));
+    std::set<const std::byte*> seen;
+    std::mt19937 rng(17);
+    std::uint64_t allocatedByOffer = 0;  // after the first round
+    std::size_t completed = 0;
+    for (std::uint64_t round = 0; round < 50; ++round) {
+        std::vector<MessageView> order;
+        for (std::uint32_t p = 0; p < kPending; ++p)
+            for (std::uint32_t at = 0; at < kSize; at += kFrag)
+                order.push_back(frag(PublisherId{p}, PubSeq{round}, at, std::span<const std::byte>(messages[p]).subspan(at, kFrag),
+                                     at + kFrag == kSize));
+        std::shuffle(order.begin(), order.end(), rng);
+        for (const auto& f : order) {
+            std::span<const std::byte> out;
+            const auto before = allocations();
+            const Outcome o = r.offer(f, out);
+            if (round > 0) allocatedByOffer += allocations() - before;
+            if (o != Outcome::Complete) continue;
+            ++completed;
+            REQUIRE(equal(out, messages[f.publisher.get()]));
+            seen.insert(out.data());
+        }
+    }
+    CHECK(completed == 50 * kPending);
+    CHECK(r.stats().evicted == 0);
+    CHECK(r.stats().buffers == kPending);
+    CHECK(seen.size() <= kPending);
+    CHECK(allocatedByOffer == 0);
 }
