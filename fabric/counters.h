@@ -43,7 +43,8 @@ enum class Counter : std::uint16_t {
     GapOffsetsRepaired,
     NaksSent,
     NaksReceived,
-    NaksSuppressed,
+    NaksSuppressed,       // subscriber: gaps closed by a retransmission before our NAK; sequencer: NAKs coalesced
+    GapsFilledBeforeNak,  // gaps closed by late originals (reordering) before their first NAK
     NakOffsetsRequested,
     Retransmits,          // datagrams re-sent
     RetransmitsRateLimited,
@@ -87,8 +88,8 @@ inline constexpr std::array<std::string_view, kCounterCount> kCounterNames = {
     "drop_bad_crc", "drop_unknown_type", "drop_bad_body", "drop_wrong_stream", "drop_wrong_epoch",
     "drop_unexpected_type", "drop_duplicate", "drop_out_of_order", "drop_too_large", "drop_overflow", "drop_not_allowed", "drop_bad_auth", "drop_unknown_key",
     "gaps_detected", "gap_offsets_repaired", "naks_sent", "naks_received", "naks_suppressed",
-    "nak_offsets_requested", "retransmits", "retransmits_rate_limited", "retransmits_host_limited", "retransmits_unavailable",
-    "retransmits_bad_crc",
+    "gaps_filled_before_nak", "nak_offsets_requested", "retransmits", "retransmits_rate_limited", "retransmits_host_limited",
+    "retransmits_unavailable", "retransmits_bad_crc",
     "loss_notices", "offsets_lost", "heartbeats_sent", "heartbeats_received", "pub_acks_sent",
     "pub_acks_received", "pub_naks_sent", "pub_naks_received", "pub_retransmits", "back_pressure",
     "messages_confirmed", "fragments_evicted", "epoch_changes", "replays_started", "replays_refused",

@@ -112,7 +112,10 @@ void GapTracker::onData(Offset first, std::uint64_t count, std::uint64_t nowNs, 
         Gap& g = gaps_[i];
         if (g.first >= e) break;
         const std::uint64_t covered = std::min(g.end, e) - std::max(g.first, b);
-        if (g.lastNakNs == 0 && !g.unrepairable) stats_.suppressed += (g.first >= b && g.end <= e) ? 1 : 0;
+        // A gap closed before its first NAK: by another receiver's repair, our NAK was
+        // suppressed; by late originals, it was only reordering and no NAK was in question.
+        if (g.lastNakNs == 0 && !g.unrepairable && g.first >= b && g.end <= e)
+            ++(isRepair ? stats_.suppressed : stats_.filledBeforeNak);
         if (isRepair || g.lastNakNs != 0) stats_.repairedOffsets += covered;
         // Karn: a gap NAKed more than once cannot tell which NAK its repair answers.
         if (isRepair && g.lastNakNs != 0 && g.attempts == 1 && !g.partial && nowNs > g.lastNakNs) {

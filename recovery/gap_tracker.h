@@ -37,7 +37,8 @@ struct GapStats {
     std::uint64_t gapsDetected = 0;
     std::uint64_t naksSent = 0;          // NAK ranges emitted
     std::uint64_t nakOffsets = 0;
-    std::uint64_t suppressed = 0;        // gaps repaired before their first NAK
+    std::uint64_t suppressed = 0;        // gaps closed by a retransmission before their first NAK
+    std::uint64_t filledBeforeNak = 0;   // gaps closed by late originals (reordering) before their first NAK
     std::uint64_t repairedOffsets = 0;
     std::uint64_t lossNotices = 0;
     std::uint64_t lostOffsets = 0;

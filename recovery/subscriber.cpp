@@ -95,6 +95,8 @@ int Subscriber::doWork(std::uint64_t nowNs) {
             onDatagram(std::span<const std::byte>(rx_[i].data, rx_[i].len), rx_[i].from, nowNs);
         work += static_cast<int>(m);
     }
+    // Data can open and close gaps with no timer due: the gap counters follow every round with input.
+    if (work > 0) syncGapCounters();
     work += pollTimers(nowNs);
     if (replayActive_) pollReplay(nowNs, false);
     // The stream ended inside a message that cannot be delivered: nothing follows to end the run.
@@ -479,14 +481,19 @@ int Subscriber::pollTimers(std::uint64_t nowNs) {
     const std::size_t n = gaps_.poll(nowNs, act);
     if (nakOpen_) flushNaks(nakWriter_, nakBuf_, nakOpen_, sequencer_);
     if (archNakOpen_) flushNaks(archNakWriter_, archNakBuf_, archNakOpen_, cfg_.archiver);
-    const GapStats& after = gaps_.stats();
-    c_.set(Counter::GapsDetected, after.gapsDetected);
-    c_.set(Counter::NaksSuppressed, after.suppressed);
-    c_.set(Counter::GapOffsetsRepaired, after.repairedOffsets);
-    c_.set(Counter::NakOffsetsRequested, after.nakOffsets);
-    c_.set(Counter::RttNs, gaps_.srttNs());
+    syncGapCounters();
     if (!lost_.empty()) drain();
     return static_cast<int>(n);
+}
+
+void Subscriber::syncGapCounters() noexcept {
+    const GapStats& g = gaps_.stats();
+    c_.set(Counter::GapsDetected, g.gapsDetected);
+    c_.set(Counter::NaksSuppressed, g.suppressed);
+    c_.set(Counter::GapsFilledBeforeNak, g.filledBeforeNak);
+    c_.set(Counter::GapOffsetsRepaired, g.repairedOffsets);
+    c_.set(Counter::NakOffsetsRequested, g.nakOffsets);
+    c_.set(Counter::RttNs, gaps_.srttNs());
 }
 
 void Subscriber::flushNaks(wire::DatagramWriter& w, std::vector<std::byte>& buf, bool& open, transport::Endpoint to) {

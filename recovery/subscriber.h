@@ -125,6 +125,7 @@ public:
     const Reassembler& reassembler() const noexcept { return reasm_; }
 
 private:
+    void syncGapCounters() noexcept;  // the gap tracker's stats into the process counters
     void deliverDatagram(const wire::DatagramView& v, bool repaired);
     void drain();
     void countDecodeError(wire::DecodeError e);

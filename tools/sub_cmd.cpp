@@ -231,6 +231,7 @@ int runSub(int argc, char** argv) {
         j.field("repaired_offsets", g.repairedOffsets);
         j.field("naks_sent", g.naksSent);
         j.field("naks_suppressed", g.suppressed);
+        j.field("gaps_filled_before_nak", g.filledBeforeNak);
         j.field("crc_drops", c.get(Counter::DropBadCrc));
         j.field("duplicates_dropped", c.get(Counter::DropDuplicate));
         j.field("epoch_changes", c.get(Counter::EpochChanges));

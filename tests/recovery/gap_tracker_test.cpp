@@ -110,6 +110,7 @@ TEST_CASE("a repair before the first NAK suppresses it") {
     g.onData(Offset{5}, 5, kT0 + (due - kT0) / 2, true);
     CHECK_FALSE(g.hasGaps());
     CHECK(g.stats().suppressed == 1);
+    CHECK(g.stats().filledBeforeNak == 0);
     CHECK(g.stats().repairedOffsets == 5);
     Log log;
     CHECK(g.poll(kT0 + 1'000'000'000, log.actions()) == 0);
@@ -117,13 +118,38 @@ TEST_CASE("a repair before the first NAK suppresses it") {
     CHECK(g.stats().naksSent == 0);
     CHECK(g.srttNs() == NakPolicy{}.initialRttNs);  // no NAK, no RTT sample
 
-    // Filled in pieces: suppressed once the last piece closes it.
+    // Repaired in pieces: suppressed once the last piece closes it.
     GapTracker h = withHole();
-    h.onData(Offset{5}, 2, kT0 + 1, false);
+    h.onData(Offset{5}, 2, kT0 + 1, true);
     CHECK(h.stats().suppressed == 0);
-    h.onData(Offset{7}, 3, kT0 + 2, false);
+    h.onData(Offset{7}, 3, kT0 + 2, true);
     CHECK(h.stats().suppressed == 1);
+    CHECK(h.stats().filledBeforeNak == 0);
     CHECK_FALSE(h.hasGaps());
+}
+
+TEST_CASE("a gap filled by late originals before its NAK is counted apart from suppressed NAKs") {
+    // Reordering, not repair: no NAK was suppressed, since no other receiver's repair came.
+    GapTracker g = withHole();
+    g.onData(Offset{5}, 2, kT0 + 1, false);
+    CHECK(g.stats().filledBeforeNak == 0);  // partly filled
+    g.onData(Offset{7}, 3, kT0 + 2, false);
+    CHECK_FALSE(g.hasGaps());
+    CHECK(g.stats().filledBeforeNak == 1);
+    CHECK(g.stats().suppressed == 0);
+    CHECK(g.stats().repairedOffsets == 0);
+    Log log;
+    CHECK(g.poll(kT0 + 1'000'000'000, log.actions()) == 0);
+    CHECK(g.stats().naksSent == 0);
+
+    // Once NAKed, neither: the NAK was sent.
+    GapTracker h = withHole();
+    h.poll(h.nextDeadline(), log.actions());
+    CHECK(h.stats().naksSent == 1);
+    h.onData(Offset{5}, 5, h.nextDeadline() - 1, false);
+    CHECK_FALSE(h.hasGaps());
+    CHECK(h.stats().filledBeforeNak == 0);
+    CHECK(h.stats().suppressed == 0);
 }
 
 TEST_CASE("retries back off until the deadline, then the exact range is lost") {
@@ -197,6 +223,7 @@ TEST_CASE("data in the middle of a gap splits it") {
     CHECK(g.gapCount() == 2);
     CHECK(g.firstMissing() == Offset{5});
     CHECK(g.stats().suppressed == 0);  // partly filled is not suppressed
+    CHECK(g.stats().filledBeforeNak == 0);
     g.onData(Offset{5}, 1, kT0 + 20, false);  // trims the left gap: [6, 10)
     g.onData(Offset{19}, 1, kT0 + 20, false);  // trims the right gap: [13, 19)
     Log log;

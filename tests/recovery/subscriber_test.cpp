@@ -190,7 +190,13 @@ TEST_CASE("out-of-order datagrams are held and delivered in order") {
     CHECK(r.offsets() == range(100, 108));
     CHECK(r.sub->nextOffset() == Offset{108});
     CHECK_FALSE(r.sub->gaps().hasGaps());
-    CHECK(r.sub->gaps().stats().suppressed == 1);
+    // Late originals, not a repair: counted apart from suppressed NAKs, in the process counters too.
+    CHECK(r.sub->gaps().stats().suppressed == 0);
+    CHECK(r.sub->gaps().stats().filledBeforeNak == 1);
+    // The process counters follow at once, though no timer ran (no NAK was ever due).
+    CHECK(r.c.get(Counter::GapsDetected) == 1);
+    CHECK(r.c.get(Counter::NaksSuppressed) == 0);
+    CHECK(r.c.get(Counter::GapsFilledBeforeNak) == 1);
     r.work(kT0 + 1'000'000'000);
     CHECK(r.naks().empty());
     CHECK(r.lost.empty());
