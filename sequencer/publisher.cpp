@@ -113,6 +113,7 @@ Status Publisher::openJournal() {
             sl.offerNs = 0;
         }
         recovered_ = j_->nextPubSeq - j_->base;
+        unstamped_ = recovered_ > 0;  // their offer time was on another boot's clock, perhaps
     } else {
         std::uint32_t id = cfg_.id.get();
         while (id == 0) {
@@ -153,6 +154,7 @@ Publisher::Offer Publisher::offer(std::span<const std::byte> msg, std::uint64_t 
     const std::uint64_t s = j_->nextPubSeq;
     slot(s) = Slot{s, pos, static_cast<std::uint32_t>(msg.size()), 0, publishTsNs, wire::kOffsetOpen, 0, lastNowNs_, 0, 0};
     if (j_->base == s) j_->tailPos = pos;
+    if (lastNowNs_ == 0) unstamped_ = true;  // no time yet: the first doWork() stamps it
     // The message and its slot are in place before the counters that publish them move.
     std::atomic_signal_fence(std::memory_order_seq_cst);
     j_->headPos = pos + msg.size();
@@ -339,6 +341,13 @@ std::size_t Publisher::fillSends(std::uint64_t nowNs) {
 }
 
 int Publisher::doWork(std::uint64_t nowNs) {
+    if (unstamped_) {
+        // Once: messages recovered from the journal or offered before the first doWork() have no
+        // offer time on this clock; their confirmation latency counts from now.
+        for (std::uint64_t s = j_->base; s < j_->nextPubSeq; ++s)
+            if (slot(s).offerNs == 0) slot(s).offerNs = nowNs;
+        unstamped_ = false;
+    }
     lastNowNs_ = nowNs;
     int work = 0;
     const std::size_t n = t_.recvBurst(rx_);

@@ -45,7 +45,9 @@ struct PublisherConfig {
 struct Confirmation {
     PubSeq pubSeq;
     Offset offset;        // wire::kOffsetOpen if the sequencer no longer remembered it
-    std::uint64_t latencyNs;  // offer() to confirmation
+    // offer() to confirmation, on the clock doWork() is given. A message offered before the first
+    // doWork(), or recovered from the journal at a restart, is timed from that first doWork().
+    std::uint64_t latencyNs;
 };
 
 class Publisher {
@@ -102,6 +104,7 @@ private:
     std::uint64_t resendGuardNs_ = 0; // ...if not sent within this long
     std::uint64_t lastGoBackNs_ = 0;
     std::uint64_t lastNowNs_ = 0;      // time of the last doWork(): offer() stamps messages with it
+    bool unstamped_ = false;           // messages wait for a time: recovered, or offered before any doWork()
     std::uint64_t srtt_ = 0;
     std::uint64_t rttvar_ = 0;
     std::uint64_t rto_ = 0;

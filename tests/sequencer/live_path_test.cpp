@@ -375,6 +375,71 @@ TEST_CASE("sequencer restart from its state file: offsets continue, the epoch gr
     std::remove(path.c_str());
 }
 
+TEST_CASE("confirmation latency of journal-recovered messages counts from the restart, not from clock zero") {
+    // On a host up for ~3 hours (monotonic clock ~1e13 ns), a journaled publisher restarts with 20
+    // unconfirmed messages. Their confirmation latency is the time since the restart, not the uptime.
+    const std::string journal = "/tmp/seqcast-test-journal-" + std::to_string(::getpid());
+    std::remove(journal.c_str());
+    transport::MemoryNetwork net;
+    Counters sc;
+    transport::MemoryTransport st(net, kSeq);
+    sequencer::SequencerConfig cfg;
+    cfg.group = kGroup;
+    cfg.ringBytes = 4u << 20;
+    auto seq = sequencer::Sequencer::create(cfg, st, st, sc);
+    REQUIRE(seq);
+    sequencer::PublisherConfig pcfg;
+    pcfg.sequencer = kSeq;
+    pcfg.id = PublisherId{9};
+    pcfg.journalPath = journal;
+    std::uint64_t now = 10'000'000'000'000ull;
+    const auto m = makeMessage(9, 0, 50);
+    {
+        Counters pc;
+        transport::MemoryTransport pt(net, Endpoint{0x0A000300u, 0});
+        auto pub = sequencer::Publisher::create(pcfg, pt, pc, {});
+        REQUIRE(pub);
+        (*pub)->doWork(now);
+        for (int i = 0; i < 20; ++i) REQUIRE((*pub)->offer(m, now) == sequencer::Publisher::Offer::Accepted);
+        (*pub)->doWork(now);  // sent, but the sequencer never runs: unconfirmed at the "crash"
+    }
+    now += 1'000'000'000;
+    Counters pc;
+    transport::MemoryTransport pt(net, Endpoint{0x0A000301u, 0});
+    std::vector<std::uint64_t> latencies;
+    auto pub = sequencer::Publisher::create(pcfg, pt, pc, [&](const sequencer::Confirmation& c) { latencies.push_back(c.latencyNs); });
+    REQUIRE(pub);
+    CHECK((*pub)->recoveredMessages() == 20);
+    const std::uint64_t restart = now;
+    for (int k = 0; k < 100 && latencies.size() < 20; ++k) {
+        (*pub)->doWork(now);
+        (*seq)->doWork(now);
+        now += 5'000;
+    }
+    REQUIRE(latencies.size() == 20);
+    for (const auto l : latencies) CHECK(l <= now - restart);
+
+    // A message offered before the publisher's first doWork() is timed from that doWork().
+    latencies.clear();
+    transport::MemoryTransport qt(net, Endpoint{0x0A000302u, 0});
+    Counters qc;
+    sequencer::PublisherConfig qcfg;
+    qcfg.sequencer = kSeq;
+    qcfg.id = PublisherId{10};
+    auto fresh = sequencer::Publisher::create(qcfg, qt, qc, [&](const sequencer::Confirmation& c) { latencies.push_back(c.latencyNs); });
+    REQUIRE(fresh);
+    REQUIRE((*fresh)->offer(m, now) == sequencer::Publisher::Offer::Accepted);
+    const std::uint64_t first = now;
+    for (int k = 0; k < 100 && latencies.empty(); ++k) {
+        (*fresh)->doWork(now);
+        (*seq)->doWork(now);
+        now += 5'000;
+    }
+    REQUIRE(latencies.size() == 1);
+    CHECK(latencies[0] <= now - first);
+    std::remove(journal.c_str());
+}
+
 // Found by tests/fuzz/fuzz_sequencer.cpp: a NAK arriving in the same receive burst as the PUB that
 // filled a datagram found that datagram in the ring before it was sent, restamped it in place, so
 // its first multicast went out flagged as a retransmission (and then a second copy followed).
