@@ -30,7 +30,8 @@ int runPing(int argc, char** argv) {
     const CommandInfo info{
         "ping",
         "Measure latency at a fixed rate through the sequencer (or the bare transport with --raw): HDR-style\n"
-        "percentiles counted from each message's intended send time, per hop, as a table, CSV, JSON or SVG plot.",
+        "percentiles counted from each message's intended send time, per hop, as a table, CSV, JSON or SVG plot.\n"
+        "Exits 1 when messages sent through the sequencer never came back (the count is reported).",
         "  seqcast ping                                   # in-process sequencer on loopback, 10k msg/s for 5 s\n"
         "  seqcast ping --sequencer 127.0.0.1:40000 --group 239.1.1.1:40001 --rate 50000\n"
         "  seqcast ping --raw --rate 20000 --svg raw.svg\n"
@@ -80,6 +81,7 @@ int runPing(int argc, char** argv) {
     std::unique_ptr<Pipeline> p;
     Histogram raw(static_cast<unsigned>(bits));
     std::string title;
+    std::uint64_t sent = 0, missing = 0;
     if (vm.count("raw")) {
         raw = rawOneWay(rng, seconds, po.busyPoll, static_cast<unsigned>(bits), rate);
         series.push_back({"raw UDP one-way (RTT/2)", &raw});
@@ -92,11 +94,10 @@ int runPing(int argc, char** argv) {
             std::cerr << "seqcast ping: the subscriber heard nothing from the sequencer within 3 s (multicast route? --group?)\n";
             return 1;
         }
-        const std::uint64_t sent = p->publish(static_cast<std::size_t>(size), rate, seconds);
+        sent = p->publish(static_cast<std::size_t>(size), rate, seconds);
         p->finish();
-        if (p->delivered.load() < sent)
-            std::fprintf(stderr, "seqcast ping: %llu of %llu messages came back\n", static_cast<unsigned long long>(p->delivered.load()),
-                         static_cast<unsigned long long>(sent));
+        const std::uint64_t back = p->delivered.load();
+        missing = back < sent ? sent - back : 0;
         series.push_back({"publish -> deliver", &p->latency});
         series.push_back({"publish -> sequencer", &p->hopPubSeq});
         series.push_back({"sequencer -> deliver", &p->hopSeqSub});
@@ -133,6 +134,10 @@ int runPing(int argc, char** argv) {
         j.field("rate", rate);
         j.field("seconds", seconds);
         j.field("precision_bits", bits);
+        if (!vm.count("raw")) {
+            j.field("messages_sent", sent);
+            j.field("messages_missing", missing);
+        }
         j.key("series").beginArray();
         for (const auto& s : series) {
             j.begin();
@@ -149,6 +154,13 @@ int runPing(int argc, char** argv) {
     if (vm.count("svg")) {
         if (!writeFile(vm["svg"].as<std::string>(), svgPlot(series, title))) std::fprintf(stderr, "seqcast ping: cannot write SVG\n");
         else std::printf("plot written to %s\n", vm["svg"].as<std::string>().c_str());
+    }
+    if (missing > 0) {
+        // The percentiles above cover only what came back: a run that lost messages is a failure.
+        std::fflush(stdout);
+        std::fprintf(stderr, "seqcast ping: %llu of %llu messages missing (never delivered); the latencies cover the rest\n",
+                     static_cast<unsigned long long>(missing), static_cast<unsigned long long>(sent));
+        return 1;
     }
     return 0;
 }

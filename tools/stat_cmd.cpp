@@ -18,7 +18,31 @@ namespace {
 
 std::uint64_t val(const transport::CounterSnapshot& s, Counter c) { return s.values[static_cast<std::size_t>(c)]; }
 
+bool consumer(const transport::CounterSnapshot& s) { return s.role == "sub" || s.role == "replay" || s.role == "archiver"; }
+
+// Each stream's head: the highest HeadOffset among the sequencers of that stream, and how fast it
+// grew since `prev` (entries per second; 0 without an earlier snapshot of the same sequencer).
+// A consumer's lag is measured against its own stream's head only.
+struct StreamHead {
+    std::uint64_t head = 0;
+    double rate = 0;
+};
+std::map<std::uint32_t, StreamHead> streamHeads(const std::vector<transport::CounterSnapshot>& snap,
+                                                const std::map<std::uint64_t, transport::CounterSnapshot>& prev, double dt) {
+    std::map<std::uint32_t, StreamHead> heads;
+    for (const auto& s : snap) {
+        if (s.role != "sequencer") continue;
+        auto& h = heads[s.stream];
+        h.head = std::max(h.head, val(s, Counter::HeadOffset));
+        auto it = prev.find(s.pid);
+        if (it != prev.end() && it->second.stream == s.stream && dt > 0)
+            h.rate = std::max(h.rate, static_cast<double>(val(s, Counter::HeadOffset) - val(it->second, Counter::HeadOffset)) / dt);
+    }
+    return heads;
+}
+
 std::string snapshotJson(const std::vector<transport::CounterSnapshot>& all) {
+    const auto heads = streamHeads(all, {}, 0);
     Json j;
     j.begin();
     j.field("time_ns", wallNs());
@@ -29,11 +53,9 @@ std::string snapshotJson(const std::vector<transport::CounterSnapshot>& all) {
         j.field("role", s.role);
         j.field("stream", std::uint64_t{s.stream});
         j.key("alive").boolean(s.alive);
-        std::uint64_t head = 0;
-        for (const auto& q : all)
-            if (q.role == "sequencer" && q.stream == s.stream) head = std::max(head, val(q, Counter::HeadOffset));
-        if ((s.role == "sub" || s.role == "replay" || s.role == "archiver") && head >= val(s, Counter::HeadOffset))
-            j.field("lag_offsets", head - val(s, Counter::HeadOffset));
+        const auto it = heads.find(s.stream);
+        if (consumer(s) && it != heads.end() && it->second.head >= val(s, Counter::HeadOffset))
+            j.field("lag_offsets", it->second.head - val(s, Counter::HeadOffset));
         j.key("counters").begin();
         for (std::size_t i = 0; i < kCounterCount; ++i) j.field(std::string(kCounterNames[i]), s.values[i]);
         j.end();
@@ -89,16 +111,8 @@ int runStat(int argc, char** argv) {
         const std::uint64_t now = monoNs();
         const double dt = static_cast<double>(now - prevNs) * 1e-9;
         prevNs = now;
-        // The stream's head and how fast it grows (entries per second), for the lag columns.
-        std::uint64_t head = 0;
-        double headRate = 0;
-        for (const auto& s : snap) {
-            if (s.role != "sequencer") continue;
-            head = std::max(head, val(s, Counter::HeadOffset));
-            auto it = prev.find(s.pid);
-            if (it != prev.end() && dt > 0)
-                headRate = std::max(headRate, static_cast<double>(val(s, Counter::HeadOffset) - val(it->second, Counter::HeadOffset)) / dt);
-        }
+        // Each stream's head and how fast it grows (entries per second), for the lag columns.
+        const auto heads = streamHeads(snap, prev, dt);
         if (tty) std::printf("\x1b[H\x1b[2J");
         std::printf("%-8s %-10s %6s %10s %10s %10s %10s %8s %8s %8s %8s %12s %10s %9s\n", "pid", "role", "stream", "dgram_in/s",
                     "dgram_out/s", "msg_in/s", "msg_out/s", "gaps", "naks", "retx", "lost", "head", "lag", "lag_ms");
@@ -109,10 +123,13 @@ int runStat(int argc, char** argv) {
                 return fmtRate(static_cast<double>(val(s, c) - val(it->second, c)) / dt);
             };
             const std::uint64_t h = val(s, Counter::HeadOffset);
-            const bool consumer = s.role == "sub" || s.role == "replay" || s.role == "archiver";
-            const std::string lag = consumer && head >= h ? std::to_string(head - h) : "";
+            const auto sh = heads.find(s.stream);
+            const bool known = consumer(s) && sh != heads.end() && sh->second.head >= h;
+            const std::uint64_t head = known ? sh->second.head : 0;
+            const double headRate = known ? sh->second.rate : 0;
+            const std::string lag = known ? std::to_string(head - h) : "";
             std::string lagMs;
-            if (consumer && head >= h) {
+            if (known) {
                 // Behind by (head - h) entries: at the stream's current rate, this long.
                 char b[32];
                 if (head == h) std::snprintf(b, sizeof b, "0");

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Every subcommand: --help exits 0 with examples; an unknown option and an out-of-range value exit 2
-# with a message naming the option. Then ping's CSV/JSON/SVG outputs parse, and `seqcast stat --json`
-# shows growing counters of a running sequencer and subscriber.
+# with a message naming the option. Then ping's CSV/JSON/SVG outputs parse, ping through a sequencer
+# killed mid-run reports the missing messages and exits 1, `seqcast stat --json` shows growing
+# counters of a running sequencer and subscriber, and the live view measures each subscriber's lag
+# against its own stream's head (two streams).
 set -u
 SEQCAST=${1:?usage: cli_test.sh path/to/seqcast}
 TMP=$(mktemp -d /tmp/seqcast-cli-XXXXXX)
@@ -73,6 +75,57 @@ else
     fail "seqcast ping failed: $(tail -3 "$TMP/ping.out")"
 fi
 
+# A counter (or lag_offsets) of one process from a `seqcast stat --json` snapshot, -1 when absent.
+# sed and grep, not python: these run in polling loops, and python can take seconds to start on a
+# loaded machine.
+stat_counter() {  # stat_counter PID NAME
+    local v
+    v=$("$SEQCAST" stat --json 2>/dev/null | sed 's/{"pid":/\n&/g' | grep "^{\"pid\":$1," | grep -o "\"$2\":[0-9]*" | head -1)
+    echo "${v#*:}" | grep -E '^[0-9]+$' || echo -1
+}
+random_net() {  # random_net PORTVAR GROUPVAR: a control port and a group:port (port + 1)
+    local port=$((20000 + RANDOM % 20000 * 2))
+    printf -v "$1" '%s' "$port"
+    printf -v "$2" '%s' "239.$((RANDOM % 200 + 20)).$((RANDOM % 250 + 1)).$((RANDOM % 250 + 1)):$((port + 1))"
+}
+
+# ping through a sequencer that is killed once it has sequenced some of ping's messages: the rest
+# never come back, so ping reports them as missing and exits 1 (it used to print percentiles of
+# what came back and exit 0).
+{
+    random_net PPORT PGROUP
+    "$SEQCAST" sequencer --control 127.0.0.1:$PPORT --group "$PGROUP" --state "$TMP/pseq.state" --duration 60 2>"$TMP/pseq.log" &
+    PSEQ=$!; PIDS+=($PSEQ)
+    # 10 s of pings: the kill below comes within a few seconds, even on a loaded machine.
+    timeout 60 "$SEQCAST" ping --sequencer 127.0.0.1:$PPORT --group "$PGROUP" --rate 1000 --duration 10 --json "$TMP/pmiss.json" \
+        >"$TMP/pmiss.out" 2>&1 &
+    PING=$!; PIDS+=($PING)
+    sequenced=0
+    for _ in $(seq 200); do
+        sequenced=$(stat_counter "$PSEQ" messages_in)
+        [ "$sequenced" -gt 0 ] 2>/dev/null && break
+        kill -0 "$PING" 2>/dev/null || break
+        sleep 0.1
+    done
+    ping_alive=0
+    kill -0 "$PING" 2>/dev/null && ping_alive=1
+    kill -9 "$PSEQ" 2>/dev/null
+    wait "$PING"; rc=$?
+    echo "ping: sequencer killed after $sequenced messages; ping exited $rc: $(grep 'missing' "$TMP/pmiss.out")"
+    if [ $ping_alive = 0 ]; then
+        fail "ping: it ended before its sequencer was killed ($sequenced sequenced): $(tail -2 "$TMP/pmiss.out")"
+    elif ! [ "$sequenced" -gt 0 ] 2>/dev/null; then
+        fail "ping: the sequencer never sequenced a message of ping's ($(tail -2 "$TMP/pmiss.out"))"
+    elif [ "$rc" != 1 ]; then
+        fail "ping with its sequencer killed mid-run exited $rc, expected 1: $(tail -3 "$TMP/pmiss.out")"
+    else
+        grep -qE '^seqcast ping: [0-9]+ of [0-9]+ messages missing' "$TMP/pmiss.out" ||
+            fail "ping did not report the missing messages: $(tail -3 "$TMP/pmiss.out")"
+        missing=$(grep -o '"messages_missing":[0-9]*' "$TMP/pmiss.json" | cut -d: -f2)
+        [ "${missing:-0}" -gt 0 ] || fail "ping JSON lacks messages_missing > 0: $(head -c 300 "$TMP/pmiss.json")"
+    fi
+}
+
 # stat --json: non-zero, growing counters of a running sequencer and subscriber.
 PORT=$((20000 + RANDOM % 20000 * 2))
 GROUP="239.$((RANDOM % 200 + 20)).$((RANDOM % 250 + 1)).$((RANDOM % 250 + 1)):$((PORT + 1))"
@@ -109,6 +162,44 @@ else
     "$SEQCAST" stat --json >"$TMP/s1.json"
     grep -q "\"pid\":$SEQ" "$TMP/s1.json" || fail "stat --json lacks the sequencer"
 fi
+
+# stat's live view with two streams: each subscriber's lag is against its own stream's head. Stream
+# ids are random so that other seqcast processes on the host (their own streams) do not mix in.
+{
+    SA=$((100000 + RANDOM)) SB=$((200000 + RANDOM))
+    random_net PA GA
+    random_net PB GB
+    declare -A SUBOF
+    for s in "A $SA $PA $GA 200" "B $SB $PB $GB 3000"; do
+        read -r name stream port group count <<<"$s"
+        "$SEQCAST" sequencer --stream "$stream" --control 127.0.0.1:$port --group "$group" --state "$TMP/$name.state" --duration 60 \
+            2>"$TMP/seq$name.log" &
+        PIDS+=($!)
+        "$SEQCAST" sub --stream "$stream" --group "$group" --duration 60 2>"$TMP/sub$name.log" &
+        PIDS+=($!); SUBOF[$name]=$!
+        "$SEQCAST" pub --stream "$stream" --sequencer 127.0.0.1:$port --rate 20000 --count "$count" --duration 30 --linger 1 \
+            2>"$TMP/pub$name.log" &
+        PIDS+=($!)
+    done
+    # Both subscribers caught up with their streams (lag 0 in the JSON, which matched streams already).
+    caught_up() {
+        [ "$(stat_counter "${SUBOF[A]}" messages_in)" -ge 200 ] && [ "$(stat_counter "${SUBOF[A]}" lag_offsets)" = 0 ] &&
+            [ "$(stat_counter "${SUBOF[B]}" messages_in)" -ge 3000 ] && [ "$(stat_counter "${SUBOF[B]}" lag_offsets)" = 0 ]
+    }
+    for _ in $(seq 300); do caught_up && break; sleep 0.1; done
+    if ! caught_up; then
+        fail "stat: the two subscribers did not catch up with their streams: $("$SEQCAST" stat --json | head -c 600)"
+    else
+        "$SEQCAST" stat --count 1 >"$TMP/live.txt" 2>&1
+        # Columns: pid role stream dgram_in/s dgram_out/s msg_in/s msg_out/s gaps naks retx lost head lag lag_ms
+        for name in A B; do
+            row=$(awk -v p="${SUBOF[$name]}" '$1 == p' "$TMP/live.txt")
+            lag=$(awk '{ print $13 }' <<<"$row")
+            echo "stat live: stream $name subscriber: $row"
+            [ "$lag" = 0 ] || fail "stat live view: subscriber of stream $name (caught up) shows lag '$lag', expected 0: $row"
+        done
+    fi
+}
 
 if [ "$fails" -ne 0 ]; then echo "$fails check(s) failed"; exit 1; fi
 echo "cli: all checks passed"
