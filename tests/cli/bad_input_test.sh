@@ -140,15 +140,22 @@ if [ $HAVE_PYTHON = 1 ]; then
     hold_port "$GROUP" HELD_GROUP_PORT
 fi
 
-# Permission bits do not stop root: permission cases run as nobody where we are root.
-AS_OTHER=()
+# Permission bits do not stop root: permission cases run as nobody where we are root. nobody runs
+# a copy of the binary in $TMP (mode 755 under /tmp), since the checkout may lie in a folder nobody
+# cannot traverse (a mktemp -d folder, /root); the copy goes with $TMP at exit. The probe runs the
+# copy the way the cases do, through `timeout`: setpriv alone can start a binary that `timeout`,
+# running as nobody, cannot reach.
+AS_OTHER=() NOBODY_SEQCAST=$SEQCAST NOBODY_WHY=""
 if [ "$(id -u)" = 0 ]; then
-    if setpriv --reuid=65534 --regid=65534 --clear-groups -- "$SEQCAST" --help >/dev/null 2>&1; then
+    mkdir -p "$TMP/bin" && cp "$SEQCAST" "$TMP/bin/seqcast" && chmod 755 "$TMP/bin" "$TMP/bin/seqcast" &&
+        NOBODY_SEQCAST=$TMP/bin/seqcast
+    if setpriv --reuid=65534 --regid=65534 --clear-groups -- timeout "$LIMIT" "$NOBODY_SEQCAST" --help >/dev/null 2>"$TMP/nobody.err"; then
         AS_OTHER=(setpriv --reuid=65534 --regid=65534 --clear-groups --)
-    elif runuser -u nobody -- "$SEQCAST" --help >/dev/null 2>&1; then
+    elif runuser -u nobody -- timeout "$LIMIT" "$NOBODY_SEQCAST" --help >/dev/null 2>>"$TMP/nobody.err"; then
         AS_OTHER=(runuser -u nobody --)
     else
         AS_OTHER=(none)
+        NOBODY_WHY=$(grep -v '^[[:space:]]*$' "$TMP/nobody.err" | tail -1)
     fi
 fi
 
@@ -248,16 +255,16 @@ fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
 run_case() {
     local cmd=$1 needle=$2 as=$3; shift 4
     CASES[$cmd]=$((${CASES[$cmd]:-0} + 1))
-    local prefix=()
+    local prefix=() exe=$SEQCAST
     if [ "$as" = nobody ]; then
         if [ "${AS_OTHER[0]:-}" = none ]; then
             SKIPPED[$cmd]=$((${SKIPPED[$cmd]:-0} + 1))
             return
         fi
-        prefix=("${AS_OTHER[@]}")
+        prefix=("${AS_OTHER[@]}") exe=$NOBODY_SEQCAST
     fi
     local rc
-    (cd "$TMP/work" && exec "${prefix[@]}" timeout -k 2 "$LIMIT" "$SEQCAST" "$cmd" "$@") </dev/null >"$TMP/out" 2>"$TMP/err"
+    (cd "$TMP/work" && exec "${prefix[@]}" timeout -k 2 "$LIMIT" "$exe" "$cmd" "$@") </dev/null >"$TMP/out" 2>"$TMP/err"
     rc=$?
     local first
     first=$(grep -v -e '^[[:space:]]*$' -e ': warning: ' "$TMP/err" | head -1)
@@ -385,7 +392,8 @@ fi
 
 # --- summary ------------------------------------------------------------------------------------------
 [ $HAVE_PYTHON = 1 ] || echo "note: no python3: the port-in-use cases were left out"
-[ "${AS_OTHER[0]:-}" = none ] && echo "note: running as root and cannot become nobody: permission cases skipped"
+[ "${AS_OTHER[0]:-}" = none ] &&
+    echo "note: running as root and nobody cannot run a copy of seqcast in $TMP (${NOBODY_WHY:-no reason given}): permission cases skipped"
 printf '\n%-10s %6s %7s %8s\n' subcommand cases passed skipped
 total=0 passed=0
 for cmd in "${COMMANDS[@]}"; do
