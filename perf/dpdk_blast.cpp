@@ -12,7 +12,7 @@
 
 #include "fabric/clock.h"
 #include "transport/dpdk_transport.h"
-#include "transport/uring_transport.h"
+#include "transport/open_transport.h"
 
 using namespace seqcast;
 using namespace seqcast::transport;
@@ -63,7 +63,7 @@ int main(int argc, char** argv) {
         if (ep->multicast()) c.groups = {ep->addr};
     }
     std::vector<std::string> warnings;
-    auto t = c.api == SocketApi::Dpdk ? openDpdkTransport(c, warnings) : openSocketTransport(c, warnings);
+    auto t = openTransport(c, warnings);
     if (!t) {
         std::fprintf(stderr, "dpdk_blast: %s\n", t.error().message().c_str());
         return 1;

@@ -3,7 +3,7 @@
 #include "transport/allowlist_transport.h"
 #include "transport/auth_transport.h"
 #include "transport/dpdk_transport.h"
-#include "transport/uring_transport.h"
+#include "transport/open_transport.h"
 
 #include <poll.h>
 #include <sched.h>
@@ -454,12 +454,10 @@ Result<std::unique_ptr<transport::Transport>> openTransport(const transport::Udp
                                                             const transport::FaultConfig& faults,
                                                             const std::string& what) {
     std::vector<std::string> warnings;
-    auto t = udp.api == transport::SocketApi::Dpdk ? transport::openDpdkTransport(udp, warnings)
-                                                   : transport::openSocketTransport(udp, warnings);
+    auto t = transport::openTransport(udp, warnings, faults);
     for (const auto& w : warnings) std::fprintf(stderr, "seqcast: warning: %s: %s\n", what.c_str(), w.c_str());
     if (!t) return fail(t.error().wrap(what));
-    if (!faults.any()) return std::move(*t);
-    return std::unique_ptr<transport::Transport>(new transport::FaultTransport(std::move(*t), faults));
+    return std::move(*t);
 }
 
 namespace {

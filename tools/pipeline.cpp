@@ -7,7 +7,7 @@
 #include <cstring>
 
 #include "tools/common.h"
-#include "transport/uring_transport.h"
+#include "transport/open_transport.h"
 
 namespace seqcast::tools {
 
@@ -28,7 +28,7 @@ std::unique_ptr<transport::Transport> openUdpOrExit(transport::Endpoint bind, st
     c.api = api;
     c.authKeyFile = authKeyFile;
     std::vector<std::string> warnings;
-    auto t = transport::openSocketTransport(c, warnings);
+    auto t = transport::openTransport(c, warnings);
     if (!t) {
         std::fprintf(stderr, "seqcast: %s\n", t.error().message().c_str());
         std::exit(1);

@@ -35,7 +35,9 @@ bool dpdkAvailable() noexcept;
 // the subnet is cfg.prefixLen bits. cfg.bind, cfg.groups, cfg.ttl, cfg.loop (deliver multicast sent
 // here to this process's endpoints that joined), cfg.maxDatagram, and cfg.rcvBuf (the endpoint's
 // receive queue: rcvBuf / 2 KiB frames, 256..8192) are honoured; socket options (GSO, GRO, sndBuf)
-// have no meaning here. A build without DPDK returns an error that says how to get it.
+// have no meaning here. A build without DPDK returns an error that says how to get it. This is the
+// bare backend: roles open it through openTransport() (transport/open_transport.h), which stacks
+// the allowlist, authentication and fault layers over it as over every backend.
 Result<std::unique_ptr<Transport>> openDpdkTransport(const UdpConfig& cfg, std::vector<std::string>& warnings);
 
 // Port-level counters (all endpoints together).

@@ -1,8 +1,6 @@
 #include "transport/uring_transport.h"
 
 #include "seqcast_config.h"
-#include "transport/allowlist_transport.h"
-#include "transport/auth_transport.h"
 
 #include <arpa/inet.h>
 #include <netinet/udp.h>
@@ -32,24 +30,8 @@ Result<std::unique_ptr<Transport>> openSyscalls(const UdpConfig& cfg, std::vecto
 Result<std::unique_ptr<Transport>> openUnfiltered(const UdpConfig& cfg, std::vector<std::string>& warnings);
 }  // namespace
 
-Result<std::unique_ptr<Transport>> openSocketTransport(const UdpConfig& cfg, std::vector<std::string>& warnings) {
-    // Innermost first: the socket; the allowlist (cheapest, drops strangers before any MAC is
-    // computed); then authentication, whose trailer the socket's buffers must have room for.
-    AuthKeys keys;
-    UdpConfig socketCfg = cfg;
-    if (!cfg.authKeyFile.empty()) {
-        auto k = loadAuthKeys(AuthConfig{cfg.authKeyFile, cfg.authKeyId});
-        if (!k) return fail(k.error());
-        keys = std::move(*k);
-        socketCfg.maxDatagram = std::min<std::size_t>(cfg.maxDatagram + kAuthTrailer, 65536);
-    }
-    auto t = openUnfiltered(socketCfg, warnings);
-    if (!t) return t;
-    std::unique_ptr<Transport> out = std::move(*t);
-    if (!cfg.allow.empty()) out.reset(new AllowlistTransport(std::move(out), cfg.allow, cfg.counters));
-    if (!cfg.authKeyFile.empty())
-        out.reset(new AuthTransport(std::move(out), AuthConfig{cfg.authKeyFile, cfg.authKeyId}, std::move(keys), cfg.counters));
-    return out;
+Result<std::unique_ptr<Transport>> openSocketBackend(const UdpConfig& cfg, std::vector<std::string>& warnings) {
+    return openUnfiltered(cfg, warnings);
 }
 
 #if !SEQCAST_HAVE_URING

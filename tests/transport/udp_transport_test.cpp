@@ -15,6 +15,7 @@
 
 #include "tests/test_skip.h"
 #include "transport/udp_transport.h"
+#include "transport/open_transport.h"
 #include "transport/uring_transport.h"
 
 #ifndef SEQCAST_TEST_API
@@ -56,7 +57,7 @@ RandomGroup randomGroup() {
 Result<std::unique_ptr<Transport>> open(UdpConfig cfg, std::vector<std::string>* warnings = nullptr) {
     cfg.api = kApi;
     std::vector<std::string> w;
-    auto t = transport::openSocketTransport(cfg, w);
+    auto t = transport::openTransport(cfg, w);
     if (warnings != nullptr) *warnings = w;
     return t;
 }
