@@ -63,6 +63,8 @@ enum class Counter : std::uint16_t {
     BackPressure,
     MessagesConfirmed,
     FragmentsEvicted,
+    PublishersExpired,       // idle publishers whose slot was given to a new one (sequencer)
+    PublishersUnrecognised,  // a publisher with no record resumed mid-stream: its dedup state was gone
     EpochChanges,
     ReplaysStarted,
     ReplaysRefused,
@@ -92,7 +94,7 @@ inline constexpr std::array<std::string_view, kCounterCount> kCounterNames = {
     "retransmits_unavailable", "retransmits_bad_crc",
     "loss_notices", "offsets_lost", "heartbeats_sent", "heartbeats_received", "pub_acks_sent",
     "pub_acks_received", "pub_naks_sent", "pub_naks_received", "pub_retransmits", "back_pressure",
-    "messages_confirmed", "fragments_evicted", "epoch_changes", "replays_started", "replays_refused",
+    "messages_confirmed", "fragments_evicted", "publishers_expired", "publishers_unrecognised", "epoch_changes", "replays_started", "replays_refused",
     "replay_datagrams_out", "replay_sessions", "archive_next", "archive_written", "archive_durable",
     "archive_earliest", "archive_gaps", "archive_gap_offsets", "head_offset", "epoch", "rtt_ns",
 };

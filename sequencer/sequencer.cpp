@@ -25,6 +25,8 @@ Status SequencerConfig::validate() const {
         return failInvalid("mtu must be " + std::to_string(wire::kMinMtu) + ".." + std::to_string(wire::kMaxDatagram));
     if (ringBytes < 1024 * mtu) return failInvalid("retransmit ring must hold at least 1024 datagrams (" + std::to_string(1024 * mtu) + " bytes at this MTU)");
     if (maxPublishers == 0 || maxPublishers > 65536) return failInvalid("max publishers must be 1..65536");
+    if (publisherTimeoutNs == 0 || publisherTimeoutNs > 1'000'000'000ull * 86400 * 365)
+        return failInvalid("publisher timeout must be 1 ns .. 1 year");
     if (!group.valid()) return failInvalid("the stream needs a destination group:port");
     if (heartbeatMinNs == 0 || heartbeatMaxNs < heartbeatMinNs) return failInvalid("heartbeat interval: 0 < min <= max");
     if (retransmitBytesPerSec == 0) return failInvalid("retransmit rate must be positive");
@@ -74,7 +76,7 @@ void Sequencer::recover() {
     for (std::uint32_t i = 0; i < cfg_.maxPublishers; ++i) {
         if (recs[i].used == 0) continue;
         pubIndex_[recs[i].id] = static_cast<std::uint32_t>(pubs_.size());
-        pubs_.push_back(Pub{recs[i].id, i, recs[i].nextPubSeq, recs[i].nextFrag, {}, false, false, false, {}, {}});
+        pubs_.push_back(Pub{recs[i].id, i, recs[i].nextPubSeq, recs[i].nextFrag, {}, 0, false, false, false, {}, {}});
     }
     // ...then raised by whatever the ring holds beyond that (stored before it was persisted).
     for (std::size_t i = 0; i < ring_->datagrams(); ++i) {
@@ -113,21 +115,99 @@ void Sequencer::recover() {
 
 Sequencer::Pub* Sequencer::lookup(std::uint32_t id, std::uint64_t base, bool create) {
     if (auto it = pubIndex_.find(id); it != pubIndex_.end()) return &pubs_[it->second];
-    if (!create || pubs_.size() >= cfg_.maxPublishers) return nullptr;
+    if (!create) return nullptr;
+    // Where it starts: a publisher whose slot was given away resumes where it was (what it resends
+    // below that is a duplicate); an unknown one at its window base. An unknown publisher whose
+    // base is past its first message was here before and has been forgotten (or this state file
+    // is new): nothing tells its retransmissions from new messages any more, which is counted.
+    std::uint64_t start = base;
+    std::uint32_t startFrag = 0;
+    const auto retired = retired_.find(id);
+    const bool known = retired != retired_.end();
+    if (known && retired->second.nextPubSeq >= base) {
+        start = retired->second.nextPubSeq;
+        startFrag = retired->second.nextFrag;
+    }
     PublisherRecord* recs = state_.publishers();
+    std::uint32_t idx = 0;
     std::uint32_t slot = 0;
-    while (slot < cfg_.maxPublishers && recs[slot].used != 0) ++slot;
-    if (slot == cfg_.maxPublishers) return nullptr;
-    recs[slot].id = id;
-    recs[slot].nextPubSeq = base;
-    recs[slot].nextFrag = 0;
-    recs[slot].lastActiveNs = 0;
+    if (pubs_.size() < cfg_.maxPublishers) {
+        while (slot < cfg_.maxPublishers && recs[slot].used != 0) ++slot;
+        if (slot == cfg_.maxPublishers) return nullptr;
+        idx = static_cast<std::uint32_t>(pubs_.size());
+        pubs_.push_back(Pub{});
+        pubs_.back().runs.reserve(64);
+    } else {
+        Pub* victim = expirable();
+        if (victim == nullptr) return nullptr;
+        retire(*victim);
+        idx = static_cast<std::uint32_t>(victim - pubs_.data());
+        slot = victim->slot;
+    }
+    if (known) {
+        retired_.erase(retired);
+        retiredOrder_.erase(std::find(retiredOrder_.begin(), retiredOrder_.end(), id));
+    } else if (base > 1) {
+        c_.add(Counter::PublishersUnrecognised);
+    }
+    PublisherRecord& rec = recs[slot];
+    rec.used = 0;
     std::atomic_signal_fence(std::memory_order_seq_cst);
-    recs[slot].used = 1;
-    pubIndex_[id] = static_cast<std::uint32_t>(pubs_.size());
-    pubs_.push_back(Pub{id, slot, base, 0, {}, false, false, false, {}, {}});
-    pubs_.back().runs.reserve(64);
-    return &pubs_.back();
+    rec.id = id;
+    rec.nextPubSeq = start;
+    rec.nextFrag = startFrag;
+    rec.lastActiveNs = nowNs_;
+    // Offsets of messages below `start` are not known here: confirmed again as "offset unknown".
+    std::fill(std::begin(rec.ackOffsets), std::end(rec.ackOffsets), wire::kOffsetOpen);
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+    rec.used = 1;
+    Pub& p = pubs_[idx];
+    std::vector<wire::PubAckRunView> runs = std::move(p.runs);
+    runs.clear();
+    p = Pub{id, slot, start, startFrag, {}, nowNs_, false, false, false, std::move(runs), {}};
+    pubIndex_[id] = idx;
+    return &p;
+}
+
+Sequencer::Pub* Sequencer::expirable() {
+    if (nowNs_ < noExpiryBeforeNs_) return nullptr;  // nobody can be idle long enough yet
+    Pub* best = nullptr;
+    std::uint64_t bestActive = 0;
+    std::uint64_t earliest = ~std::uint64_t{0};
+    for (Pub& p : pubs_) {
+        const std::uint64_t active = std::max(p.lastActiveNs, startNs_);
+        // Work queued for it in this burst (a confirmation, a PUB_NAK, positions to persist) keeps it.
+        if (p.dirty || p.ackPending || p.nakPending) continue;
+        if (std::find(touched_.begin(), touched_.end(), static_cast<std::uint32_t>(&p - pubs_.data())) != touched_.end()) continue;
+        if (nowNs_ - std::min(active, nowNs_) < cfg_.publisherTimeoutNs) {
+            earliest = std::min(earliest, active + cfg_.publisherTimeoutNs);
+            continue;
+        }
+        if (best == nullptr || active < bestActive) {
+            best = &p;
+            bestActive = active;
+        }
+    }
+    // Every publisher active: none can expire before the least recently active one's timeout.
+    if (best == nullptr) noExpiryBeforeNs_ = earliest == ~std::uint64_t{0} ? nowNs_ : earliest;
+    return best;
+}
+
+void Sequencer::retire(Pub& p) {
+    // Its position is remembered, the oldest remembered one forgotten when the memory is full.
+    if (cfg_.retiredPublishers > 0) {
+        while (retired_.size() >= cfg_.retiredPublishers) {
+            retired_.erase(retiredOrder_.front());
+            retiredOrder_.pop_front();
+        }
+        retired_[p.id] = Retired{p.nextPubSeq, p.nextFrag};
+        retiredOrder_.push_back(p.id);
+    }
+    // Datagrams it sent ahead of a gap that it never filled go back to the pool.
+    for (std::uint32_t h : p.held) heldFree_.push_back(h);
+    p.held.clear();
+    pubIndex_.erase(p.id);
+    c_.add(Counter::PublishersExpired);
 }
 
 void Sequencer::countDecodeError(wire::DecodeError e) {
@@ -164,6 +244,7 @@ void Sequencer::onDatagram(const transport::RxSlot& slot, bool control, std::uin
 
 int Sequencer::doWork(std::uint64_t nowNs) {
     nowNs_ = nowNs;
+    if (startNs_ == 0) startNs_ = nowNs;
     int work = 0;
     // Finish what the kernel did not take last time before reading more (back-pressure).
     if (txDataDone_ < txData_.size() || !txCtl_.empty()) {
@@ -269,6 +350,7 @@ void Sequencer::onPub(const wire::DatagramView& v, transport::Endpoint from) {
     }
     const auto idx = static_cast<std::uint32_t>(p - pubs_.data());
     p->from = from;
+    p->lastActiveNs = nowNs_;
     if (!p->dirty && !p->ackPending && !p->nakPending) touched_.push_back(idx);
     // A datagram ahead of what this publisher must send next waits in the pool for the gap to fill.
     const std::uint64_t s0 = m.pubSeq.get();

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -24,6 +25,13 @@ struct SequencerConfig {
     std::size_t mtu = wire::kDefaultMtu;
     std::size_t ringBytes = 64u << 20;       // retransmit ring
     std::uint32_t maxPublishers = 256;
+    // A publisher that has sent nothing for this long may lose its slot to a new publisher when
+    // every slot is taken (the least recently active goes first). Its position (next pub_seq) is
+    // still remembered (below), so what it sends later is deduplicated as before.
+    std::uint64_t publisherTimeoutNs = 60'000'000'000;
+    // Positions of publishers whose slot was given away, remembered while the sequencer runs (the
+    // oldest forgotten first): a late retransmission from one is still recognised as a duplicate.
+    std::size_t retiredPublishers = 65536;
     std::string statePath;                   // empty: no persistence (tests)
     bool syncState = false;                  // msync the state file after every batch
     std::uint64_t heartbeatMinNs = 50'000;   // first heartbeat after the last data; doubles while idle
@@ -73,6 +81,7 @@ private:
         std::uint64_t nextPubSeq;
         std::uint32_t nextFrag;
         transport::Endpoint from;
+        std::uint64_t lastActiveNs;  // when its last PUB arrived (0: not since this sequencer started)
         bool dirty;                  // working state not yet persisted
         bool ackPending;
         bool nakPending;
@@ -88,6 +97,9 @@ private:
               Counters& counters, StateFile state);
     void recover();
     Pub* lookup(std::uint32_t id, std::uint64_t base, bool create);
+    // The least recently active idle publisher whose slot may be given away, or nullptr.
+    Pub* expirable();
+    void retire(Pub& p);
     void onPub(const wire::DatagramView& v, transport::Endpoint from);
     void sequenceEntries(Pub& p, const wire::DatagramView& v);
     bool hold(Pub& p, std::span<const std::byte> bytes, std::uint64_t pubSeq, std::uint32_t frag);
@@ -117,6 +129,14 @@ private:
 
     std::vector<Pub> pubs_;
     std::unordered_map<std::uint32_t, std::uint32_t> pubIndex_;
+    struct Retired {
+        std::uint64_t nextPubSeq;
+        std::uint32_t nextFrag;
+    };
+    std::unordered_map<std::uint32_t, Retired> retired_;  // expired publishers' positions
+    std::deque<std::uint32_t> retiredOrder_;              // their ids, oldest first
+    std::uint64_t startNs_ = 0;                           // the first doWork(): recovered publishers are active from then
+    std::uint64_t noExpiryBeforeNs_ = 0;                  // no publisher can be idle long enough before this
     std::vector<std::uint32_t> touched_;
     std::vector<std::byte> heldArena_;
     std::vector<HeldSlot> heldSlots_;

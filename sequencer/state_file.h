@@ -36,7 +36,9 @@ struct PublisherRecord {
     std::uint64_t nextPubSeq;     // next message expected
     std::uint32_t nextFrag;       // bytes of message nextPubSeq already sequenced
     std::uint32_t reserved;
-    std::uint64_t lastActiveNs;
+    std::uint64_t lastActiveNs;   // monotonic ns of its last sequenced batch (for a post-mortem; expiry
+                                  // uses the running sequencer's clock: recovered publishers count as
+                                  // active when it restarts)
     std::uint64_t ackOffsets[kAckMemory];  // offset of message s at [s % kAckMemory]
 };
 

@@ -30,6 +30,9 @@ int runSequencer(int argc, char** argv) {
         ("state", po::value<std::string>(), "state file (epoch, next offset, publisher positions, ring); default seqcast-stream-<id>.state")
         ("sync-state", "msync the state file after every batch (survives power loss, costs latency)")
         ("max-publishers", po::value<std::string>()->default_value("256"), "publishers tracked (1..65536)")
+        ("publisher-timeout", po::value<std::string>()->default_value("60"),
+         "seconds after its last PUB when a publisher's slot may go to a new publisher, if all are taken (1..604800); "
+         "its position is still remembered, so its late retransmissions stay duplicates")
         ("heartbeat-min-us", po::value<std::string>()->default_value("50"), "first idle heartbeat after this many microseconds")
         ("heartbeat-max-ms", po::value<std::string>()->default_value("100"), "idle heartbeat interval grows up to this")
         ("retransmit-holdoff-us", po::value<std::string>()->default_value("250"), "NAKs for a datagram re-sent this recently are coalesced")
@@ -62,6 +65,7 @@ int runSequencer(int argc, char** argv) {
         checkPath("state", cfg.statePath, PathUse::ReadWrite);
         cfg.syncState = vm.count("sync-state") != 0;
         cfg.maxPublishers = static_cast<std::uint32_t>(getU64(vm, "max-publishers", 1, 65536));
+        cfg.publisherTimeoutNs = getU64(vm, "publisher-timeout", 1, 604800) * 1'000'000'000;
         cfg.heartbeatMinNs = getU64(vm, "heartbeat-min-us", 1, 10'000'000) * 1000;
         cfg.heartbeatMaxNs = getU64(vm, "heartbeat-max-ms", 1, 60'000) * 1'000'000;
         if (cfg.heartbeatMaxNs < cfg.heartbeatMinNs) throw UsageError("--heartbeat-max-ms must not be below --heartbeat-min-us");

@@ -53,7 +53,7 @@ declare -A KIND=(
 
   [sequencer:control]="control" [sequencer:group]="group" [sequencer:data-bind]="bind"
   [sequencer:mtu]="num 128 65507" [sequencer:ring]="size 1441792 68719476736" [sequencer:state]="rw"
-  [sequencer:sync-state]="flag" [sequencer:max-publishers]="num 1 65536"
+  [sequencer:sync-state]="flag" [sequencer:max-publishers]="num 1 65536" [sequencer:publisher-timeout]="num 1 604800"
   [sequencer:heartbeat-min-us]="num 1 10000000" [sequencer:heartbeat-max-ms]="num 1 60000"
   [sequencer:retransmit-holdoff-us]="num 0 10000000" [sequencer:retransmit-rate]="size 1024 1099511627776"
   [sequencer:retransmit-rate-per-host]="size 1024 1099511627776"

@@ -788,3 +788,125 @@ TEST_CASE("a message damaged inside the sequencer's ring is never retransmitted 
     CHECK(s0.digest == first50);
     std::remove(path.c_str());
 }
+
+namespace {
+// One PUB datagram from publisher `id`: window base `base`, one message `seq` of 16 bytes.
+std::vector<std::byte> pubOne(std::uint32_t id, std::uint64_t base, std::uint64_t seq) {
+    std::vector<std::byte> b(256);
+    wire::DatagramWriter w(b);
+    w.begin(wire::FrameType::Pub, StreamId{1}, Epoch{0}, Offset{base});
+    const auto payload = makeMessage(id, seq, 16);
+    REQUIRE(w.appendPiece(wire::MessageFields{PublisherId{id}, PubSeq{seq}, 0}, payload, 0) == 16);
+    b.resize(w.finish(0));
+    return b;
+}
+
+// A publisher's socket as the sequencer sees it: sends PUBs, collects the answers.
+struct FakePub {
+    std::uint32_t id;
+    transport::MemoryTransport t;
+    std::vector<std::pair<std::uint64_t, std::uint64_t>> acks;  // (pub_seq, offset)
+    std::vector<wire::PubNakReason> naks;
+    FakePub(transport::MemoryNetwork& net, std::uint32_t i) : id(i), t(net, Endpoint{0x0A000400u + i, 0}) {}
+    void send(std::uint64_t base, std::uint64_t seq) {
+        const auto b = pubOne(id, base, seq);
+        const transport::TxItem it{b.data(), static_cast<std::uint32_t>(b.size()), kSeq};
+        REQUIRE(t.sendBurst(std::span(&it, 1)) == 1);
+    }
+    void drain() {
+        std::vector<transport::RxSlot> rx(64);
+        for (std::size_t k; (k = t.recvBurst(rx)) != 0;) {
+            for (std::size_t i = 0; i < k; ++i) {
+                wire::DatagramView v;
+                REQUIRE(wire::decode(std::span<const std::byte>(rx[i].data, rx[i].len), v) == wire::DecodeError::Ok);
+                if (v.type == wire::FrameType::PubNak) naks.push_back(wire::pubNak(v).reason);
+                if (v.type != wire::FrameType::PubAck) continue;
+                for (std::uint32_t r = 0; r < v.count; ++r) {
+                    const auto run = wire::pubAckRun(v, r);
+                    for (std::uint32_t m = 0; m < run.count; ++m)
+                        acks.emplace_back(run.firstPubSeq.get() + m, run.firstOffset.get() == wire::kOffsetOpen
+                                                                         ? wire::kOffsetOpen
+                                                                         : run.firstOffset.get() + m * run.stride);
+                }
+            }
+        }
+    }
+};
+}  // namespace
+
+TEST_CASE("idle publishers give their slots to new ones; a late retransmission is still a duplicate, a forgotten one counted") {
+    transport::MemoryNetwork net;
+    Counters c;
+    transport::MemoryTransport seqT(net, kSeq);
+    GroupReader g(net);
+    sequencer::SequencerConfig cfg;
+    cfg.group = kGroup;
+    cfg.maxPublishers = 2;
+    cfg.publisherTimeoutNs = 1'000'000'000;  // 1 s
+    cfg.retiredPublishers = 1;                // remember one retired publisher's position
+    auto s = sequencer::Sequencer::create(cfg, seqT, seqT, c);
+    REQUIRE(s);
+    auto& seq = **s;
+    std::vector<std::unique_ptr<FakePub>> p;
+    for (std::uint32_t i = 0; i <= 4; ++i) p.push_back(std::make_unique<FakePub>(net, i));
+    const std::uint64_t ms = 1'000'000;
+    auto at = [&](std::uint64_t t) {
+        seq.doWork(t * ms);
+        g.drain();
+        for (auto& f : p) f->drain();
+    };
+    const auto open = wire::kOffsetOpen;
+    using Acks = std::vector<std::pair<std::uint64_t, std::uint64_t>>;
+
+    p[1]->send(1, 1);
+    p[2]->send(1, 1);
+    at(1);
+    CHECK(seq.nextOffset() == Offset{2});
+    CHECK(p[1]->acks == Acks{{1, 0}});
+    CHECK(p[2]->acks == Acks{{1, 1}});
+
+    // Both slots taken by publishers active within the timeout: a third is refused.
+    p[3]->send(1, 1);
+    at(500);
+    CHECK(seq.nextOffset() == Offset{2});
+    CHECK(p[3]->naks == std::vector<wire::PubNakReason>{wire::PubNakReason::TooManyPublishers});
+    CHECK(c.get(Counter::PublishersExpired) == 0);
+
+    // Publisher 1 idle for 1.6 s, publisher 2 for 0.4 s: publisher 3 takes publisher 1's slot.
+    p[2]->send(2, 2);
+    at(1200);
+    p[3]->send(1, 1);
+    at(1600);
+    CHECK(c.get(Counter::PublishersExpired) == 1);
+    CHECK(seq.nextOffset() == Offset{4});
+    CHECK(p[3]->acks == Acks{{1, 3}});
+
+    // A late retransmission of publisher 1's message 1: it takes publisher 2's slot (idle 1.8 s)
+    // and is recognised: confirmed again (offset no longer known), not sequenced twice.
+    p[1]->send(1, 1);
+    at(3000);
+    CHECK(c.get(Counter::PublishersExpired) == 2);
+    CHECK(seq.nextOffset() == Offset{4});
+    CHECK(c.get(Counter::DropDuplicate) == 1);
+    CHECK(p[1]->acks == Acks{{1, 0}, {1, open}});
+    p[1]->send(1, 2);  // and it goes on where it was
+    at(3001);
+    CHECK(seq.nextOffset() == Offset{5});
+    CHECK(p[1]->acks.back() == std::pair<std::uint64_t, std::uint64_t>{2, 4});
+    CHECK(c.get(Counter::PublishersUnrecognised) == 0);
+
+    // Publisher 4 takes publisher 3's slot (idle since 1.6 s); only one retired position is
+    // remembered, so publisher 2's is forgotten. Its retransmission of message 2 can no longer be
+    // told from a new message: it is sequenced again, and that is counted.
+    p[4]->send(1, 1);
+    at(5000);
+    CHECK(c.get(Counter::PublishersExpired) == 3);
+    CHECK(seq.nextOffset() == Offset{6});
+    p[2]->send(2, 2);
+    at(7000);
+    CHECK(c.get(Counter::PublishersExpired) == 4);  // publisher 1 (idle since 3.0 s) made room
+    CHECK(c.get(Counter::PublishersUnrecognised) == 1);
+    CHECK(seq.nextOffset() == Offset{7});
+    CHECK(g.contiguous);
+    CHECK(g.next == 7);
+}
