@@ -1,13 +1,26 @@
 #include "recovery/reorder_buffer.h"
 
+#include <sys/mman.h>
+
 #include <cstring>
+#include <new>
 
 namespace seqcast::recovery {
+
+namespace {
+std::byte* mapArena(std::size_t bytes) {
+    void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) throw std::bad_alloc();  // as the vector it replaces would
+    return static_cast<std::byte*>(p);
+}
+}  // namespace
+
+void ReorderBuffer::Unmap::operator()(std::byte* p) const noexcept { ::munmap(p, bytes); }
 
 ReorderBuffer::ReorderBuffer(std::size_t maxBytes, std::size_t maxDatagram)
     : maxDatagram_(maxDatagram),
       arenaBytes_((maxBytes / maxDatagram < 4 ? 4 : maxBytes / maxDatagram) * maxDatagram),
-      arena_(new std::byte[arenaBytes_]),
+      arena_(mapArena(arenaBytes_), Unmap{arenaBytes_}),
       slots_(arenaBytes_ / maxDatagram) {
     free_.reserve(slots_.size());
     order_.resize(slots_.size());

@@ -46,10 +46,15 @@ private:
     const Slot& slotAt(std::size_t i) noexcept { return slots_[at(i)]; }
 
     std::size_t maxDatagram_;
-    // Not zero-filled: a large buffer costs nothing until slots are used (a 128 MiB zero-fill took
-    // seconds of start-up on a busy host, during which the process read nothing).
+    // Anonymous memory from mmap: pages are committed as slots are first used, so a large buffer
+    // costs nothing up front (a zero-filled 128 MiB vector took seconds of start-up on a busy
+    // host, during which the process read nothing; malloc may also fill it, MALLOC_PERTURB_).
+    struct Unmap {
+        std::size_t bytes;
+        void operator()(std::byte* p) const noexcept;
+    };
     std::size_t arenaBytes_;
-    std::unique_ptr<std::byte[]> arena_;
+    std::unique_ptr<std::byte, Unmap> arena_;
     std::vector<Slot> slots_;
     std::vector<std::uint32_t> free_;
     // Slot ids sorted by first, ascending, in a ring: datagrams mostly arrive in order and leave
