@@ -1,6 +1,7 @@
 #include "transport/file_io.h"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -67,6 +68,17 @@ Result<std::unique_ptr<FileIo>> FileIo::open(const FileIoConfig& cfg, std::span<
     if (cfg.direct) flags |= O_DIRECT;
     f->fd_ = ::open(cfg.path.c_str(), flags, 0644);
     if (f->fd_ < 0) return failErrno("open " + cfg.path);
+    // One writer per log: a second archiver on the same file would interleave two recordings.
+    // The lock is taken on a descriptor of its own: the data descriptor is registered with
+    // io_uring, which keeps the file open until its asynchronous teardown, so a lock on it would
+    // outlive close(). A killed owner frees the file at once.
+    f->lockFd_ = ::open(cfg.path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (f->lockFd_ < 0) return failErrno("open " + cfg.path);
+    if (::flock(f->lockFd_, LOCK_EX | LOCK_NB) != 0) {
+        if (errno == EWOULDBLOCK)
+            return fail(Error{EBUSY, cfg.path + " is in use by another process (only one may record into a log)"});
+        return failErrno("lock " + cfg.path);
+    }
     if (::fstat(f->fd_, &st) != 0) return failErrno("stat " + cfg.path);
     f->created_ = st.st_size == 0;
     if (static_cast<std::uint64_t>(st.st_size) != cfg.size) {
@@ -114,6 +126,7 @@ Result<std::unique_ptr<FileIo>> FileIo::open(const FileIoConfig& cfg, std::span<
 FileIo::~FileIo() {
     uring_.reset();
     if (fd_ >= 0) ::close(fd_);
+    if (lockFd_ >= 0) ::close(lockFd_);
 }
 
 bool FileIo::usingUring() const noexcept { return uring_ != nullptr; }

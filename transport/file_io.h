@@ -57,6 +57,7 @@ private:
     struct Uring;
     std::unique_ptr<Uring> uring_;
     int fd_ = -1;
+    int lockFd_ = -1;  // holds the flock (one owner per file)
     bool created_ = false;
     std::string path_;
     std::vector<std::span<std::byte>> buffers_;

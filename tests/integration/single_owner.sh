@@ -3,7 +3,8 @@
 # subscriber run on loopback; then, while they run, processes started by mistake on what they own
 # must each be refused at once with exit 2 and an error naming the option and the address or file:
 #   a second sequencer on the same --control, on the same --state, on the same --data-bind;
-#   an archiver on the sequencer's control address; a replay client and a publisher binding it;
+#   an archiver on the sequencer's control address; a second archiver on a recording archiver's --log;
+#   a replay client and a publisher binding the sequencer's control address;
 #   a second publisher on the same --journal; a second exactly-once subscriber on the same
 #   --commit-file.
 # Before these were refused, a second sequencer (or an archiver) on a running sequencer's control
@@ -24,6 +25,8 @@ G=$GROUP_ADDR:$((P + 1))
 pick_ports
 DATA=127.0.0.1:$PORT
 OTHER=$((PORT + 1))   # a free port for the attempts that must fail on something else
+pick_ports
+DATA_PORT2=$PORT      # the archiver's service port
 
 heard() {
     local p v
@@ -72,6 +75,11 @@ refused "second publisher on the same --journal" journal "$TMP/pub1.journal" \
     "$SEQCAST" pub --sequencer 127.0.0.1:$P --journal "$TMP/pub1.journal" --count 10 --linger 1
 refused "second exactly-once subscriber on the same --commit-file" commit-file "$TMP/eo.commit" \
     "$SEQCAST" sub --group "$G" --mode exactly-once --commit-file "$TMP/eo.commit" --duration 5
+# An archiver recording into a log: a second archiver on the same --log (another service port).
+start arch $LIMIT "$SEQCAST" archiver --control 127.0.0.1:$DATA_PORT2 --group "$G" --log "$TMP/arch.seqlog" --size 64M --segment 4M
+wait_until 20 "the archiver serves replays" grep -q "replays on" "$TMP/arch.log" || die "the archiver did not start"
+refused "second archiver on the same --log" log "$TMP/arch.seqlog" \
+    "$SEQCAST" archiver --control 127.0.0.1:$OTHER --group "$G" --log "$TMP/arch.seqlog" --size 64M --segment 4M --duration 5
 
 # The first sequencer kept the stream: a second publisher, then every confirmed message delivered.
 start pub2 $LIMIT "$SEQCAST" pub --sequencer 127.0.0.1:$P --rate 0 --count $N --json "$TMP/pub2.json"
@@ -88,6 +96,8 @@ delivered() {
 }
 wait_until 60 "the subscribers deliver $((2 * N)) messages" delivered sub || true
 wait_until 60 "the exactly-once subscriber delivers $((2 * N)) messages" delivered eo || true
+stop arch TERM 20
+check "archiver exit status" "$?" eq 0
 stop seq TERM 10
 check "sequencer exit status" "$?" eq 0
 for s in sub eo; do

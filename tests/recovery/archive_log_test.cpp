@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <string>
 #include <thread>
@@ -205,6 +206,20 @@ TEST_CASE("archive log: recovery finds the tail, rebuilds the index, truncates a
     CHECK((*log)->next() == Offset{30996});  // the damaged last record (4 offsets) is gone
     const auto seen = readFrom(**log, t.path, Offset{30000});
     CHECK(seen.size() == 996);
+}
+
+TEST_CASE("archive log: one writer per log file") {
+    TempPath t;
+    const ArchiveConfig cfg = smallConfig(t.path);
+    auto first = ArchiveLog::open(cfg);
+    REQUIRE(first);
+    auto second = ArchiveLog::open(cfg);
+    REQUIRE_FALSE(second);
+    CHECK(second.error().code == EBUSY);
+    CHECK(second.error().message().find("in use by another process") != std::string::npos);
+    first->reset();  // the owner closes: the file is free again
+    auto third = ArchiveLog::open(cfg);
+    CHECK(third);
 }
 
 TEST_CASE("archive log: bad configuration and foreign files are refused") {
