@@ -145,8 +145,12 @@ Sequencer::Pub* Sequencer::lookup(std::uint32_t id, std::uint64_t base, bool cre
         slot = victim->slot;
     }
     if (known) {
-        retired_.erase(retired);
-        retiredOrder_.erase(std::find(retiredOrder_.begin(), retiredOrder_.end(), id));
+        // By id, not by the iterator found above: retire() may have rehashed the table or
+        // forgotten this very entry (the oldest) to make room for the victim's.
+        if (retired_.erase(id) != 0) {
+            const auto it = std::find(retiredOrder_.begin(), retiredOrder_.end(), id);
+            if (it != retiredOrder_.end()) retiredOrder_.erase(it);
+        }
     } else if (base > 1) {
         c_.add(Counter::PublishersUnrecognised);
     }
