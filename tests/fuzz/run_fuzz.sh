@@ -31,7 +31,7 @@ if ! "$cxx" -fsanitize=fuzzer,address,undefined "$probe" -o "$out/probe" >"$out/
     exit 77
 fi
 
-fabric_srcs=("$root/fabric/crc32c.cpp" "$root/fabric/wire.cpp" "$root/fabric/reassembler.cpp")
+fabric_srcs=("$root/fabric/crc32c.cpp" "$root/fabric/wire.cpp" "$root/fabric/reassembler.cpp" "$root/fabric/mapped_file.cpp")
 flags=(-std=c++20 -O1 -g -fno-omit-frame-pointer -D_GNU_SOURCE -I"$root" -I"$build")
 
 # Seed corpus generator (plain build: it only writes files).
@@ -161,7 +161,7 @@ fuzz_target fuzz_sequencer "${SEQCAST_FUZZ_SEQUENCER_SECONDS:-$tsecs}" 4096 \
     "$root/transport/memory_transport.cpp" "$root/transport/address.cpp" -- -lisal
 fuzz_target fuzz_archiver "${SEQCAST_FUZZ_ARCHIVER_SECONDS:-$tsecs}" 4096 \
     "$root/recovery/archiver.cpp" "$root/recovery/archive_log.cpp" "$root/recovery/subscriber.cpp" \
-    "$root/recovery/gap_tracker.cpp" "$root/recovery/reorder_buffer.cpp" "$root/transport/file_io.cpp" \
+    "$root/recovery/gap_tracker.cpp" "$root/recovery/reorder_buffer.cpp" "$root/recovery/commit_file.cpp" "$root/transport/file_io.cpp" \
     "$root/transport/memory_transport.cpp" "$root/transport/address.cpp" -- -lisal
 if [[ -e /usr/include/boost/program_options.hpp ]]; then
     # tools/common.cpp opens transports: link every transport source, built without io_uring and
