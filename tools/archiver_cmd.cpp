@@ -144,7 +144,7 @@ int runArchiver(int argc, char** argv) {
     if (!a) return setupFailure("archiver", "log", a.error());
     auto& ar = **a;
     const auto& log = ar.log();
-    std::fprintf(stderr, "seqcast archiver: stream %u -> %s (%s, %s), offsets %llu..%llu retained%s; replays on %s\n",
+    std::fprintf(stderr, "seqcast archiver: stream %u -> %s (%s, %s), offsets [%llu, %llu) retained%s; replays on %s\n",
                  cfg.sub.stream.get(), cfg.log.path.c_str(), log.usingUring() ? "io_uring" : "pread/pwrite",
                  vm["durability"].as<std::string>().c_str(), static_cast<unsigned long long>(log.earliest().get()),
                  static_cast<unsigned long long>(log.next().get()),
@@ -171,7 +171,7 @@ int runArchiver(int argc, char** argv) {
         if (!ar.failure().empty()) {
             // Only what the last successful fdatasync covered is known to be on disk; writes since
             // then may never reach it (a thin-provisioned or failing device).
-            std::fprintf(stderr, "seqcast archiver: recording stopped: %s (what is stored stays valid, through offset %llu, "
+            std::fprintf(stderr, "seqcast archiver: recording stopped: %s (what is stored stays valid below offset %llu, "
                          "the last fdatasync; offsets written after it may be lost)\n",
                          ar.failure().c_str(), static_cast<unsigned long long>(log.durable().get()));
             rc = 1;
@@ -184,7 +184,7 @@ int runArchiver(int argc, char** argv) {
         rc = 1;
     }
     sayHeldGaps();
-    std::fprintf(stderr, "seqcast archiver: stopped; offsets %llu..%llu retained, durable through %llu, %llu replays served, "
+    std::fprintf(stderr, "seqcast archiver: stopped; offsets [%llu, %llu) retained, durable below %llu, %llu replays served, "
                  "%llu offsets never received (%llu gap records)\n",
                  static_cast<unsigned long long>(log.earliest().get()), static_cast<unsigned long long>(log.next().get()),
                  static_cast<unsigned long long>(log.durable().get()),

@@ -26,6 +26,7 @@ int fullPwrite(int fd, const std::byte* p, std::size_t n, std::uint64_t off) {
             if (errno == EINTR) continue;
             return -errno;
         }
+        if (r == 0) return -EIO;  // no progress on a regular file: never spin
         done += static_cast<std::size_t>(r);
     }
     return static_cast<int>(done);
@@ -145,6 +146,8 @@ bool FileIo::write(unsigned tag, unsigned buf, std::span<const std::byte> data, 
         io_uring_sqe_set_data64(sqe, tag);
         pending_[tag] = 1;
         result_[tag] = 0;
+        syncResult_[tag] = 0;
+        writes_[tag] = WriteOp{data.data(), data.size(), offset, sync};
         if (sync) {
             sqe->flags |= IOSQE_IO_LINK;
             io_uring_sqe* s2 = io_uring_get_sqe(&uring_->ring);
@@ -174,6 +177,8 @@ bool FileIo::read(unsigned tag, std::span<std::byte> into, std::uint64_t offset)
         io_uring_sqe_set_data64(sqe, tag);
         pending_[tag] = 1;
         result_[tag] = 0;
+        syncResult_[tag] = 0;
+        writes_[tag] = WriteOp{};
         return true;
     }
 #endif
@@ -192,6 +197,8 @@ bool FileIo::sync(unsigned tag) {
         io_uring_sqe_set_data64(sqe, tag | kSyncBit);
         pending_[tag] = 1;
         result_[tag] = 0;
+        syncResult_[tag] = 0;
+        writes_[tag] = WriteOp{};
         return true;
     }
 #endif
@@ -236,11 +243,21 @@ std::size_t FileIo::reap(std::vector<Completion>& out) {
                 const auto tag = static_cast<unsigned>(ud & 0xFFFFFFFFu);
                 const int res = cqes[i]->res;
                 if (tag >= kMaxTags || pending_[tag] == 0) continue;
-                // First error wins; a sync cancelled because its write failed reports the write's error.
-                if (res < 0 && result_[tag] >= 0) result_[tag] = res;
-                else if (res > 0 && result_[tag] >= 0 && (ud & kSyncBit) == 0) result_[tag] += res;
+                if ((ud & kSyncBit) != 0) syncResult_[tag] = res;
+                else if (res < 0 && result_[tag] >= 0) result_[tag] = res;  // a read's first error wins
+                else if (res > 0 && result_[tag] >= 0) result_[tag] += res;
                 if (--pending_[tag] == 0) {
-                    out.push_back(Completion{tag, result_[tag]});
+                    const WriteOp& w = writes_[tag];
+                    int r = result_[tag];
+                    if (w.len == 0) {
+                        if (r >= 0 && syncResult_[tag] < 0) r = syncResult_[tag];  // a sync of its own
+                    } else if (r >= 0 && static_cast<std::size_t>(r) < w.len) {
+                        r = finishShortWrite(tag, r);
+                    } else if (r >= 0 && w.sync && syncResult_[tag] < 0) {
+                        r = syncResult_[tag];
+                    }
+                    // (A sync cancelled because its write failed is reported as the write's error.)
+                    out.push_back(Completion{tag, r});
                     ++n;
                 }
             }
@@ -249,6 +266,15 @@ std::size_t FileIo::reap(std::vector<Completion>& out) {
     }
 #endif
     return n;
+}
+
+int FileIo::finishShortWrite(unsigned tag, int done) {
+    const WriteOp& w = writes_[tag];
+    const auto d = static_cast<std::size_t>(done);
+    const int r = fullPwrite(fd_, w.data + d, w.len - d, w.offset + d);
+    if (r < 0) return r;
+    if (w.sync && ::fdatasync(fd_) != 0) return -errno;
+    return static_cast<int>(w.len);
 }
 
 void FileIo::drain(std::vector<Completion>& out) {

@@ -34,11 +34,15 @@ public:
     static constexpr unsigned kMaxTags = 256;
     struct Completion {
         unsigned tag;
-        int result;  // bytes for a read/write (sum), 0 for a sync, -errno on failure
+        int result;  // bytes for a read (sum), all the bytes for a write, 0 for a sync, -errno on failure
     };
     // Each call queues one operation under `tag` (< kMaxTags, not already pending). A write of
     // registered buffer `buf` may be followed by an fdatasync of the file (sync = true): the tag
-    // completes when both have. Returns false when the queue is full.
+    // completes when both have. A write completes whole or with an error, never short: the kernel
+    // may take only part of a write (a file system filling up does this), and then the rest is
+    // written here, synchronously, so the completion carries the kernel's error for the part it
+    // refused (ENOSPC, EFBIG, EIO...) instead of a byte count that looks like success. Returns false
+    // when the queue is full.
     bool write(unsigned tag, unsigned buf, std::span<const std::byte> data, std::uint64_t offset, bool sync);
     bool read(unsigned tag, std::span<std::byte> into, std::uint64_t offset);
     bool sync(unsigned tag);
@@ -62,8 +66,20 @@ private:
     std::string path_;
     std::vector<std::span<std::byte>> buffers_;
     std::vector<Completion> ready_;  // psync fallback: finished at submit time
+    // Finishes a write the kernel took only `done` bytes of (and its fdatasync, which io_uring
+    // cancels when the linked write falls short). Cold path: a file system that is filling up.
+    int finishShortWrite(unsigned tag, int done);
+
+    struct WriteOp {
+        const std::byte* data = nullptr;
+        std::size_t len = 0;  // 0: the tag is a read or a sync
+        std::uint64_t offset = 0;
+        bool sync = false;
+    };
     int pending_[kMaxTags] = {};
-    int result_[kMaxTags] = {};
+    int result_[kMaxTags] = {};      // reads: bytes (sum) or the first error; writes: the write's bytes or error
+    int syncResult_[kMaxTags] = {};  // the fdatasync linked to a write, or a sync of its own
+    WriteOp writes_[kMaxTags] = {};
 };
 
 }  // namespace seqcast::transport

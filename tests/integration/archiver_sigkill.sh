@@ -75,7 +75,7 @@ for k in $(seq 1 "$KILLS"); do
     # The restarted archiver reports what it recovered: it must not start below the dump's end.
     # (The process exists before it has printed that line: wait for the line, not the process.)
     wait_until 10 "the restarted archiver reports its recovery" grep -q 'retained' "$TMP/arch.log" || true
-    RESTART_NEXT=$(sed -n 's/.*offsets [0-9]*\.\.\([0-9]*\) retained.*/\1/p' "$TMP/arch.log" | head -n 1)
+    RESTART_NEXT=$(sed -n 's/.*offsets \[[0-9]*, \([0-9]*\)) retained.*/\1/p' "$TMP/arch.log" | head -n 1)
     check "kill $k: restart resumes at the recovered end" "${RESTART_NEXT:-x}" eq "${DUMP_NEXT:-0}"
     # Let it catch up with the live stream (repairs from the sequencer's ring) before the next kill:
     # everything the sequencer had sent when the archiver restarted is recorded and durable.
