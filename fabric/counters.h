@@ -29,6 +29,7 @@ enum class Counter : std::uint16_t {
     DropBadCrc,
     DropUnknownType,
     DropBadBody,
+    DropBadEntryCrc,      // DATA/PUB whose entry failed the publisher's CRC32C (dropped whole, repaired like a loss)
     DropWrongStream,
     DropWrongEpoch,
     DropUnexpectedType,
@@ -87,7 +88,7 @@ inline constexpr std::array<std::string_view, kCounterCount> kCounterNames = {
     "datagrams_in", "datagrams_out", "bytes_in", "bytes_out", "messages_in", "messages_out",
     "send_errors", "recv_errors", "send_partial",
     "drop_truncated", "drop_bad_magic", "drop_bad_version", "drop_bad_header_length", "drop_bad_body_length",
-    "drop_bad_crc", "drop_unknown_type", "drop_bad_body", "drop_wrong_stream", "drop_wrong_epoch",
+    "drop_bad_crc", "drop_unknown_type", "drop_bad_body", "drop_bad_entry_crc", "drop_wrong_stream", "drop_wrong_epoch",
     "drop_unexpected_type", "drop_duplicate", "drop_out_of_order", "drop_too_large", "drop_overflow", "drop_not_allowed", "drop_bad_auth", "drop_unknown_key",
     "gaps_detected", "gap_offsets_repaired", "naks_sent", "naks_received", "naks_suppressed",
     "gaps_filled_before_nak", "nak_offsets_requested", "retransmits", "retransmits_rate_limited", "retransmits_host_limited",
@@ -133,7 +134,8 @@ private:
 constexpr Counter dropCounterFor(std::uint8_t decodeError) noexcept {
     constexpr Counter kByError[] = {Counter::Count_,           Counter::DropTruncated,       Counter::DropBadMagic,
                                     Counter::DropBadVersion,   Counter::DropBadHeaderLength, Counter::DropBadBodyLength,
-                                    Counter::DropBadCrc,       Counter::DropUnknownType,     Counter::DropBadBody};
+                                    Counter::DropBadCrc,       Counter::DropUnknownType,     Counter::DropBadBody,
+                                    Counter::DropBadEntryCrc};
     return decodeError < std::size(kByError) ? kByError[decodeError] : Counter::DropBadBody;
 }
 

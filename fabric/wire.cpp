@@ -25,14 +25,15 @@ std::string_view frameTypeName(FrameType t) noexcept {
 namespace {
 constexpr std::string_view kDecodeErrorNames[] = {
     "ok", "truncated", "bad magic", "unsupported version", "bad header length",
-    "bad body length", "bad crc", "unknown type", "bad body",
+    "bad body length", "bad crc", "unknown type", "bad body", "bad entry crc",
 };
 static_assert(std::size(kDecodeErrorNames) == kDecodeErrorCount, "label table matches DecodeError");
 // fabric/counters.h maps each DecodeError to its drop counter by value.
 static_assert(dropCounterFor(static_cast<std::uint8_t>(DecodeError::Truncated)) == Counter::DropTruncated);
 static_assert(dropCounterFor(static_cast<std::uint8_t>(DecodeError::BadCrc)) == Counter::DropBadCrc);
 static_assert(dropCounterFor(static_cast<std::uint8_t>(DecodeError::BadBody)) == Counter::DropBadBody);
-static_assert(kDecodeErrorCount == 9, "a new DecodeError needs a drop counter in dropCounterFor");
+static_assert(dropCounterFor(static_cast<std::uint8_t>(DecodeError::BadEntryCrc)) == Counter::DropBadEntryCrc);
+static_assert(kDecodeErrorCount == 10, "a new DecodeError needs a drop counter in dropCounterFor");
 
 // Validates the entries of a DATA or PUB body: exactly `count` entries that fill the body.
 bool validMessages(std::span<const std::byte> body, std::uint32_t count) noexcept {
@@ -97,6 +98,19 @@ bool validBody(FrameType t, std::span<const std::byte> body, std::uint32_t count
     return false;
 }
 
+// Every entry of a structurally valid DATA or PUB body carries the CRC its bytes give.
+bool entriesIntact(std::span<const std::byte> body, std::uint32_t count) noexcept {
+    std::size_t at = 0;
+    for (std::uint32_t i = 0; i < count; ++i) {
+        const auto h = readAt<MessageHeader>(body, at);
+        const std::uint32_t len = h.length.get();
+        if (entryCrc(body.subspan(at, kEntryCrcCovered), body.subspan(at + kMessageHeaderSize, len)) != h.crc32c.get())
+            return false;
+        at += kMessageHeaderSize + len;
+    }
+    return true;
+}
+
 void writeHeader(std::span<std::byte> buf, FrameType type, StreamId s, Epoch e, Offset first, std::uint16_t flags) noexcept {
     DatagramHeader h{};
     h.magic.set(kMagic);
@@ -128,11 +142,31 @@ std::string_view decodeErrorName(DecodeError e) noexcept {
     return i < kDecodeErrorCount ? kDecodeErrorNames[i] : "unknown";
 }
 
+std::uint32_t entryCrcFrom(std::uint32_t payloadCrc, std::span<const std::byte> header) noexcept {
+    return crc32cFinal(crc32cUpdateShort(~payloadCrc, header.first(kEntryCrcCovered)));
+}
+
+std::uint32_t entryCrc(std::span<const std::byte> header, std::span<const std::byte> payload) noexcept {
+    return entryCrcFrom(crc32c(payload), header);
+}
+
+std::uint32_t entryCrcOf(const MessageView& m) noexcept {
+    MessageHeader mh{};
+    mh.length.set(static_cast<std::uint32_t>(m.payload.size()));
+    mh.flags.set(m.flags);
+    mh.reserved.set(m.reserved);
+    mh.publisherId.set(m.publisher.get());
+    mh.fragOffset.set(m.fragOffset);
+    mh.pubSeq.set(m.pubSeq.get());
+    mh.publishTsNs.set(m.publishTsNs);
+    return entryCrc(std::as_bytes(std::span<const MessageHeader, 1>(&mh, 1)), m.payload);
+}
+
 std::uint32_t datagramCrc(std::span<const std::byte> d) noexcept {
     static constexpr std::byte kZero[4] = {};
     if (d.size() < kCrcFieldOffset + 4) return crc32c(d);  // too short to hold the field
-    std::uint32_t st = crc32cUpdate(kCrc32cInit, d.first(kCrcFieldOffset));
-    st = crc32cUpdate(st, kZero);
+    std::uint32_t st = crc32cUpdateShort(kCrc32cInit, d.first(kCrcFieldOffset));
+    st = crc32cUpdateShort(st, kZero);
     st = crc32cUpdate(st, d.subspan(kCrcFieldOffset + 4));
     return crc32cFinal(st);
 }
@@ -160,6 +194,8 @@ DecodeError decode(std::span<const std::byte> d, DatagramView& out, bool verifyC
     const auto type = static_cast<FrameType>(t);
     const auto body = d.subspan(hlen);
     if (!validBody(type, body, h.count.get())) return DecodeError::BadBody;
+    if (verifyCrc && (type == FrameType::Data || type == FrameType::Pub) && !entriesIntact(body, h.count.get()))
+        return DecodeError::BadEntryCrc;
     out.type = type;
     out.versionMinor = h.versionMinor.get();
     out.flags = h.flags.get();
@@ -182,6 +218,8 @@ bool MessageIterator::next(MessageView& m) noexcept {
     m.publishTsNs = h.publishTsNs.get();
     m.flags = h.flags.get();
     m.fragOffset = h.fragOffset.get();
+    m.crc = h.crc32c.get();
+    m.reserved = h.reserved.get();
     m.payload = rest_.subspan(kMessageHeaderSize, len);
     rest_ = rest_.subspan(kMessageHeaderSize + len);
     --left_;
@@ -227,7 +265,8 @@ void DatagramWriter::begin(FrameType type, StreamId s, Epoch e, Offset first, st
 }
 
 std::optional<std::size_t> DatagramWriter::appendPiece(const MessageFields& f, std::span<const std::byte> whole,
-                                                       std::uint32_t fragOffset, std::size_t maxPiece) noexcept {
+                                                       std::uint32_t fragOffset, std::size_t maxPiece,
+                                                       std::optional<std::uint32_t> wholeCrc) noexcept {
     if (used_ < kHeaderSize || !fitsMessageHeader() || fragOffset > whole.size()) return std::nullopt;
     const std::size_t rest = whole.size() - fragOffset;
     std::size_t n = rest < room() ? rest : room();
@@ -244,9 +283,13 @@ std::optional<std::size_t> DatagramWriter::appendPiece(const MessageFields& f, s
     mh.fragOffset.set(fragOffset);
     mh.pubSeq.set(f.pubSeq.get());
     mh.publishTsNs.set(f.publishTsNs);
+    mh.reserved2.set(0);
+    const auto piece = whole.subspan(fragOffset, n);
+    const auto covered = std::as_bytes(std::span<const MessageHeader, 1>(&mh, 1)).first(kEntryCrcCovered);
+    mh.crc32c.set(wholeCrc && n == whole.size() ? entryCrcFrom(*wholeCrc, covered) : entryCrc(covered, piece));
     putAt(buf_, used_, mh);
     used_ += kMessageHeaderSize;
-    if (n != 0) std::memcpy(buf_.data() + used_, whole.data() + fragOffset, n);
+    if (n != 0) std::memcpy(buf_.data() + used_, piece.data(), n);
     used_ += n;
     ++count_;
     return n;
@@ -257,11 +300,13 @@ bool DatagramWriter::appendEntry(const MessageView& m) noexcept {
     MessageHeader mh{};
     mh.length.set(static_cast<std::uint32_t>(m.payload.size()));
     mh.flags.set(m.flags);
-    mh.reserved.set(0);
+    mh.reserved.set(m.reserved);  // covered by the entry CRC: copied, never zeroed
     mh.publisherId.set(m.publisher.get());
     mh.fragOffset.set(m.fragOffset);
     mh.pubSeq.set(m.pubSeq.get());
     mh.publishTsNs.set(m.publishTsNs);
+    mh.crc32c.set(m.crc);  // the publisher's, unchanged: never signed anew here
+    mh.reserved2.set(0);
     putAt(buf_, used_, mh);
     used_ += kMessageHeaderSize;
     if (!m.payload.empty()) std::memcpy(buf_.data() + used_, m.payload.data(), m.payload.size());
@@ -373,9 +418,9 @@ std::size_t encodeReplayEnd(std::span<std::byte> buf, StreamId s, Epoch e, std::
 }
 
 bool restamp(std::span<std::byte> d, std::uint16_t setFlags, std::uint64_t senderTsNs) noexcept {
-    if (d.size() < kHeaderSize) return false;
+    DatagramView v;
+    if (decode(d, v) != DecodeError::Ok) return false;  // damaged where it was kept, or before: never re-signed
     auto h = readAt<DatagramHeader>(d, 0);
-    if (datagramCrc(d) != h.crc32c.get()) return false;  // damaged where it was kept: never re-signed
     h.flags.set(static_cast<std::uint16_t>(h.flags.get() | setFlags));
     h.senderTsNs.set(senderTsNs);
     h.crc32c.set(0);

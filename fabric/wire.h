@@ -1,4 +1,4 @@
-// seqcast wire protocol v1. docs/PROTOCOL.md describes every byte; keep the two in step.
+// seqcast wire protocol v2. docs/PROTOCOL.md describes every byte; keep the two in step.
 #pragma once
 
 #include <cstddef>
@@ -14,7 +14,7 @@
 namespace seqcast::wire {
 
 inline constexpr std::uint32_t kMagic = 0x54435153u;  // bytes 'S' 'Q' 'C' 'T'
-inline constexpr std::uint8_t kVersionMajor = 1;
+inline constexpr std::uint8_t kVersionMajor = 2;  // 2: entries carry the publisher's CRC32C
 inline constexpr std::uint8_t kVersionMinor = 0;
 inline constexpr std::size_t kDefaultMtu = 1408;      // bytes of UDP payload
 inline constexpr std::size_t kMaxDatagram = 65507;    // largest IPv4 UDP payload
@@ -74,6 +74,11 @@ struct MessageHeader {
     LeU32 fragOffset;  // byte position of this fragment within its message
     LeU64 pubSeq;      // publisher's message number; shared by all fragments of a message
     LeU64 publishTsNs; // publisher's CLOCK_REALTIME at offer()
+    // The publisher's CRC32C of this entry (entryCrc below: its payload, then bytes 0..31 of this
+    // header). Set where the entry is made and never rewritten on the way: the sequencer copies
+    // entries verbatim, so every reader checks what the publisher sent, end to end.
+    LeU32 crc32c;
+    LeU32 reserved2;
 };
 
 struct NakRange {
@@ -136,7 +141,7 @@ struct ReplayEndBody {
     static_assert(alignof(T) == 1, #T " alignment");                   \
     static_assert(std::is_trivially_copyable_v<T>, #T " trivially copyable")
 SEQCAST_WIRE_STRUCT(DatagramHeader, 48);
-SEQCAST_WIRE_STRUCT(MessageHeader, 32);
+SEQCAST_WIRE_STRUCT(MessageHeader, 40);
 SEQCAST_WIRE_STRUCT(NakRange, 16);
 SEQCAST_WIRE_STRUCT(HeartbeatBody, 8);
 SEQCAST_WIRE_STRUCT(PubAckBody, 8);
@@ -167,6 +172,8 @@ static_assert(offsetof(MessageHeader, publisherId) == 8);
 static_assert(offsetof(MessageHeader, fragOffset) == 12);
 static_assert(offsetof(MessageHeader, pubSeq) == 16);
 static_assert(offsetof(MessageHeader, publishTsNs) == 24);
+static_assert(offsetof(MessageHeader, crc32c) == 32);
+static_assert(offsetof(MessageHeader, reserved2) == 36);
 static_assert(offsetof(NakRange, first) == 0 && offsetof(NakRange, count) == 8 && offsetof(NakRange, reserved) == 12);
 static_assert(offsetof(PubAckRun, firstPubSeq) == 0 && offsetof(PubAckRun, firstOffset) == 8 &&
               offsetof(PubAckRun, count) == 16 && offsetof(PubAckRun, stride) == 20);
@@ -180,6 +187,17 @@ static_assert(offsetof(ReplayEndBody, requestId) == 0 && offsetof(ReplayEndBody,
 inline constexpr std::size_t kHeaderSize = sizeof(DatagramHeader);
 inline constexpr std::size_t kMessageHeaderSize = sizeof(MessageHeader);
 inline constexpr std::size_t kCrcFieldOffset = offsetof(DatagramHeader, crc32c);
+inline constexpr std::size_t kEntryCrcCovered = offsetof(MessageHeader, crc32c);  // header bytes an entry CRC covers
+
+// An entry's CRC32C: over its payload first, then bytes [0, kEntryCrcCovered) of its header
+// (length, flags, publisher, fragment offset, pub_seq, publish time). Payload first, so that a
+// publisher can take the payload's CRC once, when the message is offered, and finish it cheaply
+// for each send: entryCrcFrom(crc32c(payload), header).
+std::uint32_t entryCrc(std::span<const std::byte> header, std::span<const std::byte> payload) noexcept;
+std::uint32_t entryCrcFrom(std::uint32_t payloadCrc, std::span<const std::byte> header) noexcept;
+struct MessageView;
+// The CRC an entry with these fields and payload carries (tests and tools that build entries by hand).
+std::uint32_t entryCrcOf(const MessageView& m) noexcept;
 
 // Why a datagram was rejected. Ok is 0; the order is the order of the checks.
 enum class DecodeError : std::uint8_t {
@@ -192,6 +210,7 @@ enum class DecodeError : std::uint8_t {
     BadCrc,
     UnknownType,
     BadBody,             // body does not match type and count (entry overruns, bad ranges, bad flags)
+    BadEntryCrc,         // DATA/PUB: an entry's CRC32C does not match (damaged before the datagram was signed)
     Count_
 };
 inline constexpr std::size_t kDecodeErrorCount = static_cast<std::size_t>(DecodeError::Count_);
@@ -211,9 +230,9 @@ struct DatagramView {
     std::span<const std::byte> body;   // after headerLen
 };
 
-// Checks length, magic, version, header length, body length, CRC, type and the body's structure.
-// Never reads outside `datagram`. With verifyCrc=false the CRC check is skipped (callers that
-// verified it already, e.g. a log scanner re-reading a record).
+// Checks length, magic, version, header length, body length, CRC, type, the body's structure and
+// (DATA, PUB) every entry's CRC. Never reads outside `datagram`. With verifyCrc=false both CRC
+// checks are skipped (callers that verified them already, e.g. re-reading a record it checked).
 DecodeError decode(std::span<const std::byte> datagram, DatagramView& out, bool verifyCrc = true) noexcept;
 
 // CRC32C of a datagram with its CRC field taken as zero.
@@ -225,7 +244,9 @@ struct MessageView {
     std::uint64_t publishTsNs = 0;
     std::uint16_t flags = 0;
     std::uint32_t fragOffset = 0;
+    std::uint32_t crc = 0;  // the entry's CRC32C as carried (checked by decode())
     std::span<const std::byte> payload;
+    std::uint16_t reserved = 0;  // as carried: readers ignore it, but the entry CRC covers it
 
     bool first() const noexcept { return (flags & kFragFirst) != 0; }
     bool last() const noexcept { return (flags & kFragLast) != 0; }
@@ -318,11 +339,14 @@ public:
 
     // Appends bytes [fragOffset, fragOffset + n) of message `whole`, n = min(rest, room(), maxPiece).
     // Sets kFragFirst when fragOffset == 0 and kFragLast when the piece reaches the end.
+    // Signs the entry (entryCrc). wholeCrc: crc32c() of `whole`, when the caller took it already (the
+    // publisher, at offer()): an entry carrying all of it is then signed from that, not read again.
     // Returns n, or nullopt when no header fits.
     std::optional<std::size_t> appendPiece(const MessageFields& f, std::span<const std::byte> whole,
-                                           std::uint32_t fragOffset,
-                                           std::size_t maxPiece = ~std::size_t{0}) noexcept;
-    // Appends an entry as it was received (DATA from PUB: the sequencer copies entries verbatim).
+                                           std::uint32_t fragOffset, std::size_t maxPiece = ~std::size_t{0},
+                                           std::optional<std::uint32_t> wholeCrc = std::nullopt) noexcept;
+    // Appends an entry as it was received, its CRC included (DATA from PUB: the sequencer copies
+    // entries verbatim and never signs them anew).
     bool appendEntry(const MessageView& m) noexcept;
     bool appendNakRange(Offset first, std::uint32_t count) noexcept;
     bool appendPubAckRun(PubSeq firstPubSeq, Offset firstOffset, std::uint32_t count, std::uint32_t stride) noexcept;
@@ -354,8 +378,9 @@ std::size_t encodeReplayEnd(std::span<std::byte> buf, StreamId s, Epoch e, std::
                             Offset next, Offset earliest, std::uint64_t tsNs) noexcept;
 
 // Rewrites the flags and sender timestamp of an encoded datagram (e.g. mark a stored DATA as
-// retransmitted) and re-signs it with a new CRC, but only after checking the CRC it carries: a
-// datagram damaged where it was kept (a retransmit ring, an archive) is left as it is and false is
+// retransmitted) and re-signs it with a new CRC, but only after checking it whole (decode(): the
+// datagram CRC it carries and every entry's CRC): a datagram damaged where it was kept (a
+// retransmit ring, an archive), or before it was first signed, is left as it is and false is
 // returned, so that the caller drops it (counted) instead of re-signing the damage and sending it.
 [[nodiscard]] bool restamp(std::span<std::byte> datagram, std::uint16_t setFlags, std::uint64_t senderTsNs) noexcept;
 

@@ -12,7 +12,7 @@ namespace seqcast::recovery {
 
 namespace {
 constexpr std::uint64_t kLogMagic = 0x31474F4C51455153ull;  // "SQELOG1"
-constexpr std::uint32_t kLogVersion = 1;
+constexpr std::uint32_t kLogVersion = 2;  // 2: records are wire v2 datagrams (entries carry the publisher's CRC)
 constexpr std::uint64_t kBlock = 4096;
 constexpr std::uint64_t kIndexBlock = 64 * 1024;  // one index entry per 64 KiB of log
 constexpr unsigned kHeaderTag = 16;
@@ -140,7 +140,10 @@ Status ArchiveLog::recover(const Progress& progress) {
     if (::pread(io_->fd(), headerBuf_, kLogHeaderBytes, 0) != static_cast<ssize_t>(kLogHeaderBytes))
         return failErrno("read the header of " + cfg_.path);
     std::memcpy(&h, headerBuf_, sizeof h);
-    if (h.magic != kLogMagic || h.version != kLogVersion) return failInvalid(cfg_.path + " is not a seqcast v1 archive log");
+    if (h.magic != kLogMagic) return failInvalid(cfg_.path + " is not a seqcast archive log");
+    if (h.version != kLogVersion)
+        return failInvalid(cfg_.path + " is a seqcast archive log of version " + std::to_string(h.version) + "; this seqcast reads version " +
+                           std::to_string(kLogVersion) + (h.version < kLogVersion ? " (an older seqcast wrote it: replay it with that version, or record anew)" : ""));
     if (h.stream != cfg_.stream.get())
         return failInvalid(cfg_.path + " records stream " + std::to_string(h.stream) + ", not " + std::to_string(cfg_.stream.get()));
     if (h.capacity != cfg_.capacity || h.segmentBytes != cfg_.segmentBytes)

@@ -7,12 +7,13 @@
 #include <cstring>
 
 #include "fabric/clock.h"
+#include "fabric/crc32c.h"
 
 namespace seqcast::sequencer {
 
 namespace {
 constexpr std::uint64_t kJournalMagic = 0x314C4E524A425550ull;  // "PUBJRNL1"
-constexpr std::uint32_t kJournalVersion = 1;
+constexpr std::uint32_t kJournalVersion = 2;  // 2: each slot keeps its message's CRC32C
 std::size_t roundPage(std::size_t v) { return (v + 4095) & ~std::size_t{4095}; }
 }  // namespace
 
@@ -39,7 +40,7 @@ struct Publisher::Slot {
     std::uint64_t lastSentNs;
     std::uint64_t offerNs;
     std::uint32_t sends;
-    std::uint32_t reserved;
+    std::uint32_t crc;  // crc32c() of the message as offer() was given it: entries are signed from it
 };
 
 Status PublisherConfig::validate() const {
@@ -92,7 +93,10 @@ Status Publisher::openJournal() {
     ring_ = map_ + ringOff;
     if (!fresh) {
         if (j_->magic != kJournalMagic || j_->version != kJournalVersion)
-            return failInvalid("journal " + cfg_.journalPath + " is not a seqcast v1 publisher journal");
+            return failInvalid("journal " + cfg_.journalPath + " is not a seqcast publisher journal of version " +
+                               std::to_string(kJournalVersion) + (j_->magic == kJournalMagic && j_->version < kJournalVersion
+                                                                      ? " (an older seqcast made it: confirm or discard its messages with that version)"
+                                                                      : ""));
         if (j_->stream != cfg_.stream.get())
             return failInvalid("journal " + cfg_.journalPath + " belongs to stream " + std::to_string(j_->stream));
         if (j_->window != cfg_.window || j_->ringBytes != roundPage(cfg_.windowBytes))
@@ -105,8 +109,13 @@ Status Publisher::openJournal() {
         // Everything not confirmed before the restart is sent again; the sequencer drops what it has.
         for (std::uint64_t s = j_->base; s < j_->nextPubSeq; ++s) {
             Slot& sl = slot(s);
-            if (sl.pubSeq != s || sl.len > cfg_.maxMessage)
+            if (sl.pubSeq != s || sl.len > cfg_.maxMessage || sl.pos < j_->tailPos ||
+                sl.pos + sl.len > j_->headPos || (sl.pos % j_->ringBytes) + sl.len > j_->ringBytes)
                 return failInvalid("journal " + cfg_.journalPath + " is damaged at pub_seq " + std::to_string(s));
+            // A message whose bytes changed in the journal is never sent signed as if intact.
+            if (crc32c(payload(sl)) != sl.crc)
+                return failInvalid("journal " + cfg_.journalPath + " is damaged at pub_seq " + std::to_string(s) +
+                                   " (its message fails its CRC32C)");
             sl.confirmed = 0;
             sl.sends = 0;
             sl.lastSentNs = 0;
@@ -150,9 +159,11 @@ Publisher::Offer Publisher::offer(std::span<const std::byte> msg, std::uint64_t 
         c_.add(Counter::BackPressure);
         return Offer::BackPressured;
     }
+    // The CRC is taken over the caller's bytes: from here to every subscriber they are checked.
+    const std::uint32_t crc = crc32c(msg);
     if (!msg.empty()) std::memcpy(ring_ + (pos % cap), msg.data(), msg.size());
     const std::uint64_t s = j_->nextPubSeq;
-    slot(s) = Slot{s, pos, static_cast<std::uint32_t>(msg.size()), 0, publishTsNs, wire::kOffsetOpen, 0, lastNowNs_, 0, 0};
+    slot(s) = Slot{s, pos, static_cast<std::uint32_t>(msg.size()), 0, publishTsNs, wire::kOffsetOpen, 0, lastNowNs_, 0, crc};
     if (j_->base == s) j_->tailPos = pos;
     if (lastNowNs_ == 0) unstamped_ = true;  // no time yet: the first doWork() stamps it
     // The message and its slot are in place before the counters that publish them move.
@@ -304,7 +315,7 @@ std::size_t Publisher::fillSends(std::uint64_t nowNs) {
                 continue;
             }
             const auto n = w.appendPiece(wire::MessageFields{PublisherId{j_->id}, PubSeq{sl.pubSeq}, sl.publishTsNs},
-                                         pl, frag, freshRoom);
+                                         pl, frag, freshRoom, sl.crc);
             if (!n) {
                 close();
                 continue;

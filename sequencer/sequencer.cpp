@@ -34,6 +34,7 @@ Status SequencerConfig::validate() const {
     if (maxNakOffsets == 0) return failInvalid("max NAK offsets must be positive");
     if (burst == 0 || burst > 1024) return failInvalid("burst must be 1..1024");
     if (pubReorderBytes < 16 * mtu) return failInvalid("PUB reorder buffer must hold at least 16 datagrams");
+    if (!(faultDamageEntry >= 0 && faultDamageEntry <= 1)) return failInvalid("entry damage probability must be 0..1");
     return {};
 }
 
@@ -57,6 +58,7 @@ Sequencer::Sequencer(const SequencerConfig& cfg, transport::Transport& control, 
       ctlArena_(kCtlArena), rx_(cfg.burst) {
     txData_.reserve(4 * cfg.burst);
     txCtl_.reserve(4 * cfg.burst);
+    faultRng_ = (cfg.faultSeed ^ 0x9E3779B97F4A7C15ull) | 1;  // xorshift state must not be 0
     hosts_.resize(kHostSlots);
     const std::size_t slots = cfg.pubReorderBytes / cfg.mtu;
     heldArena_.resize(slots * cfg.mtu);
@@ -442,6 +444,10 @@ void Sequencer::sequenceEntries(Pub& pr, const wire::DatagramView& v) {
             openDatagram();
             writer_.appendEntry(m);
         }
+        if (cfg_.faultDamageEntry > 0 && len > 0 && faultDraw() < cfg_.faultDamageEntry) {
+            cur_[writer_.size() - 1] ^= std::byte{0x01};  // the entry's last payload byte, before signing
+            ++faultsInjected_;
+        }
         const std::uint64_t off = nextOffset_++;
         if (m.last()) {
             rec.ackOffsets[s % kAckMemory] = off;
@@ -517,8 +523,9 @@ void Sequencer::onNak(const wire::DatagramView& v, transport::Endpoint from, std
                 c_.add(Counter::RetransmitsHostLimited);
                 return;
             }
-            // The ring copy is checked against its CRC before it is re-signed: damage in the ring
-            // (memory, or the state file it is mapped from) is never sent. Nothing else holds those
+            // The ring copy is checked whole (its datagram CRC and every entry's publisher CRC) before
+            // it is re-signed: damage in the ring (memory, or the state file it is mapped from), or
+            // made before the datagram was first signed, is never sent. Nothing else holds those
             // offsets here: the requester's gap goes to an archiver, or is declared lost at its deadline.
             if (!wire::restamp(e->bytes, wire::kFlagRetransmit, wallNs())) {
                 c_.add(Counter::RetransmitsBadCrc);

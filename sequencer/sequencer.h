@@ -44,6 +44,11 @@ struct SequencerConfig {
     std::uint32_t maxNakOffsets = 65536;     // offsets served per NAK range
     std::size_t pubReorderBytes = 8u << 20;  // PUB datagrams held while an earlier one is missing
     std::size_t burst = 64;
+    // Test only (--fault-damage-entry): the probability that an entry's last payload byte is flipped
+    // after its PUB was checked and before its DATA datagram is signed, as memory damage inside the
+    // sequencer would. The entry keeps the publisher's CRC, so no subscriber may deliver it.
+    double faultDamageEntry = 0;
+    std::uint64_t faultSeed = 1;
 
     Status validate() const;
 };
@@ -73,6 +78,7 @@ public:
     bool recovered() const noexcept { return state_.recovered(); }
     std::size_t publishers() const noexcept { return pubs_.size(); }
     std::size_t ringDroppedOnRecover() const noexcept { return ring_->droppedOnRecover(); }
+    std::uint64_t faultsInjected() const noexcept { return faultsInjected_; }  // --fault-damage-entry
 
 private:
     struct Pub {
@@ -124,6 +130,14 @@ private:
     std::unique_ptr<recovery::RetransmitRing> ring_;
     Epoch epoch_{0};
     std::uint64_t nextOffset_ = 0;
+    std::uint64_t faultRng_ = 0;         // --fault-damage-entry draws (xorshift64*)
+    std::uint64_t faultsInjected_ = 0;
+    double faultDraw() noexcept {
+        faultRng_ ^= faultRng_ >> 12;
+        faultRng_ ^= faultRng_ << 25;
+        faultRng_ ^= faultRng_ >> 27;
+        return static_cast<double>((faultRng_ * 0x2545F4914F6CDD1Dull) >> 11) * 0x1.0p-53;
+    }
     bool ended_ = false;
     std::uint64_t sentEnd_ = 0;  // offsets below this were sent before the current receive burst
 

@@ -144,7 +144,7 @@ int runDump(int argc, char** argv) {
                         ++problems;
                         if (firstProblem.empty())
                             firstProblem = "damaged record at position " + std::to_string(res.nextPos) + " (after offset " +
-                                           std::to_string(expect) + "): CRC or header check failed";
+                                           std::to_string(expect) + "): a CRC (the datagram's or an entry's) or header check failed";
                     }
                 }
                 pos = res.nextPos;

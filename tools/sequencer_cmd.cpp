@@ -46,6 +46,10 @@ int runSequencer(int argc, char** argv) {
          "subscribers that lost END_OF_STREAM learn of the end and can repair the tail (0: exit at once)");
     addSocketOptions(d);
     addFaultOptions(d, "rx");
+    d.add_options()
+        ("fault-damage-entry", po::value<std::string>()->default_value("0"),
+         "fault injection (tests): probability an entry's payload byte is flipped inside the sequencer, after "
+         "its PUB was checked and before its DATA is signed; subscribers must never deliver it (0..1)");
     po::variables_map vm;
     if (auto rc = parseCommandLine(info, argc, argv, d, vm)) return *rc;
 
@@ -85,6 +89,8 @@ int runSequencer(int argc, char** argv) {
             else dataUdp.bind = getEndpoint(vm, "data-bind", true);
         }
         faults = faultConfig(vm);
+        cfg.faultDamageEntry = getDouble(vm, "fault-damage-entry", 0, 1);
+        cfg.faultSeed = faults.seed;
     } catch (const UsageError& e) {
         std::cerr << "seqcast sequencer: " << e.what() << "\n(see seqcast sequencer --help)\n";
         return kExitUsage;
@@ -135,6 +141,10 @@ int runSequencer(int argc, char** argv) {
                  static_cast<unsigned long long>(c.get(Counter::DatagramsOut)),
                  static_cast<unsigned long long>(c.get(Counter::Retransmits)),
                  static_cast<unsigned long long>(c.get(Counter::NaksReceived)));
+    if (cfg.faultDamageEntry > 0)
+        std::fprintf(stderr, "seqcast sequencer: fault injection damaged %llu entries; %llu ring copies refused on retransmission\n",
+                     static_cast<unsigned long long>(s.faultsInjected()),
+                     static_cast<unsigned long long>(c.get(Counter::RetransmitsBadCrc)));
     return 0;
 }
 

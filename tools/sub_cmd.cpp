@@ -205,13 +205,13 @@ int runSub(int argc, char** argv) {
     const auto& g = sub.gaps().stats();
     std::fprintf(stderr,
                  "seqcast sub: %llu messages (%llu bytes), offsets %llu..%llu, %llu gaps, %llu offsets repaired, %llu NAKs, "
-                 "%llu suppressed, %llu lost, %llu crc drops%s\n",
+                 "%llu suppressed, %llu lost, %llu crc drops, %llu entry crc drops%s\n",
                  static_cast<unsigned long long>(sink.delivered), static_cast<unsigned long long>(sink.bytes),
                  static_cast<unsigned long long>(sink.firstOffset), static_cast<unsigned long long>(sink.lastOffset),
                  static_cast<unsigned long long>(g.gapsDetected), static_cast<unsigned long long>(g.repairedOffsets),
                  static_cast<unsigned long long>(g.naksSent), static_cast<unsigned long long>(g.suppressed),
                  static_cast<unsigned long long>(sink.lostOffsets), static_cast<unsigned long long>(c.get(Counter::DropBadCrc)),
-                 sawEos ? ", end of stream" : "");
+                 static_cast<unsigned long long>(c.get(Counter::DropBadEntryCrc)), sawEos ? ", end of stream" : "");
     std::fprintf(stderr, "seqcast sub: latency publish->deliver %s\n", latencySummary(sink.e2e).c_str());
     if (vm.count("verify")) std::printf("digest %s messages %llu\n", sink.digest().c_str(), static_cast<unsigned long long>(sink.delivered));
     if (vm.count("svg")) {
@@ -233,6 +233,7 @@ int runSub(int argc, char** argv) {
         j.field("naks_suppressed", g.suppressed);
         j.field("gaps_filled_before_nak", g.filledBeforeNak);
         j.field("crc_drops", c.get(Counter::DropBadCrc));
+        j.field("entry_crc_drops", c.get(Counter::DropBadEntryCrc));  // datagrams whose entry failed the publisher's CRC
         j.field("duplicates_dropped", c.get(Counter::DropDuplicate));
         j.field("epoch_changes", c.get(Counter::EpochChanges));
         j.field("seconds", secs);

@@ -86,3 +86,17 @@ TEST_CASE("ISA-L matches the bitwise reference on random buffers of many sizes")
     CHECK(tried > 1100);
     CHECK(bad == 0);
 }
+
+TEST_CASE("the inline short-input path equals the library path, continuing any state") {
+    std::mt19937_64 rng(11);
+    std::vector<std::byte> buf(400);
+    for (auto& b : buf) b = static_cast<std::byte>(rng());
+    std::size_t bad = 0;
+    for (std::size_t n = 0; n <= 2 * kCrc32cShortMax + 9; ++n) {
+        const auto s = std::span<const std::byte>(buf).subspan(rng() % 64, n);
+        const auto state = static_cast<std::uint32_t>(rng());
+        if (crc32cUpdateShort(state, s) != crc32cUpdate(state, s)) ++bad;
+        if (crc32cFinal(crc32cUpdateShort(kCrc32cInit, s)) != crc32cReference(s)) ++bad;
+    }
+    CHECK(bad == 0);
+}

@@ -52,7 +52,8 @@ inline Bytes sampleDataFragments() {
     wire::DatagramWriter w(buf);
     w.begin(wire::FrameType::Data, kStream, kEpoch, Offset{2000});
     const Bytes a = patternBytes(1000, 5), b = patternBytes(60, 6), c = patternBytes(8, 7);
-    wire::MessageView mid{PublisherId{21}, PubSeq{9}, 201, 0, 500, std::span<const std::byte>(a).subspan(500, 100)};
+    wire::MessageView mid{PublisherId{21}, PubSeq{9}, 201, 0, 500, 0, std::span<const std::byte>(a).subspan(500, 100), 0};
+    mid.crc = wire::entryCrcOf(mid);
     (void)w.appendEntry(mid);
     (void)w.appendPiece({PublisherId{22}, PubSeq{10}, 202}, b, 40);
     (void)w.appendPiece({PublisherId{23}, PubSeq{11}, 203}, c, 0);

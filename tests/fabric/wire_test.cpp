@@ -4,6 +4,7 @@
 #include <cstring>
 #include <random>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "fabric/crc32c.h"
@@ -33,7 +34,7 @@ T peek(const Bytes& d, std::size_t at) {
 
 void fixCrc(Bytes& d) { poke<std::uint32_t>(d, kCrcFieldOffset, datagramCrc(d)); }
 
-// Builds a datagram by hand: v1 header (headerLen 48) + body, consistent lengths, valid CRC.
+// Builds a datagram by hand: v2 header (headerLen 48) + body, consistent lengths, valid CRC.
 Bytes craft(std::uint8_t type, std::uint32_t count, const Bytes& body) {
     Bytes d(kHeaderSize + body.size());
     poke<std::uint32_t>(d, 0, kMagic);
@@ -67,6 +68,8 @@ Bytes msgEntry(std::uint32_t len, std::uint16_t flags, std::uint32_t fragOffset)
     h.publishTsNs.set(0);
     Bytes b(sizeof h + len, std::byte{0x5A});
     std::memcpy(b.data(), &h, sizeof h);
+    poke<std::uint32_t>(b, kEntryCrcCovered, entryCrc(std::span<const std::byte>(b).first(kEntryCrcCovered),
+                                                       std::span<const std::byte>(b).subspan(sizeof h)));
     return b;
 }
 
@@ -162,7 +165,7 @@ TEST_CASE("header layout on the wire") {
     CHECK(d[1] == std::byte{'Q'});
     CHECK(d[2] == std::byte{'C'});
     CHECK(d[3] == std::byte{'T'});
-    CHECK(peek<std::uint8_t>(d, 4) == 1);
+    CHECK(peek<std::uint8_t>(d, 4) == 2);
     CHECK(peek<std::uint8_t>(d, 5) == 0);
     CHECK(peek<std::uint16_t>(d, 6) == 48);
     CHECK(peek<std::uint8_t>(d, 8) == 2);
@@ -441,10 +444,12 @@ TEST_CASE("short prefixes: magic and major version are reported when present") {
     d[0] = std::byte{'X'};
     for (std::size_t n = 0; n < 4; ++n) CHECK(decode(std::span<const std::byte>(d).first(n), v) == DecodeError::Truncated);
     for (std::size_t n = 4; n <= d.size(); ++n) CHECK(decode(std::span<const std::byte>(d).first(n), v) == DecodeError::BadMagic);
-    d = test::sampleEndOfStream();
-    d[4] = std::byte{2};
-    for (std::size_t n = 5; n <= d.size(); ++n)
-        CHECK(decode(std::span<const std::byte>(d).first(n), v) == DecodeError::UnsupportedVersion);
+    for (std::uint8_t major : {1, 3}) {  // v1 (no entry CRCs) is refused as a version, not misread
+        d = test::sampleEndOfStream();
+        d[4] = std::byte{major};
+        for (std::size_t n = 5; n <= d.size(); ++n)
+            CHECK(decode(std::span<const std::byte>(d).first(n), v) == DecodeError::UnsupportedVersion);
+    }
 }
 
 TEST_CASE("datagram longer than headerLen + bodyLen is rejected") {
@@ -461,7 +466,7 @@ TEST_CASE("every decode error is reachable, in check order") {
     CHECK(decode(d, v) == DecodeError::BadMagic);
 
     d = test::sampleHeartbeat();
-    for (int major : {0, 2, 255}) {
+    for (int major : {0, 1, 3, 255}) {
         d[4] = static_cast<std::byte>(major);
         CHECK(decode(d, v) == DecodeError::UnsupportedVersion);
     }
@@ -523,7 +528,7 @@ TEST_CASE("body validation") {
             poke<std::uint32_t>(e, 0, 0xFFFFFFFFu);
             CHECK(decode(craft(t, 1, e), v) == DecodeError::BadBody);
             // partial entry header
-            CHECK(decode(craft(t, 1, Bytes(31)), v) == DecodeError::BadBody);
+            CHECK(decode(craft(t, 1, Bytes(kMessageHeaderSize - 1)), v) == DecodeError::BadBody);
             // FIRST must have fragOffset 0; a non-first must not
             CHECK(decode(craft(t, 1, msgEntry(4, kFragFirst, 8)), v) == DecodeError::BadBody);
             CHECK(decode(craft(t, 1, msgEntry(4, kUnfragmented, 8)), v) == DecodeError::BadBody);
@@ -710,7 +715,7 @@ TEST_CASE("forward compatibility: larger minor, unknown flags, longer header") {
 
         // An unknown major version is refused before anything else is looked at.
         Bytes m = d;
-        poke<std::uint8_t>(m, 4, 2);
+        poke<std::uint8_t>(m, 4, 3);
         fixCrc(m);
         DatagramView t;
         CHECK(decode(m, t) == DecodeError::UnsupportedVersion);
@@ -875,15 +880,18 @@ TEST_CASE("random mutations of valid datagrams, CRC recomputed") {
     CHECK(ok > 0);
     CHECK(seen[static_cast<std::size_t>(DecodeError::BadBody)] > 0);
     CHECK(seen[static_cast<std::size_t>(DecodeError::BadCrc)] > 0);
-    MESSAGE("ok=", ok, " bad body=", seen[static_cast<std::size_t>(DecodeError::BadBody)]);
+    CHECK(seen[static_cast<std::size_t>(DecodeError::BadEntryCrc)] > 0);
+    MESSAGE("ok=", ok, " bad body=", seen[static_cast<std::size_t>(DecodeError::BadBody)],
+            " bad entry crc=", seen[static_cast<std::size_t>(DecodeError::BadEntryCrc)]);
 }
 
-// Found by the fuzzer (a property of the fuzz target, not a decoder bug): the reserved field of a
-// message header is ignored by readers and written as zero, so re-encoding an entry is lossless
-// for every field a reader can see but not byte-for-byte.
-TEST_CASE("message header reserved field: ignored on read, zeroed on write") {
+// The reserved field of a message header means nothing to a reader, but the entry CRC covers it:
+// the sequencer's copy of an entry must carry it unchanged, or every subscriber would refuse it.
+TEST_CASE("message header reserved field: ignored on read, copied verbatim") {
     Bytes entry = msgEntry(20, kFragLast, 40);
     poke<std::uint16_t>(entry, 6, 0x0009);
+    poke<std::uint32_t>(entry, kEntryCrcCovered, entryCrc(std::span<const std::byte>(entry).first(kEntryCrcCovered),
+                                                           std::span<const std::byte>(entry).subspan(kMessageHeaderSize)));
     const Bytes d = craft(static_cast<std::uint8_t>(FrameType::Data), 1, entry);
     DatagramView v;
     REQUIRE(decode(d, v) == DecodeError::Ok);
@@ -896,7 +904,8 @@ TEST_CASE("message header reserved field: ignored on read, zeroed on write") {
     out.resize(w.finish(0));
     DatagramView again;
     REQUIRE(decode(out, again) == DecodeError::Ok);
-    CHECK(peek<std::uint16_t>(out, kHeaderSize + 6) == 0);
+    CHECK(peek<std::uint16_t>(out, kHeaderSize + 6) == 0x0009);
+    CHECK(std::memcmp(out.data() + kHeaderSize, d.data() + kHeaderSize, entry.size()) == 0);  // byte for byte
     const auto ys = messages(again);
     REQUIRE(ys.size() == 1);
     CHECK(ys[0].flags == kFragLast);
@@ -907,13 +916,83 @@ TEST_CASE("message header reserved field: ignored on read, zeroed on write") {
 // The example datagram in docs/PROTOCOL.md, byte for byte.
 TEST_CASE("docs/PROTOCOL.md example END_OF_STREAM") {
     const unsigned char expect[] = {
-        0x53, 0x51, 0x43, 0x54, 0x01, 0x00, 0x30, 0x00, 0x09, 0x00, 0x00, 0x00, 0x04, 0x03, 0x02, 0x01,
-        0x07, 0x00, 0x00, 0x00, 0xf4, 0xba, 0xf6, 0xdd, 0x70, 0x17, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+        0x53, 0x51, 0x43, 0x54, 0x02, 0x00, 0x30, 0x00, 0x09, 0x00, 0x00, 0x00, 0x04, 0x03, 0x02, 0x01,
+        0x07, 0x00, 0x00, 0x00, 0xb5, 0xd6, 0x05, 0x7d, 0x70, 0x17, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
         0x91, 0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
     };
     Bytes d(64);
     d.resize(encodeEndOfStream(d, StreamId{0x01020304u}, Epoch{7}, Offset{6000}, 0x1122334455667791ull));
     REQUIRE(d.size() == sizeof expect);
     CHECK(std::memcmp(d.data(), expect, sizeof expect) == 0);
-    CHECK(datagramCrc(d) == 0xDDF6BAF4u);
+    CHECK(datagramCrc(d) == 0x7D05D6B5u);
+}
+
+TEST_CASE("docs/PROTOCOL.md example DATA, entry CRC included") {
+    const unsigned char expect[] = {
+        0x53, 0x51, 0x43, 0x54, 0x02, 0x00, 0x30, 0x00, 0x01, 0x00, 0x00, 0x00, 0x04, 0x03, 0x02, 0x01,
+        0x07, 0x00, 0x00, 0x00, 0xe3, 0x19, 0x90, 0x44, 0x70, 0x17, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+        0x91, 0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11, 0x01, 0x00, 0x00, 0x00, 0x2d, 0x00, 0x00, 0x00,
+        0x05, 0x00, 0x00, 0x00, 0x03, 0x00, 0x00, 0x00, 0x03, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+        0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11,
+        0xa3, 0x03, 0xac, 0x28, 0x00, 0x00, 0x00, 0x00, 0x68, 0x65, 0x6c, 0x6c, 0x6f,
+    };
+    const std::string_view hello = "hello";
+    Bytes d(256);
+    DatagramWriter w(d);
+    w.begin(FrameType::Data, StreamId{0x01020304u}, Epoch{7}, Offset{6000});
+    REQUIRE(w.appendPiece({PublisherId{3}, PubSeq{1}, 0x1122334455667700ull}, std::as_bytes(std::span(hello)), 0));
+    d.resize(w.finish(0x1122334455667791ull));
+    REQUIRE(d.size() == sizeof expect);
+    CHECK(std::memcmp(d.data(), expect, sizeof expect) == 0);
+    CHECK(peek<std::uint32_t>(d, kHeaderSize + 32) == 0x28AC03A3u);
+    // The entry CRC is CRC-32C(payload || header bytes 0..31), and the publisher's shortcut (from
+    // the payload's CRC taken at offer()) gives the same value.
+    Bytes covered(d.begin() + kHeaderSize + kMessageHeaderSize, d.end());
+    covered.insert(covered.end(), d.begin() + kHeaderSize, d.begin() + kHeaderSize + 32);
+    CHECK(crc32c(covered) == 0x28AC03A3u);
+    Bytes d2(256);
+    DatagramWriter w2(d2);
+    w2.begin(FrameType::Data, StreamId{0x01020304u}, Epoch{7}, Offset{6000});
+    REQUIRE(w2.appendPiece({PublisherId{3}, PubSeq{1}, 0x1122334455667700ull}, std::as_bytes(std::span(hello)), 0,
+                           ~std::size_t{0}, crc32c(std::as_bytes(std::span(hello)))));
+    d2.resize(w2.finish(0x1122334455667791ull));
+    CHECK(d2 == d);
+}
+
+// End to end: damage made before a datagram is signed (the sequencer's memory between checking a
+// PUB and signing its DATA) passes the datagram CRC but never the publisher's entry CRC.
+TEST_CASE("entry CRC: damage under a valid datagram CRC is refused, by decode and by restamp") {
+    const auto data = test::allSamples();
+    std::size_t tried = 0;
+    for (const auto& s : data) {
+        DatagramView v;
+        REQUIRE(decode(s.bytes, v) == DecodeError::Ok);
+        if ((v.type != FrameType::Data && v.type != FrameType::Pub) || v.count == 0) continue;
+        // Every byte an entry CRC covers: its payload and header bytes 0..31 (never 32..39: the
+        // CRC itself is checked by comparison, and bytes 36..39 are not covered).
+        std::size_t at = kHeaderSize;
+        MessageIterator it(v);
+        MessageView m;
+        while (it.next(m)) {
+            const std::size_t end = at + kMessageHeaderSize + m.payload.size();
+            for (std::size_t i = at; i < end; ++i) {
+                if (i >= at + kEntryCrcCovered && i < at + kMessageHeaderSize) continue;
+                for (unsigned bit : {0u, 7u}) {
+                    Bytes d = s.bytes;
+                    d[i] ^= static_cast<std::byte>(1u << bit);
+                    fixCrc(d);  // re-signed as the sequencer would sign its damaged copy
+                    DatagramView t;
+                    const auto e = decode(d, t);
+                    // A flip in length or flags may break the structure first; otherwise the entry CRC catches it.
+                    CHECK((e == DecodeError::BadEntryCrc || e == DecodeError::BadBody));
+                    CHECK(decode(d, t, false) != DecodeError::BadEntryCrc);  // skipped with verifyCrc=false
+                    CHECK_FALSE(restamp(d, kFlagRetransmit, 1));
+                    ++tried;
+                }
+            }
+            at = end;
+        }
+    }
+    CHECK(tried > 1000);
+    MESSAGE("damaged copies tried: ", tried);
 }

@@ -1,5 +1,5 @@
 // Writes the fuzz seed corpus: one valid datagram of each frame type (tests/fabric/wire_samples.h),
-// plus a forward-compatible v1.7 datagram with a 64-byte header. Usage: make_corpus DIR
+// plus a forward-compatible v2.7 datagram with a 64-byte header. Usage: make_corpus DIR
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -18,7 +18,7 @@ int main(int argc, char** argv) {
     for (auto& s : samples)
         if (s.name == "data") s.bytes = test::sampleData(400);  // keep seeds small
 
-    // v1.7 writer: 16 more header bytes, unknown flag bits.
+    // v2.7 writer: 16 more header bytes, unknown flag bits.
     test::Bytes fc = test::sampleDataFragments();
     fc.insert(fc.begin() + wire::kHeaderSize, 16, std::byte{0xC5});
     fc[5] = std::byte{7};
@@ -27,7 +27,7 @@ int main(int argc, char** argv) {
     fc[11] = std::byte{0xF0};
     const std::uint32_t crc = wire::datagramCrc(fc);
     std::memcpy(fc.data() + wire::kCrcFieldOffset, &crc, 4);
-    samples.push_back({"data_v1_7_long_header", fc});
+    samples.push_back({"data_v2_7_long_header", fc});
 
     for (const auto& s : samples) {
         wire::DatagramView v;

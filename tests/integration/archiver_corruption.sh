@@ -8,6 +8,9 @@
 #      on that log, skips the damaged record (reporting its offsets as lost) and keeps the rest: a
 #      replay across the spot delivers exactly the reference lines minus the damaged record's and
 #      reports the loss.
+# With SEQCAST_IT_DAMAGE=resigned the damage is one flipped payload byte of the record's first
+# entry, and the datagram CRC is recomputed over it (as a writer that damaged the bytes before
+# signing them would): only the publisher's entry CRC can tell, and every check above must hold.
 #
 # usage: archiver_corruption.sh /path/to/seqcast
 . "$(dirname "$0")/archiver_lib.sh" "$@"
@@ -50,11 +53,43 @@ read -r _ POS _ RANGE _ <<<"$(grep '^pos ' "$TMP/records.txt" | sed -n "$((NREC 
 DAMAGED_FIRST=${RANGE%%..*}
 DAMAGED_LAST=${RANGE##*..}
 # Physical place: a 4096-byte file header, then the ring; 16-byte record header, then the datagram.
-AT=$((4096 + POS + 16 + 40))
-log "$NREC records; damaging the record at log position $POS (offsets $DAMAGED_FIRST..$DAMAGED_LAST): 8 bytes at file offset $AT"
-ORIG=$(od -An -tx1 -j "$AT" -N 8 "$LOGFILE" | tr -d ' ')
-printf '\xde\xad\xbe\xef\x5a\xa5\x00\xff' | dd of="$LOGFILE" bs=1 seek="$AT" conv=notrunc status=none
-NOW=$(od -An -tx1 -j "$AT" -N 8 "$LOGFILE" | tr -d ' ')
+DG=$((4096 + POS + 16))
+if [[ ${SEQCAST_IT_DAMAGE:-raw} == resigned ]]; then
+    # The first entry's first payload byte: 48-byte datagram header, 40-byte message header.
+    AT=$((DG + 48 + 40))
+    log "$NREC records; damaging the record at log position $POS (offsets $DAMAGED_FIRST..$DAMAGED_LAST): 1 payload byte at file offset $AT, datagram CRC re-signed"
+    ORIG=$(od -An -tx1 -j "$DG" -N 128 "$LOGFILE" | tr -d ' \n')
+    python3 - "$LOGFILE" "$DG" <<'EOF' || die "cannot damage the record"
+import struct, sys
+def crc32c(data):
+    crc = 0xFFFFFFFF
+    for b in data:
+        crc ^= b
+        for _ in range(8):
+            crc = (crc >> 1) ^ (0x82F63B78 if crc & 1 else 0)
+    return crc ^ 0xFFFFFFFF
+path, at = sys.argv[1], int(sys.argv[2])
+with open(path, "r+b") as f:
+    f.seek(at)
+    head = f.read(48)
+    assert head[:4] == b"SQCT" and head[4] == 2, "not a v2 datagram where the record should be"
+    hlen, body_len = struct.unpack_from("<H", head, 6)[0], struct.unpack_from("<I", head, 44)[0]
+    f.seek(at)
+    d = bytearray(f.read(hlen + body_len))
+    assert struct.unpack_from("<I", d, hlen)[0] > 0, "the first entry has no payload"
+    d[hlen + 40] ^= 0x01
+    d[20:24] = bytes(4)
+    d[20:24] = struct.pack("<I", crc32c(bytes(d)))
+    f.seek(at)
+    f.write(d)
+EOF
+else
+    AT=$((DG + 40))
+    log "$NREC records; damaging the record at log position $POS (offsets $DAMAGED_FIRST..$DAMAGED_LAST): 8 bytes at file offset $AT"
+    ORIG=$(od -An -tx1 -j "$DG" -N 128 "$LOGFILE" | tr -d ' \n')
+    printf '\xde\xad\xbe\xef\x5a\xa5\x00\xff' | dd of="$LOGFILE" bs=1 seek="$AT" conv=notrunc status=none
+fi
+NOW=$(od -An -tx1 -j "$DG" -N 128 "$LOGFILE" | tr -d ' \n')
 check "bytes really changed" "$NOW" != "$ORIG"
 
 # only_reference NAME: every line of NAME.txt is the reference line of the same offset, in order,

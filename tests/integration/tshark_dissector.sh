@@ -158,7 +158,7 @@ FIELDS=(frame.number udp.srcport udp.dstport seqcast.type seqcast.stream seqcast
     seqcast.count seqcast.flags seqcast.crc32c.status seqcast.msg.length seqcast.msg.flags
     seqcast.msg.publisher seqcast.msg.frag_offset seqcast.msg.pub_seq seqcast.ack.publisher
     seqcast.ack.first_pub_seq seqcast.ack.first_offset seqcast.ack.count seqcast.ack.stride
-    seqcast.heartbeat.oldest_retained _ws.col.Info)
+    seqcast.heartbeat.oldest_retained seqcast.msg.crc32c.status _ws.col.Info)
 fields() {
     local args=() fld
     for fld in "${FIELDS[@]}"; do args+=(-e "$fld"); done
@@ -178,7 +178,7 @@ import sys
 tmp, port, dport, next_offset = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 names = ["frame", "sport", "dport", "type", "stream", "epoch", "first_offset", "count", "flags", "crc",
          "len", "mflags", "pub", "frag", "seq", "ack_pub", "ack_seq", "ack_off", "ack_count", "ack_stride",
-         "hb_oldest", "info"]
+         "hb_oldest", "mcrc", "info"]
 def load(name):
     rows = []
     for line in open(f"{tmp}/{name}"):
@@ -199,6 +199,10 @@ undecoded = [r["frame"] for r in rows if not r["type"]]
 check(not undecoded, f"frames not recognised as seqcast by the heuristic: {undecoded[:10]}")
 badcrc = [r["frame"] for r in rows if r["type"] and r["crc"] != "1"]
 check(not badcrc, f"frames whose CRC32C is not Good: {badcrc[:10]}")
+# Every entry of every DATA and PUB carries the publisher's CRC, checked by the dissector too.
+badentry = [r["frame"] for r in rows if r["type"] in ("1", "4") and r["count"] not in ("", "0")
+            and (r["mcrc"] == "" or set(r["mcrc"].split(",")) != {"1"} or len(r["mcrc"].split(",")) != int(r["count"]))]
+check(not badentry, f"frames with an entry CRC32C that is not Good: {badentry[:10]}")
 types = {int(r["type"]) for r in rows if r["type"]}
 for t, n in [(1, "DATA"), (2, "HEARTBEAT"), (4, "PUB"), (5, "PUB_ACK"), (9, "END_OF_STREAM")]:
     check(t in types, f"no {n} frame decoded (types seen: {sorted(types)})")
@@ -328,14 +332,17 @@ assert crc32c(b"123456789") == 0xE3069283
 def frame(ftype, body=b"", count=0, stream=1, epoch=1, first=0, flags=0, ts=1700000000123456789,
           minor=0, ext=b"", body_len=None, bad_crc=False):
     hlen = 48 + len(ext)
-    h = struct.pack("<4sBBHBBHIIIQQII", b"SQCT", 1, minor, hlen, ftype, 0, flags, stream, epoch, 0, first, ts,
+    h = struct.pack("<4sBBHBBHIIIQQII", b"SQCT", 2, minor, hlen, ftype, 0, flags, stream, epoch, 0, first, ts,
                     count, len(body) if body_len is None else body_len)
     d = bytearray(h + ext + body)
     c = crc32c(bytes(d)) ^ (1 if bad_crc else 0)
     d[20:24] = struct.pack("<I", c)
     return bytes(d)
-def entry(payload, pub=7, seq=1, frag=0, fl=3, ts=1700000000000000000):
-    return struct.pack("<IHHIIQQ", len(payload), fl, 0, pub, frag, seq, ts) + payload
+def entry(payload, pub=7, seq=1, frag=0, fl=3, ts=1700000000000000000, damage=False):
+    # 40-byte message header; the entry CRC covers the payload, then header bytes 0..31
+    h = struct.pack("<IHHIIQQ", len(payload), fl, 0, pub, frag, seq, ts)
+    c = crc32c(payload + h) ^ (1 if damage else 0)
+    return h + struct.pack("<II", c, 0) + payload
 frames = [
     frame(3, struct.pack("<QII", 5, 5, 0) + struct.pack("<QII", 12, 1, 0), count=2),                # 1 NAK
     frame(6, struct.pack("<IIQQ", 7, 1, 5, 7), epoch=1),                                             # 2 PUB_NAK
@@ -343,9 +350,12 @@ frames = [
     frame(8, struct.pack("<QIIQQ", 42, 5, 0, 20, 3), first=20),                                      # 4 REPLAY_END
     frame(1, entry(b"hello"), count=1, first=100, flags=3, minor=1, ext=b"\xAA" * 8),                 # 5 DATA ext
     frame(1, entry(b"x") + entry(b"yz", seq=2), count=2, first=200, bad_crc=True),                  # 6 bad CRC
-    frame(1, entry(b"abcdef"), count=1, first=300, body_len=32 + 60),                               # 7 truncated
-    bytes.fromhex("5351435401003000090000000403020107000000f4baf6dd701700000000000091776655443322110000000000000000"),  # 8 spec example
+    frame(1, entry(b"abcdef"), count=1, first=300, body_len=40 + 60),                               # 7 truncated
+    bytes.fromhex("53514354020030000900000004030201070000" "00b5d6057d701700000000000091776655443322110000000000000000"),  # 8 spec example
     frame(4, entry(b"A" * 10, frag=0, fl=1) + entry(b"B" * 5, frag=10, fl=2), count=2, epoch=0, first=1),  # 9 PUB fragments
+    frame(1, entry(b"ok") + entry(b"bad", seq=2, damage=True), count=2, first=400),                # 10 entry CRC, datagram CRC good
+    bytes.fromhex("5351435402003000010000000403020107000000e31990447017000000000000"
+                  "9177665544332211010000002d00000005000000030000000300000000000000" "01000000000000000077665544332211a303ac280000000068656c6c6f"),  # 11 spec DATA example
 ]
 out = open(sys.argv[1], "wb")
 out.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 101))  # LINKTYPE_RAW (IPv4)
@@ -367,6 +377,7 @@ EOF
     -e seqcast.replay_end.status -e seqcast.replay_end.earliest_offset -e seqcast.header_ext \
     -e seqcast.flags.retransmit -e seqcast.flags.replay -e seqcast.msg.offset -e seqcast.msg.length \
     -e seqcast.stream -e seqcast.epoch -e seqcast.first_offset -e seqcast.msg.frag_offset \
+    -e seqcast.msg.crc32c.status -e seqcast.msg.crc32c \
     >"$TMP/synthetic.tsv" 2>"$TMP/tshark-synthetic.log" || die "tshark failed on the synthetic frames"
 log "hand-made frames:"
 cut -f 1,4 "$TMP/synthetic.tsv"
@@ -375,7 +386,7 @@ python3 - "$TMP/synthetic.tsv" <<'EOF' || die "synthetic frame checks failed"
 import sys
 names = ["frame", "type", "crc", "info", "expert", "nak_first", "nak_count", "reason", "expected", "to", "live",
          "wait", "cancel", "status", "earliest", "ext", "retx", "replay", "moff", "mlen", "stream", "epoch",
-         "first", "frag"]
+         "first", "frag", "mcrc", "mcrcval"]
 rows = {}
 for line in open(sys.argv[1]):
     p = line.rstrip("\n").split("\t")
@@ -396,7 +407,12 @@ expect = [
     (7, lambda r: r["type"] == "1" and "runcated" in r["expert"] and "truncated" in r["info"]),
     (8, lambda r: r["type"] == "9" and r["crc"] == "1" and r["stream"] == "16909060" and r["epoch"] == "7"
         and r["first"] == "6000"),
-    (9, lambda r: r["type"] == "4" and r["frag"] == "0,10" and r["mlen"] == "10,5" and r["crc"] == "1"),
+    (9, lambda r: r["type"] == "4" and r["frag"] == "0,10" and r["mlen"] == "10,5" and r["crc"] == "1"
+        and r["mcrc"] == "1,1"),
+    (10, lambda r: r["type"] == "1" and r["crc"] == "1" and r["mcrc"] == "1,0"
+        and "entry 1 fails the publisher's CRC32C" in r["expert"] and "1 failing the entry CRC" in r["info"]),
+    (11, lambda r: r["type"] == "1" and r["crc"] == "1" and r["mcrc"] == "1" and r["mcrcval"] == "0x28ac03a3"
+        and r["moff"] == "6000" and r["mlen"] == "5"),
 ]
 bad = 0
 for n, ok in expect:

@@ -312,7 +312,7 @@ TEST_CASE("frames of another stream, epoch or version are ignored and counted") 
     CHECK(s.c.get(Counter::DropWrongEpoch) == 1);
     // Another major version.
     len = wire::encodeHeartbeat(buf, StreamId{1}, s.sub->epoch(), Offset{1'000'000}, Offset{0}, 0);
-    buf[4] = std::byte{2};
+    buf[4] = std::byte{1};  // v1: entries without the publisher's CRC
     s.sub->onDatagram(std::span(buf.data(), len), kSeq, h.now);
     CHECK(s.c.get(Counter::DropBadVersion) == 1);
     CHECK(s.sub->headOffset() < Offset{1'000'000});
@@ -568,7 +568,7 @@ TEST_CASE("one burst that commits more datagrams than the ring holds still sends
     // 8 PUBs of 16 KiB, each entry alone in a 128-byte DATA datagram: ~1600 datagrams in one burst.
     std::vector<std::vector<std::byte>> pubs;
     std::uint64_t seq = 0;
-    for (int i = 0; i < 8; ++i, seq += 200) pubs.push_back(pubDatagram(16384, seq, 200, 48));
+    for (int i = 0; i < 8; ++i, seq += 200) pubs.push_back(pubDatagram(16384, seq, 200, 40));
     std::vector<transport::TxItem> items;
     for (const auto& b : pubs) items.push_back(transport::TxItem{b.data(), static_cast<std::uint32_t>(b.size()), kSeq});
     REQUIRE(src.sendBurst(items) == items.size());
@@ -599,7 +599,7 @@ TEST_CASE("a retransmission of the oldest datagram is sent before the same burst
     // Fill the ring past its capacity: 1200 one-entry datagrams, 40 per burst.
     for (int round = 0; round < 30; ++round) {
         std::vector<std::vector<std::byte>> pubs;
-        for (int i = 0; i < 40; ++i, ++seq) pubs.push_back(pubDatagram(cfg.mtu, seq, 1, 48));
+        for (int i = 0; i < 40; ++i, ++seq) pubs.push_back(pubDatagram(cfg.mtu, seq, 1, 40));
         std::vector<transport::TxItem> items;
         for (const auto& b : pubs) items.push_back(transport::TxItem{b.data(), static_cast<std::uint32_t>(b.size()), kSeq});
         REQUIRE(src.sendBurst(items) == items.size());
@@ -615,7 +615,7 @@ TEST_CASE("a retransmission of the oldest datagram is sent before the same burst
     w.begin(wire::FrameType::Nak, cfg.stream, (*s)->epoch(), Offset{0});
     REQUIRE(w.appendNakRange(oldest, 1));
     nak.resize(w.finish(now));
-    const auto pub = pubDatagram(cfg.mtu, seq, 1, 48);
+    const auto pub = pubDatagram(cfg.mtu, seq, 1, 40);
     const transport::TxItem items[] = {{nak.data(), static_cast<std::uint32_t>(nak.size()), kSeq},
                                        {pub.data(), static_cast<std::uint32_t>(pub.size()), kSeq}};
     REQUIRE(src.sendBurst(items) == 2);
@@ -647,6 +647,7 @@ TEST_CASE("an empty non-final fragment is refused, never sequenced twice") {
     m.publisher = PublisherId{7};
     m.pubSeq = PubSeq{0};
     m.flags = wire::kFragFirst;
+    m.crc = wire::entryCrcOf(m);
     REQUIRE(w.appendEntry(m));
     b.resize(w.finish(0));
     const auto whole = pubDatagram(256, 0, 1, 10);
@@ -909,4 +910,75 @@ TEST_CASE("idle publishers give their slots to new ones; a late retransmission i
     CHECK(seq.nextOffset() == Offset{7});
     CHECK(g.contiguous);
     CHECK(g.next == 7);
+}
+
+// The publisher's CRC of each message is taken at offer() and kept in the journal beside it: a
+// message whose bytes changed in the journal while the publisher was down is refused at the
+// restart, never sent signed as if intact; a journal of the previous version is refused by name.
+TEST_CASE("a journal whose unconfirmed message was damaged is refused at restart, naming the pub_seq") {
+    const std::string journal = "/tmp/seqcast-test-journal-crc-" + std::to_string(::getpid());
+    std::remove(journal.c_str());
+    transport::MemoryNetwork net;
+    sequencer::PublisherConfig pcfg;
+    pcfg.sequencer = kSeq;
+    pcfg.id = PublisherId{11};
+    pcfg.journalPath = journal;
+    const auto m = makeMessage(11, 3, 64);
+    {
+        Counters pc;
+        transport::MemoryTransport pt(net, Endpoint{0x0A000400u, 0});
+        auto pub = sequencer::Publisher::create(pcfg, pt, pc, {});
+        REQUIRE(pub);
+        for (int i = 0; i < 3; ++i) REQUIRE((*pub)->offer(m, 1) == sequencer::Publisher::Offer::Accepted);
+    }
+    auto readAll = [&] {
+        std::FILE* f = std::fopen(journal.c_str(), "rb");
+        REQUIRE(f != nullptr);
+        std::vector<std::byte> b;
+        std::byte chunk[65536];
+        for (std::size_t n; (n = std::fread(chunk, 1, sizeof chunk, f)) > 0;) b.insert(b.end(), chunk, chunk + n);
+        std::fclose(f);
+        return b;
+    };
+    auto writeAt = [&](std::size_t at, std::byte v) {
+        std::FILE* f = std::fopen(journal.c_str(), "r+b");
+        REQUIRE(f != nullptr);
+        REQUIRE(std::fseek(f, static_cast<long>(at), SEEK_SET) == 0);
+        REQUIRE(std::fwrite(&v, 1, 1, f) == 1);
+        std::fclose(f);
+    };
+    {  // intact: recovered
+        Counters pc;
+        transport::MemoryTransport pt(net, Endpoint{0x0A000401u, 0});
+        auto pub = sequencer::Publisher::create(pcfg, pt, pc, {});
+        REQUIRE(pub);
+        CHECK((*pub)->recoveredMessages() == 3);
+    }
+    // The second message's bytes: the first copy of the payload after the first one.
+    const auto file = readAll();
+    const auto first = std::search(file.begin(), file.end(), m.begin(), m.end());
+    REQUIRE(first != file.end());
+    const auto second = std::search(first + 1, file.end(), m.begin(), m.end());
+    REQUIRE(second != file.end());
+    const auto at = static_cast<std::size_t>(second - file.begin()) + 10;
+    writeAt(at, file[at] ^ std::byte{0x20});
+    {
+        Counters pc;
+        transport::MemoryTransport pt(net, Endpoint{0x0A000402u, 0});
+        auto pub = sequencer::Publisher::create(pcfg, pt, pc, {});
+        REQUIRE_FALSE(pub);
+        CHECK(pub.error().message().find("damaged at pub_seq 2") != std::string::npos);
+        CHECK(pub.error().message().find("CRC32C") != std::string::npos);
+    }
+    writeAt(at, file[at]);
+    writeAt(8, std::byte{1});  // the version field (after the 8-byte magic): 1, before messages had CRCs
+    {
+        Counters pc;
+        transport::MemoryTransport pt(net, Endpoint{0x0A000403u, 0});
+        auto pub = sequencer::Publisher::create(pcfg, pt, pc, {});
+        REQUIRE_FALSE(pub);
+        CHECK(pub.error().message().find("version 2") != std::string::npos);
+        CHECK(pub.error().message().find("older seqcast") != std::string::npos);
+    }
+    std::remove(journal.c_str());
 }

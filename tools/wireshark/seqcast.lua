@@ -1,4 +1,4 @@
--- Wireshark dissector for the seqcast wire protocol v1 (docs/PROTOCOL.md, fabric/wire.h).
+-- Wireshark dissector for the seqcast wire protocol v2 (docs/PROTOCOL.md, fabric/wire.h).
 --
 -- Install: copy this file into your personal Lua plugins folder (Wireshark: Help > About >
 -- Folders > "Personal Lua Plugins", usually ~/.local/lib/wireshark/plugins/), or load it for one
@@ -7,7 +7,7 @@
 --     tshark -X lua_script:tools/wireshark/seqcast.lua -r capture.pcap -Y seqcast
 --
 -- It finds seqcast datagrams on any UDP port by themselves (a heuristic that checks the magic
--- 'SQCT', major version 1 and that header_len + body_len is the datagram length; switch it off
+-- 'SQCT', major version 2 and that header_len + body_len is the datagram length; switch it off
 -- under Analyze > Enabled Protocols > seqcast_udp). For datagrams the heuristic refuses (truncated
 -- or damaged ones), use Decode As > seqcast, tshark's `-d udp.port==40001,seqcast`, or set the
 -- port preference (Edit > Preferences > Protocols > seqcast, or `-o seqcast.port:40001`).
@@ -19,13 +19,15 @@
 --     seqcast.msg.publisher == 7 && seqcast.msg.pub_seq == 42
 --     seqcast.nak                                        every NAK
 --     seqcast.crc32c.status == 0                         CRC failures (with CRC checking on)
+--     seqcast.msg.crc32c.status == 0                     entries failing the publisher's CRC
 --
 -- Works with Wireshark 3.x / 4.x (Lua 5.1 .. 5.4).
 
 local HEADER_LEN = 48
-local MSG_HEADER_LEN = 32
+local MSG_HEADER_LEN = 40
+local MSG_CRC_COVERED = 32 -- header bytes an entry CRC covers, after the payload
 local MAGIC = 0x54435153 -- 'S' 'Q' 'C' 'T' read little-endian
-local VERSION_MAJOR = 1
+local VERSION_MAJOR = 2
 local OFFSET_OPEN = "18446744073709551615" -- 0xFFFFFFFFFFFFFFFF as UInt64 decimal
 
 local seqcast = Proto("seqcast", "seqcast reliable multicast")
@@ -113,6 +115,9 @@ f.msg_frag_offset = ProtoField.uint32("seqcast.msg.frag_offset", "Fragment offse
 f.msg_pub_seq = ProtoField.uint64("seqcast.msg.pub_seq", "Pub seq", base.DEC)
 f.msg_publish_ts = ProtoField.uint64("seqcast.msg.publish_ts", "Publish timestamp (ns)", base.DEC)
 f.msg_publish_time = ProtoField.absolute_time("seqcast.msg.publish_time", "Publish time", base.UTC)
+f.msg_crc = ProtoField.uint32("seqcast.msg.crc32c", "Entry CRC32C", base.HEX)
+f.msg_crc_status = ProtoField.uint8("seqcast.msg.crc32c.status", "Entry CRC32C status", base.DEC, checksum_statuses)
+f.msg_reserved2 = ProtoField.uint32("seqcast.msg.reserved2", "Reserved", base.HEX)
 f.msg_payload = ProtoField.bytes("seqcast.msg.payload", "Payload")
 
 -- HEARTBEAT
@@ -186,13 +191,15 @@ local ef = {
         expert.group.PROTOCOL, expert.severity.ERROR),
     bad_body = ProtoExpert.new("seqcast.bad_body", "Malformed seqcast body",
         expert.group.MALFORMED, expert.severity.ERROR),
-    header_ext = ProtoExpert.new("seqcast.header_ext.note", "Header longer than v1.0 (newer minor version)",
+    bad_entry_crc = ProtoExpert.new("seqcast.bad_entry_crc", "Entry fails the publisher's CRC32C",
+        expert.group.CHECKSUM, expert.severity.ERROR),
+    header_ext = ProtoExpert.new("seqcast.header_ext.note", "Header longer than v2.0 (newer minor version)",
         expert.group.PROTOCOL, expert.severity.NOTE),
     retransmit = ProtoExpert.new("seqcast.retransmit.note", "Retransmitted DATA",
         expert.group.SEQUENCE, expert.severity.NOTE),
 }
 seqcast.experts = { ef.truncated, ef.bad_magic, ef.bad_version, ef.bad_header_len, ef.bad_body_len,
-    ef.bad_crc, ef.unknown_type, ef.bad_body, ef.header_ext, ef.retransmit }
+    ef.bad_crc, ef.bad_entry_crc, ef.unknown_type, ef.bad_body, ef.header_ext, ef.retransmit }
 
 ---------------------------------------------------------------------------------------------------
 -- Preferences
@@ -328,6 +335,7 @@ local function dissect_entries(tvb, tree, hdr)
     local n = 0
     local first_pub, min_seq, max_seq
     local nfrag = 0
+    local bad_entries = 0
     for i = 0, hdr.count - 1 do
         if pos + MSG_HEADER_LEN > body_end then
             local what = (body_end < hdr.body_start + hdr.body_len) and ef.truncated or ef.bad_body
@@ -363,6 +371,29 @@ local function dissect_entries(tvb, tree, hdr)
         et:add_le(f.msg_frag_offset, tvb(pos + 12, 4))
         et:add_le(f.msg_pub_seq, tvb(pos + 16, 8))
         add_time(et, f.msg_publish_ts, f.msg_publish_time, tvb(pos + 24, 8))
+        local eci = et:add_le(f.msg_crc, tvb(pos + 32, 4))
+        et:add_le(f.msg_reserved2, tvb(pos + 36, 4))
+        local entry_crc_status = 2
+        if seqcast.prefs.verify_crc and entry_len <= room then
+            -- CRC-32C of the payload followed by header bytes 0..31 (docs/PROTOCOL.md, "Entry CRC")
+            local covered = (length > 0 and tvb:raw(pos + MSG_HEADER_LEN, length) or "") .. tvb:raw(pos, MSG_CRC_COVERED)
+            local computed = crc32c(covered, #covered + 1)
+            local carried = tvb(pos + 32, 4):le_uint()
+            if computed then
+                if computed == carried then
+                    entry_crc_status = 1
+                    eci:append_text(" [correct]")
+                else
+                    entry_crc_status = 0
+                    eci:append_text(string.format(" [incorrect, should be 0x%08x]", computed))
+                    eci:add_proto_expert_info(ef.bad_entry_crc, string.format(
+                        "entry %d fails the publisher's CRC32C: 0x%08x, computed 0x%08x", i, carried, computed))
+                    bad_entries = bad_entries + 1
+                end
+            end
+        end
+        local ecs = eci:add(f.msg_crc_status, entry_crc_status)
+        ecs:set_generated()
 
         local is_first = flags % 2 == 1
         local is_last = flags % 4 >= 2
@@ -413,6 +444,7 @@ local function dissect_entries(tvb, tree, hdr)
     local info
     local entries = hdr.count == 1 and "1 entry" or (hdr.count .. " entries")
     if nfrag > 0 then entries = entries .. ", " .. nfrag .. (nfrag == 1 and " fragment" or " fragments") end
+    if bad_entries > 0 then entries = entries .. ", " .. bad_entries .. " failing the entry CRC" end
     if is_data then
         if hdr.count == 0 then
             info = string.format("offset %s (no entries)", tostring(hdr.first_offset))
@@ -778,7 +810,7 @@ local function dissect_one(tvb, pinfo, tree)
     end
     if problem then info = info .. " [" .. problem .. "]" end
     if crc_status == 0 then info = info .. " [bad CRC]" end
-    if vmin ~= 0 then info = info .. string.format(" (v1.%d)", vmin) end
+    if vmin ~= 0 then info = info .. string.format(" (v2.%d)", vmin) end
 
     st:append_text(string.format(", %s", info))
     return caplen, info
@@ -825,7 +857,7 @@ end
 
 ---------------------------------------------------------------------------------------------------
 -- Heuristic: the payload is one datagram, or a GSO run of them, each with the magic, major
--- version 1, header_len >= 48, and header_len + body_len within the payload, tiling it exactly.
+-- version 2, header_len >= 48, and header_len + body_len within the payload, tiling it exactly.
 
 local function heuristic(tvb, pinfo, tree)
     local len = tvb:len()
