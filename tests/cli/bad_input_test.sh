@@ -43,6 +43,7 @@ declare -A KIND=(
   [cpu]="cpu"
   [transport]="enum udp uring"
   [loss]="real 0 1" [burst-loss]="real 0 1" [reorder]="real 0 1" [duplicate]="real 0 1" [corrupt]="real 0 1"
+  [fault-damage-entry]="real 0 1"
   [burst-length]="num 1 1000000"
   [fault-seed]="num 0 max"
   [fault-on]="enum rx tx both"
