@@ -18,14 +18,26 @@ void GapTracker::reset(Offset next) {
     gaps_.clear();
     timers_.clear();
     holdFrom_ = kNever;
+    nakLimit_ = kNever;
+    lastProgressNs_ = 0;
+}
+
+std::uint64_t GapTracker::expiryOf(const Gap& g) const noexcept {
+    // The deadline runs from the gap's detection (or its last partial repair, or the end of its
+    // hold) and from the receiver's last repair progress, whichever is later: a receiver whose
+    // NAKs are being answered is behind, its gaps are not lost. When the sender stops answering
+    // (gone, or the offsets no longer held and nobody says so) the deadline comes.
+    const std::uint64_t from = std::max(g.detectedNs, lastProgressNs_);
+    return from > kNever - p_.deadlineNs ? kNever : from + p_.deadlineNs;
 }
 
 std::uint64_t GapTracker::dueOf(const Gap& g) const noexcept {
     if (g.unrepairable) return 0;
     if (suspended_) return kNever;
-    const std::uint64_t deadline = g.detectedNs > kNever - p_.deadlineNs ? kNever : g.detectedNs + p_.deadlineNs;
-    if (p_.repair && held(g)) return deadline;
-    return std::min(g.nakAtNs, deadline);
+    // Held for lack of room: not NAKed, and not lost either (the sender still holds it, or its
+    // heartbeat says otherwise and the gap becomes unrepairable). activate() starts its clocks.
+    if (p_.repair && held(g)) return kNever;
+    return std::min(g.nakAtNs, expiryOf(g));
 }
 
 void GapTracker::schedule(const Gap& g) {
@@ -51,15 +63,38 @@ const GapTracker::Gap* GapTracker::lookup(const Timer& t) const noexcept {
     return it != gaps_.end() && it->gen == t.gen ? &*it : nullptr;
 }
 
-void GapTracker::releaseNaks() {
-    if (holdFrom_ == kNever) return;
-    holdFrom_ = kNever;
-    rebuildTimers();  // held gaps were waiting for their deadline only
+void GapTracker::activate(std::uint64_t from, std::uint64_t to, std::uint64_t nowNs) {
+    if (!p_.repair) return;  // at-most-once holds nothing back (dueOf())
+    auto it = std::partition_point(gaps_.begin(), gaps_.end(), [&](const Gap& g) { return g.first < from; });
+    for (; it != gaps_.end() && it->first < to; ++it) {
+        if (it->unrepairable || held(*it)) continue;
+        it->detectedNs = nowNs;
+        it->nakAtNs = nowNs + firstDelay();
+        schedule(*it);
+    }
 }
 
-void GapTracker::endHoldIfFilled() {
-    // Everything below the hold has been filled: no gap is held any more (held()).
-    if (holdFrom_ != kNever && (gaps_.empty() || gaps_.front().first >= holdFrom_)) releaseNaks();
+void GapTracker::releaseNaks(std::uint64_t nowNs) {
+    if (holdFrom_ == kNever) return;
+    const std::uint64_t from = holdFrom_;
+    const bool wasHolding = !gaps_.empty() && gaps_.front().first < from;
+    holdFrom_ = kNever;
+    if (wasHolding) activate(from, kNever, nowNs);
+}
+
+void GapTracker::setNakLimit(Offset limit, std::uint64_t nowNs) {
+    const std::uint64_t old = nakLimit_;
+    nakLimit_ = limit.get();
+    // Lowered: the gaps above are held now; their timers go stale (dueOf() says never).
+    if (nakLimit_ > old) activate(old, nakLimit_, nowNs);
+}
+
+void GapTracker::endHoldIfFilled(std::uint64_t nowNs) {
+    // Everything below the hold has been filled: the gaps above it were held until now.
+    if (holdFrom_ == kNever || !(gaps_.empty() || gaps_.front().first >= holdFrom_)) return;
+    const std::uint64_t from = holdFrom_;
+    holdFrom_ = kNever;
+    activate(from, kNever, nowNs);
 }
 
 std::uint64_t GapTracker::firstDelay() noexcept {
@@ -79,6 +114,15 @@ std::uint64_t GapTracker::retryDelay(std::uint32_t attempts) const noexcept {
 
 void GapTracker::addGap(std::uint64_t first, std::uint64_t end, std::uint64_t nowNs) {
     if (first >= end) return;
+    if (p_.repair && !gaps_.empty()) {
+        // Right after a gap not asked for yet (datagrams dropped one after another for lack of
+        // room, or heartbeats): one longer gap, one NAK range, not a gap per datagram.
+        Gap& last = gaps_.back();
+        if (last.end == first && last.lastNakNs == 0 && !last.toArchive && !last.unrepairable) {
+            last.end = end;
+            return;
+        }
+    }
     ++stats_.gapsDetected;
     gaps_.push_back(Gap{first, end, nowNs, nowNs + firstDelay(), 0, 0, false, false, false, nextGen_++});
     schedule(gaps_.back());
@@ -117,6 +161,7 @@ void GapTracker::onData(Offset first, std::uint64_t count, std::uint64_t nowNs, 
         if (g.lastNakNs == 0 && !g.unrepairable && g.first >= b && g.end <= e)
             ++(isRepair ? stats_.suppressed : stats_.filledBeforeNak);
         if (isRepair || g.lastNakNs != 0) stats_.repairedOffsets += covered;
+        if (isRepair && g.lastNakNs != 0) lastProgressNs_ = std::max(lastProgressNs_, nowNs);
         // Karn: a gap NAKed more than once cannot tell which NAK its repair answers.
         if (isRepair && g.lastNakNs != 0 && g.attempts == 1 && !g.partial && nowNs > g.lastNakNs) {
             const std::uint64_t sample = std::max(nowNs - g.lastNakNs, p_.minRttNs);
@@ -151,7 +196,7 @@ void GapTracker::onData(Offset first, std::uint64_t count, std::uint64_t nowNs, 
         else g.first = e;
         ++i;
     }
-    endHoldIfFilled();
+    endHoldIfFilled(nowNs);
     // gaps_ stays sorted without a sort: a new gap starts at head_, above every existing one, and
     // splits insert the upper part right after the lower.
 }
@@ -232,7 +277,7 @@ std::size_t GapTracker::poll(std::uint64_t nowNs, const Actions& act) {
         const auto it = std::partition_point(gaps_.begin(), gaps_.end(), [&](const Gap& x) { return x.first < first; });
         if (it == gaps_.end() || it->first != first) continue;
         Gap& g = *it;
-        const bool expired = nowNs >= g.detectedNs + p_.deadlineNs;
+        const bool expired = nowNs >= expiryOf(g);
         const bool atMostOnceDue = !p_.repair && nowNs >= g.nakAtNs;
         if (g.unrepairable || expired || atMostOnceDue) {
             ++stats_.lossNotices;
@@ -243,8 +288,10 @@ std::size_t GapTracker::poll(std::uint64_t nowNs, const Actions& act) {
             continue;
         }
         if (p_.repair && nowNs >= g.nakAtNs && !held(g)) {
-            for (std::uint64_t f = g.first; f < g.end; f += p_.maxNakRange) {
-                const auto n = static_cast<std::uint32_t>(std::min<std::uint64_t>(g.end - f, p_.maxNakRange));
+            // Up to the hold or the window only: the rest could not be kept.
+            const std::uint64_t nakEnd = std::min(g.end, holdPoint());
+            for (std::uint64_t f = g.first; f < nakEnd; f += p_.maxNakRange) {
+                const auto n = static_cast<std::uint32_t>(std::min<std::uint64_t>(nakEnd - f, p_.maxNakRange));
                 if (act.nak) act.nak(Offset{f}, n, g.toArchive);
                 ++stats_.naksSent;
                 stats_.nakOffsets += n;
@@ -261,7 +308,7 @@ std::size_t GapTracker::poll(std::uint64_t nowNs, const Actions& act) {
         }
         schedule(g);
     }
-    endHoldIfFilled();
+    endHoldIfFilled(nowNs);
     return actions;
 }
 

@@ -68,10 +68,19 @@ public:
     bool suspended() const noexcept { return suspended_; }
     // Gaps at or above `from` are not NAKed while the receiver has no room to keep what their
     // repair would bring (its reorder buffer overflowed) and a gap below `from` is still open:
-    // once everything below has been filled the hold ends by itself. Deadlines still run.
+    // once everything below has been filled the hold ends by itself. A held gap is not lost (the
+    // sender still holds it: onSenderOldest says when it does not), so no deadline runs while it
+    // is held; it gets its first NAK delay and a fresh deadline when the hold ends.
     void holdNaksFrom(Offset from) noexcept { holdFrom_ = std::min(holdFrom_, from.get()); }
-    void releaseNaks();
+    void releaseNaks(std::uint64_t nowNs);
     bool holdingNaks() const noexcept { return holdFrom_ != ~std::uint64_t{0}; }
+    // The receiver's repair window: offsets at or above `limit` are not NAKed, because what their
+    // repair would bring could not be kept (a receiver far behind repairs in order, lowest first,
+    // what its reorder buffer can hold). Gaps wholly above it are held as above (no NAK, no
+    // deadline); a gap across it is NAKed up to it. Raising the limit lets the gaps below it go.
+    // UINT64_MAX (after reset()): no window.
+    void setNakLimit(Offset limit, std::uint64_t nowNs);
+    Offset nakLimit() const noexcept { return Offset{nakLimit_}; }
     // The application consumed up to (not including) `next`.
     void advance(Offset next) noexcept { if (next > next_) next_ = next; }
 
@@ -116,12 +125,20 @@ private:
         bool operator>(const Timer& o) const noexcept { return dueNs > o.dueNs; }
     };
     std::uint64_t dueOf(const Gap& g) const noexcept;  // when poll() must look at g (UINT64_MAX: never)
+    std::uint64_t expiryOf(const Gap& g) const noexcept;  // when g is declared lost, unless repaired
     void schedule(const Gap& g);
     void rebuildTimers();
     const Gap* lookup(const Timer& t) const noexcept;
-    void endHoldIfFilled();
+    void endHoldIfFilled(std::uint64_t nowNs);
+    // Gaps starting in [from, to) that are no longer held: first NAK delay and deadline from now.
+    void activate(std::uint64_t from, std::uint64_t to, std::uint64_t nowNs);
     void addGap(std::uint64_t first, std::uint64_t end, std::uint64_t nowNs);
-    bool held(const Gap& g) const noexcept { return g.first >= holdFrom_ && gaps_.front().first < holdFrom_; }
+    // The lowest offset not NAKed now (the hold, when a gap below it is open, or the window).
+    std::uint64_t holdPoint() const noexcept {
+        const std::uint64_t h = !gaps_.empty() && gaps_.front().first < holdFrom_ ? holdFrom_ : ~std::uint64_t{0};
+        return std::min(h, nakLimit_);
+    }
+    bool held(const Gap& g) const noexcept { return g.first >= holdPoint(); }
     std::uint64_t firstDelay() noexcept;
     std::uint64_t retryDelay(std::uint32_t attempts) const noexcept;
 
@@ -134,6 +151,10 @@ private:
     std::uint64_t srtt_;
     std::uint32_t backoff_ = 0;  // retry-delay doublings carried over to new gaps since the last clean RTT sample
     std::uint64_t holdFrom_ = ~std::uint64_t{0};  // gaps at or above it are not NAKed (see holdNaksFrom)
+    std::uint64_t nakLimit_ = ~std::uint64_t{0};  // offsets at or above it are not NAKed (see setNakLimit)
+    // When a NAKed gap last got part of its repair: while the sender answers, the receiver is
+    // behind, not the data lost, and deadlines wait (see poll()).
+    std::uint64_t lastProgressNs_ = 0;
     std::deque<Gap> gaps_;   // sorted, disjoint, all inside [next_, head_)
     mutable std::vector<Timer> timers_;  // heap (std::greater): stale tops are dropped in nextDeadline()
     std::vector<std::uint64_t> due_;     // poll(): firsts of the gaps due this round

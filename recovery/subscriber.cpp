@@ -272,10 +272,18 @@ void Subscriber::onDatagram(std::span<const std::byte> bytes, transport::Endpoin
                 c_.add(Counter::DropDuplicate);
                 break;
             }
+            // Offsets per datagram, averaged (x16): how many offsets the reorder buffer's slots hold.
+            avgCount16_ = (7 * avgCount16_ + 16 * std::min<std::uint64_t>(v.count, 1u << 20)) / 8;
             if (first.get() <= next_.get()) {
                 gaps_.onData(first, v.count, nowNs, repaired);
                 deliverDatagram(v, repaired);
                 drain();
+            } else if (!replayActive_ && first >= gaps_.nakLimit() && reorder_.size() >= reorder_.capacity() / 2) {
+                // Beyond the repair window, and half the buffer is taken: the other half stays
+                // for the repairs the window asks for. Repaired in its turn, when the window
+                // reaches it (coalesced with the datagrams dropped before it into one gap).
+                c_.add(Counter::DropOverflow);
+                gaps_.onHead(Offset{end}, nowNs);
             } else {
                 switch (reorder_.insert(first, v.count, bytes)) {
                     case ReorderBuffer::Insert::Stored: gaps_.onData(first, v.count, nowNs, repaired); break;
@@ -449,8 +457,23 @@ void Subscriber::drain() {
         if (wire::decode(bytes, v, false) != wire::DecodeError::Ok) continue;  // verified on arrival
         deliverDatagram(v, (v.flags & (wire::kFlagRetransmit | wire::kFlagReplay)) != 0);
     }
-    if (gaps_.holdingNaks() && reorder_.size() <= reorder_.capacity() / 2) gaps_.releaseNaks();
+    if (gaps_.holdingNaks() && reorder_.size() <= reorder_.capacity() / 2) gaps_.releaseNaks(nowNs_);
+    updateNakWindow();
     c_.set(Counter::HeadOffset, next_.get());
+}
+
+void Subscriber::updateNakWindow() {
+    // Repairs are asked for in order, lowest first, as far as half the reorder buffer can keep
+    // (the other half takes the live stream meanwhile): a receiver far behind (restarted, stalled,
+    // overflowed) asks for what it can hold and converges, instead of asking for everything and
+    // dropping most of what comes back. The window only moves up.
+    if (cfg_.mode != DeliveryMode::AtLeastOnce || !gaps_.started()) return;
+    const std::uint64_t slots = std::max<std::uint64_t>(reorder_.capacity() / 2, 1);
+    const std::uint64_t window = std::max<std::uint64_t>(slots * avgCount16_ / 16, slots);
+    std::uint64_t limit = next_.get() > ~std::uint64_t{0} - window ? ~std::uint64_t{0} - 1 : next_.get() + window;
+    const std::uint64_t cur = gaps_.nakLimit().get();
+    if (cur != ~std::uint64_t{0}) limit = std::max(limit, cur);
+    if (limit != cur) gaps_.setNakLimit(Offset{limit}, nowNs_);
 }
 
 int Subscriber::pollTimers(std::uint64_t nowNs) {
@@ -478,6 +501,7 @@ int Subscriber::pollTimers(std::uint64_t nowNs) {
     act.lost = [&](Offset first, std::uint64_t count) {
         addLost(first.get(), first.get() + count);
     };
+    updateNakWindow();
     const std::size_t n = gaps_.poll(nowNs, act);
     if (nakOpen_) flushNaks(nakWriter_, nakBuf_, nakOpen_, sequencer_);
     if (archNakOpen_) flushNaks(archNakWriter_, archNakBuf_, archNakOpen_, cfg_.archiver);

@@ -128,6 +128,7 @@ private:
     void syncGapCounters() noexcept;  // the gap tracker's stats into the process counters
     void deliverDatagram(const wire::DatagramView& v, bool repaired);
     void drain();
+    void updateNakWindow();
     void countDecodeError(wire::DecodeError e);
     void flushNaks(wire::DatagramWriter& w, std::vector<std::byte>& buf, bool& open, transport::Endpoint to);
     void pollReplay(std::uint64_t nowNs, bool force);
@@ -175,6 +176,7 @@ private:
     std::uint64_t liveJoin_ = 0;  // the replay must reach this offset before live takes over
     std::uint64_t nowNs_ = 0;
     std::uint32_t rounds_ = 0;
+    std::uint64_t avgCount16_ = 16;  // offsets per DATA datagram, x16, a moving average
     // Where each fragmented message in progress began: no fragment of a message that is not here
     // can be delivered (its first fragment was before the start, or lost), and an exactly-once
     // restart resumes at the lowest of them. At most cfg.maxPartialMessages; the oldest is

@@ -502,7 +502,9 @@ TEST_CASE("a backlog of 100000 gaps: each poll acts on what is due, lowest first
     CHECK(g.nextDeadline() == kNever);
 }
 
-TEST_CASE("held gaps wait for their deadline only, and are NAKed once the hold ends") {
+TEST_CASE("held gaps are neither NAKed nor lost; once the hold ends they are NAKed, their deadline from then") {
+    // A gap held back only for lack of room is not lost: the sender still holds it (its heartbeat
+    // would say otherwise). Its deadline starts when the hold ends, not when it was found.
     NakPolicy p;
     p.initialRttNs = 100'000;
     p.deadlineNs = 1'000'000'000;
@@ -515,13 +517,174 @@ TEST_CASE("held gaps wait for their deadline only, and are NAKed once the hold e
     Log log;
     g.poll(kT0 + 1'000'000, log.actions());
     REQUIRE(log.naks == Ranges{{0, 1}});  // only the gap below the hold
-    // The held gaps' next event is their deadline, not their NAK time.
-    g.onData(Offset{0}, 1, kT0 + 1'100'000, true);  // the lowest gap repaired: the hold ends by itself
+    // Far past the deadline the NAKed gap is lost, the held ones are not.
+    g.poll(kT0 + 5 * p.deadlineNs, log.actions());
+    CHECK(log.lost == LostRanges{{0, 1}});
+    CHECK(g.gapCount() == 2);
+    // The lowest gap gone: the hold ends by itself; the held gaps are NAKed after the first delay.
     CHECK_FALSE(g.holdingNaks());
-    CHECK(g.nextDeadline() <= kT0 + 1'100'000);
+    const std::uint64_t released = kT0 + 5 * p.deadlineNs;
+    CHECK(g.nextDeadline() <= released + p.initialRttNs);
     log.naks.clear();
-    g.poll(kT0 + 1'200'000, log.actions());
+    g.poll(released + p.initialRttNs, log.actions());
     CHECK(log.naks == Ranges{{2, 1}, {4, 1}});
+    // Their deadline runs from the release.
+    while (g.hasGaps() && g.nextDeadline() < released + p.deadlineNs) g.poll(g.nextDeadline(), log.actions());
+    CHECK(g.gapCount() == 2);
+    g.poll(released + p.deadlineNs, log.actions());
+    CHECK(log.lost == LostRanges{{0, 1}, {2, 1}, {4, 1}});
+}
+
+TEST_CASE("a held gap the sender no longer holds is lost at once") {
+    NakPolicy p;
+    GapTracker g(p);
+    g.reset(Offset{0});
+    g.onData(Offset{1}, 1, kT0, false);   // gap [0,1)
+    g.onData(Offset{3}, 1, kT0, false);   // gap [2,3)
+    g.holdNaksFrom(Offset{2});
+    g.onSenderOldest(Offset{3}, kT0 + 10);
+    Log log;
+    g.poll(kT0 + 10, log.actions());
+    CHECK(log.lost == LostRanges{{0, 1}, {2, 1}});
+    CHECK(log.naks.empty());
+}
+
+TEST_CASE("datagrams dropped one after another make one gap and one NAK range, not a gap each") {
+    NakPolicy p;
+    GapTracker g(p);
+    g.reset(Offset{0});
+    g.onData(Offset{0}, 10, kT0, false);
+    g.onData(Offset{12}, 3, kT0, false);  // gap [10, 12)
+    g.holdNaksFrom(Offset{15});
+    // A receiver with no room drops 1000 datagrams of 3 offsets: each moves the head only.
+    for (std::uint64_t k = 0; k < 1000; ++k) g.onHead(Offset{15 + 3 * (k + 1)}, kT0 + k);
+    CHECK(g.gapCount() == 2);  // [10, 12) and [15, 3015)
+    CHECK(g.stats().gapsDetected == 2);
+    Log log;
+    g.onData(Offset{10}, 2, kT0 + 2000, true);  // the lowest gap repaired: the hold ends
+    CHECK_FALSE(g.holdingNaks());
+    g.poll(kT0 + 2000 + p.initialRttNs, log.actions());
+    CHECK(log.naks == Ranges{{15, 3000}});
+    // A gap already NAKed is not extended: what follows it is a gap of its own, which grows
+    // while it has not been asked for.
+    g.onHead(Offset{3100}, kT0 + 3000);
+    CHECK(g.gapCount() == 2);  // [15, 3015), [3015, 3100)
+    g.onHead(Offset{3200}, kT0 + 3000);
+    CHECK(g.gapCount() == 2);  // [15, 3015), [3015, 3200)
+    log.naks.clear();
+    g.onData(Offset{15}, 3000, kT0 + 4000, true);
+    while (g.hasGaps() && log.naks.empty()) g.poll(g.nextDeadline(), log.actions());
+    CHECK(log.naks == Ranges{{3015, 185}});
+}
+
+TEST_CASE("the NAK window: only offsets below the limit are asked for, lowest first, and nothing beyond it expires") {
+    NakPolicy p;
+    p.initialRttNs = 100'000;
+    p.deadlineNs = 1'000'000'000;
+    GapTracker g(p);
+    g.reset(Offset{0});
+    g.setNakLimit(Offset{100}, kT0);
+    g.onData(Offset{50}, 1, kT0, false);     // gap [0, 50)
+    g.onData(Offset{300}, 1, kT0, false);    // gap [51, 300): across the limit
+    g.onData(Offset{500}, 1, kT0, false);    // gap [301, 500): beyond it
+    Log log;
+    g.poll(kT0 + p.initialRttNs, log.actions());
+    std::sort(log.naks.begin(), log.naks.end());
+    CHECK(log.naks == Ranges{{0, 50}, {51, 49}});  // up to the limit only
+    // Repairs keep coming for the lowest gap (the sender answers): nothing expires meanwhile,
+    // though the gaps were found long ago.
+    std::uint64_t now = kT0 + p.initialRttNs;
+    for (std::uint64_t o = 0; o < 50; ++o) {
+        now += p.deadlineNs / 20;
+        g.onData(Offset{o}, 1, now, true);
+        g.poll(now, log.actions());
+    }
+    CHECK(log.lost.empty());
+    CHECK(g.firstMissing() == Offset{51});
+    // The window moves up: the gap beyond it is asked for now, and its deadline runs from now.
+    log.naks.clear();
+    g.setNakLimit(Offset{400}, now);
+    const std::uint64_t until = now + g.srttNs();  // the first NAK delay is at most srtt
+    while (g.nextDeadline() <= until) g.poll(g.nextDeadline(), log.actions());
+    std::sort(log.naks.begin(), log.naks.end());
+    REQUIRE_FALSE(log.naks.empty());
+    CHECK(log.naks.back() == std::pair<std::uint64_t, std::uint32_t>{301, 99});
+    for (const auto& n : log.naks) CHECK(n.first + n.second <= 400);
+    CHECK(log.lost.empty());
+    // No more answers: the deadline comes, one deadline after the last progress.
+    while (g.hasGaps()) g.poll(g.nextDeadline(), log.actions());
+    CHECK(log.lost == LostRanges{{51, 249}, {301, 199}});
+    CHECK(g.stats().lostOffsets == 448);
+}
+
+TEST_CASE("a receiver far behind repairs in order within its window and converges with a bounded NAK load") {
+    // A pure simulation of a receiver restarted 20000 offsets behind a live stream of 1 offset
+    // per tick, with room for W offsets beyond its delivery point: what lies beyond is dropped
+    // (head moves, one coalesced gap). The sender has a budget of 4 repaired offsets per tick: it
+    // answers the NAKs received in the last tick in order, from each range's start, and drops
+    // what its budget does not cover (as a rate-limited sequencer does). The backlog takes far
+    // longer than the deadline to repair: the receiver must catch up with no loss, with few NAK
+    // ranges, none longer than its window.
+    NakPolicy p;
+    p.initialRttNs = 20'000;
+    p.deadlineNs = 50'000'000;  // 50 ticks of 1 ms: far less than the catch-up takes
+    GapTracker g(p);
+    constexpr std::uint64_t kW = 2000;
+    constexpr std::uint64_t kTick = 1'000'000;
+    g.reset(Offset{0});
+    std::uint64_t next = 0, live = 20'000;
+    std::set<std::uint64_t> buffered;
+    std::vector<std::pair<std::uint64_t, std::uint64_t>> asked;  // ranges NAKed in the last tick
+    std::uint64_t longestNak = 0;
+    GapTracker::Actions act;
+    act.nak = [&](Offset f, std::uint32_t n, bool) {
+        asked.emplace_back(f.get(), f.get() + n);
+        longestNak = std::max<std::uint64_t>(longestNak, n);
+    };
+    act.lost = [](Offset f, std::uint64_t n) { FAIL("lost " << f.get() << " +" << n); };
+    std::uint64_t now = kT0;
+    std::uint64_t tick = 0;
+    auto deliver = [&] {
+        while (!buffered.empty() && *buffered.begin() <= next) {
+            if (*buffered.begin() == next) ++next;
+            buffered.erase(buffered.begin());
+        }
+        g.advance(Offset{next});
+        g.setNakLimit(Offset{next + kW}, now);
+    };
+    for (; tick < 100'000 && next < live; ++tick, now += kTick) {
+        // One live offset: kept if within the window, else dropped (the head moves).
+        if (live < next + kW) {
+            buffered.insert(live);
+            g.onData(Offset{live}, 1, now, false);
+        } else {
+            g.onHead(Offset{live + 1}, now);
+        }
+        ++live;
+        // The sender repairs up to 4 offsets of what was asked for, in order; the rest is dropped.
+        int budget = 4;
+        for (auto& r : asked) {
+            for (std::uint64_t o = r.first; o < r.second && budget > 0; ++o, --budget) {
+                if (o < next || buffered.count(o) != 0) continue;
+                if (o != next && o >= next + kW) continue;  // no room: dropped
+                if (o == next) ++next;
+                else buffered.insert(o);
+                g.onData(Offset{o}, 1, now, true);
+            }
+        }
+        asked.clear();
+        deliver();
+        g.poll(now, act);
+    }
+    CHECK(next == live);
+    CHECK_FALSE(g.hasGaps());
+    CHECK(g.stats().lostOffsets == 0);
+    INFO("caught up after " << tick << " ticks, " << g.stats().naksSent << " NAK ranges, the longest " << longestNak);
+    // 20000 behind at 3 offsets a tick net would be ~6700 ticks; the receiver's retries back off
+    // while it lags (the sender answers a NAK every 2-3 ticks): ~14700.
+    CHECK(tick < 40'000);
+    CHECK(longestNak <= kW);
+    CHECK(g.stats().naksSent <= 2 * tick);
 }
 
 }  // TEST_SUITE
