@@ -27,8 +27,14 @@ std::uint64_t GapTracker::expiryOf(const Gap& g) const noexcept {
     // hold) and from the receiver's last repair progress, whichever is later: a receiver whose
     // NAKs are being answered is behind, its gaps are not lost. When the sender stops answering
     // (gone, or the offsets no longer held and nobody says so) the deadline comes.
+    // Capped at maxDeadlines deadlines after the gap was found: progress elsewhere does not keep a
+    // gap nobody serves open for ever.
+    const auto after = [](std::uint64_t t, std::uint64_t d) { return t > kNever - d ? kNever : t + d; };
     const std::uint64_t from = std::max(g.detectedNs, lastProgressNs_);
-    return from > kNever - p_.deadlineNs ? kNever : from + p_.deadlineNs;
+    const std::uint64_t cap = p_.deadlineNs > kNever / std::max<std::uint32_t>(p_.maxDeadlines, 1)
+                                  ? kNever
+                                  : after(g.detectedNs, p_.deadlineNs * std::max<std::uint32_t>(p_.maxDeadlines, 1));
+    return std::min(after(from, p_.deadlineNs), cap);
 }
 
 std::uint64_t GapTracker::dueOf(const Gap& g) const noexcept {

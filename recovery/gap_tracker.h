@@ -27,6 +27,10 @@ struct NakPolicy {
     double retryFactor = 2.0;              // first retry after retryFactor * srtt, then doubling
     std::uint64_t maxRetryNs = 50'000'000;
     std::uint64_t deadlineNs = 2'000'000'000;  // give up on a gap this long after it was found
+    // While other repairs keep arriving a gap's deadline waits (the receiver is behind, not losing),
+    // but never beyond this many deadlines after the gap was found: a gap the sender holds and
+    // cannot serve (its copy failed the CRC check) must not stall delivery behind it for long.
+    std::uint32_t maxDeadlines = 4;
     std::uint64_t reorderGraceNs = 50'000;     // at-most-once: wait this long for reordered data
     std::uint32_t maxNakRange = 65536;         // offsets per NAK range
     std::uint64_t seed = 1;

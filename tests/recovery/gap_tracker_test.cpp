@@ -688,3 +688,38 @@ TEST_CASE("a receiver far behind repairs in order within its window and converge
 }
 
 }  // TEST_SUITE
+
+TEST_CASE("a gap nobody serves is lost within maxDeadlines deadlines even while other gaps keep being repaired") {
+    // Offset 5 is never repaired (the sender's copy failed its CRC); new one-offset gaps above it
+    // appear and are repaired every 10 ms, so repair progress never stops.
+    NakPolicy p;
+    p.deadlineNs = 100'000'000;
+    p.initialRttNs = 1'000'000;
+    p.maxDeadlines = 4;
+    GapTracker g(p);
+    g.reset(Offset{0});
+    g.onData(Offset{0}, 5, kT0, false);
+    g.onData(Offset{6}, 4, kT0, false);
+    Log log;
+    std::uint64_t now = kT0, head = 10;
+    std::uint64_t lostAt = 0;
+    std::uint64_t pending = 0;  // the previous round's gap, NAKed by now: repaired this round
+    while (now < kT0 + 3'000'000'000ull && lostAt == 0) {
+        now += 10'000'000;
+        g.onData(Offset{head + 1}, 1, now, false);  // offset `head` missing: a new gap
+        g.poll(now, log.actions());
+        if (pending != 0) g.onData(Offset{pending}, 1, now + 1'000'000, true);  // a repair that was asked for
+        pending = head;
+        head += 2;
+        for (const auto& [first, n] : log.lost)
+            if (first <= 5 && 5 < first + n) lostAt = now;
+    }
+    REQUIRE(lostAt != 0);
+    CHECK(lostAt - kT0 <= p.maxDeadlines * p.deadlineNs + 20'000'000);
+    CHECK(lostAt - kT0 >= p.deadlineNs);
+    // Only offset 5 was lost: every other gap was repaired, the progress was real.
+    std::uint64_t lostOffsets = 0;
+    for (const auto& [first, n] : log.lost) lostOffsets += n;
+    CHECK(lostOffsets == 1);
+    CHECK(g.stats().repairedOffsets > 20);
+}
