@@ -1,0 +1,284 @@
+// The public C++ API (include/seqcast/seqcast.hpp) over the engine: each client owns its sockets
+// (opened by the one transport factory, so --auth-key style settings apply on every backend), its
+// counters (a shared-memory file that `seqcast stat` reads) and the agent it drives.
+#include "seqcast/seqcast.hpp"
+
+#include <unistd.h>
+
+#include <optional>
+
+#include "fabric/clock.h"
+#include "fabric/counters.h"
+#include "recovery/commit_file.h"
+#include "recovery/subscriber.h"
+#include "sequencer/publisher.h"
+#include "transport/open_transport.h"
+#include "transport/shm_counters.h"
+
+namespace seqcast {
+
+namespace {
+
+transport::Endpoint endpointOf(const std::string& field, const std::string& text, bool allowZeroPort = false) {
+    auto e = transport::parseEndpoint(text, allowZeroPort);
+    if (!e) throw SetupError(field, e.error().message());
+    return *e;
+}
+
+// The socket settings every client shares, from NetworkOptions (the CLI's --interface, --ttl, ...).
+transport::UdpConfig socketsFrom(const NetworkOptions& n) {
+    transport::UdpConfig c;
+    auto iface = transport::parseIpv4(n.interface);
+    if (!iface) throw SetupError("network.interface", iface.error().message());
+    c.interface = *iface;
+    if (n.ttl < 0 || n.ttl > 255) throw SetupError("network.ttl", "must be 0..255");
+    c.ttl = n.ttl;
+    c.loop = n.loopback;
+    if (n.rcvbuf > (1u << 30)) throw SetupError("network.rcvbuf", "must be at most 1 GiB");
+    if (n.sndbuf > (1u << 30)) throw SetupError("network.sndbuf", "must be at most 1 GiB");
+    c.rcvBuf = static_cast<int>(n.rcvbuf);
+    c.sndBuf = static_cast<int>(n.sndbuf);
+    c.gso = true;
+    c.gro = true;
+    c.api = n.api == SocketApi::Uring ? transport::SocketApi::Uring : transport::SocketApi::Syscalls;
+    c.authKeyFile = n.authKeyFile;
+    return c;
+}
+
+std::unique_ptr<transport::Transport> open(const transport::UdpConfig& cfg, const std::string& field) {
+    std::vector<std::string> warnings;  // clamped buffers, an io_uring fallback: not errors
+    auto t = transport::openTransport(cfg, warnings);
+    if (!t) throw SetupError(field, t.error().message());
+    return std::move(*t);
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// Publisher
+
+struct Publisher::Impl {
+    std::unique_ptr<transport::ShmCounters> shm;
+    std::unique_ptr<transport::Transport> socket;
+    std::unique_ptr<sequencer::Publisher> pub;
+    ConfirmHandler onConfirm;
+};
+
+Publisher::Publisher(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Publisher::~Publisher() = default;
+
+std::unique_ptr<Publisher> Publisher::create(const PublisherOptions& o, ConfirmHandler onConfirm) {
+    sequencer::PublisherConfig cfg;
+    cfg.stream = StreamId{o.stream};
+    cfg.id = PublisherId{o.id};
+    cfg.sequencer = endpointOf("sequencer", o.sequencer);
+    cfg.journalPath = o.journal;
+    if (o.mtu < wire::kMinMtu || o.mtu > wire::kMaxDatagram)
+        throw SetupError("mtu", "must be " + std::to_string(wire::kMinMtu) + ".." + std::to_string(wire::kMaxDatagram));
+    cfg.mtu = o.mtu;
+    if (o.window == 0 || o.window > 4096 || (o.window & (o.window - 1)) != 0)
+        throw SetupError("window", "must be a power of two in 1..4096");
+    cfg.window = o.window;
+    if (o.maxMessage == 0 || o.maxMessage > (1u << 30)) throw SetupError("maxMessage", "must be 1..1073741824 bytes");
+    cfg.maxMessage = o.maxMessage;
+    if (o.windowBytes < o.maxMessage) throw SetupError("windowBytes", "must be at least maxMessage");
+    cfg.windowBytes = o.windowBytes;
+    if (auto st = cfg.validate(); !st) throw SetupError("", st.error().message());
+
+    auto impl = std::make_unique<Impl>();
+    impl->onConfirm = std::move(onConfirm);
+    impl->shm = transport::ShmCounters::create("pub", o.stream);
+    auto udp = socketsFrom(o.network);
+    udp.bind = endpointOf("bind", o.bind, true);
+    udp.maxDatagram = 2048;
+    udp.counters = &impl->shm->counters();
+    impl->socket = open(udp, "bind");
+    Impl* raw = impl.get();
+    auto p = sequencer::Publisher::create(cfg, *impl->socket, impl->shm->counters(), [raw](const sequencer::Confirmation& c) {
+        if (!raw->onConfirm) return;
+        const bool known = c.offset.get() != wire::kOffsetOpen;
+        raw->onConfirm(Confirmation{c.pubSeq.get(), known ? c.offset.get() : 0, known, c.latencyNs});
+    });
+    if (!p) throw SetupError("journal", p.error().message());
+    impl->pub = std::move(*p);
+    return std::unique_ptr<Publisher>(new Publisher(std::move(impl)));
+}
+
+OfferResult Publisher::offer(std::span<const std::byte> message) {
+    if (!impl_->pub->fatalError().empty()) return OfferResult::NotConnected;
+    switch (impl_->pub->offer(message, wallNs())) {
+        case sequencer::Publisher::Offer::Accepted: return OfferResult::Accepted;
+        case sequencer::Publisher::Offer::BackPressured: return OfferResult::BackPressured;
+        case sequencer::Publisher::Offer::TooLarge: return OfferResult::TooLarge;
+    }
+    return OfferResult::TooLarge;
+}
+
+int Publisher::doWork() { return impl_->pub->doWork(monoNs()); }
+std::uint32_t Publisher::id() const noexcept { return impl_->pub->id().get(); }
+std::uint64_t Publisher::nextPubSeq() const noexcept { return impl_->pub->nextPubSeq().get(); }
+std::uint64_t Publisher::unconfirmed() const noexcept { return impl_->pub->unconfirmed(); }
+std::uint64_t Publisher::recoveredMessages() const noexcept { return impl_->pub->recoveredMessages(); }
+const std::string& Publisher::fatalError() const noexcept { return impl_->pub->fatalError(); }
+
+// ---------------------------------------------------------------------------------------------
+// Subscriber and Replay share the engine's subscriber; they differ in configuration.
+
+namespace {
+
+struct Receiver {
+    std::unique_ptr<transport::ShmCounters> shm;
+    std::unique_ptr<transport::Transport> data;
+    std::unique_ptr<transport::Transport> control;
+    std::optional<recovery::CommitFile> commit;
+    std::optional<recovery::Subscriber> sub;
+    const MessageHandler* onMessage = nullptr;  // the handlers of the poll() in progress
+    const LossHandler* onLoss = nullptr;
+    std::string failure;
+    bool replayEnded = false;
+
+    void build(const recovery::SubscriberConfig& cfg, transport::UdpConfig dataUdp, transport::UdpConfig ctlUdp,
+               const char* role, bool ownData) {
+        shm = transport::ShmCounters::create(role, cfg.stream.get());
+        dataUdp.counters = ctlUdp.counters = &shm->counters();
+        if (ownData) data = open(dataUdp, "group");
+        control = open(ctlUdp, "network.interface");
+        recovery::SubscriberHandlers h;
+        h.onMessage = [this](const recovery::Delivery& d) {
+            if (onMessage == nullptr || !*onMessage) return;
+            (*onMessage)(Message{d.offset.get(), d.publisher.get(), d.pubSeq.get(), d.publishTsNs, d.sequencedTsNs,
+                                 d.epoch.get(), d.repaired, d.payload});
+        };
+        h.onLoss = [this](Offset first, std::uint64_t count) {
+            if (onLoss != nullptr && *onLoss) (*onLoss)(Loss{first.get(), count});
+        };
+        h.onReplayEnd = [this](wire::ReplayStatus st, Offset next, Offset earliest) {
+            replayEnded = true;
+            if (st == wire::ReplayStatus::Overwritten)
+                failure = "the archiver no longer holds offset " + std::to_string(next.get()) + "; its earliest is " +
+                          std::to_string(earliest.get());
+            else if (st == wire::ReplayStatus::Refused)
+                failure = "the archiver refused the replay at offset " + std::to_string(next.get());
+            else if (st == wire::ReplayStatus::Failed)
+                failure = "the archiver could not read offset " + std::to_string(next.get()) + " (damaged log?)";
+            else if (st == wire::ReplayStatus::BeyondHead)
+                failure = "offset " + std::to_string(next.get()) + " is beyond the archiver's head";
+        };
+        sub.emplace(cfg, data ? *data : *control, *control, shm->counters(), std::move(h));
+    }
+
+    int poll(const MessageHandler& m, const LossHandler& l) {
+        onMessage = &m;
+        onLoss = &l;
+        const int work = sub->doWork(monoNs());
+        onMessage = nullptr;
+        onLoss = nullptr;
+        return work;
+    }
+};
+
+}  // namespace
+
+struct Subscriber::Impl {
+    Receiver r;
+};
+
+Subscriber::Subscriber(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Subscriber::~Subscriber() = default;
+
+std::unique_ptr<Subscriber> Subscriber::create(const SubscriberOptions& o) {
+    recovery::SubscriberConfig cfg;
+    cfg.stream = StreamId{o.stream};
+    const auto group = endpointOf("group", o.group);
+    if (!group.multicast()) throw SetupError("group", group.str() + " is not a multicast address (224.0.0.0/4)");
+    if (!o.sequencer.empty()) cfg.sequencer = endpointOf("sequencer", o.sequencer);
+    if (!o.archiver.empty()) cfg.archiver = endpointOf("archiver", o.archiver);
+    auto start = recovery::parseStartPosition(o.start);
+    if (!start) throw SetupError("start", start.error().message());
+    cfg.start = *start;
+    cfg.mode = o.delivery == Delivery::AtMostOnce ? recovery::DeliveryMode::AtMostOnce : recovery::DeliveryMode::AtLeastOnce;
+    if (o.reorderBytes < (64u << 10)) throw SetupError("reorderBytes", "must be at least 64 KiB");
+    cfg.reorderBytes = o.reorderBytes;
+    if (o.maxMessage == 0 || o.maxMessage > (1u << 30)) throw SetupError("maxMessage", "must be 1..1073741824 bytes");
+    cfg.maxMessage = o.maxMessage;
+    if (o.nakDeadlineMs == 0 || o.nakDeadlineMs > 3'600'000) throw SetupError("nakDeadlineMs", "must be 1..3600000");
+    cfg.nak.deadlineNs = o.nakDeadlineMs * 1'000'000;
+    cfg.nak.seed = monoNs() ^ static_cast<std::uint64_t>(::getpid());
+    if (o.maxDatagram < wire::kMinMtu || o.maxDatagram > wire::kMaxDatagram)
+        throw SetupError("maxDatagram", "must be " + std::to_string(wire::kMinMtu) + ".." + std::to_string(wire::kMaxDatagram));
+    cfg.maxDatagram = o.maxDatagram;
+    auto impl = std::make_unique<Impl>();
+    if (o.delivery == Delivery::ExactlyOnce) {
+        if (o.commitFile.empty()) throw SetupError("commitFile", "Delivery::ExactlyOnce needs a commit file");
+        auto cf = recovery::CommitFile::open(o.commitFile, o.stream);
+        if (!cf) throw SetupError("commitFile", cf.error().message());
+        impl->r.commit.emplace(std::move(*cf));
+        cfg.commit = &*impl->r.commit;
+    } else if (!o.commitFile.empty()) {
+        throw SetupError("commitFile", "is for Delivery::ExactlyOnce");
+    }
+    if (auto st = cfg.validate(); !st) throw SetupError("start", st.error().message());
+    auto dataUdp = socketsFrom(o.network);
+    dataUdp.bind = group;
+    dataUdp.groups = {group.addr};
+    dataUdp.maxDatagram = 65536;
+    auto ctlUdp = socketsFrom(o.network);
+    ctlUdp.bind = transport::Endpoint{dataUdp.interface, 0};
+    ctlUdp.maxDatagram = 65536;
+    impl->r.build(cfg, dataUdp, ctlUdp, "sub", true);
+    return std::unique_ptr<Subscriber>(new Subscriber(std::move(impl)));
+}
+
+int Subscriber::poll(const MessageHandler& onMessage, const LossHandler& onLoss) { return impl_->r.poll(onMessage, onLoss); }
+bool Subscriber::started() const noexcept { return impl_->r.sub->started(); }
+std::uint64_t Subscriber::nextOffset() const noexcept { return impl_->r.sub->nextOffset().get(); }
+std::uint64_t Subscriber::headOffset() const noexcept { return impl_->r.sub->headOffset().get(); }
+bool Subscriber::endOfStream() const noexcept { return impl_->r.sub->endOfStream(); }
+
+struct Replay::Impl {
+    Receiver r;
+};
+
+Replay::Replay(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Replay::~Replay() = default;
+
+std::unique_ptr<Replay> Replay::create(const ReplayOptions& o) {
+    if (o.to <= o.from) throw SetupError("to", "must be above from");
+    recovery::SubscriberConfig cfg;
+    cfg.stream = StreamId{o.stream};
+    cfg.archiver = endpointOf("archiver", o.archiver);
+    cfg.start.kind = o.earliest ? recovery::StartPosition::Kind::Earliest : recovery::StartPosition::Kind::AtOffset;
+    cfg.start.offset = Offset{o.from};
+    cfg.live = false;
+    cfg.replayTo = o.to;
+    cfg.replayWait = false;
+    cfg.maxDatagram = 9216;  // as `seqcast replay`: archives of streams with MTUs up to jumbo frames
+    cfg.nak.seed = monoNs() ^ static_cast<std::uint64_t>(::getpid());
+    if (auto st = cfg.validate(); !st) throw SetupError("from", st.error().message());
+    auto ctlUdp = socketsFrom(o.network);
+    ctlUdp.bind = transport::Endpoint{ctlUdp.interface, 0};
+    ctlUdp.maxDatagram = 65536;
+    auto impl = std::make_unique<Impl>();
+    impl->r.build(cfg, ctlUdp, ctlUdp, "replay", false);
+    return std::unique_ptr<Replay>(new Replay(std::move(impl)));
+}
+
+int Replay::poll(const MessageHandler& onMessage, const LossHandler& onLoss) { return impl_->r.poll(onMessage, onLoss); }
+bool Replay::finished() const noexcept { return impl_->r.sub->replayFinished() || !impl_->r.failure.empty(); }
+const std::string& Replay::failure() const noexcept { return impl_->r.failure; }
+std::uint64_t Replay::nextOffset() const noexcept { return impl_->r.sub->nextOffset().get(); }
+
+// ---------------------------------------------------------------------------------------------
+
+std::vector<ProcessCounters> readCounters() {
+    std::vector<ProcessCounters> out;
+    for (const auto& s : transport::readAllCounters()) {
+        ProcessCounters p{s.pid, s.role, s.stream, s.alive, {}};
+        for (std::size_t i = 0; i < kCounterCount && i < s.values.size(); ++i)
+            p.values.emplace(std::string(kCounterNames[i]), s.values[i]);
+        out.push_back(std::move(p));
+    }
+    return out;
+}
+
+}  // namespace seqcast

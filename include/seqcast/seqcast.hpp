@@ -1,0 +1,227 @@
+// seqcast: the C++ API applications link against (libseqcast, `pkg-config --cflags --libs seqcast`).
+//
+// The only header an application includes. A Publisher offers messages to a stream's sequencer;
+// a Subscriber receives the sequenced stream (every message once, in offset order, repaired with
+// NAKs, or an explicit loss notice); a Replay reads a range of offsets back from an archiver;
+// readCounters() reads the counters every seqcast process publishes.
+//
+// Threading: nothing runs behind the application's back. Each object is driven by the thread that
+// calls its doWork()/poll(), and an object is used from one thread at a time (different objects on
+// different threads are independent). Handlers run inside poll()/doWork(), on that thread; the
+// payload a handler sees is valid until it returns.
+//
+// Errors: create() throws seqcast::SetupError, which names the option at fault (field()); the hot calls
+// (offer, doWork, poll) never throw and report through their return values.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace seqcast {
+
+inline constexpr int kApiVersion = 1;  // bumped when a declaration here changes incompatibly
+
+// A setting that is not valid, or a resource create() could not open. field() is the option's name
+// as it appears in the options struct ("sequencer", "journal", ...).
+class SetupError : public std::runtime_error {
+public:
+    SetupError(std::string field, const std::string& message)
+        : std::runtime_error(field.empty() ? message : field + ": " + message), field_(std::move(field)) {}
+    const std::string& field() const noexcept { return field_; }
+
+private:
+    std::string field_;
+};
+
+enum class SocketApi : std::uint8_t { Syscalls, Uring };
+
+// What every client's sockets share. Defaults are the CLI's.
+struct NetworkOptions {
+    std::string interface = "127.0.0.1";  // interface address for multicast send and joins
+    int ttl = 1;                          // multicast TTL
+    bool loopback = true;                 // deliver multicast to receivers on this host
+    std::size_t rcvbuf = 8u << 20;        // socket receive buffer (bytes)
+    std::size_t sndbuf = 4u << 20;
+    SocketApi api = SocketApi::Syscalls;  // recvmmsg/sendmmsg, or io_uring
+    std::string authKeyFile;              // non-empty: authenticated frames (the stream's key file)
+};
+
+// ---------------------------------------------------------------------------------------------
+// Publisher
+
+struct PublisherOptions {
+    std::uint32_t stream = 1;
+    std::string sequencer = "127.0.0.1:40000";  // the sequencer's control address HOST:PORT
+    std::string bind = "127.0.0.1:0";           // local address (port 0: any)
+    std::uint32_t id = 0;                       // 0: from the journal, else random
+    // A journal file keeps the id, the message counter and every unconfirmed message: a publisher
+    // restarted on it resends what was not confirmed, and the sequencer drops what it already has.
+    std::string journal;
+    std::size_t mtu = 1408;                     // largest datagram
+    std::uint32_t window = 4096;                // unconfirmed messages (a power of two, <= 4096)
+    std::size_t windowBytes = 32u << 20;        // bytes of unconfirmed messages
+    std::uint32_t maxMessage = 1u << 20;
+    NetworkOptions network;
+};
+
+struct Confirmation {
+    std::uint64_t pubSeq;     // the message's number (1, 2, ... per publisher)
+    std::uint64_t offset;     // its offset in the stream (the last fragment's)
+    bool offsetKnown;         // false: the sequencer had it already but no longer remembered where
+    std::uint64_t latencyNs;  // offer() to confirmation
+};
+
+enum class OfferResult : std::uint8_t {
+    Accepted,       // copied; sent by the next doWork()
+    BackPressured,  // the window is full: call doWork() and offer again
+    TooLarge,       // larger than maxMessage
+    NotConnected,   // the sequencer refused this publisher (fatalError() says why)
+};
+
+class Publisher {
+public:
+    using ConfirmHandler = std::function<void(const Confirmation&)>;
+    static std::unique_ptr<Publisher> create(const PublisherOptions& options, ConfirmHandler onConfirm = {});
+    ~Publisher();
+    Publisher(const Publisher&) = delete;
+    Publisher& operator=(const Publisher&) = delete;
+
+    OfferResult offer(std::span<const std::byte> message);
+    OfferResult offer(std::string_view message) { return offer(std::as_bytes(std::span(message.data(), message.size()))); }
+    // Sends what was offered, resends what is not confirmed in time, takes confirmations (the
+    // handler runs here). Returns the work done (0: idle).
+    int doWork();
+
+    std::uint32_t id() const noexcept;
+    std::uint64_t nextPubSeq() const noexcept;
+    std::uint64_t unconfirmed() const noexcept;        // offered and not confirmed yet
+    std::uint64_t recoveredMessages() const noexcept;  // unconfirmed messages found in the journal
+    const std::string& fatalError() const noexcept;
+
+private:
+    struct Impl;
+    explicit Publisher(std::unique_ptr<Impl> impl);
+    std::unique_ptr<Impl> impl_;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Subscriber and Replay
+
+enum class Delivery : std::uint8_t {
+    AtLeastOnce,  // every message, in order; a restart starts where `start` says
+    AtMostOnce,   // no repair: gaps are reported at once, never NAKed
+    ExactlyOnce,  // AtLeastOnce plus a commit after every handler call (commitFile): a restart
+                  // resumes after the last message the application finished, nothing twice
+};
+
+struct SubscriberOptions {
+    std::uint32_t stream = 1;
+    std::string group = "239.1.1.1:40001";  // the stream's multicast group:port
+    std::string start = "latest";           // "latest", "earliest" or an offset (replayed from the archiver, then live)
+    std::string archiver;                   // HOST:PORT: replays, and repairs older than the sequencer's ring
+    std::string sequencer;                  // where NAKs go; empty: the stream's source address
+    Delivery delivery = Delivery::AtLeastOnce;
+    std::string commitFile;                 // ExactlyOnce: where the position is committed
+    std::size_t reorderBytes = 64u << 20;   // datagrams held ahead of a gap
+    std::size_t maxDatagram = 2048;         // largest datagram held ahead of a gap (the sequencer's MTU or more)
+    std::uint32_t maxMessage = 1u << 20;
+    std::uint64_t nakDeadlineMs = 2000;     // a gap nobody repairs within this is reported lost
+    NetworkOptions network;
+};
+
+struct Message {
+    std::uint64_t offset;         // the offset of its last fragment
+    std::uint32_t publisher;
+    std::uint64_t pubSeq;
+    std::uint64_t publishTsNs;    // the publisher's CLOCK_REALTIME at offer()
+    std::uint64_t sequencedTsNs;  // the sequencer's CLOCK_REALTIME when it sent the datagram
+    std::uint32_t epoch;
+    bool repaired;                // arrived through a retransmission or a replay
+    std::span<const std::byte> payload;  // valid until the handler returns
+    std::string_view text() const noexcept { return {reinterpret_cast<const char*>(payload.data()), payload.size()}; }
+};
+
+// Offsets [first, first + count) will never be delivered (nobody could repair them).
+struct Loss {
+    std::uint64_t first;
+    std::uint64_t count;
+};
+
+using MessageHandler = std::function<void(const Message&)>;
+using LossHandler = std::function<void(const Loss&)>;
+
+class Subscriber {
+public:
+    static std::unique_ptr<Subscriber> create(const SubscriberOptions& options);
+    ~Subscriber();
+    Subscriber(const Subscriber&) = delete;
+    Subscriber& operator=(const Subscriber&) = delete;
+
+    // Receives what arrived, delivers what is in order to onMessage, reports losses to onLoss,
+    // runs repairs. Never blocks. Returns the work done (0: idle).
+    int poll(const MessageHandler& onMessage, const LossHandler& onLoss = {});
+
+    bool started() const noexcept;      // the stream's position is known
+    std::uint64_t nextOffset() const noexcept;
+    std::uint64_t headOffset() const noexcept;  // the stream's head as last heard
+    // The sequencer ended the stream and everything before the end was delivered or reported lost.
+    bool endOfStream() const noexcept;
+
+private:
+    struct Impl;
+    explicit Subscriber(std::unique_ptr<Impl> impl);
+    std::unique_ptr<Impl> impl_;
+};
+
+struct ReplayOptions {
+    std::uint32_t stream = 1;
+    std::string archiver = "127.0.0.1:40100";
+    std::uint64_t from = 0;
+    std::uint64_t to = ~std::uint64_t{0};  // exclusive; the default: up to the archiver's head
+    bool earliest = false;                 // start at the earliest retained offset if `from` is older
+    NetworkOptions network;
+};
+
+// Offsets [from, to) from an archiver to a handler, as fast as the client takes them (flow
+// controlled by the archiver's window).
+class Replay {
+public:
+    static std::unique_ptr<Replay> create(const ReplayOptions& options);
+    ~Replay();
+    Replay(const Replay&) = delete;
+    Replay& operator=(const Replay&) = delete;
+
+    int poll(const MessageHandler& onMessage, const LossHandler& onLoss = {});
+    // Everything asked for was delivered, or reported lost, or the archiver ended the replay.
+    bool finished() const noexcept;
+    // Set when the archiver refused or could not complete the replay.
+    const std::string& failure() const noexcept;
+    std::uint64_t nextOffset() const noexcept;
+
+private:
+    struct Impl;
+    explicit Replay(std::unique_ptr<Impl> impl);
+    std::unique_ptr<Impl> impl_;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Counters of the seqcast processes on this host (what `seqcast stat` shows).
+
+struct ProcessCounters {
+    std::uint64_t pid;
+    std::string role;  // "sequencer", "sub", "archiver", "pub", ...
+    std::uint32_t stream;
+    bool alive;
+    std::map<std::string, std::uint64_t> values;  // counter name -> value
+};
+std::vector<ProcessCounters> readCounters();
+
+}  // namespace seqcast

@@ -1,0 +1,123 @@
+// The public API (include/seqcast/seqcast.hpp): settings are checked with an error naming the
+// field; a publisher and a subscriber built from it exchange messages through an in-process
+// sequencer on loopback multicast, each message once and in order.
+#include <doctest/doctest.h>
+
+#include <unistd.h>
+
+#include <string>
+#include <vector>
+
+#include <seqcast/seqcast.hpp>
+
+#include "fabric/clock.h"
+#include "sequencer/sequencer.h"
+#include "transport/open_transport.h"
+
+namespace {
+
+std::string fieldOf(const std::function<void()>& f) {
+    try {
+        f();
+    } catch (const seqcast::SetupError& e) {
+        return e.field();
+    }
+    return "(no error)";
+}
+
+}  // namespace
+
+TEST_CASE("bad settings name their field") {
+    using namespace seqcast;
+    auto pub = [](auto edit) {
+        return fieldOf([&] {
+            PublisherOptions o;
+            edit(o);
+            (void)Publisher::create(o);
+        });
+    };
+    CHECK(pub([](PublisherOptions& o) { o.sequencer = "nowhere"; }) == "sequencer");
+    CHECK(pub([](PublisherOptions& o) { o.window = 3; }) == "window");
+    CHECK(pub([](PublisherOptions& o) { o.mtu = 20; }) == "mtu");
+    CHECK(pub([](PublisherOptions& o) { o.maxMessage = 0; }) == "maxMessage");
+    CHECK(pub([](PublisherOptions& o) { o.windowBytes = 10; }) == "windowBytes");
+    CHECK(pub([](PublisherOptions& o) { o.network.interface = "eth0"; }) == "network.interface");
+    CHECK(pub([](PublisherOptions& o) { o.network.ttl = 300; }) == "network.ttl");
+    CHECK(pub([](PublisherOptions& o) { o.journal = "/nonexistent-dir/x.journal"; }) == "journal");
+    auto sub = [](auto edit) {
+        return fieldOf([&] {
+            SubscriberOptions o;
+            edit(o);
+            (void)Subscriber::create(o);
+        });
+    };
+    CHECK(sub([](SubscriberOptions& o) { o.group = "127.0.0.1:5000"; }) == "group");
+    CHECK(sub([](SubscriberOptions& o) { o.start = "yesterday"; }) == "start");
+    CHECK(sub([](SubscriberOptions& o) { o.commitFile = "/tmp/x.commit"; }) == "commitFile");
+    CHECK(sub([](SubscriberOptions& o) { o.delivery = Delivery::ExactlyOnce; }) == "commitFile");
+    CHECK(sub([](SubscriberOptions& o) { o.reorderBytes = 1; }) == "reorderBytes");
+    CHECK(sub([](SubscriberOptions& o) { o.maxDatagram = 70000; }) == "maxDatagram");
+    CHECK(sub([](SubscriberOptions& o) { o.nakDeadlineMs = 0; }) == "nakDeadlineMs");
+    CHECK(fieldOf([] {
+              ReplayOptions o;
+              o.from = 10;
+              o.to = 5;
+              (void)Replay::create(o);
+          }) == "to");
+}
+
+TEST_CASE("a publisher and a subscriber from the public API exchange messages through a sequencer") {
+    using namespace seqcast;
+    // An in-process sequencer on a random loopback port and group.
+    const std::uint16_t port = static_cast<std::uint16_t>(30000 + (::getpid() % 10000) * 2);
+    const std::string group = "239.77." + std::to_string(::getpid() % 250 + 1) + ".9:" + std::to_string(port + 1);
+    ::seqcast::Counters sc;
+    transport::UdpConfig udp;
+    udp.bind = transport::Endpoint{0x7F000001u, port};
+    udp.counters = &sc;
+    std::vector<std::string> warnings;
+    auto ctl = transport::openTransport(udp, warnings);
+    REQUIRE(ctl);
+    sequencer::SequencerConfig cfg;
+    cfg.group = *transport::parseEndpoint(group);
+    auto seq = sequencer::Sequencer::create(cfg, **ctl, **ctl, sc);
+    REQUIRE(seq);
+
+    PublisherOptions po;
+    po.sequencer = "127.0.0.1:" + std::to_string(port);
+    std::vector<std::uint64_t> confirmed;
+    auto pub = Publisher::create(po, [&](const Confirmation& c) { confirmed.push_back(c.offset); });
+    SubscriberOptions so;
+    so.group = group;
+    auto sub = Subscriber::create(so);
+    std::vector<std::string> got;
+    auto onMessage = [&](const Message& m) { got.emplace_back(m.text()); };
+    const std::uint64_t deadline = monoNs() + 30'000'000'000ull;
+    while (!sub->started() && monoNs() < deadline) {
+        (*seq)->doWork(monoNs());
+        sub->poll(onMessage);
+    }
+    REQUIRE(sub->started());
+    const int n = 1000;
+    for (int i = 0; i < n && monoNs() < deadline;) {
+        if (pub->offer("message " + std::to_string(i)) == OfferResult::Accepted) ++i;
+        pub->doWork();
+        (*seq)->doWork(monoNs());
+        sub->poll(onMessage);
+    }
+    while ((got.size() < static_cast<std::size_t>(n) || confirmed.size() < static_cast<std::size_t>(n)) && monoNs() < deadline) {
+        pub->doWork();
+        (*seq)->doWork(monoNs());
+        sub->poll(onMessage);
+    }
+    REQUIRE(got.size() == static_cast<std::size_t>(n));
+    for (int i = 0; i < n; ++i) CHECK(got[static_cast<std::size_t>(i)] == "message " + std::to_string(i));
+    CHECK(confirmed.size() == static_cast<std::size_t>(n));
+    CHECK(pub->unconfirmed() == 0);
+    CHECK(pub->offer(std::string(po.maxMessage + 1, 'x')) == OfferResult::TooLarge);
+    // Its counters are visible to readCounters(), as to `seqcast stat`.
+    bool seen = false;
+    for (const auto& p : readCounters())
+        if (p.pid == static_cast<std::uint64_t>(::getpid()) && p.role == "sub") seen = seen || p.values.count("messages_in") == 1;
+    CHECK(seen);
+}

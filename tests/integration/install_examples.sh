@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# libseqcast as an application gets it: `meson install` into a temporary prefix, then every program
+# in examples/ copied out of the tree and compiled against the installed package with nothing but
+# `pkg-config --cflags --libs seqcast`, then run against a live sequencer that drops 2 % of what it
+# sends (DATA and confirmations: the library repairs and resends):
+#   journal_publisher -> sequencer -> feed_handler (every quote, 0 lost, some repaired)
+#                                  -> archiver -> replay_to_csv (every quote, one CSV row each)
+#   latency_probe (publisher and subscriber in one process) through a second lossy sequencer.
+#
+# usage: install_examples.sh /path/to/seqcast BUILD_DIR SOURCE_DIR
+. "$(dirname "$0")/archiver_lib.sh" "$1"
+
+BUILD=$(readlink -f "$2")
+SRC=$(readlink -f "$3")
+N=${SEQCAST_IT_MESSAGES:-20000}
+LIMIT=150
+command -v pkg-config >/dev/null || die "pkg-config is missing (./run installs it)"
+
+# 1. Install.
+ROOT=$TMP/root
+meson install -C "$BUILD" --destdir "$ROOT" --no-rebuild >"$TMP/install.log" 2>&1 || die "meson install failed: $(tail -n 5 "$TMP/install.log")"
+PC=$(find "$ROOT" -name seqcast.pc | head -n 1)
+[[ -n $PC ]] || die "meson install put no seqcast.pc under $ROOT"
+LIBDIR=$(dirname "$(dirname "$PC")")
+check "the shared library is installed with its soname link" "$(ls "$LIBDIR"/libseqcast.so.0 2>/dev/null | wc -l)" eq 1
+check "the static library is installed" "$(ls "$LIBDIR"/libseqcast.a 2>/dev/null | wc -l)" eq 1
+check "the public header is installed" "$(find "$ROOT" -path '*include/seqcast/seqcast.hpp' | wc -l)" eq 1
+# The public header includes nothing of the engine's.
+check "the public header includes only standard headers" "$(grep -c '#include "' "$(find "$ROOT" -name seqcast.hpp)")" eq 0
+# The package was configured for its real prefix; staged under $ROOT, pkg-config is told where.
+PREFIX=$ROOT$(sed -n 's/^prefix=//p' "$PC")
+export PKG_CONFIG_PATH=$(dirname "$PC")
+FLAGS=$(pkg-config --define-variable=prefix="$PREFIX" --cflags --libs seqcast) || die "pkg-config --cflags --libs seqcast failed"
+log "pkg-config --cflags --libs seqcast: $FLAGS"
+check "pkg-config points into the install, not the source tree" "$(echo "$FLAGS" | grep -c "$SRC")" eq 0
+
+# 2. Build the examples out of tree.
+mkdir -p "$TMP/src"
+cp "$SRC"/examples/*.cpp "$SRC"/examples/*.h "$TMP/src/"
+for ex in journal_publisher feed_handler replay_to_csv latency_probe; do
+    # shellcheck disable=SC2086 # FLAGS is a list of words
+    c++ -O2 -Wall -Wextra -Werror "$TMP/src/$ex.cpp" -o "$TMP/$ex" $FLAGS >"$TMP/cc-$ex.log" 2>&1 ||
+        die "$ex does not compile against the installed package: $(head -n 20 "$TMP/cc-$ex.log")"
+    check "$ex is under 150 lines" "$(wc -l <"$TMP/src/$ex.cpp")" lt 150
+done
+# The static library, with what pkg-config --static says it needs.
+STATIC_LIBS=$(pkg-config --define-variable=prefix="$PREFIX" --static --libs-only-l seqcast | sed 's/-lseqcast//')
+# shellcheck disable=SC2086
+c++ -O2 "$TMP/src/latency_probe.cpp" -o "$TMP/latency_probe_static" $(pkg-config --define-variable=prefix="$PREFIX" --cflags seqcast) \
+    "$LIBDIR/libseqcast.a" $STATIC_LIBS >"$TMP/cc-static.log" 2>&1 ||
+    die "latency_probe does not link against libseqcast.a with pkg-config --static: $(head -n 20 "$TMP/cc-static.log")"
+check "the static build does not load libseqcast.so" "$(ldd "$TMP/latency_probe_static" | grep -c libseqcast)" eq 0
+export LD_LIBRARY_PATH=$LIBDIR
+check "the examples load the installed libseqcast" "$(ldd "$TMP/feed_handler" | grep -c "$LIBDIR/libseqcast.so.0")" eq 1
+log "4 examples built against $LIBDIR"
+
+# 3. Run them against a sequencer that loses 2 % of what it sends.
+ports_and_group
+start_sequencer seq $LIMIT --loss 0.02 --fault-on tx --fault-seed "$(rand32)"
+start_archiver arch $LIMIT "$TMP/archive.seqlog" --size 64M --segment 4M
+start feed $LIMIT "$TMP/feed_handler" "$GROUP" 120
+sleep 1  # the feed handler joins the group before the first quote
+start pub $LIMIT "$TMP/journal_publisher" "$CONTROL" "$TMP/pub.journal" "$N" 20000
+wait_exit pub 120 || die "journal_publisher still running after 120 s"
+check "journal_publisher exit status" "${RC[pub]}" eq 0
+log "journal_publisher: $(cat "$TMP/pub.out")"
+LAST=$(sed -n 's/.*last offset \([0-9]*\).*/\1/p' "$TMP/pub.out")
+[[ -n $LAST ]] || die "journal_publisher printed no last offset"
+HEAD=$((LAST + 1))
+ARCH_PID=$(seqcast_pid arch) || die "the archiver is gone"
+wait_counter_ge "$ARCH_PID" archive_durable "$HEAD" 60 || die "the archiver did not record up to $HEAD"
+stop seq TERM 20 >/dev/null || true
+wait_exit feed 60 || die "feed_handler did not end after the end of the stream"
+log "feed_handler: $(tail -n 1 "$TMP/feed.out")"
+check "feed_handler exit status (0: nothing lost, nothing malformed)" "${RC[feed]}" eq 0
+check "feed_handler: every quote" "$(sed -n 's/^quotes \([0-9]*\) .*/\1/p' "$TMP/feed.out")" eq "$N"
+check "feed_handler: some quotes came by repair (the loss was real)" "$(sed -n 's/.* repaired \([0-9]*\) .*/\1/p' "$TMP/feed.out")" gt 0
+check "feed_handler: saw the end of the stream" "$(sed -n 's/.*end_of_stream \([01]\).*/\1/p' "$TMP/feed.out")" eq 1
+check "feed_handler printed a book" "$(grep -c '^AAPL ' "$TMP/feed.out")" gt 0
+
+RC_CSV=0
+timeout -k 5 60 "$TMP/replay_to_csv" "$ARCHIVER" 0 "$HEAD" >"$TMP/replay.csv" 2>"$TMP/replay.log" || RC_CSV=$?
+log "replay_to_csv: exit $RC_CSV, $(cat "$TMP/replay.log")"
+check "replay_to_csv exit status" "$RC_CSV" eq 0
+check "replay_to_csv: one row per quote" "$(($(wc -l <"$TMP/replay.csv") - 1))" eq "$N"
+check "replay_to_csv: pub_seq 1..N each once" "$(tail -n +2 "$TMP/replay.csv" | cut -d, -f3 | sort -n | uniq | wc -l)" eq "$N"
+stop arch TERM 20 >/dev/null || true
+
+ports_and_group
+start_sequencer seq2 $LIMIT --loss 0.02 --fault-on tx --fault-seed "$(rand32)"
+RC_LAT=0
+timeout -k 5 60 "$TMP/latency_probe" "$CONTROL" "$GROUP" 2000 >"$TMP/latency.out" 2>"$TMP/latency.log" || RC_LAT=$?
+log "latency_probe: exit $RC_LAT: $(cat "$TMP/latency.out" "$TMP/latency.log")"
+check "latency_probe exit status" "$RC_LAT" eq 0
+check "latency_probe measured 2000 messages" "$(grep -c '^2000 messages: p50 ' "$TMP/latency.out")" eq 1
+RC_LAT=0
+timeout -k 5 60 "$TMP/latency_probe_static" "$CONTROL" "$GROUP" 500 >"$TMP/latency_static.out" 2>&1 || RC_LAT=$?
+log "latency_probe (static): exit $RC_LAT: $(cat "$TMP/latency_static.out")"
+check "latency_probe (static) exit status" "$RC_LAT" eq 0
+stop seq2 TERM 20 >/dev/null || true
+finish
