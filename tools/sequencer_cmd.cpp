@@ -42,8 +42,9 @@ int runSequencer(int argc, char** argv) {
         ("duration", po::value<std::string>()->default_value("0"), "stop after this many seconds (0: until SIGINT/SIGTERM)")
         ("no-end-of-stream", "do not send END_OF_STREAM when stopping")
         ("linger-ms", po::value<std::string>()->default_value("1000"),
-         "after END_OF_STREAM, keep answering NAKs and heartbeating with the END flag this long, so that "
-         "subscribers that lost END_OF_STREAM learn of the end and can repair the tail (0: exit at once)");
+         "after END_OF_STREAM, keep answering NAKs and heartbeating with the END flag until this long has passed "
+         "with no NAK (at most 10 times this long), so that subscribers that lost END_OF_STREAM learn of the end and "
+         "can repair the tail, however long the repair takes (0: exit at once)");
     addSocketOptions(d);
     addFaultOptions(d, "rx");
     d.add_options()
@@ -131,9 +132,28 @@ int runSequencer(int argc, char** argv) {
     if (vm.count("no-end-of-stream") == 0) {
         s.endOfStream();
         // Linger: repairs of the tail and heartbeats flagged END (a lost END_OF_STREAM is not fatal).
-        const std::uint64_t until = monoNs() + lingerMs * 1'000'000;
-        for (std::uint64_t now = monoNs(); now < until; now = monoNs())
+        // A NAK says a receiver is still repairing the tail: linger on from it, so that once it is
+        // done it still hears a flagged heartbeat; but never longer than 10 lingers in all.
+        const std::uint64_t lingerNs = lingerMs * 1'000'000;
+        const std::uint64_t cap = monoNs() + 10 * lingerNs;
+        std::uint64_t until = monoNs() + lingerNs;
+        const std::uint64_t lingerStart = monoNs();
+        const std::uint64_t naksAtEnd = c.get(Counter::NaksReceived);
+        std::uint64_t naks = naksAtEnd, lastNakNs = 0;
+        for (std::uint64_t now = monoNs(); now < until; now = monoNs()) {
             idler.idle(s.doWork(now), std::min(s.nextTimerNs(), until));
+            if (c.get(Counter::NaksReceived) != naks) {
+                naks = c.get(Counter::NaksReceived);
+                lastNakNs = monoNs();
+                until = std::min(cap, lastNakNs + lingerNs);
+            }
+        }
+        const std::uint64_t left = monoNs();
+        std::fprintf(stderr, "seqcast sequencer: lingered %llu ms after END_OF_STREAM; %llu NAKs meanwhile%s\n",
+                     static_cast<unsigned long long>((left - lingerStart) / 1'000'000),
+                     static_cast<unsigned long long>(naks - naksAtEnd),
+                     lastNakNs == 0 ? ""
+                                    : (", the last " + std::to_string((left - lastNakNs) / 1'000'000) + " ms before leaving").c_str());
     }
     std::fprintf(stderr, "seqcast sequencer: stopped at offset %llu (epoch %u): %llu entries sequenced, %llu datagrams out, %llu retransmits, %llu NAKs\n",
                  static_cast<unsigned long long>(s.nextOffset().get()), s.epoch().get(),
