@@ -278,7 +278,9 @@ int Sequencer::doWork(std::uint64_t nowNs) {
     }
     if (nowNs >= nextHeartbeatNs_) {
         sendHeartbeat(cfg_.group);
-        hbInterval_ = std::min(hbInterval_ * 2, cfg_.heartbeatMaxNs);
+        // After the end the interval stays short: a receiver that lost END_OF_STREAM must still get
+        // one flagged heartbeat through a burst of losses (~100 a second, not ~20).
+        hbInterval_ = std::min(hbInterval_ * 2, ended_ ? std::min(cfg_.heartbeatMaxNs, kEndHeartbeatMaxNs) : cfg_.heartbeatMaxNs);
         nextHeartbeatNs_ = nowNs + hbInterval_;
         ++work;
     }

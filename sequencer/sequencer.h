@@ -55,6 +55,8 @@ struct SequencerConfig {
 
 class Sequencer {
 public:
+    // The longest heartbeat interval after endOfStream(): ~100 flagged heartbeats a second.
+    static constexpr std::uint64_t kEndHeartbeatMaxNs = 10'000'000;
     // `control` receives PUB (and NAK) frames and sends confirmations; `data` sends the stream,
     // retransmissions and heartbeats, and receives the NAKs subscribers send to the stream's
     // source, ahead of PUBs. They may be the same transport.

@@ -982,3 +982,39 @@ TEST_CASE("a journal whose unconfirmed message was damaged is refused at restart
     }
     std::remove(journal.c_str());
 }
+
+// A subscriber that lost every END_OF_STREAM copy learns of the end from a flagged heartbeat. With
+// the interval doubling up to 100 ms, a second of lingering sent ~20 of them, all inside the first
+// ~1 s: a burst of 50 lost datagrams (live_loss_loopback's fault model) swallowed the lot.
+TEST_CASE("after the end, flagged heartbeats keep coming at least every 10 ms") {
+    transport::MemoryNetwork net;
+    Counters c;
+    transport::MemoryTransport seqT(net, kSeq);
+    transport::MemoryTransport reader(net, Endpoint{0x0A000301u, 0}, {kGroup});
+    sequencer::SequencerConfig cfg;
+    cfg.group = kGroup;
+    auto s = sequencer::Sequencer::create(cfg, seqT, seqT, c);
+    REQUIRE(s);
+    std::uint64_t now = 1'000'000'000;
+    (*s)->doWork(now);
+    (*s)->endOfStream();
+    std::vector<transport::RxSlot> rx(64);
+    std::size_t flagged = 0;
+    std::uint64_t lastFlagged = 0, maxGap = 0;
+    const std::uint64_t start = now;
+    for (; now < start + 1'000'000'000ull; now += 100'000) {
+        (*s)->doWork(now);
+        for (std::size_t k; (k = reader.recvBurst(rx)) != 0;)
+            for (std::size_t i = 0; i < k; ++i) {
+                wire::DatagramView v;
+                REQUIRE(wire::decode(std::span<const std::byte>(rx[i].data, rx[i].len), v) == wire::DecodeError::Ok);
+                if (v.type != wire::FrameType::Heartbeat || (v.flags & wire::kFlagEnd) == 0) continue;
+                ++flagged;
+                if (lastFlagged != 0) maxGap = std::max(maxGap, now - lastFlagged);
+                lastFlagged = now;
+            }
+    }
+    CHECK(flagged >= 90);  // doubling to 100 ms: 19
+    CHECK(maxGap <= sequencer::Sequencer::kEndHeartbeatMaxNs + 100'000);
+    MESSAGE("flagged heartbeats in the first second after the end: ", flagged);
+}
