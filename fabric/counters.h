@@ -77,6 +77,7 @@ enum class Counter : std::uint16_t {
     ArchiveEarliest,      // gauge: earliest retained offset
     ArchiveGaps,          // gap records written: ranges of offsets the archiver never received
     ArchiveGapOffsets,    // offsets in those ranges
+    ArchiveBacklogBytes,  // gauge: received bytes held in memory, waiting for a write buffer
     HeadOffset,           // gauge: next offset (sequencer) / next expected offset (subscriber)
     Epoch,                // gauge
     RttNs,                // gauge: smoothed round-trip estimate
@@ -97,7 +98,7 @@ inline constexpr std::array<std::string_view, kCounterCount> kCounterNames = {
     "pub_acks_received", "pub_naks_sent", "pub_naks_received", "pub_retransmits", "back_pressure",
     "messages_confirmed", "fragments_evicted", "publishers_expired", "publishers_unrecognised", "epoch_changes", "replays_started", "replays_refused",
     "replay_datagrams_out", "replay_sessions", "archive_next", "archive_written", "archive_durable",
-    "archive_earliest", "archive_gaps", "archive_gap_offsets", "head_offset", "epoch", "rtt_ns",
+    "archive_earliest", "archive_gaps", "archive_gap_offsets", "archive_backlog_bytes", "head_offset", "epoch", "rtt_ns",
 };
 static_assert(kCounterNames.back() == "rtt_ns", "label table matches Counter");
 

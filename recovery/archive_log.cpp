@@ -483,6 +483,11 @@ int ArchiveLog::poll(std::uint64_t nowNs, std::vector<ReadDone>* reads) {
     }
     done_.clear();
     io_->reap(done_);
+    return work + complete(reads);
+}
+
+int ArchiveLog::complete(std::vector<ReadDone>* reads) {
+    int work = 0;
     bool synced = false;
     for (const auto& c : done_) {
         ++work;
@@ -524,6 +529,14 @@ int ArchiveLog::poll(std::uint64_t nowNs, std::vector<ReadDone>* reads) {
     }
     if (synced) writeCheckpoint();
     return work;
+}
+
+void ArchiveLog::waitWrites() {
+    if (pendingGapTo_ != 0 && failure_.empty()) (void)writePendingGap();
+    if (failure_.empty()) submitStage();
+    done_.clear();
+    io_->drain(done_);
+    (void)complete(nullptr);
 }
 
 Status ArchiveLog::flush() {

@@ -102,6 +102,9 @@ public:
     };
     // Submits staged data, syncs per the durability mode, reaps writes and reads. Returns work.
     int poll(std::uint64_t nowNs, std::vector<ReadDone>* reads = nullptr);
+    // Submits what is staged and waits for every operation in flight (no sync): the write buffers
+    // are all free afterwards. For a stop with received data still waiting for a buffer.
+    void waitWrites();
     // Writes out everything staged and waits for it (and a sync unless durability is None).
     Status flush();
 
@@ -155,6 +158,7 @@ private:
     bool makeRoom(std::uint64_t recLen);
     bool writePendingGap();
     bool ensureStage();
+    int complete(std::vector<ReadDone>* reads);  // handles the completions in done_
     void submitStage();
     void writeCheckpoint();
     void putBytes(std::uint64_t pos, std::span<const std::byte> b);

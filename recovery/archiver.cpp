@@ -21,6 +21,7 @@ Status ArchiverConfig::validate() const {
     if (windowBytes < 64 * 1024) return failInvalid("replay window must be at least 64 KiB");
     if (readBytes < 2 * log.maxDatagram || readBytes % kAlign != 0) return failInvalid("replay read size must be a multiple of 4096 holding two datagrams");
     if (maxNakOffsets == 0) return failInvalid("max NAK offsets must be positive");
+    if (backlogBytes < Backlog::kChunkBytes) return failInvalid("backlog must be at least 1 MiB");
     return {};
 }
 
@@ -51,8 +52,8 @@ Result<std::unique_ptr<Archiver>> Archiver::create(const ArchiverConfig& cfg, tr
         self->drainPending();
         // Datagrams received before the loss may still wait for a write buffer: the gap is
         // recorded after them, never over them.
-        if (self->pending_.empty()) self->skipTo(Offset{first.get() + count});
-        else self->pending_.push_back(Pending{{}, first.get() + count});
+        if (self->backlog_.empty()) self->skipTo(Offset{first.get() + count});
+        else self->backlog_.pushGap(first.get() + count);
     };
     a->sub_ = std::make_unique<Subscriber>(sc, data, subControl, counters, h);
     for (int i = static_cast<int>(cfg.maxSessions) - 1; i >= 0; --i) {
@@ -74,22 +75,40 @@ Archiver::Archiver(const ArchiverConfig& cfg, transport::Transport& data, transp
 
 Archiver::~Archiver() {
     sessions_.clear();
-    if (log_) (void)log_->flush();
+    if (log_) (void)flush();
     for (auto* b : slotBufs_) std::free(b);
 }
 
+Status Archiver::flush() {
+    // Each round frees every write buffer, so each takes at least one datagram off the backlog.
+    for (std::size_t before = ~std::size_t{0}; log_->failure().empty();) {
+        drainPending();
+        if (backlog_.empty() || backlog_.entries() == before) break;
+        before = backlog_.entries();
+        log_->waitWrites();
+    }
+    updateGauges();
+    auto st = log_->flush();
+    if (st && !backlog_.empty())
+        return fail(Error{EIO, std::to_string(backlog_.entries()) + " received datagrams could not be written to " + cfg_.log.path});
+    return st;
+}
+
+void Archiver::hold(std::span<const std::byte> dg) {
+    if (!backlog_.push(dg)) c_.add(Counter::DropTooLarge);  // larger than any log record: cannot happen
+}
+
 void Archiver::record(std::span<const std::byte> dg, Offset first, std::uint32_t count) {
-    if (!pending_.empty()) {
-        pending_.push_back(Pending{{dg.begin(), dg.end()}, 0});
-        pendingBytes_ += dg.size();
+    roundBytes_ += dg.size();
+    if (!backlog_.empty()) {
+        hold(dg);
         return;
     }
     for (int tries = 0; tries < 2; ++tries) {
         switch (log_->append(dg, first, count)) {
             case ArchiveLog::Append::Ok: return;
             case ArchiveLog::Append::Busy:
-                pending_.push_back(Pending{{dg.begin(), dg.end()}, 0});
-                pendingBytes_ += dg.size();
+                hold(dg);
                 return;
             case ArchiveLog::Append::Discontinuous:
                 if (first.get() + count <= log_->next().get()) return;  // already recorded
@@ -113,29 +132,27 @@ void Archiver::skipTo(Offset to) {
     if (cfg_.onGap) cfg_.onGap(from, to.get() - from.get());
 }
 
-void Archiver::drainPending() {
-    while (!pending_.empty()) {
-        const auto& p = pending_.front();
-        if (p.gapTo != 0) {
-            skipTo(Offset{p.gapTo});
-            pending_.pop_front();
+void Archiver::drainPending(std::size_t maxBytes) {
+    for (std::size_t moved = 0; !backlog_.empty() && moved < maxBytes;) {
+        const Backlog::Entry e = backlog_.front();
+        if (e.bytes.empty()) {
+            skipTo(Offset{e.gapTo});
+            backlog_.pop();
             continue;
         }
-        const auto& d = p.bytes;
         wire::DatagramView v;
-        if (wire::decode(d, v, false) != wire::DecodeError::Ok) {  // checked on arrival; cannot fail
-            pendingBytes_ -= d.size();
-            pending_.pop_front();
+        if (wire::decode(e.bytes, v, false) != wire::DecodeError::Ok) {  // checked on arrival; cannot fail
+            backlog_.pop();
             continue;
         }
-        const auto r = log_->append(d, v.firstOffset, v.count);
+        const auto r = log_->append(e.bytes, v.firstOffset, v.count);
         if (r == ArchiveLog::Append::Busy) return;
+        moved += e.bytes.size();
         if (r == ArchiveLog::Append::Discontinuous && v.firstOffset.get() + v.count > log_->next().get()) {
             skipTo(v.firstOffset);
             continue;
         }
-        pendingBytes_ -= d.size();
-        pending_.pop_front();
+        backlog_.pop();
     }
 }
 
@@ -455,7 +472,7 @@ int Archiver::serve(Session& s, std::uint64_t nowNs) {
 
 std::uint64_t Archiver::nextTimerNs() const noexcept {
     std::uint64_t t = sub_->nextTimerNs();
-    if (!sessions_.empty() || !pending_.empty()) t = std::min(t, nowNs_ + 200'000);
+    if (!sessions_.empty() || !backlog_.empty()) t = std::min(t, nowNs_ + 200'000);
     return std::min(t, nowNs_ + 10'000'000);  // interval syncs and checkpoints
 }
 
@@ -465,6 +482,7 @@ void Archiver::updateGauges() {
     c_.set(Counter::ArchiveDurable, log_->durable().get());
     c_.set(Counter::ArchiveEarliest, log_->earliest().get());
     c_.set(Counter::ReplaySessions, sessions_.size());
+    c_.set(Counter::ArchiveBacklogBytes, backlog_.bytes());
 }
 
 int Archiver::doWork(std::uint64_t nowNs) {
@@ -492,8 +510,18 @@ int Archiver::doWork(std::uint64_t nowNs) {
             break;
         }
     }
-    drainPending();
-    if (pendingBytes_ < cfg_.pendingBytes) work += sub_->doWork(nowNs);
+    // Receive first, then write: while a backlog drains the socket must still be read as fast as
+    // the stream comes, or its queue overflows behind a loop busy copying into write buffers. So
+    // a round reads until the socket is empty (at most kReceiveRounds bursts) and then moves what
+    // it read plus kDrainBytes from the backlog into the log. A full backlog stops receiving: the
+    // socket queue holds what comes meanwhile.
+    roundBytes_ = 0;
+    for (int i = 0; i < kReceiveRounds && backlog_.bytes() < cfg_.backlogBytes; ++i) {
+        const std::uint64_t before = c_.get(Counter::DatagramsIn);
+        work += sub_->doWork(nowNs);
+        if (c_.get(Counter::DatagramsIn) == before) break;
+    }
+    drainPending(roundBytes_ + kDrainBytes);
     const std::size_t n = service_.recvBurst(rx_);
     for (std::size_t i = 0; i < n; ++i) {
         wire::DatagramView v;

@@ -19,6 +19,7 @@
 #include "fabric/counters.h"
 #include "fabric/result.h"
 #include "recovery/archive_log.h"
+#include "recovery/backlog.h"
 #include "recovery/subscriber.h"
 #include "transport/transport.h"
 
@@ -34,7 +35,10 @@ struct ArchiverConfig {
     std::uint64_t sessionTimeoutNs = 5'000'000'000;  // a client silent this long is dropped
     std::uint64_t rewindAfterNs = 5'000'000;         // acknowledgement stalled this long: resend
     std::uint32_t maxNakOffsets = 65536;
-    std::size_t pendingBytes = 16u << 20;  // received datagrams waiting for a free write buffer
+    // Received datagrams held in memory while every write buffer is in flight (the disk slower
+    // than the stream, or stalled); at this size the archiver stops receiving and the socket
+    // queue takes what comes meanwhile. Allocated as it fills, returned as it drains.
+    std::size_t backlogBytes = 512u << 20;
     // Called for each range of offsets recorded as never received (a gap record), besides the
     // archive_gaps / archive_gap_offsets counters: nobody could repair them in time.
     std::function<void(Offset first, std::uint64_t count)> onGap;
@@ -53,10 +57,12 @@ public:
     ~Archiver();
 
     int doWork(std::uint64_t nowNs);
-    Status flush() { return log_->flush(); }
+    // Writes what the backlog holds, then everything staged, and syncs (a stop).
+    Status flush();
     const ArchiveLog& log() const noexcept { return *log_; }
     const Subscriber& subscriber() const noexcept { return *sub_; }
     std::size_t sessions() const noexcept { return sessions_.size(); }
+    const Backlog& backlog() const noexcept { return backlog_; }
     std::uint64_t nextTimerNs() const noexcept;
     // Set when recording had to stop (write failure, e.g. disk full); replays of what is stored go on.
     const std::string& failure() const noexcept { return log_->failure(); }
@@ -99,7 +105,11 @@ private:
     void end(Session& s, wire::ReplayStatus st, std::uint64_t next);
     void release(Session& s);
     void record(std::span<const std::byte> dg, Offset first, std::uint32_t count);
-    void drainPending();
+    void hold(std::span<const std::byte> dg);
+    // Moves datagrams from the backlog into the log while it takes them, about maxBytes at most.
+    void drainPending(std::size_t maxBytes = ~std::size_t{0});
+    static constexpr int kReceiveRounds = 16;                 // bursts read per doWork, at most
+    static constexpr std::size_t kDrainBytes = 1u << 20;      // backlog moved per doWork beyond what it read
     void skipTo(Offset to);  // offsets [log next, to) are recorded as never received
     void updateGauges();
 
@@ -110,14 +120,9 @@ private:
     Counters& c_;
     std::unique_ptr<ArchiveLog> log_;
     std::unique_ptr<Subscriber> sub_;
-    // Received datagrams waiting for a write buffer, in stream order; an entry with no bytes is a
-    // loss (offsets up to gapTo never received) that must be recorded after the datagrams before it.
-    struct Pending {
-        std::vector<std::byte> bytes;
-        std::uint64_t gapTo = 0;
-    };
-    std::deque<Pending> pending_;
-    std::size_t pendingBytes_ = 0;
+    // Received datagrams waiting for a write buffer, in stream order, with the losses between them.
+    Backlog backlog_;
+    std::size_t roundBytes_ = 0;  // received in this doWork
     std::vector<std::unique_ptr<Session>> sessions_;
     std::vector<int> freeSlots_;
     std::vector<std::byte*> slotBufs_;

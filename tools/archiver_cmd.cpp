@@ -35,6 +35,8 @@ int runArchiver(int argc, char** argv) {
         ("window", po::value<std::string>()->default_value("1M"), "replay bytes in flight per client beyond its acknowledgement")
         ("reorder-buffer", po::value<std::string>()->default_value("128M"),
          "bytes of datagrams held ahead of a gap while it is repaired (a restarted archiver catches up through it)")
+        ("backlog", po::value<std::string>()->default_value("512M"),
+         "received bytes held in memory while the disk is slower than the stream or stalls (allocated as used)")
         ("nak-deadline-ms", po::value<std::string>()->default_value("2000"), "give up on a gap after this long (recorded as lost)")
         ("duration", po::value<std::string>()->default_value("0"), "stop after this many seconds (0: until SIGINT/SIGTERM)");
     // 128M: the archiver also writes what it receives; a deep socket queue rides out a stall of
@@ -70,6 +72,7 @@ int runArchiver(int argc, char** argv) {
         cfg.windowBytes = getSize(vm, "window", 64 << 10, 1u << 30);
         cfg.sub.nak.deadlineNs = getU64(vm, "nak-deadline-ms", 1, 3'600'000) * 1'000'000;
         cfg.sub.reorderBytes = getSize(vm, "reorder-buffer", 64u << 10, 1ull << 34);
+        cfg.backlogBytes = getSize(vm, "backlog", 1u << 20, 1ull << 40);
         durationS = getU64(vm, "duration", 0, 1ull << 32);
         pinCpu(vm);
         dataUdp = socketConfig(vm);

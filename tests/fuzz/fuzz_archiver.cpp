@@ -226,7 +226,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         h.cfg.sessionTimeoutNs = 50'000'000;
         h.cfg.rewindAfterNs = 1'000'000;
         h.cfg.maxNakOffsets = (c0 & 0x20) ? 65536 : 16;
-        h.cfg.pendingBytes = 64u << 10;
+        h.cfg.backlogBytes = 1u << 20;
         auto a = recovery::Archiver::create(h.cfg, h.dataT, h.subCtl, h.service, h.counters);
         FUZZ_CHECK(a.has_value());
         h.arch = std::move(*a);
