@@ -79,6 +79,7 @@ declare -A KIND=(
   [archiver:no-uring]="flag" [archiver:max-sessions]="num 1 64" [archiver:max-sessions-per-client]="num 1 64"
   [archiver:window]="size 65536 1073741824" [archiver:nak-deadline-ms]="num 1 3600000"
   [archiver:duration]="num 0 4294967296" [archiver:reorder-buffer]="size 65536 17179869184"
+  [archiver:backlog]="size 1048576 1099511627776"
 
   [replay:archiver]="peer" [replay:from]="start earliest" [replay:to]="num 1 18446744073709551614"
   [replay:wait]="flag" [replay:out]="out" [replay:verify]="flag" [replay:timeout]="num 1 86400" [replay:bind]="bind"
