@@ -375,6 +375,8 @@ void Subscriber::deliverDatagram(const wire::DatagramView& v, bool repaired) {
     std::uint64_t off = v.firstOffset.get();
     for (; it.next(m); ++off) {
         if (off < next_.get()) continue;  // already delivered (overlapping repair)
+        // A replay of [from, to) ends at `to`, even inside a datagram that carries more.
+        if (!cfg_.live && off >= cfg_.replayTo) break;
         std::span<const std::byte> payload;
         bool complete = false;
         // A fragment of a message that cannot be delivered: it began before this subscriber's

@@ -5,7 +5,8 @@
 # sends (DATA and confirmations: the library repairs and resends):
 #   journal_publisher -> sequencer -> feed_handler (every quote, 0 lost, some repaired)
 #                                  -> archiver -> replay_to_csv (every quote, one CSV row each)
-#   latency_probe (publisher and subscriber in one process) through a second lossy sequencer.
+#   latency_probe (publisher and subscriber in one process) through a second lossy sequencer,
+#   and c_roundtrip (the C ABI, compiled as C with `cc`) through it too.
 #
 # usage: install_examples.sh /path/to/seqcast BUILD_DIR SOURCE_DIR
 . "$(dirname "$0")/archiver_lib.sh" "$1"
@@ -27,6 +28,7 @@ check "the static library is installed" "$(ls "$LIBDIR"/libseqcast.a 2>/dev/null
 check "the public header is installed" "$(find "$ROOT" -path '*include/seqcast/seqcast.hpp' | wc -l)" eq 1
 # The public header includes nothing of the engine's.
 check "the public header includes only standard headers" "$(grep -c '#include "' "$(find "$ROOT" -name seqcast.hpp)")" eq 0
+check "the C header is installed" "$(find "$ROOT" -path '*include/seqcast/seqcast.h' | wc -l)" eq 1
 # The package was configured for its real prefix; staged under $ROOT, pkg-config is told where.
 PREFIX=$ROOT$(sed -n 's/^prefix=//p' "$PC")
 export PKG_CONFIG_PATH=$(dirname "$PC")
@@ -36,7 +38,7 @@ check "pkg-config points into the install, not the source tree" "$(echo "$FLAGS"
 
 # 2. Build the examples out of tree.
 mkdir -p "$TMP/src"
-cp "$SRC"/examples/*.cpp "$SRC"/examples/*.h "$TMP/src/"
+cp "$SRC"/examples/*.cpp "$SRC"/examples/*.c "$SRC"/examples/*.h "$TMP/src/"
 for ex in journal_publisher feed_handler replay_to_csv latency_probe; do
     # shellcheck disable=SC2086 # FLAGS is a list of words
     c++ -O2 -Wall -Wextra -Werror "$TMP/src/$ex.cpp" -o "$TMP/$ex" $FLAGS >"$TMP/cc-$ex.log" 2>&1 ||
@@ -49,6 +51,14 @@ STATIC_LIBS=$(pkg-config --define-variable=prefix="$PREFIX" --static --libs-only
 c++ -O2 "$TMP/src/latency_probe.cpp" -o "$TMP/latency_probe_static" $(pkg-config --define-variable=prefix="$PREFIX" --cflags seqcast) \
     "$LIBDIR/libseqcast.a" $STATIC_LIBS >"$TMP/cc-static.log" 2>&1 ||
     die "latency_probe does not link against libseqcast.a with pkg-config --static: $(head -n 20 "$TMP/cc-static.log")"
+# The C ABI from C: the header compiles as C11 with warnings as errors (the .pc's -std=c++20 is for
+# the C++ header, so C takes the include directory and the libraries from pkg-config).
+INCDIR=$(pkg-config --define-variable=prefix="$PREFIX" --variable=includedir seqcast)
+# shellcheck disable=SC2046
+cc -std=c11 -O2 -Wall -Wextra -Werror -pedantic "$TMP/src/c_roundtrip.c" -o "$TMP/c_roundtrip" -I"$INCDIR" \
+    $(pkg-config --define-variable=prefix="$PREFIX" --libs seqcast) >"$TMP/cc-c.log" 2>&1 ||
+    die "c_roundtrip.c does not compile as C against the installed package: $(head -n 20 "$TMP/cc-c.log")"
+check "c_roundtrip.c is under 150 lines" "$(wc -l <"$TMP/src/c_roundtrip.c")" lt 150
 check "the static build does not load libseqcast.so" "$(ldd "$TMP/latency_probe_static" | grep -c libseqcast)" eq 0
 export LD_LIBRARY_PATH=$LIBDIR
 check "the examples load the installed libseqcast" "$(ldd "$TMP/feed_handler" | grep -c "$LIBDIR/libseqcast.so.0")" eq 1
@@ -97,5 +107,10 @@ RC_LAT=0
 timeout -k 5 60 "$TMP/latency_probe_static" "$CONTROL" "$GROUP" 500 >"$TMP/latency_static.out" 2>&1 || RC_LAT=$?
 log "latency_probe (static): exit $RC_LAT: $(cat "$TMP/latency_static.out")"
 check "latency_probe (static) exit status" "$RC_LAT" eq 0
+RC_C=0
+timeout -k 5 150 "$TMP/c_roundtrip" "$CONTROL" "$GROUP" 10000 >"$TMP/c_roundtrip.out" 2>"$TMP/c_roundtrip.log" || RC_C=$?
+log "c_roundtrip: exit $RC_C: $(cat "$TMP/c_roundtrip.out" "$TMP/c_roundtrip.log" | head -n 5)"
+check "c_roundtrip exit status (all 10000 delivered in order, none lost)" "$RC_C" eq 0
+check "c_roundtrip: some came by repair (the loss was real)" "$(sed -n 's/.*(\([0-9]*\) repaired).*/\1/p' "$TMP/c_roundtrip.out")" gt 0
 stop seq2 TERM 20 >/dev/null || true
 finish

@@ -1,0 +1,179 @@
+/* seqcast: the C ABI (libseqcast; `pkg-config --cflags --libs seqcast`).
+ *
+ * The same engine as the C++ API (seqcast.hpp), for C programs and language bindings (the Python
+ * package `seqcast` uses it through ctypes). Opaque handles; functions that can fail return a
+ * seqcast_status (0 or a negative code) and leave a message, and the name of the option at fault,
+ * for seqcast_last_error() / seqcast_last_error_field() on the calling thread. Callbacks take a
+ * user pointer and run inside the poll or do_work call that delivers them, on its thread.
+ *
+ * Threading is the C++ API's: a handle is used from one thread at a time; nothing runs in the
+ * background. Options structs are filled with the CLI's defaults by their *_init function first;
+ * the strings they point to are copied by create() and need not outlive it.
+ *
+ * ABI: SEQCAST_ABI_VERSION changes when a declaration here changes incompatibly (the soname's major
+ * version with it). Each options struct starts with its own size, set by *_init, so a library can
+ * accept structs from programs built against an older header that lacked later fields. */
+#ifndef SEQCAST_SEQCAST_H
+#define SEQCAST_SEQCAST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SEQCAST_ABI_VERSION 1
+
+typedef enum seqcast_status {
+    SEQCAST_OK = 0,
+    SEQCAST_ERR_SETUP = -1,    /* a setting is not valid, or the socket or file it names could not be
+                                  opened: seqcast_last_error_field() names the option ("max_message",
+                                  "network.rcvbuf", "journal", ...) */
+    SEQCAST_ERR_ARGUMENT = -2, /* a NULL handle or pointer, or an options struct of unknown size */
+    SEQCAST_ERR_INTERNAL = -3  /* anything else (out of memory) */
+} seqcast_status;
+
+int seqcast_abi_version(void);
+/* The last failure on this thread: its message and the option it concerns ("" when none). */
+const char* seqcast_last_error(void);
+const char* seqcast_last_error_field(void);
+/* CRC32C (Castagnoli), incremental: start with 0xFFFFFFFF, finish with ~state. The checksum the
+ * wire format and the CLI's digests use, for applications that verify what they received. */
+uint32_t seqcast_crc32c_update(uint32_t state, const void* data, size_t length);
+
+typedef struct seqcast_network_options {
+    const char* interface; /* interface address for multicast send and joins ("127.0.0.1") */
+    int32_t ttl;           /* multicast TTL (1) */
+    int32_t loopback;      /* deliver multicast to receivers on this host (1) */
+    uint64_t rcvbuf;       /* socket receive buffer, bytes (8 MiB) */
+    uint64_t sndbuf;       /* socket send buffer, bytes (4 MiB) */
+    int32_t use_uring;     /* io_uring sockets instead of recvmmsg/sendmmsg (0) */
+    const char* auth_key_file; /* non-empty: authenticated frames ("") */
+} seqcast_network_options;
+
+/* ---- Publisher ---------------------------------------------------------------------------- */
+
+typedef struct seqcast_publisher_options {
+    uint32_t size; /* sizeof(seqcast_publisher_options), set by init */
+    uint32_t stream;
+    const char* sequencer; /* the sequencer's control address HOST:PORT */
+    const char* bind;      /* local address (port 0: any) */
+    uint32_t id;           /* 0: from the journal, else random */
+    const char* journal;   /* "" or a journal file: restart without loss or duplicates */
+    uint64_t mtu;
+    uint32_t window;       /* unconfirmed messages (a power of two, <= 4096) */
+    uint64_t window_bytes;
+    uint32_t max_message;
+    seqcast_network_options network;
+} seqcast_publisher_options;
+
+typedef struct seqcast_confirmation {
+    uint64_t pub_seq;
+    uint64_t offset;       /* the offset of its last fragment */
+    int32_t offset_known;  /* 0: the sequencer had it already but no longer remembered where */
+    uint64_t latency_ns;   /* offer to confirmation */
+} seqcast_confirmation;
+
+typedef enum seqcast_offer_result {
+    SEQCAST_OFFER_ACCEPTED = 0,       /* copied; sent by the next do_work */
+    SEQCAST_OFFER_BACK_PRESSURED = 1, /* the window is full: do_work, then offer again */
+    SEQCAST_OFFER_TOO_LARGE = 2,
+    SEQCAST_OFFER_NOT_CONNECTED = 3   /* refused by the sequencer: seqcast_publisher_fatal_error() */
+} seqcast_offer_result;
+
+typedef struct seqcast_publisher seqcast_publisher;
+typedef void (*seqcast_confirm_fn)(const seqcast_confirmation* confirmation, void* user);
+
+void seqcast_publisher_options_init(seqcast_publisher_options* options);
+/* on_confirm may be NULL. */
+seqcast_status seqcast_publisher_create(const seqcast_publisher_options* options, seqcast_confirm_fn on_confirm,
+                                        void* user, seqcast_publisher** out);
+void seqcast_publisher_close(seqcast_publisher* publisher); /* NULL is ignored */
+/* A seqcast_offer_result, or SEQCAST_ERR_ARGUMENT. */
+int seqcast_publisher_offer(seqcast_publisher* publisher, const void* data, size_t length);
+/* Sends, resends, takes confirmations (on_confirm runs here). Work done (0: idle), or < 0. */
+int seqcast_publisher_do_work(seqcast_publisher* publisher);
+uint32_t seqcast_publisher_id(const seqcast_publisher* publisher);
+uint64_t seqcast_publisher_unconfirmed(const seqcast_publisher* publisher);
+const char* seqcast_publisher_fatal_error(const seqcast_publisher* publisher); /* "" when none */
+
+/* ---- Subscriber and replay ---------------------------------------------------------------- */
+
+typedef enum seqcast_delivery {
+    SEQCAST_AT_LEAST_ONCE = 0,
+    SEQCAST_AT_MOST_ONCE = 1,
+    SEQCAST_EXACTLY_ONCE = 2 /* commit_file required */
+} seqcast_delivery;
+
+typedef struct seqcast_subscriber_options {
+    uint32_t size; /* sizeof(seqcast_subscriber_options), set by init */
+    uint32_t stream;
+    const char* group;     /* the stream's multicast group:port */
+    const char* start;     /* "latest", "earliest" or an offset */
+    const char* archiver;  /* "" or HOST:PORT: replays and old repairs */
+    const char* sequencer; /* "" (the stream's source) or where NAKs go */
+    int32_t delivery;      /* a seqcast_delivery */
+    const char* commit_file;
+    uint64_t reorder_bytes;
+    uint64_t max_datagram;
+    uint32_t max_message;
+    uint64_t nak_deadline_ms;
+    seqcast_network_options network;
+} seqcast_subscriber_options;
+
+typedef struct seqcast_message {
+    uint64_t offset; /* the offset of its last fragment */
+    uint32_t publisher;
+    uint32_t epoch;
+    uint64_t pub_seq;
+    uint64_t publish_ts_ns;   /* the publisher's CLOCK_REALTIME at offer */
+    uint64_t sequenced_ts_ns; /* the sequencer's CLOCK_REALTIME when it sent it */
+    int32_t repaired;         /* arrived through a retransmission or a replay */
+    const void* payload;      /* valid until the callback returns */
+    uint64_t length;
+} seqcast_message;
+
+typedef void (*seqcast_message_fn)(const seqcast_message* message, void* user);
+/* Offsets [first, first + count) will never be delivered. */
+typedef void (*seqcast_loss_fn)(uint64_t first, uint64_t count, void* user);
+
+typedef struct seqcast_subscriber seqcast_subscriber;
+
+void seqcast_subscriber_options_init(seqcast_subscriber_options* options);
+seqcast_status seqcast_subscriber_create(const seqcast_subscriber_options* options, seqcast_subscriber** out);
+void seqcast_subscriber_close(seqcast_subscriber* subscriber);
+/* Delivers what is in order to on_message and losses to on_loss (may be NULL). Never blocks.
+ * Work done (0: idle), or < 0. */
+int seqcast_subscriber_poll(seqcast_subscriber* subscriber, seqcast_message_fn on_message, seqcast_loss_fn on_loss,
+                            void* user);
+int seqcast_subscriber_started(const seqcast_subscriber* subscriber);
+int seqcast_subscriber_end_of_stream(const seqcast_subscriber* subscriber);
+uint64_t seqcast_subscriber_next_offset(const seqcast_subscriber* subscriber);
+uint64_t seqcast_subscriber_head_offset(const seqcast_subscriber* subscriber);
+
+typedef struct seqcast_replay_options {
+    uint32_t size; /* sizeof(seqcast_replay_options), set by init */
+    uint32_t stream;
+    const char* archiver;
+    uint64_t from;
+    uint64_t to;      /* exclusive; UINT64_MAX: up to the archiver's head */
+    int32_t earliest; /* start at the earliest retained offset if `from` is older */
+    seqcast_network_options network;
+} seqcast_replay_options;
+
+typedef struct seqcast_replay seqcast_replay;
+
+void seqcast_replay_options_init(seqcast_replay_options* options);
+seqcast_status seqcast_replay_create(const seqcast_replay_options* options, seqcast_replay** out);
+void seqcast_replay_close(seqcast_replay* replay);
+int seqcast_replay_poll(seqcast_replay* replay, seqcast_message_fn on_message, seqcast_loss_fn on_loss, void* user);
+int seqcast_replay_finished(const seqcast_replay* replay);
+const char* seqcast_replay_failure(const seqcast_replay* replay); /* "" when none */
+uint64_t seqcast_replay_next_offset(const seqcast_replay* replay);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SEQCAST_SEQCAST_H */

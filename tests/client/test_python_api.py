@@ -1,0 +1,176 @@
+"""The Python binding against real processes: a sequencer that drops 2 % of what it sends, an
+archiver, the C++ subscriber (`seqcast sub --verify`) and the Python publisher and subscriber.
+The Python subscriber must deliver the 100,000 messages with the C++ subscriber's digest, repairs
+included, and a replay from the archiver (a list, and a NumPy array) must carry the same digest.
+
+Environment (set by tests/client/python_api.sh): SEQCAST_BIN, SEQCAST_LIBRARY, PYTHONPATH."""
+
+import json
+import os
+import random
+import signal
+import socket
+import struct
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+import seqcast
+
+N = int(os.environ.get("SEQCAST_IT_MESSAGES", "100000"))
+SEQCAST = os.environ["SEQCAST_BIN"]
+
+
+def free_port_pair():
+    for _ in range(50):
+        port = 20000 + random.randrange(20000) * 2
+        try:
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as a, socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as b:
+                a.bind(("127.0.0.1", port))
+                b.bind(("127.0.0.1", port + 1))
+            return port
+        except OSError:
+            continue
+    raise RuntimeError("no free UDP port pair")
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def digest_update(state, m):
+    meta = struct.pack("<QIQI", m.offset, m.publisher, m.pub_seq, len(m.payload))
+    return seqcast.crc32c(m.payload, seqcast.crc32c(meta, state))
+
+
+def digest_of(messages):
+    state = 0xFFFFFFFF
+    for m in messages:
+        state = digest_update(state, m)
+    return "%08x" % (~state & 0xFFFFFFFF)
+
+
+@pytest.fixture(scope="module")
+def stream():
+    tmp = tempfile.mkdtemp(prefix="seqcast-py-")
+    port = free_port_pair()
+    control = f"127.0.0.1:{port}"
+    group = f"239.{random.randrange(1, 255)}.{random.randrange(256)}.{random.randrange(1, 255)}:{port + 1}"
+    archiver = f"127.0.0.1:{free_port()}"
+    procs = []
+
+    def start(name, *args):
+        log = open(os.path.join(tmp, name + ".log"), "w")
+        p = subprocess.Popen(["timeout", "-s", "KILL", "600", SEQCAST, *args], stdout=log, stderr=subprocess.STDOUT)
+        procs.append(p)
+        return p
+
+    start("seq", "sequencer", "--control", control, "--group", group, "--state", os.path.join(tmp, "seq.state"),
+          "--loss", "0.02", "--fault-on", "tx", "--fault-seed", str(random.randrange(1 << 31)))
+    start("arch", "archiver", "--group", group, "--control", archiver, "--log", os.path.join(tmp, "arch.seqlog"),
+          "--size", "256M")
+    sub = start("sub", "sub", "--group", group, "--verify", "--messages", str(N), "--json", os.path.join(tmp, "sub.json"))
+    deadline = time.monotonic() + 60
+    while "replays on" not in open(os.path.join(tmp, "arch.log")).read():
+        assert time.monotonic() < deadline, "archiver did not start"
+        time.sleep(0.1)
+    yield {"tmp": tmp, "control": control, "group": group, "archiver": archiver, "cpp_sub": sub}
+    for p in procs:
+        if p.poll() is None:
+            p.send_signal(signal.SIGKILL)
+        p.wait()
+    subprocess.run(["rm", "-rf", tmp], check=False)
+
+
+def test_settings_errors_name_the_field():
+    with pytest.raises(seqcast.SetupError) as e:
+        seqcast.Publisher(window=3)
+    assert e.value.field == "window"
+    with pytest.raises(seqcast.SetupError) as e:
+        seqcast.Subscriber(group="10.1.2.3:5000")
+    assert e.value.field == "group"
+    with pytest.raises(seqcast.SetupError) as e:
+        seqcast.Subscriber(nak_deadline_ms=0)
+    assert e.value.field == "nak_deadline_ms"
+    with pytest.raises(TypeError):
+        seqcast.Subscriber(no_such_option=1)
+
+
+def test_python_subscriber_matches_cpp_subscriber_under_loss(stream):
+    sub = seqcast.Subscriber(group=stream["group"], idle_timeout=60)
+    deadline = time.monotonic() + 30
+    while not sub.started:
+        assert time.monotonic() < deadline, "the Python subscriber never heard the stream"
+        sub.poll()
+        time.sleep(0.001)
+    confirmed = []
+    pub = seqcast.Publisher(sequencer=stream["control"], on_confirm=lambda s, o, l: confirmed.append(o))
+    state, got, repaired, lost = 0xFFFFFFFF, 0, 0, []
+    start = time.monotonic()
+    for i in range(N):
+        payload = b"quote %08d " % i + bytes((i + k) & 0xFF for k in range(i % 48))
+        while True:
+            r = pub.offer(payload)
+            if r == seqcast.ACCEPTED:
+                break
+            assert r == seqcast.BACK_PRESSURED, f"offer: {r} ({pub.fatal_error})"
+            pub.do_work()
+            for m in drain(sub):
+                state, got, repaired = digest_update(state, m), got + 1, repaired + m.repaired
+            assert time.monotonic() - start < 300, "publishing took longer than 300 s"
+        if i % 64 == 0:
+            pub.do_work()
+    assert pub.flush(timeout=60), f"{pub.unconfirmed} messages not confirmed"
+    deadline = time.monotonic() + 120
+    while got < N and time.monotonic() < deadline:
+        n = 0
+        for m in drain(sub):
+            state, got, repaired, n = digest_update(state, m), got + 1, repaired + m.repaired, n + 1
+        lost += sub.losses()
+        if n == 0:
+            time.sleep(0.001)
+    lost += sub.losses()
+    assert len(confirmed) == N
+    assert lost == [], f"the Python subscriber reported losses: {lost[:5]}"
+    assert got == N
+    assert repaired > 0, "a 2 % lossy sequencer, yet nothing was repaired: the loss was not injected"
+    cpp = stream["cpp_sub"]
+    assert cpp.wait(timeout=120) == 0
+    with open(os.path.join(stream["tmp"], "sub.json")) as f:
+        cpp_json = json.load(f)
+    assert cpp_json["messages"] == N
+    assert "%08x" % (~state & 0xFFFFFFFF) == cpp_json["digest"]
+    stream["digest"] = cpp_json["digest"]
+    sub.close()
+    pub.close()
+
+
+def test_replay_into_a_list_and_a_numpy_array(stream):
+    if "digest" not in stream:
+        pytest.skip("needs the stream of the previous test")
+    deadline = time.monotonic() + 60
+    msgs = None
+    while time.monotonic() < deadline:  # the archiver may still be writing the end of the stream
+        msgs = seqcast.replay(stream["archiver"], 0, N, timeout=60)
+        if len(msgs) == N:
+            break
+        time.sleep(0.5)
+    assert msgs is not None and len(msgs) == N
+    assert msgs.losses == []
+    assert digest_of(msgs) == stream["digest"]
+    np = pytest.importorskip("numpy", reason="python3-numpy is not installed: the NumPy form is not tested")
+    arr = seqcast.replay_numpy(stream["archiver"], 0, 1000)
+    assert arr.shape == (1000,)
+    assert list(arr["offset"][:3]) == [0, 1, 2]
+    assert arr["payload"][5] == msgs[5].payload
+    assert np.all(np.diff(arr["offset"].astype("i8")) == 1)
+
+
+def drain(sub):
+    sub.poll()
+    return sub.pending()
+
