@@ -104,15 +104,31 @@ std::unique_ptr<Publisher> Publisher::create(const PublisherOptions& o, ConfirmH
     return std::unique_ptr<Publisher>(new Publisher(std::move(impl)));
 }
 
-OfferResult Publisher::offer(std::span<const std::byte> message) {
-    if (!impl_->pub->fatalError().empty()) return OfferResult::NotConnected;
-    switch (impl_->pub->offer(message, wallNs())) {
+namespace {
+OfferResult resultOf(sequencer::Publisher::Offer r) {
+    switch (r) {
         case sequencer::Publisher::Offer::Accepted: return OfferResult::Accepted;
         case sequencer::Publisher::Offer::BackPressured: return OfferResult::BackPressured;
         case sequencer::Publisher::Offer::TooLarge: return OfferResult::TooLarge;
+        case sequencer::Publisher::Offer::ClaimOpen: return OfferResult::ClaimOpen;
     }
     return OfferResult::TooLarge;
 }
+}  // namespace
+
+OfferResult Publisher::offer(std::span<const std::byte> message) {
+    if (!impl_->pub->fatalError().empty()) return OfferResult::NotConnected;
+    return resultOf(impl_->pub->offer(message, wallNs()));
+}
+
+OfferResult Publisher::tryClaim(std::size_t maxBytes, std::span<std::byte>& buffer) {
+    if (!impl_->pub->fatalError().empty()) return OfferResult::NotConnected;
+    return resultOf(impl_->pub->claim(maxBytes, buffer));
+}
+
+void Publisher::commit() { impl_->pub->commitClaim(~std::size_t{0}, wallNs()); }
+void Publisher::commit(std::size_t length) { impl_->pub->commitClaim(length, wallNs()); }
+void Publisher::abort() noexcept { impl_->pub->abortClaim(); }
 
 int Publisher::doWork() { return impl_->pub->doWork(monoNs()); }
 std::uint32_t Publisher::id() const noexcept { return impl_->pub->id().get(); }

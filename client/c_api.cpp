@@ -190,16 +190,38 @@ seqcast_status seqcast_publisher_create(const seqcast_publisher_options* o, seqc
 
 void seqcast_publisher_close(seqcast_publisher* p) { delete p; }
 
-int seqcast_publisher_offer(seqcast_publisher* p, const void* data, size_t length) {
-    if (p == nullptr || (data == nullptr && length != 0)) return setError(SEQCAST_ERR_ARGUMENT, "", "NULL publisher or data");
-    const auto r = p->p->offer(std::span<const std::byte>(static_cast<const std::byte*>(data), length));
+namespace {
+int offerCode(seqcast::OfferResult r) {
     switch (r) {
         case seqcast::OfferResult::Accepted: return SEQCAST_OFFER_ACCEPTED;
         case seqcast::OfferResult::BackPressured: return SEQCAST_OFFER_BACK_PRESSURED;
         case seqcast::OfferResult::TooLarge: return SEQCAST_OFFER_TOO_LARGE;
         case seqcast::OfferResult::NotConnected: return SEQCAST_OFFER_NOT_CONNECTED;
+        case seqcast::OfferResult::ClaimOpen: return SEQCAST_OFFER_CLAIM_OPEN;
     }
     return SEQCAST_ERR_INTERNAL;
+}
+}  // namespace
+
+int seqcast_publisher_offer(seqcast_publisher* p, const void* data, size_t length) {
+    if (p == nullptr || (data == nullptr && length != 0)) return setError(SEQCAST_ERR_ARGUMENT, "", "NULL publisher or data");
+    return offerCode(p->p->offer(std::span<const std::byte>(static_cast<const std::byte*>(data), length)));
+}
+
+int seqcast_publisher_try_claim(seqcast_publisher* p, size_t maxLength, void** buffer) {
+    if (p == nullptr || buffer == nullptr) return setError(SEQCAST_ERR_ARGUMENT, "", "NULL publisher or buffer");
+    std::span<std::byte> b;
+    const int r = offerCode(p->p->tryClaim(maxLength, b));
+    *buffer = r == SEQCAST_OFFER_ACCEPTED ? static_cast<void*>(b.data()) : nullptr;
+    return r;
+}
+
+void seqcast_publisher_commit(seqcast_publisher* p, size_t length) {
+    if (p != nullptr) p->p->commit(length);
+}
+
+void seqcast_publisher_abort(seqcast_publisher* p) {
+    if (p != nullptr) p->p->abort();
 }
 
 int seqcast_publisher_do_work(seqcast_publisher* p) {

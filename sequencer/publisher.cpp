@@ -146,31 +146,64 @@ std::span<const std::byte> Publisher::payload(const Slot& s) const noexcept {
     return std::span<const std::byte>(ring_ + (s.pos % j_->ringBytes), s.len);
 }
 
-Publisher::Offer Publisher::offer(std::span<const std::byte> msg, std::uint64_t publishTsNs) {
-    if (msg.size() > cfg_.maxMessage) return Offer::TooLarge;
+Publisher::Offer Publisher::reserve(std::size_t n, std::uint64_t& pos) {
+    if (n > cfg_.maxMessage) return Offer::TooLarge;
     if (j_->nextPubSeq - j_->base >= cfg_.window) {
         c_.add(Counter::BackPressure);
         return Offer::BackPressured;
     }
     const std::uint64_t cap = j_->ringBytes;
-    std::uint64_t pos = j_->headPos;
-    if ((pos % cap) + msg.size() > cap) pos += cap - (pos % cap);  // messages are contiguous: skip to the start
-    if (pos + msg.size() - j_->tailPos > cap) {
+    pos = j_->headPos;
+    if ((pos % cap) + n > cap) pos += cap - (pos % cap);  // messages are contiguous: skip to the start
+    if (pos + n - j_->tailPos > cap) {
         c_.add(Counter::BackPressure);
         return Offer::BackPressured;
     }
+    return Offer::Accepted;
+}
+
+// The message's bytes are at `pos` in the ring: give it the next pub_seq and make it visible to
+// doWork() (and to a restart, through the journal).
+void Publisher::publish(std::uint64_t pos, std::size_t n, std::uint64_t publishTsNs) {
+    const std::uint64_t cap = j_->ringBytes;
     // The CRC is taken over the caller's bytes: from here to every subscriber they are checked.
-    const std::uint32_t crc = crc32c(msg);
-    if (!msg.empty()) std::memcpy(ring_ + (pos % cap), msg.data(), msg.size());
+    const std::uint32_t crc = crc32c(std::span<const std::byte>(ring_ + (pos % cap), n));
     const std::uint64_t s = j_->nextPubSeq;
-    slot(s) = Slot{s, pos, static_cast<std::uint32_t>(msg.size()), 0, publishTsNs, wire::kOffsetOpen, 0, lastNowNs_, 0, crc};
+    slot(s) = Slot{s, pos, static_cast<std::uint32_t>(n), 0, publishTsNs, wire::kOffsetOpen, 0, lastNowNs_, 0, crc};
     if (j_->base == s) j_->tailPos = pos;
     if (lastNowNs_ == 0) unstamped_ = true;  // no time yet: the first doWork() stamps it
     // The message and its slot are in place before the counters that publish them move.
     std::atomic_signal_fence(std::memory_order_seq_cst);
-    j_->headPos = pos + msg.size();
+    j_->headPos = pos + n;
     j_->nextPubSeq = s + 1;
+}
+
+Publisher::Offer Publisher::offer(std::span<const std::byte> msg, std::uint64_t publishTsNs) {
+    if (claimOpen_) return Offer::ClaimOpen;
+    std::uint64_t pos = 0;
+    if (const Offer r = reserve(msg.size(), pos); r != Offer::Accepted) return r;
+    if (!msg.empty()) std::memcpy(ring_ + (pos % j_->ringBytes), msg.data(), msg.size());
+    publish(pos, msg.size(), publishTsNs);
     return Offer::Accepted;
+}
+
+Publisher::Offer Publisher::claim(std::size_t maxBytes, std::span<std::byte>& buffer) {
+    if (claimOpen_) return Offer::ClaimOpen;
+    std::uint64_t pos = 0;
+    if (const Offer r = reserve(maxBytes, pos); r != Offer::Accepted) return r;
+    // The room stays free while the claim is open: nothing else reserves (offer and claim are
+    // refused), and confirmations only move the tail forward, never past the head.
+    claimOpen_ = true;
+    claimPos_ = pos;
+    claimMax_ = maxBytes;
+    buffer = std::span<std::byte>(ring_ + (pos % j_->ringBytes), maxBytes);
+    return Offer::Accepted;
+}
+
+void Publisher::commitClaim(std::size_t n, std::uint64_t publishTsNs) {
+    if (!claimOpen_) return;
+    claimOpen_ = false;
+    publish(claimPos_, std::min(n, claimMax_), publishTsNs);
 }
 
 void Publisher::onAck(const wire::DatagramView& v, std::uint64_t nowNs) {

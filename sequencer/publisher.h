@@ -57,9 +57,18 @@ public:
                                                      Counters& counters, ConfirmHandler onConfirm);
     ~Publisher();
 
-    enum class Offer : std::uint8_t { Accepted, BackPressured, TooLarge };
-    // Copies the message into the window; it is sent by the next doWork().
+    enum class Offer : std::uint8_t { Accepted, BackPressured, TooLarge, ClaimOpen };
+    // Copies the message into the window; it is sent by the next doWork(). ClaimOpen: a claim
+    // (below) is open and must be committed or aborted first.
     Offer offer(std::span<const std::byte> message, std::uint64_t publishTsNs);
+    // Zero copy: reserves room for a message of up to `maxBytes` inside the window (the journal,
+    // when there is one) and returns where to write it. commitClaim(n) publishes its first n bytes
+    // (n <= maxBytes) exactly as offer() would; abortClaim() gives the room back. One claim at a
+    // time; doWork() may run while it is open (it sends only committed messages).
+    Offer claim(std::size_t maxBytes, std::span<std::byte>& buffer);
+    void commitClaim(std::size_t n, std::uint64_t publishTsNs);
+    void abortClaim() noexcept { claimOpen_ = false; }
+    bool claimOpen() const noexcept { return claimOpen_; }
     int doWork(std::uint64_t nowNs);
 
     PublisherId id() const noexcept;
@@ -81,6 +90,8 @@ private:
     void onAck(const wire::DatagramView& v, std::uint64_t nowNs);
     void onNak(const wire::DatagramView& v, std::uint64_t nowNs);
     void releaseConfirmed(std::uint64_t nowNs);
+    Offer reserve(std::size_t n, std::uint64_t& pos);
+    void publish(std::uint64_t pos, std::size_t n, std::uint64_t publishTsNs);
     std::size_t fillSends(std::uint64_t nowNs);
     void requestResend(std::uint64_t lo, std::uint64_t hi, std::uint64_t guardNs);
 
@@ -105,6 +116,9 @@ private:
     std::uint64_t lastGoBackNs_ = 0;
     std::uint64_t lastNowNs_ = 0;      // time of the last doWork(): offer() stamps messages with it
     bool unstamped_ = false;           // messages wait for a time: recovered, or offered before any doWork()
+    bool claimOpen_ = false;           // claim() reserved [claimPos_, claimPos_ + claimMax_) of the ring
+    std::uint64_t claimPos_ = 0;
+    std::size_t claimMax_ = 0;
     std::uint64_t srtt_ = 0;
     std::uint64_t rttvar_ = 0;
     std::uint64_t rto_ = 0;

@@ -79,7 +79,8 @@ typedef enum seqcast_offer_result {
     SEQCAST_OFFER_ACCEPTED = 0,       /* copied; sent by the next do_work */
     SEQCAST_OFFER_BACK_PRESSURED = 1, /* the window is full: do_work, then offer again */
     SEQCAST_OFFER_TOO_LARGE = 2,
-    SEQCAST_OFFER_NOT_CONNECTED = 3   /* refused by the sequencer: seqcast_publisher_fatal_error() */
+    SEQCAST_OFFER_NOT_CONNECTED = 3,  /* refused by the sequencer: seqcast_publisher_fatal_error() */
+    SEQCAST_OFFER_CLAIM_OPEN = 4      /* a try_claim is open: commit or abort it first */
 } seqcast_offer_result;
 
 typedef struct seqcast_publisher seqcast_publisher;
@@ -92,6 +93,12 @@ seqcast_status seqcast_publisher_create(const seqcast_publisher_options* options
 void seqcast_publisher_close(seqcast_publisher* publisher); /* NULL is ignored */
 /* A seqcast_offer_result, or SEQCAST_ERR_ARGUMENT. */
 int seqcast_publisher_offer(seqcast_publisher* publisher, const void* data, size_t length);
+/* Zero copy: room for a message of up to max_length bytes; *buffer points at it. Write the message
+ * there, then seqcast_publisher_commit(length <= max_length) publishes its first length bytes, or
+ * seqcast_publisher_abort() gives the room back. A seqcast_offer_result, or SEQCAST_ERR_ARGUMENT. */
+int seqcast_publisher_try_claim(seqcast_publisher* publisher, size_t max_length, void** buffer);
+void seqcast_publisher_commit(seqcast_publisher* publisher, size_t length); /* no open claim: no effect */
+void seqcast_publisher_abort(seqcast_publisher* publisher);
 /* Sends, resends, takes confirmations (on_confirm runs here). Work done (0: idle), or < 0. */
 int seqcast_publisher_do_work(seqcast_publisher* publisher);
 uint32_t seqcast_publisher_id(const seqcast_publisher* publisher);

@@ -84,6 +84,7 @@ enum class OfferResult : std::uint8_t {
     BackPressured,  // the window is full: call doWork() and offer again
     TooLarge,       // larger than maxMessage
     NotConnected,   // the sequencer refused this publisher (fatalError() says why)
+    ClaimOpen,      // a tryClaim() is open: commit() or abort() it first
 };
 
 class Publisher {
@@ -96,6 +97,15 @@ public:
 
     OfferResult offer(std::span<const std::byte> message);
     OfferResult offer(std::string_view message) { return offer(std::as_bytes(std::span(message.data(), message.size()))); }
+    // Zero copy: reserves room for a message of up to maxBytes inside the window and points
+    // `buffer` at it; the application writes the message there, then commit() publishes it (or its
+    // first `length` bytes) exactly as offer() would, or abort() gives the room back. One claim at a
+    // time: offer() and tryClaim() return ClaimOpen until it is committed or aborted. doWork() may
+    // run while a claim is open (it sends committed messages only). Results as offer()'s.
+    OfferResult tryClaim(std::size_t maxBytes, std::span<std::byte>& buffer);
+    void commit();                    // the whole claim
+    void commit(std::size_t length);  // its first `length` bytes (at most maxBytes)
+    void abort() noexcept;            // nothing is published; no effect without an open claim
     // Sends what was offered, resends what is not confirmed in time, takes confirmations (the
     // handler runs here). Returns the work done (0: idle).
     int doWork();

@@ -1,6 +1,7 @@
 // The public API (include/seqcast/seqcast.hpp): settings are checked with an error naming the
 // field; a publisher and a subscriber built from it exchange messages through an in-process
 // sequencer on loopback multicast, each message once and in order.
+#include <cstring>
 #include <doctest/doctest.h>
 
 #include <unistd.h>
@@ -99,8 +100,30 @@ TEST_CASE("a publisher and a subscriber from the public API exchange messages th
     }
     REQUIRE(sub->started());
     const int n = 1000;
+    int claimOpenSeen = 0;
     for (int i = 0; i < n && monoNs() < deadline;) {
-        if (pub->offer("message " + std::to_string(i)) == OfferResult::Accepted) ++i;
+        const std::string text = "message " + std::to_string(i);
+        if (i % 3 != 0) {
+            if (pub->offer(text) == OfferResult::Accepted) ++i;
+        } else {
+            // Zero copy: every third message is written in place; before each, a claim that is
+            // aborted (it must never be delivered), and while a claim is open nothing else goes in.
+            std::span<std::byte> buf;
+            if (pub->tryClaim(64, buf) == OfferResult::Accepted) {
+                REQUIRE(buf.size() == 64);
+                std::memcpy(buf.data(), "aborted", 7);
+                claimOpenSeen += pub->offer("intruder") == OfferResult::ClaimOpen;
+                std::span<std::byte> other;
+                claimOpenSeen += pub->tryClaim(8, other) == OfferResult::ClaimOpen;
+                pub->abort();
+            }
+            if (pub->tryClaim(64, buf) == OfferResult::Accepted) {
+                std::memcpy(buf.data(), text.data(), text.size());
+                pub->doWork();  // doWork() with a claim open sends only what was committed
+                pub->commit(text.size());
+                ++i;
+            }
+        }
         pub->doWork();
         (*seq)->doWork(monoNs());
         sub->poll(onMessage);
@@ -114,7 +137,12 @@ TEST_CASE("a publisher and a subscriber from the public API exchange messages th
     for (int i = 0; i < n; ++i) CHECK(got[static_cast<std::size_t>(i)] == "message " + std::to_string(i));
     CHECK(confirmed.size() == static_cast<std::size_t>(n));
     CHECK(pub->unconfirmed() == 0);
+    CHECK(claimOpenSeen == 2 * ((n + 2) / 3));
     CHECK(pub->offer(std::string(po.maxMessage + 1, 'x')) == OfferResult::TooLarge);
+    std::span<std::byte> big;
+    CHECK(pub->tryClaim(po.maxMessage + 1, big) == OfferResult::TooLarge);
+    pub->commit();  // no claim open: nothing is published
+    CHECK(pub->nextPubSeq() == static_cast<std::uint64_t>(n) + 1);
     // Its counters are visible to readCounters(), as to `seqcast stat`.
     bool seen = false;
     for (const auto& p : readCounters())
