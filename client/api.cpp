@@ -3,9 +3,16 @@
 // counters (a shared-memory file that `seqcast stat` reads) and the agent it drives.
 #include "seqcast/seqcast.hpp"
 
+#include <pthread.h>
+#include <sched.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <cstring>
+#include <chrono>
+#include <mutex>
 #include <optional>
+#include <thread>
 
 #include "fabric/clock.h"
 #include "fabric/counters.h"
@@ -52,6 +59,82 @@ std::unique_ptr<transport::Transport> open(const transport::UdpConfig& cfg, cons
     return std::move(*t);
 }
 
+// An object's own thread (startThread): it runs `pass` until stopped, idling as the options say
+// after a pass that found no work. A pass holds `mu`, and while the thread runs every public call
+// on the object takes it too (lock()); recursive, so a handler may call its own object.
+class Driver {
+public:
+    ~Driver() { stop(); }
+
+    void start(const ThreadOptions& o, const char* name, std::function<int()> pass) {
+        if (t_.joinable()) throw SetupError("thread", "already running");
+        if (o.maxSleepUs == 0 || o.maxSleepUs > 1'000'000) throw SetupError("maxSleepUs", "must be 1..1000000");
+        const unsigned cpus = std::thread::hardware_concurrency();
+        if (o.cpu < -1 || (o.cpu >= 0 && cpus != 0 && static_cast<unsigned>(o.cpu) >= cpus))
+            throw SetupError("cpu", "must be -1 or a CPU of this machine (0.." + std::to_string(cpus == 0 ? 0 : cpus - 1) + ")");
+        stop_.store(false, std::memory_order_relaxed);
+        t_ = std::thread([this, o, pass = std::move(pass)] { run(o, pass); });
+        ::pthread_setname_np(t_.native_handle(), name);
+        if (o.cpu >= 0) {
+            cpu_set_t set;
+            CPU_ZERO(&set);
+            CPU_SET(o.cpu, &set);
+            if (const int rc = ::pthread_setaffinity_np(t_.native_handle(), sizeof set, &set); rc != 0) {
+                stop();
+                throw SetupError("cpu", "cannot pin to CPU " + std::to_string(o.cpu) + ": " + std::strerror(rc));
+            }
+        }
+    }
+
+    void stop() {
+        if (!t_.joinable()) return;
+        stop_.store(true, std::memory_order_relaxed);
+        t_.join();
+    }
+
+    bool running() const noexcept { return t_.joinable(); }
+    // The object's lock while the thread runs; nothing (no cost) otherwise.
+    std::unique_lock<std::recursive_mutex> lock() {
+        return running() ? std::unique_lock<std::recursive_mutex>(mu_) : std::unique_lock<std::recursive_mutex>();
+    }
+
+private:
+    void run(const ThreadOptions& o, const std::function<int()>& pass) {
+        unsigned idle = 0;
+        while (!stop_.load(std::memory_order_relaxed)) {
+            int work;
+            {
+                std::lock_guard<std::recursive_mutex> g(mu_);
+                work = pass();
+            }
+            if (work > 0) {
+                idle = 0;
+                continue;
+            }
+            switch (o.idle) {
+                case IdleStrategy::BusySpin: break;
+                case IdleStrategy::Yield: ::sched_yield(); break;
+                case IdleStrategy::Backoff:
+                    if (idle < 100) {
+                        __builtin_ia32_pause();
+                    } else if (idle < 110) {
+                        ::sched_yield();
+                    } else {
+                        const unsigned shift = std::min(idle - 110, 20u);
+                        const std::uint64_t us = std::min<std::uint64_t>(1ull << shift, o.maxSleepUs);
+                        std::this_thread::sleep_for(std::chrono::microseconds(us));
+                    }
+                    ++idle;
+                    break;
+            }
+        }
+    }
+
+    std::recursive_mutex mu_;
+    std::atomic<bool> stop_{false};
+    std::thread t_;
+};
+
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
@@ -62,6 +145,7 @@ struct Publisher::Impl {
     std::unique_ptr<transport::Transport> socket;
     std::unique_ptr<sequencer::Publisher> pub;
     ConfirmHandler onConfirm;
+    Driver driver;  // last: its thread stops before the rest is destroyed
 };
 
 Publisher::Publisher(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -117,25 +201,52 @@ OfferResult resultOf(sequencer::Publisher::Offer r) {
 }  // namespace
 
 OfferResult Publisher::offer(std::span<const std::byte> message) {
+    const auto g = impl_->driver.lock();
     if (!impl_->pub->fatalError().empty()) return OfferResult::NotConnected;
     return resultOf(impl_->pub->offer(message, wallNs()));
 }
 
 OfferResult Publisher::tryClaim(std::size_t maxBytes, std::span<std::byte>& buffer) {
+    const auto g = impl_->driver.lock();
     if (!impl_->pub->fatalError().empty()) return OfferResult::NotConnected;
     return resultOf(impl_->pub->claim(maxBytes, buffer));
 }
 
-void Publisher::commit() { impl_->pub->commitClaim(~std::size_t{0}, wallNs()); }
-void Publisher::commit(std::size_t length) { impl_->pub->commitClaim(length, wallNs()); }
-void Publisher::abort() noexcept { impl_->pub->abortClaim(); }
+void Publisher::commit() { commit(~std::size_t{0}); }
+void Publisher::commit(std::size_t length) {
+    const auto g = impl_->driver.lock();
+    impl_->pub->commitClaim(length, wallNs());
+}
+void Publisher::abort() noexcept {
+    const auto g = impl_->driver.lock();
+    impl_->pub->abortClaim();
+}
 
-int Publisher::doWork() { return impl_->pub->doWork(monoNs()); }
+int Publisher::doWork() {
+    const auto g = impl_->driver.lock();
+    return impl_->pub->doWork(monoNs());
+}
 std::uint32_t Publisher::id() const noexcept { return impl_->pub->id().get(); }
-std::uint64_t Publisher::nextPubSeq() const noexcept { return impl_->pub->nextPubSeq().get(); }
-std::uint64_t Publisher::unconfirmed() const noexcept { return impl_->pub->unconfirmed(); }
+std::uint64_t Publisher::nextPubSeq() const noexcept {
+    const auto g = impl_->driver.lock();
+    return impl_->pub->nextPubSeq().get();
+}
+std::uint64_t Publisher::unconfirmed() const noexcept {
+    const auto g = impl_->driver.lock();
+    return impl_->pub->unconfirmed();
+}
 std::uint64_t Publisher::recoveredMessages() const noexcept { return impl_->pub->recoveredMessages(); }
-const std::string& Publisher::fatalError() const noexcept { return impl_->pub->fatalError(); }
+const std::string& Publisher::fatalError() const noexcept {
+    const auto g = impl_->driver.lock();
+    return impl_->pub->fatalError();
+}
+
+void Publisher::startThread(const ThreadOptions& options) {
+    sequencer::Publisher* p = impl_->pub.get();
+    impl_->driver.start(options, "seqcast-pub", [p] { return p->doWork(monoNs()); });
+}
+void Publisher::stopThread() { impl_->driver.stop(); }
+bool Publisher::threadRunning() const noexcept { return impl_->driver.running(); }
 
 // ---------------------------------------------------------------------------------------------
 // Subscriber and Replay share the engine's subscriber; they differ in configuration.
@@ -197,6 +308,9 @@ struct Receiver {
 
 struct Subscriber::Impl {
     Receiver r;
+    MessageHandler threadOnMessage;  // the handlers startThread() was given
+    LossHandler threadOnLoss;
+    Driver driver;  // last: its thread stops before the rest is destroyed
 };
 
 Subscriber::Subscriber(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -245,11 +359,36 @@ std::unique_ptr<Subscriber> Subscriber::create(const SubscriberOptions& o) {
     return std::unique_ptr<Subscriber>(new Subscriber(std::move(impl)));
 }
 
-int Subscriber::poll(const MessageHandler& onMessage, const LossHandler& onLoss) { return impl_->r.poll(onMessage, onLoss); }
-bool Subscriber::started() const noexcept { return impl_->r.sub->started(); }
-std::uint64_t Subscriber::nextOffset() const noexcept { return impl_->r.sub->nextOffset().get(); }
-std::uint64_t Subscriber::headOffset() const noexcept { return impl_->r.sub->headOffset().get(); }
-bool Subscriber::endOfStream() const noexcept { return impl_->r.sub->endOfStream(); }
+int Subscriber::poll(const MessageHandler& onMessage, const LossHandler& onLoss) {
+    const auto g = impl_->driver.lock();
+    return impl_->r.poll(onMessage, onLoss);
+}
+bool Subscriber::started() const noexcept {
+    const auto g = impl_->driver.lock();
+    return impl_->r.sub->started();
+}
+std::uint64_t Subscriber::nextOffset() const noexcept {
+    const auto g = impl_->driver.lock();
+    return impl_->r.sub->nextOffset().get();
+}
+std::uint64_t Subscriber::headOffset() const noexcept {
+    const auto g = impl_->driver.lock();
+    return impl_->r.sub->headOffset().get();
+}
+bool Subscriber::endOfStream() const noexcept {
+    const auto g = impl_->driver.lock();
+    return impl_->r.sub->endOfStream();
+}
+
+void Subscriber::startThread(MessageHandler onMessage, LossHandler onLoss, const ThreadOptions& options) {
+    if (impl_->driver.running()) throw SetupError("thread", "already running");
+    impl_->threadOnMessage = std::move(onMessage);
+    impl_->threadOnLoss = std::move(onLoss);
+    Impl* i = impl_.get();
+    impl_->driver.start(options, "seqcast-sub", [i] { return i->r.poll(i->threadOnMessage, i->threadOnLoss); });
+}
+void Subscriber::stopThread() { impl_->driver.stop(); }
+bool Subscriber::threadRunning() const noexcept { return impl_->driver.running(); }
 
 struct Replay::Impl {
     Receiver r;

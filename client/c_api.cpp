@@ -125,9 +125,57 @@ int pollWith(Poller& p, seqcast_message_fn onMessage, seqcast_loss_fn onLoss, vo
     return p.poll(mh, lh);
 }
 
+// NULL: the defaults. Checks the size field as the options structs do.
+seqcast::ThreadOptions threadOptions(const seqcast_thread_options* o) {
+    seqcast::ThreadOptions t;
+    if (o == nullptr) return t;
+    if (o->size != sizeof *o) throw seqcast::SetupError("size", "not sizeof(seqcast_thread_options): call seqcast_thread_options_init");
+    if (o->idle < 0 || o->idle > 2) throw seqcast::SetupError("idle", "must be 0 (back off), 1 (busy spin) or 2 (yield)");
+    t.idle = o->idle == 1 ? seqcast::IdleStrategy::BusySpin : o->idle == 2 ? seqcast::IdleStrategy::Yield : seqcast::IdleStrategy::Backoff;
+    t.maxSleepUs = o->max_sleep_us;
+    t.cpu = o->cpu;
+    return t;
+}
+
 }  // namespace
 
 extern "C" {
+
+void seqcast_thread_options_init(seqcast_thread_options* o) {
+    if (o == nullptr) return;
+    const seqcast::ThreadOptions d;
+    std::memset(o, 0, sizeof *o);
+    o->size = sizeof *o;
+    o->idle = 0;
+    o->max_sleep_us = d.maxSleepUs;
+    o->cpu = d.cpu;
+}
+
+seqcast_status seqcast_publisher_start_thread(seqcast_publisher* p, const seqcast_thread_options* o) {
+    if (p == nullptr) return setError(SEQCAST_ERR_ARGUMENT, "", "NULL publisher");
+    return guarded([&] { p->p->startThread(threadOptions(o)); });
+}
+
+void seqcast_publisher_stop_thread(seqcast_publisher* p) {
+    if (p != nullptr) p->p->stopThread();
+}
+
+seqcast_status seqcast_subscriber_start_thread(seqcast_subscriber* s, seqcast_message_fn onMessage, seqcast_loss_fn onLoss,
+                                               void* user, const seqcast_thread_options* o) {
+    if (s == nullptr || onMessage == nullptr) return setError(SEQCAST_ERR_ARGUMENT, "", "NULL subscriber or on_message");
+    return guarded([&] {
+        seqcast::LossHandler lh;
+        if (onLoss != nullptr) lh = [onLoss, user](const seqcast::Loss& l) { onLoss(l.first, l.count, user); };
+        s->s->startThread([onMessage, user](const seqcast::Message& m) {
+            const seqcast_message c = toC(m);
+            onMessage(&c, user);
+        }, std::move(lh), threadOptions(o));
+    });
+}
+
+void seqcast_subscriber_stop_thread(seqcast_subscriber* s) {
+    if (s != nullptr) s->s->stopThread();
+}
 
 int seqcast_abi_version(void) { return SEQCAST_ABI_VERSION; }
 const char* seqcast_last_error(void) { return tlsError.c_str(); }

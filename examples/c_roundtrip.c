@@ -1,5 +1,6 @@
 /* The C ABI in one file: a subscriber and a publisher in one process, N messages through a
- * sequencer, every one delivered once, in order (repaired when the network drops some).
+ * sequencer (half offered, half written in place by try_claim while the publisher runs on its own
+ * thread), every one delivered once, in order (repaired when the network drops some).
  *   cc c_roundtrip.c $(pkg-config --libs seqcast) -I$(pkg-config --variable=includedir seqcast)
  *   ./c_roundtrip SEQUENCER GROUP [N]      e.g. 127.0.0.1:40000 239.1.1.1:40001 10000 */
 #define _POSIX_C_SOURCE 200809L /* clock_gettime under -std=c11 */
@@ -64,17 +65,28 @@ int main(int argc, char** argv) {
     const double deadline = now_s() + 120;
     while (!seqcast_subscriber_started(sub) && now_s() < deadline) seqcast_subscriber_poll(sub, on_message, on_loss, &t);
     t.next = seqcast_subscriber_next_offset(sub);
+    /* The first half is offered from this thread, which drives the publisher; the second half is
+     * written in place (try_claim) while the publisher's own thread drives it. */
     char msg[64];
     for (uint64_t i = 0; i < n && now_s() < deadline;) {
+        if (i == n / 2 && seqcast_publisher_start_thread(pub, NULL) != SEQCAST_OK) {
+            fprintf(stderr, "%s\n", seqcast_last_error());
+            return 1;
+        }
         const int len = snprintf(msg, sizeof msg, "message %llu", (unsigned long long)i);
-        if (seqcast_publisher_offer(pub, msg, (size_t)len) == SEQCAST_OFFER_ACCEPTED) i++;
-        seqcast_publisher_do_work(pub);
+        void* buf = NULL;
+        if (i < n / 2) {
+            if (seqcast_publisher_offer(pub, msg, (size_t)len) == SEQCAST_OFFER_ACCEPTED) i++;
+            seqcast_publisher_do_work(pub);
+        } else if (seqcast_publisher_try_claim(pub, sizeof msg, &buf) == SEQCAST_OFFER_ACCEPTED) {
+            memcpy(buf, msg, (size_t)len);
+            seqcast_publisher_commit(pub, (size_t)len);
+            i++;
+        }
         seqcast_subscriber_poll(sub, on_message, on_loss, &t);
     }
-    while (t.delivered + t.lost < n && now_s() < deadline) {
-        seqcast_publisher_do_work(pub);
-        seqcast_subscriber_poll(sub, on_message, on_loss, &t);
-    }
+    while (t.delivered + t.lost < n && now_s() < deadline) seqcast_subscriber_poll(sub, on_message, on_loss, &t);
+    seqcast_publisher_stop_thread(pub);
     printf("c_roundtrip: %llu delivered (%llu repaired), %llu lost, %s, publisher %u\n", (unsigned long long)t.delivered,
            (unsigned long long)t.repaired, (unsigned long long)t.lost, t.out_of_order ? "OUT OF ORDER" : "in order",
            seqcast_publisher_id(pub));

@@ -99,6 +99,18 @@ int seqcast_publisher_offer(seqcast_publisher* publisher, const void* data, size
 int seqcast_publisher_try_claim(seqcast_publisher* publisher, size_t max_length, void** buffer);
 void seqcast_publisher_commit(seqcast_publisher* publisher, size_t length); /* no open claim: no effect */
 void seqcast_publisher_abort(seqcast_publisher* publisher);
+/* Opt in: an object's own thread drives it (see seqcast.hpp, Publisher::startThread). While it
+ * runs, every call on that object is thread-safe, and its callbacks run on that thread. */
+typedef struct seqcast_thread_options {
+    uint32_t size;         /* sizeof(seqcast_thread_options), set by init */
+    int32_t idle;          /* after a pass with no work: 0 back off (spin, yield, sleep), 1 busy spin, 2 yield */
+    uint32_t max_sleep_us; /* back off's longest sleep (1..1000000) */
+    int32_t cpu;           /* pin to this CPU; -1: not pinned */
+} seqcast_thread_options;
+void seqcast_thread_options_init(seqcast_thread_options* options);
+/* options may be NULL (the defaults). SEQCAST_ERR_SETUP names "thread" (already running), "cpu", ... */
+seqcast_status seqcast_publisher_start_thread(seqcast_publisher* publisher, const seqcast_thread_options* options);
+void seqcast_publisher_stop_thread(seqcast_publisher* publisher); /* joins it; close does too */
 /* Sends, resends, takes confirmations (on_confirm runs here). Work done (0: idle), or < 0. */
 int seqcast_publisher_do_work(seqcast_publisher* publisher);
 uint32_t seqcast_publisher_id(const seqcast_publisher* publisher);
@@ -154,6 +166,10 @@ void seqcast_subscriber_close(seqcast_subscriber* subscriber);
  * Work done (0: idle), or < 0. */
 int seqcast_subscriber_poll(seqcast_subscriber* subscriber, seqcast_message_fn on_message, seqcast_loss_fn on_loss,
                             void* user);
+/* Opt in: the subscriber's own thread polls it into these callbacks (on_loss may be NULL). */
+seqcast_status seqcast_subscriber_start_thread(seqcast_subscriber* subscriber, seqcast_message_fn on_message,
+                                               seqcast_loss_fn on_loss, void* user, const seqcast_thread_options* options);
+void seqcast_subscriber_stop_thread(seqcast_subscriber* subscriber);
 int seqcast_subscriber_started(const seqcast_subscriber* subscriber);
 int seqcast_subscriber_end_of_stream(const seqcast_subscriber* subscriber);
 uint64_t seqcast_subscriber_next_offset(const seqcast_subscriber* subscriber);

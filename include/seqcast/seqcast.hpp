@@ -5,10 +5,13 @@
 // NAKs, or an explicit loss notice); a Replay reads a range of offsets back from an archiver;
 // readCounters() reads the counters every seqcast process publishes.
 //
-// Threading: nothing runs behind the application's back. Each object is driven by the thread that
-// calls its doWork()/poll(), and an object is used from one thread at a time (different objects on
-// different threads are independent). Handlers run inside poll()/doWork(), on that thread; the
-// payload a handler sees is valid until it returns.
+// Threading: by default nothing runs behind the application's back. Each object is driven by the
+// thread that calls its doWork()/poll(), and an object is used from one thread at a time (different
+// objects on different threads are independent). Handlers run inside poll()/doWork(), on that
+// thread; the payload a handler sees is valid until it returns. Opt in: Publisher::startThread() and
+// Subscriber::startThread() give the object a thread of its own that drives it; while it runs, every
+// call on the object is thread-safe (each takes the object's lock, which the thread holds while
+// it works) and the handlers run on that thread.
 //
 // Errors: create() throws seqcast::SetupError, which names the option at fault (field()); the hot calls
 // (offer, doWork, poll) never throw and report through their return values.
@@ -42,6 +45,19 @@ private:
 };
 
 enum class SocketApi : std::uint8_t { Syscalls, Uring };
+
+// What an object's own thread (startThread) does after a pass that found no work.
+enum class IdleStrategy : std::uint8_t {
+    Backoff,   // spin a little, yield a little, then sleep 1 us, 2 us, ... up to maxSleepUs
+    BusySpin,  // never sleeps: the lowest latency, a whole CPU
+    Yield,     // sched_yield() between passes
+};
+
+struct ThreadOptions {
+    IdleStrategy idle = IdleStrategy::Backoff;
+    std::uint32_t maxSleepUs = 1000;  // Backoff's longest sleep (1..1000000)
+    int cpu = -1;                     // pin the thread to this CPU (-1: not pinned)
+};
 
 // What every client's sockets share. Defaults are the CLI's.
 struct NetworkOptions {
@@ -116,6 +132,13 @@ public:
     std::uint64_t recoveredMessages() const noexcept;  // unconfirmed messages found in the journal
     const std::string& fatalError() const noexcept;
 
+    // Opt in: a thread of the publisher's own calls doWork() (the confirmation handler runs there)
+    // until stopThread() or the destructor. Throws SetupError ("thread": already running; "cpu",
+    // "maxSleepUs": bad options). startThread/stopThread are not called concurrently with other calls.
+    void startThread(const ThreadOptions& options = {});
+    void stopThread();  // joins the thread; no effect without one
+    bool threadRunning() const noexcept;
+
 private:
     struct Impl;
     explicit Publisher(std::unique_ptr<Impl> impl);
@@ -184,6 +207,12 @@ public:
     std::uint64_t headOffset() const noexcept;  // the stream's head as last heard
     // The sequencer ended the stream and everything before the end was delivered or reported lost.
     bool endOfStream() const noexcept;
+
+    // Opt in: a thread of the subscriber's own polls it, delivering to these handlers, until
+    // stopThread() or the destructor (as Publisher::startThread).
+    void startThread(MessageHandler onMessage, LossHandler onLoss = {}, const ThreadOptions& options = {});
+    void stopThread();
+    bool threadRunning() const noexcept;
 
 private:
     struct Impl;

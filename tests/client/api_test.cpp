@@ -6,6 +6,9 @@
 
 #include <unistd.h>
 
+#include <atomic>
+#include <mutex>
+#include <thread>
 #include <string>
 #include <vector>
 
@@ -25,6 +28,30 @@ std::string fieldOf(const std::function<void()>& f) {
     }
     return "(no error)";
 }
+
+// An in-process sequencer (engine code) on a loopback port, multicasting to `group`; the test's
+// thread drives it with doWork().
+struct InProcessSequencer {
+    ::seqcast::Counters sc;
+    std::unique_ptr<seqcast::transport::Transport> ctl;
+    std::unique_ptr<seqcast::sequencer::Sequencer> seq;
+
+    InProcessSequencer(std::uint16_t port, const std::string& group) {
+        using namespace seqcast;
+        transport::UdpConfig udp;
+        udp.bind = transport::Endpoint{0x7F000001u, port};
+        udp.counters = &sc;
+        std::vector<std::string> warnings;
+        auto t = transport::openTransport(udp, warnings);
+        REQUIRE(t);
+        ctl = std::move(*t);
+        sequencer::SequencerConfig cfg;
+        cfg.group = *transport::parseEndpoint(group);
+        auto s = sequencer::Sequencer::create(cfg, *ctl, *ctl, sc);
+        REQUIRE(s);
+        seq = std::move(*s);
+    }
+};
 
 }  // namespace
 
@@ -69,21 +96,10 @@ TEST_CASE("bad settings name their field") {
 
 TEST_CASE("a publisher and a subscriber from the public API exchange messages through a sequencer") {
     using namespace seqcast;
-    // An in-process sequencer on a random loopback port and group.
     const std::uint16_t port = static_cast<std::uint16_t>(30000 + (::getpid() % 10000) * 2);
     const std::string group = "239.77." + std::to_string(::getpid() % 250 + 1) + ".9:" + std::to_string(port + 1);
-    ::seqcast::Counters sc;
-    transport::UdpConfig udp;
-    udp.bind = transport::Endpoint{0x7F000001u, port};
-    udp.counters = &sc;
-    std::vector<std::string> warnings;
-    auto ctl = transport::openTransport(udp, warnings);
-    REQUIRE(ctl);
-    sequencer::SequencerConfig cfg;
-    cfg.group = *transport::parseEndpoint(group);
-    auto seq = sequencer::Sequencer::create(cfg, **ctl, **ctl, sc);
-    REQUIRE(seq);
-
+    InProcessSequencer sequencer(port, group);
+    auto& seq = sequencer.seq;
     PublisherOptions po;
     po.sequencer = "127.0.0.1:" + std::to_string(port);
     std::vector<std::uint64_t> confirmed;
@@ -95,7 +111,7 @@ TEST_CASE("a publisher and a subscriber from the public API exchange messages th
     auto onMessage = [&](const Message& m) { got.emplace_back(m.text()); };
     const std::uint64_t deadline = monoNs() + 30'000'000'000ull;
     while (!sub->started() && monoNs() < deadline) {
-        (*seq)->doWork(monoNs());
+        seq->doWork(monoNs());
         sub->poll(onMessage);
     }
     REQUIRE(sub->started());
@@ -125,12 +141,12 @@ TEST_CASE("a publisher and a subscriber from the public API exchange messages th
             }
         }
         pub->doWork();
-        (*seq)->doWork(monoNs());
+        seq->doWork(monoNs());
         sub->poll(onMessage);
     }
     while ((got.size() < static_cast<std::size_t>(n) || confirmed.size() < static_cast<std::size_t>(n)) && monoNs() < deadline) {
         pub->doWork();
-        (*seq)->doWork(monoNs());
+        seq->doWork(monoNs());
         sub->poll(onMessage);
     }
     REQUIRE(got.size() == static_cast<std::size_t>(n));
@@ -148,4 +164,90 @@ TEST_CASE("a publisher and a subscriber from the public API exchange messages th
     for (const auto& p : readCounters())
         if (p.pid == static_cast<std::uint64_t>(::getpid()) && p.role == "sub") seen = seen || p.values.count("messages_in") == 1;
     CHECK(seen);
+}
+
+TEST_CASE("an opt-in thread drives a publisher and a subscriber; calls from other threads are safe meanwhile") {
+    using namespace seqcast;
+    const std::uint16_t port = static_cast<std::uint16_t>(30000 + (::getpid() % 10000) * 2 + 1000);
+    const std::string group = "239.78." + std::to_string(::getpid() % 250 + 1) + ".9:" + std::to_string(port + 1);
+    InProcessSequencer sequencer(port, group);
+    auto& seq = sequencer.seq;
+
+    PublisherOptions po;
+    po.sequencer = "127.0.0.1:" + std::to_string(port);
+    std::atomic<int> confirmed{0};
+    auto pub = Publisher::create(po, [&](const Confirmation&) { ++confirmed; });
+    SubscriberOptions so;
+    so.group = group;
+    auto sub = Subscriber::create(so);
+    std::mutex mu;
+    std::vector<std::string> got;
+    std::thread::id handlerThread;
+    ThreadOptions bad;
+    bad.cpu = 1 << 20;
+    CHECK(fieldOf([&] { sub->startThread([](const Message&) {}, {}, bad); }) == "cpu");
+    bad = ThreadOptions{};
+    bad.maxSleepUs = 0;
+    CHECK(fieldOf([&] { pub->startThread(bad); }) == "maxSleepUs");
+    CHECK_FALSE(pub->threadRunning());
+
+    sub->startThread([&](const Message& m) {
+        std::lock_guard<std::mutex> g(mu);
+        handlerThread = std::this_thread::get_id();
+        got.emplace_back(m.text());
+    });
+    pub->startThread();
+    CHECK(pub->threadRunning());
+    CHECK(sub->threadRunning());
+    CHECK(fieldOf([&] { pub->startThread(); }) == "thread");
+
+    // The test's thread drives the sequencer; the two clients' threads do the rest, and two
+    // application threads offer at the same time.
+    const std::uint64_t deadline = monoNs() + 30'000'000'000ull;
+    while (!sub->started() && monoNs() < deadline) seq->doWork(monoNs());
+    REQUIRE(sub->started());
+    const int perThread = 500;
+    auto offerer = [&](char who) {
+        for (int i = 0; i < perThread && monoNs() < deadline;) {
+            const std::string text = std::string(1, who) + std::to_string(i);
+            if (pub->offer(text) == OfferResult::Accepted) ++i;
+            else std::this_thread::yield();
+        }
+    };
+    std::thread a(offerer, 'a'), b(offerer, 'b');
+    auto count = [&] {
+        std::lock_guard<std::mutex> g(mu);
+        return got.size();
+    };
+    while ((count() < 2u * perThread || confirmed.load() < 2 * perThread) && monoNs() < deadline) seq->doWork(monoNs());
+    a.join();
+    b.join();
+    pub->stopThread();
+    sub->stopThread();
+    CHECK_FALSE(pub->threadRunning());
+    CHECK_FALSE(sub->threadRunning());
+    REQUIRE(got.size() == 2u * perThread);
+    CHECK(confirmed.load() == 2 * perThread);
+    CHECK(pub->unconfirmed() == 0);
+    CHECK(handlerThread != std::this_thread::get_id());
+    // Each application thread's messages arrive whole, once and in the order it offered them.
+    int nextA = 0, nextB = 0;
+    for (const auto& t : got) {
+        REQUIRE(!t.empty());
+        int& next = t[0] == 'a' ? nextA : nextB;
+        CHECK(t.substr(1) == std::to_string(next));
+        ++next;
+    }
+    CHECK(nextA == perThread);
+    CHECK(nextB == perThread);
+    // After stopThread() the application's thread drives the objects again.
+    CHECK(pub->offer("after") == OfferResult::Accepted);
+    std::vector<std::string> after;
+    while (after.empty() && monoNs() < deadline) {
+        pub->doWork();
+        seq->doWork(monoNs());
+        sub->poll([&](const Message& m) { after.emplace_back(m.text()); });
+    }
+    REQUIRE(after.size() == 1);
+    CHECK(after[0] == "after");
 }
