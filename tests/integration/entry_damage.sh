@@ -7,7 +7,10 @@
 #     entry CRC drops) and, since the sequencer's ring holds only the damaged copy (it refuses to
 #     re-sign it: retransmits_bad_crc), reported as lost, never silently skipped;
 #   - the archiver records none of them: its log holds gap records for them (dump --verify fails
-#     without --allow-gaps) and a replay of the whole archive delivers only intact lines.
+#     without --allow-gaps) and a replay of the whole archive delivers only intact lines;
+#   - the archiver says so wherever a user looks, and every place gives the same number of offsets:
+#     its archive_gap_offsets counter (what `seqcast stat` shows), a stderr line per gap range (or
+#     a summed line past 10 a second), its stop line, and `dump --verify`.
 #
 # usage: entry_damage.sh /path/to/seqcast
 . "$(dirname "$0")/archiver_lib.sh" "$@"
@@ -50,6 +53,7 @@ reached() { [[ $(counter "$SUB_PID" head_offset) -ge $HEAD && $(counter "$ARCH_P
 wait_until 60 "subscriber and archiver reach offset $HEAD" reached || log "(not reached: the checks below say what is missing)"
 need_counter ARCH_ENTRY_DROPS "$ARCH_PID" drop_bad_entry_crc
 need_counter SEQ_BAD "$(seqcast_pid seq)" retransmits_bad_crc
+need_counter ARCH_GAP_OFFSETS "$ARCH_PID" archive_gap_offsets
 stop seq TERM 20 >/dev/null || true
 wait_exit sub 30 || die "subscriber did not end after END_OF_STREAM"
 check "sub exit status" "${RC[sub]}" eq 0
@@ -99,6 +103,19 @@ dump_range "$LOGFILE"
 log "dump --verify exit $DUMP_RC: $(echo "$DUMP_TEXT" | grep 'verify:')"
 check "dump --verify fails on the gaps" "$DUMP_RC" ne 0
 check "the archive records the never-received offsets as gaps" "${DUMP_GAPS:-0}" gt 0
+ARC=0
+"$SEQCAST" dump --log "$LOGFILE" --verify --allow-gaps >"$TMP/dump-allow.txt" 2>&1 || ARC=$?
+check "dump --verify --allow-gaps passes (gaps listed, nothing else wrong)" "$ARC" eq 0
+# The same count everywhere: the counter, the stderr lines, the stop line, the log.
+STOP_GAPS=$(sed -n 's/.*stopped;.* \([0-9]*\) offsets never received (\([0-9]*\) gap records).*/\1/p' "$TMP/arch.log" | tail -n 1)
+LINE_GAPS=$(awk '/never received: recorded as a gap/ { sub(/.*\(/, ""); sub(/\).*/, ""); n += $0 }
+                 /more gap range\(s\),/ { for (i = 1; i <= NF; i++) if ($(i + 1) == "offsets,") n += $i }
+                 END { print n + 0 }' "$TMP/arch.log")
+log "archiver gaps: counter $ARCH_GAP_OFFSETS, stderr lines $LINE_GAPS, stop line ${STOP_GAPS:-?}, dump ${DUMP_GAPS:-?}"
+check "archiver counter archive_gap_offsets > 0" "$ARCH_GAP_OFFSETS" gt 0
+check "archiver stop line: offsets never received = the counter" "${STOP_GAPS:-x}" eq "$ARCH_GAP_OFFSETS"
+check "archiver stderr gap lines: offsets = the counter" "$LINE_GAPS" eq "$ARCH_GAP_OFFSETS"
+check "dump: gap offsets = the counter" "${DUMP_GAPS:-x}" eq "$ARCH_GAP_OFFSETS"
 start_archiver arch2 $LIMIT "$LOGFILE" --size 64M --segment 4M
 RRC=0
 timeout -k 5 60 "$SEQCAST" replay --archiver "$ARCHIVER" --from 0 --to "$HEAD" --out "$TMP/replay.txt" \
