@@ -1,8 +1,10 @@
 """seqcast for Python: publish to, subscribe to and replay seqcast streams.
 
 A thin layer over libseqcast's C ABI (include/seqcast/seqcast.h) through ctypes: the same engine
-as the C++ API and the seqcast command. The library is found through SEQCAST_LIBRARY (a path to
-libseqcast.so), else the system's library search (ctypes.util.find_library("seqcast")).
+as the C++ API and the seqcast command. The library is SEQCAST_LIBRARY (a path to libseqcast.so)
+when set; else, installed by `meson install`, the libseqcast.so.0 installed beside this module
+(its path is in _paths.py); else libseqcast.so.0 from the dynamic loader's search
+(LD_LIBRARY_PATH, the ld.so cache).
 
     import seqcast
     pub = seqcast.Publisher(sequencer="127.0.0.1:40000")
@@ -18,7 +20,6 @@ a time.
 """
 
 import ctypes
-import ctypes.util
 import os
 import time
 
@@ -41,10 +42,18 @@ class SetupError(Exception):
 
 
 def _load():
-    path = os.environ.get("SEQCAST_LIBRARY") or ctypes.util.find_library("seqcast")
+    path = os.environ.get("SEQCAST_LIBRARY")
     if not path:
-        raise ImportError("libseqcast not found: install seqcast or set SEQCAST_LIBRARY to libseqcast.so")
-    lib = ctypes.CDLL(path)
+        try:
+            from . import _paths  # written by meson install
+            if os.path.exists(_paths.LIBRARY):
+                path = _paths.LIBRARY
+        except ImportError:
+            pass
+    try:
+        lib = ctypes.CDLL(path or "libseqcast.so.0")
+    except OSError as e:
+        raise ImportError(f"libseqcast not found ({e}): install seqcast or set SEQCAST_LIBRARY to libseqcast.so") from e
     if lib.seqcast_abi_version() != _ABI_VERSION:
         raise ImportError(f"{path}: ABI version {lib.seqcast_abi_version()}, this module needs {_ABI_VERSION}")
     return lib
