@@ -3,6 +3,7 @@
 // counters (a shared-memory file that `seqcast stat` reads) and the agent it drives.
 #include "seqcast/seqcast.hpp"
 
+#include <poll.h>
 #include <pthread.h>
 #include <sched.h>
 #include <unistd.h>
@@ -45,8 +46,8 @@ transport::UdpConfig socketsFrom(const NetworkOptions& n) {
     if (n.sndbuf > (1u << 30)) throw SetupError("network.sndbuf", "must be at most 1 GiB");
     c.rcvBuf = static_cast<int>(n.rcvbuf);
     c.sndBuf = static_cast<int>(n.sndbuf);
-    c.gso = true;
-    c.gro = true;
+    c.gso = n.segmentOffload;
+    c.gro = n.segmentOffload;
     c.api = n.api == SocketApi::Uring ? transport::SocketApi::Uring : transport::SocketApi::Syscalls;
     c.authKeyFile = n.authKeyFile;
     return c;
@@ -59,6 +60,19 @@ std::unique_ptr<transport::Transport> open(const transport::UdpConfig& cfg, cons
     return std::move(*t);
 }
 
+// Sleeps until one of `fds` is readable or `untilNs` (monotonic) has come.
+void waitOn(std::initializer_list<int> fds, std::uint64_t untilNs) {
+    const std::uint64_t now = monoNs();
+    if (untilNs <= now) return;
+    const std::uint64_t ns = untilNs - now;
+    pollfd p[2];
+    nfds_t n = 0;
+    for (int fd : fds)
+        if (fd >= 0 && n < 2) p[n++] = pollfd{fd, POLLIN, 0};
+    const timespec ts{static_cast<time_t>(ns / 1'000'000'000ull), static_cast<long>(ns % 1'000'000'000ull)};
+    ::ppoll(p, n, &ts, nullptr);
+}
+
 // An object's own thread (startThread): it runs `pass` until stopped, idling as the options say
 // after a pass that found no work. A pass holds `mu`, and while the thread runs every public call
 // on the object takes it too (lock()); recursive, so a handler may call its own object.
@@ -66,14 +80,20 @@ class Driver {
 public:
     ~Driver() { stop(); }
 
-    void start(const ThreadOptions& o, const char* name, std::function<int()> pass) {
+    // IdleStrategy::Block: `until(maxUs)` (with the lock held) says until when to sleep at most,
+    // `sleep(untilNs)` (without it) sleeps on the object's sockets.
+    using Until = std::function<std::uint64_t(std::uint32_t)>;
+    using Sleep = std::function<void(std::uint64_t)>;
+    void start(const ThreadOptions& o, const char* name, std::function<int()> pass, Until until, Sleep sleep) {
         if (t_.joinable()) throw SetupError("thread", "already running");
         if (o.maxSleepUs == 0 || o.maxSleepUs > 1'000'000) throw SetupError("maxSleepUs", "must be 1..1000000");
         const unsigned cpus = std::thread::hardware_concurrency();
         if (o.cpu < -1 || (o.cpu >= 0 && cpus != 0 && static_cast<unsigned>(o.cpu) >= cpus))
             throw SetupError("cpu", "must be -1 or a CPU of this machine (0.." + std::to_string(cpus == 0 ? 0 : cpus - 1) + ")");
         stop_.store(false, std::memory_order_relaxed);
-        t_ = std::thread([this, o, pass = std::move(pass)] { run(o, pass); });
+        t_ = std::thread([this, o, pass = std::move(pass), until = std::move(until), sleep = std::move(sleep)] {
+            run(o, pass, until, sleep);
+        });
         ::pthread_setname_np(t_.native_handle(), name);
         if (o.cpu >= 0) {
             cpu_set_t set;
@@ -99,13 +119,15 @@ public:
     }
 
 private:
-    void run(const ThreadOptions& o, const std::function<int()>& pass) {
+    void run(const ThreadOptions& o, const std::function<int()>& pass, const Until& until, const Sleep& sleep) {
         unsigned idle = 0;
         while (!stop_.load(std::memory_order_relaxed)) {
             int work;
+            std::uint64_t wakeNs = 0;
             {
                 std::lock_guard<std::recursive_mutex> g(mu_);
                 work = pass();
+                if (work == 0 && o.idle == IdleStrategy::Block) wakeNs = until(o.maxSleepUs);
             }
             if (work > 0) {
                 idle = 0;
@@ -114,6 +136,7 @@ private:
             switch (o.idle) {
                 case IdleStrategy::BusySpin: break;
                 case IdleStrategy::Yield: ::sched_yield(); break;
+                case IdleStrategy::Block: sleep(wakeNs); break;
                 case IdleStrategy::Backoff:
                     if (idle < 100) {
                         __builtin_ia32_pause();
@@ -226,6 +249,7 @@ int Publisher::doWork() {
     const auto g = impl_->driver.lock();
     return impl_->pub->doWork(monoNs());
 }
+void Publisher::wait(std::uint32_t maxUs) { waitOn({impl_->socket->waitFd()}, monoNs() + maxUs * 1000ull); }
 std::uint32_t Publisher::id() const noexcept { return impl_->pub->id().get(); }
 std::uint64_t Publisher::nextPubSeq() const noexcept {
     const auto g = impl_->driver.lock();
@@ -243,7 +267,10 @@ const std::string& Publisher::fatalError() const noexcept {
 
 void Publisher::startThread(const ThreadOptions& options) {
     sequencer::Publisher* p = impl_->pub.get();
-    impl_->driver.start(options, "seqcast-pub", [p] { return p->doWork(monoNs()); });
+    Impl* i = impl_.get();
+    impl_->driver.start(
+        options, "seqcast-pub", [p] { return p->doWork(monoNs()); }, [](std::uint32_t us) { return monoNs() + us * 1000ull; },
+        [i](std::uint64_t untilNs) { waitOn({i->socket->waitFd()}, untilNs); });
 }
 void Publisher::stopThread() { impl_->driver.stop(); }
 bool Publisher::threadRunning() const noexcept { return impl_->driver.running(); }
@@ -293,6 +320,11 @@ struct Receiver {
         };
         sub.emplace(cfg, data ? *data : *control, *control, shm->counters(), std::move(h));
     }
+
+    // wait(): the deadline is read with the object's lock held (the timer heap is the engine's),
+    // the sleep is without it.
+    std::uint64_t waitUntil(std::uint32_t maxUs) const { return std::min<std::uint64_t>(monoNs() + maxUs * 1000ull, sub->nextTimerNs()); }
+    void sleepUntil(std::uint64_t untilNs) const { waitOn({data ? data->waitFd() : -1, control->waitFd()}, untilNs); }
 
     int poll(const MessageHandler& m, const LossHandler& l) {
         onMessage = &m;
@@ -363,6 +395,12 @@ int Subscriber::poll(const MessageHandler& onMessage, const LossHandler& onLoss)
     const auto g = impl_->driver.lock();
     return impl_->r.poll(onMessage, onLoss);
 }
+void Subscriber::wait(std::uint32_t maxUs) {
+    auto g = impl_->driver.lock();
+    const std::uint64_t until = impl_->r.waitUntil(maxUs);
+    if (g.owns_lock()) g.unlock();
+    impl_->r.sleepUntil(until);
+}
 bool Subscriber::started() const noexcept {
     const auto g = impl_->driver.lock();
     return impl_->r.sub->started();
@@ -385,7 +423,9 @@ void Subscriber::startThread(MessageHandler onMessage, LossHandler onLoss, const
     impl_->threadOnMessage = std::move(onMessage);
     impl_->threadOnLoss = std::move(onLoss);
     Impl* i = impl_.get();
-    impl_->driver.start(options, "seqcast-sub", [i] { return i->r.poll(i->threadOnMessage, i->threadOnLoss); });
+    impl_->driver.start(
+        options, "seqcast-sub", [i] { return i->r.poll(i->threadOnMessage, i->threadOnLoss); },
+        [i](std::uint32_t us) { return i->r.waitUntil(us); }, [i](std::uint64_t untilNs) { i->r.sleepUntil(untilNs); });
 }
 void Subscriber::stopThread() { impl_->driver.stop(); }
 bool Subscriber::threadRunning() const noexcept { return impl_->driver.running(); }
@@ -419,6 +459,7 @@ std::unique_ptr<Replay> Replay::create(const ReplayOptions& o) {
 }
 
 int Replay::poll(const MessageHandler& onMessage, const LossHandler& onLoss) { return impl_->r.poll(onMessage, onLoss); }
+void Replay::wait(std::uint32_t maxUs) { impl_->r.sleepUntil(impl_->r.waitUntil(maxUs)); }
 bool Replay::finished() const noexcept { return impl_->r.sub->replayFinished() || !impl_->r.failure.empty(); }
 const std::string& Replay::failure() const noexcept { return impl_->r.failure; }
 std::uint64_t Replay::nextOffset() const noexcept { return impl_->r.sub->nextOffset().get(); }

@@ -51,11 +51,12 @@ enum class IdleStrategy : std::uint8_t {
     Backoff,   // spin a little, yield a little, then sleep 1 us, 2 us, ... up to maxSleepUs
     BusySpin,  // never sleeps: the lowest latency, a whole CPU
     Yield,     // sched_yield() between passes
+    Block,     // wait() for a datagram or a timer, at most maxSleepUs
 };
 
 struct ThreadOptions {
     IdleStrategy idle = IdleStrategy::Backoff;
-    std::uint32_t maxSleepUs = 1000;  // Backoff's longest sleep (1..1000000)
+    std::uint32_t maxSleepUs = 1000;  // Backoff's longest sleep, Block's longest wait (1..1000000)
     int cpu = -1;                     // pin the thread to this CPU (-1: not pinned)
 };
 
@@ -67,6 +68,7 @@ struct NetworkOptions {
     std::size_t rcvbuf = 8u << 20;        // socket receive buffer (bytes)
     std::size_t sndbuf = 4u << 20;
     SocketApi api = SocketApi::Syscalls;  // recvmmsg/sendmmsg, or io_uring
+    bool segmentOffload = true;           // UDP GSO on sends, GRO on receives
     std::string authKeyFile;              // non-empty: authenticated frames (the stream's key file)
 };
 
@@ -125,6 +127,10 @@ public:
     // Sends what was offered, resends what is not confirmed in time, takes confirmations (the
     // handler runs here). Returns the work done (0: idle).
     int doWork();
+    // For an application that sleeps rather than spins when doWork() returned 0: blocks until a
+    // datagram arrives for this publisher or maxUs passed (keep it at or below a millisecond or
+    // so: resends are due on time only if doWork() runs). Does no work itself.
+    void wait(std::uint32_t maxUs);
 
     std::uint32_t id() const noexcept;
     std::uint64_t nextPubSeq() const noexcept;
@@ -201,6 +207,10 @@ public:
     // Receives what arrived, delivers what is in order to onMessage, reports losses to onLoss,
     // runs repairs. Never blocks. Returns the work done (0: idle).
     int poll(const MessageHandler& onMessage, const LossHandler& onLoss = {});
+    // Blocks until a datagram arrives for this subscriber, one of its timers (a NAK, a loss
+    // deadline) is due, or maxUs passed: what to do when poll() returned 0 and spinning is not
+    // wanted. Does no work itself.
+    void wait(std::uint32_t maxUs);
 
     bool started() const noexcept;      // the stream's position is known
     std::uint64_t nextOffset() const noexcept;
@@ -239,6 +249,7 @@ public:
     Replay& operator=(const Replay&) = delete;
 
     int poll(const MessageHandler& onMessage, const LossHandler& onLoss = {});
+    void wait(std::uint32_t maxUs);  // as Subscriber::wait
     // Everything asked for was delivered, or reported lost, or the archiver ended the replay.
     bool finished() const noexcept;
     // Set when the archiver refused or could not complete the replay.

@@ -191,11 +191,18 @@ TEST_CASE("an opt-in thread drives a publisher and a subscriber; calls from othe
     CHECK(fieldOf([&] { pub->startThread(bad); }) == "maxSleepUs");
     CHECK_FALSE(pub->threadRunning());
 
+    // wait() sleeps when nothing arrives (nothing is sent yet: the sequencer is not driven).
+    const std::uint64_t w0 = monoNs();
+    sub->wait(50'000);
+    CHECK(monoNs() - w0 >= 45'000'000ull);
+    // The subscriber's thread blocks on its sockets between passes; the publisher's backs off.
+    ThreadOptions blocking;
+    blocking.idle = IdleStrategy::Block;
     sub->startThread([&](const Message& m) {
         std::lock_guard<std::mutex> g(mu);
         handlerThread = std::this_thread::get_id();
         got.emplace_back(m.text());
-    });
+    }, {}, blocking);
     pub->startThread();
     CHECK(pub->threadRunning());
     CHECK(sub->threadRunning());
