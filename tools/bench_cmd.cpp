@@ -813,6 +813,92 @@ void authSuite(Ctx& c) {
     ::unlink(path);
 }
 
+// The public API's cost: the same pipeline (sequencer thread, subscriber thread, publisher on the
+// caller's thread, real loopback multicast sockets) with the publisher and subscriber built from
+// libseqcast's seqcast::Publisher / Subscriber, against the engine's classes; runs alternate.
+void apiSuite(Ctx& c) {
+    Report& out = c.out;
+    const char* api = apiName(c.mainApi);
+    out.printf("public API (%s, GSO/GRO, %s): publisher and subscriber as libseqcast clients (seqcast::Publisher,\n"
+               "  seqcast::Subscriber) against the engine's classes in the same pipeline, runs alternating; latency rows\n"
+               "  stamp each message when offered on both sides (the API's offer() does); every run must deliver every message\n",
+               api, c.medianOf().c_str());
+    out.j.key("api").beginArray();
+    for (std::size_t size : {std::size_t{32}, std::size_t{1024}}) {
+        std::vector<Round> engine, client;
+        for (std::uint64_t r = 0; r < c.runs; ++r) {
+            PipelineOptions o = c.options(c.mainApi);
+            o.gso = true;
+            engine.push_back(sequencedThroughput(c.rng, size, c.seconds, o));
+            o.publicApi = true;
+            client.push_back(sequencedThroughput(c.rng, size, c.seconds, o));
+        }
+        const double em = median(values(engine)), am = median(values(client));
+        const std::string row = "throughput " + std::to_string(size) + " B through the public API (" + api + " GSO/GRO)";
+        out.j.begin();
+        out.j.field("size", static_cast<std::uint64_t>(size));
+        std::vector<Round> both = engine;
+        both.insert(both.end(), client.begin(), client.end());
+        if (!out.failed(row, both)) {
+            out.printf("  throughput %4zu B: %s msg/s through the API, %s msg/s engine: ratio %.3f\n", size, fmtRate(am).c_str(),
+                       fmtRate(em).c_str(), ratio(am, em));
+            out.j.field("api_msgs_per_sec", am);
+            out.j.field("engine_msgs_per_sec", em);
+            out.j.field("ratio", ratio(am, em));
+            char res[64], basel[64], rat[32];
+            std::snprintf(res, sizeof res, "%s msg/s", fmtRate(am).c_str());
+            std::snprintf(basel, sizeof basel, "engine %s msg/s", fmtRate(em).c_str());
+            std::snprintf(rat, sizeof rat, "%.3f", ratio(am, em));
+            out.mdRow(row, res, basel, rat);
+        }
+        out.rounds("api_rounds", row + ", API", "msgs_per_sec", client);
+        out.rounds("engine_rounds", row + ", engine", "msgs_per_sec", engine);
+        out.j.end();
+    }
+    c.colocationNote();
+    std::vector<double> ep50, ep99, ap50, ap99;
+    std::vector<Round> engineR, clientR;
+    for (std::uint64_t r = 0; r < c.runs; ++r) {
+        PipelineOptions o = c.options(c.mainApi);
+        o.stampAtOffer = true;
+        LatencyResult e = fixedRateLatency(c.rng, 10'000, c.seconds, 1, o);
+        o.publicApi = true;
+        LatencyResult a = fixedRateLatency(c.rng, 10'000, c.seconds, 1, o);
+        ep50.push_back(e.p50);
+        ep99.push_back(e.p99);
+        ap50.push_back(a.p50);
+        ap99.push_back(a.p99);
+        engineR.insert(engineR.end(), e.rounds.begin(), e.rounds.end());
+        clientR.insert(clientR.end(), a.rounds.begin(), a.rounds.end());
+    }
+    const double e50 = median(ep50), e99 = median(ep99), a50 = median(ap50), a99 = median(ap99);
+    const std::string row = std::string("latency @ 10k msg/s through the public API (") + api + ")";
+    out.j.begin();
+    out.j.field("rate", 10'000.0);
+    std::vector<Round> both = engineR;
+    both.insert(both.end(), clientR.begin(), clientR.end());
+    if (!out.failed(row, both)) {
+        out.printf("  latency at 10k msg/s: p50 %.1f us, p99 %.1f us through the API; p50 %.1f us, p99 %.1f us engine: "
+                   "ratio p50 %.3f, p99 %.3f\n",
+                   a50 / 1e3, a99 / 1e3, e50 / 1e3, e99 / 1e3, ratio(a50, e50), ratio(a99, e99));
+        out.j.field("api_p50_ns", a50);
+        out.j.field("api_p99_ns", a99);
+        out.j.field("engine_p50_ns", e50);
+        out.j.field("engine_p99_ns", e99);
+        out.j.field("ratio_p50", ratio(a50, e50));
+        out.j.field("ratio_p99", ratio(a99, e99));
+        char res[96], basel[96], rat[48];
+        std::snprintf(res, sizeof res, "p50 %.1f us, p99 %.1f us", a50 / 1e3, a99 / 1e3);
+        std::snprintf(basel, sizeof basel, "engine: p50 %.1f us, p99 %.1f us", e50 / 1e3, e99 / 1e3);
+        std::snprintf(rat, sizeof rat, "p50 %.3f, p99 %.3f", ratio(a50, e50), ratio(a99, e99));
+        out.mdRow(row, res, basel, rat);
+    }
+    out.rounds("api_rounds", row + ", API", "p999_ns", clientR);
+    out.rounds("engine_rounds", row + ", engine", "p999_ns", engineR);
+    out.j.end();
+    out.j.endArray();
+}
+
 void archiveSuite(Ctx& c, const std::string& dir) {
     Report& out = c.out;
     constexpr std::size_t kSize = 1024;
@@ -922,7 +1008,7 @@ int runBench(int argc, char** argv) {
         "  seqcast bench --json build/bench/seqcast.json --markdown build/bench/seqcast.md\n"};
     po::options_description d("Bench");
     d.add_options()
-        ("suite", po::value<std::string>()->default_value("all"), "throughput, latency, repair, scaling, auth, archive or all")
+        ("suite", po::value<std::string>()->default_value("all"), "throughput, latency, repair, scaling, auth, api, archive or all")
         ("runs", po::value<std::string>()->default_value("5"), "runs per figure; the median is reported (1..50)")
         ("seconds", po::value<std::string>()->default_value("1"), "seconds per run (0.2..60)")
         ("transport", po::value<std::string>()->default_value("both"), "udp, uring or both: the socket API of every agent and of the baselines")
@@ -944,8 +1030,8 @@ int runBench(int argc, char** argv) {
         checkPath(vm, "markdown", PathUse::Write);
         suite = vm["suite"].as<std::string>();
         if (suite != "all" && suite != "throughput" && suite != "latency" && suite != "repair" && suite != "scaling" &&
-            suite != "auth" && suite != "archive")
-            throw UsageError("--suite: '" + suite + "' must be throughput, latency, repair, scaling, auth, archive or all");
+            suite != "auth" && suite != "api" && suite != "archive")
+            throw UsageError("--suite: '" + suite + "' must be throughput, latency, repair, scaling, auth, api, archive or all");
         dir = vm["dir"].as<std::string>();
         checkPath("dir", dir, PathUse::Directory);
         if (::access(dir.c_str(), W_OK | X_OK) != 0)
@@ -988,6 +1074,7 @@ int runBench(int argc, char** argv) {
         if (suite == "all" || suite == "repair") repairSuite(c);
         if (suite == "all" || suite == "scaling") scalingSuite(c);
         if (suite == "all" || suite == "auth") authSuite(c);
+        if (suite == "all" || suite == "api") apiSuite(c);
         if (suite == "all" || suite == "archive") archiveSuite(c, dir);
     } catch (const JoinFailure& e) {
         std::fprintf(stderr, "seqcast bench: FAILED: %s; nothing measured after this\n", e.what());

@@ -1,6 +1,7 @@
 #include "tools/pipeline.h"
 
 #include <pthread.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -77,8 +78,33 @@ Pipeline::Pipeline(Rng& rng, const PipelineOptions& o)
         }
         seq_ = std::move(*s);
     }
+    if (o.publicApi && (o.loss > 0 || o.subLoss > 0 || !o.archive.path.empty())) {
+        std::fprintf(stderr, "seqcast: the public API pipeline has no loss injection and no archiver\n");
+        std::exit(2);
+    }
+    // The public API's clients get the sockets the engine's get below (buffers, GSO/GRO, API, keys).
+    seqcast::NetworkOptions net;
+    net.rcvbuf = 16u << 20;
+    net.sndbuf = 8u << 20;
+    net.segmentOffload = o.gso;
+    net.api = o.api == transport::SocketApi::Uring ? seqcast::SocketApi::Uring : seqcast::SocketApi::Syscalls;
+    net.authKeyFile = o.authKeyFile;
     for (unsigned i = 0; i < std::max(1u, o.publishers); ++i) {
         auto pub = std::make_unique<Pub>();
+        if (o.publicApi) {
+            seqcast::PublisherOptions po;
+            po.sequencer = control.str();
+            po.network = net;
+            try {
+                pub->api = seqcast::Publisher::create(po);
+            } catch (const seqcast::SetupError& e) {
+                std::fprintf(stderr, "seqcast: %s\n", e.what());
+                std::exit(1);
+            }
+            pubIds_.push_back(pub->api->id());
+            pubs_.push_back(std::move(pub));
+            continue;
+        }
         pub->t = lossy(openUdpOrExit(transport::Endpoint{0x7F000001u, 0}, {}, o.gso, o.api, o.authKeyFile), o.loss, rng, faults_,
                        LossySocket::Publisher);
         sequencer::PublisherConfig pc;
@@ -97,6 +123,40 @@ Pipeline::Pipeline(Rng& rng, const PipelineOptions& o)
     if (o.inject == InjectedFailure::Join) subGroup.addr ^= 0x00010000u;
     for (unsigned i = 0; i < std::max(1u, o.subscribers); ++i) {
         auto sub = std::make_unique<Sub>();
+        if (o.publicApi) {
+            Sub* self = sub.get();
+            const bool first = i == 0;
+            // An injected loss (the API has no fault injection): every 20th message is dropped
+            // here, uncounted, so the run must fail.
+            const bool drop = o.inject == InjectedFailure::Loss;
+            sub->onMessage = [this, self, first, drop, n = std::uint64_t{0}](const seqcast::Message& d) mutable {
+                if (!ours(d.publisher)) return;
+                if (drop && ++n % 20 == 0) return;
+                if (first) {
+                    const std::uint64_t now = wallNs();
+                    if (now > d.publishTsNs) {
+                        latency.record(now - d.publishTsNs);
+                        (d.repaired ? repairedLatency : normalLatency).record(now - d.publishTsNs);
+                    }
+                    if (d.sequencedTsNs > d.publishTsNs && !d.repaired) hopPubSeq.record(d.sequencedTsNs - d.publishTsNs);
+                    if (now > d.sequencedTsNs && !d.repaired) hopSeqSub.record(now - d.sequencedTsNs);
+                    delivered.store(delivered.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+                }
+                self->delivered.store(self->delivered.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+            };
+            seqcast::SubscriberOptions so;
+            so.group = subGroup.str();
+            so.reorderBytes = recovery::SubscriberConfig{}.reorderBytes;  // as the engine's below
+            so.network = net;
+            try {
+                sub->api = seqcast::Subscriber::create(so);
+            } catch (const seqcast::SetupError& e) {
+                std::fprintf(stderr, "seqcast: %s\n", e.what());
+                std::exit(1);
+            }
+            subs_.push_back(std::move(sub));
+            continue;
+        }
         sub->data = openUdpOrExit(subGroup, {subGroup.addr}, o.gso, o.api, o.authKeyFile);
         sub->ctl = openUdpOrExit(transport::Endpoint{0x7F000001u, 0}, {}, false, o.api, o.authKeyFile);
         const double dataLoss = o.inject == InjectedFailure::Loss ? 0.05 : std::max(o.subLoss, o.loss);
@@ -150,13 +210,25 @@ std::uint64_t Pipeline::deliveredByAll() const {
     return m;
 }
 
+std::uint64_t Pipeline::apiCounter(const char* role, Counter c) const {
+    std::uint64_t sum = 0;
+    const std::string name(kCounterNames[static_cast<std::size_t>(c)]);
+    for (const auto& p : seqcast::readCounters()) {
+        if (p.pid != static_cast<std::uint64_t>(::getpid()) || p.role != role) continue;
+        if (auto it = p.values.find(name); it != p.values.end()) sum += it->second;
+    }
+    return sum;
+}
+
 std::uint64_t Pipeline::subscriberCounter(Counter c) const {
+    if (o_.publicApi) return apiCounter("sub", c);
     std::uint64_t sum = 0;
     for (const auto& s : subs_) sum += s->counters.get(c);
     return sum;
 }
 
 std::uint64_t Pipeline::publisherCounter(Counter c) const {
+    if (o_.publicApi) return apiCounter("pub", c);
     std::uint64_t sum = 0;
     for (const auto& p : pubs_) sum += p->counters.get(c);
     return sum;
@@ -193,7 +265,7 @@ std::string Pipeline::check(std::uint64_t offered) const {
 
 bool Pipeline::allConfirmed() const {
     for (const auto& p : pubs_)
-        if (!p->p->allConfirmed()) return false;
+        if (p->api ? p->api->unconfirmed() != 0 : !p->p->allConfirmed()) return false;
     return true;
 }
 
@@ -214,6 +286,23 @@ bool Pipeline::start() {
     }
     subThread_ = std::thread([this] {
         pthread_setname_np(pthread_self(), "seqcast-sub");
+        if (o_.publicApi) {
+            // As the Idler below: one more look after an idle pass, then sleep on the (first)
+            // subscriber's sockets and timers, 1 ms at most; or spin.
+            int idleRounds = 0;
+            while (!stop_.load(std::memory_order_relaxed)) {
+                int work = 0;
+                for (auto& s : subs_) work += s->api->poll(s->onMessage);
+                if (work > 0) {
+                    idleRounds = 0;
+                } else if (o_.busyPoll) {
+                    __builtin_ia32_pause();
+                } else if (++idleRounds >= 2) {
+                    subs_[0]->api->wait(subs_.size() == 1 ? 1000 : 100);
+                }
+            }
+            return;
+        }
         std::vector<int> fds;
         for (const auto& s : subs_) {
             fds.push_back(s->data->waitFd());
@@ -271,7 +360,7 @@ bool Pipeline::start() {
     const std::uint64_t until = monoNs() + 3'000'000'000ull;
     auto started = [this] {
         for (const auto& s : subs_)
-            if (!s->s->started()) return false;
+            if (s->api ? !s->api->started() : !s->s->started()) return false;
         return true;
     };
     while (!started() && monoNs() < until) {
@@ -354,8 +443,20 @@ ReplayResult Pipeline::replayAll(double timeoutS) {
 std::uint64_t Pipeline::publish(std::size_t size, double rate, double seconds) {
     std::vector<std::byte> msg(size, std::byte{0x42});
     std::vector<int> fds;
-    for (const auto& p : pubs_) fds.push_back(p->t->waitFd());
+    for (const auto& p : pubs_)
+        if (p->t) fds.push_back(p->t->waitFd());
     Idler idle(o_.busyPoll, fds);
+    int apiIdleRounds = 0;  // publicApi: the Idler's policy, sleeping in the first publisher's wait()
+    auto apiIdle = [&](int work, std::uint64_t untilNs) {
+        if (work > 0) {
+            apiIdleRounds = 0;
+        } else if (o_.busyPoll) {
+            __builtin_ia32_pause();
+        } else if (++apiIdleRounds >= 2) {
+            const std::uint64_t now = monoNs();
+            if (untilNs > now) pubs_[0]->api->wait(static_cast<std::uint32_t>(std::min<std::uint64_t>((untilNs - now) / 1000, 5000)));
+        }
+    };
     const std::size_t np = pubs_.size();
     const std::uint64_t t0 = monoNs();
     const std::uint64_t w0 = wallNs();
@@ -365,24 +466,28 @@ std::uint64_t Pipeline::publish(std::size_t size, double rate, double seconds) {
         const std::uint64_t now = monoNs();
         if (now >= end) break;
         int work = 0;
-        for (auto& p : pubs_) work += p->p->doWork(now);
+        for (auto& p : pubs_) work += p->api ? p->api->doWork() : p->p->doWork(now);
         if (seq_ && o_.colocate) work += seq_->doWork(now);
         for (int k = 0; k < 1024; ++k) {
             std::uint64_t ts;
             if (rate > 0) {
                 const auto due = static_cast<std::uint64_t>(static_cast<double>(i) * 1e9 / rate);
                 if (now - t0 < due) break;
-                ts = w0 + due;
+                ts = o_.stampAtOffer ? wallNs() : w0 + due;
             } else {
                 ts = wallNs();
             }
-            if (pubs_[i % np]->p->offer(msg, ts) != sequencer::Publisher::Offer::Accepted) break;
+            Pub& p = *pubs_[i % np];
+            // The public API stamps the message itself, when offered.
+            if (p.api ? p.api->offer(msg) != seqcast::OfferResult::Accepted : p.p->offer(msg, ts) != sequencer::Publisher::Offer::Accepted)
+                break;
             ++i;
             ++work;
         }
         std::uint64_t wake = now + 200'000;
         if (rate > 0) wake = std::min(wake, t0 + static_cast<std::uint64_t>(static_cast<double>(i) * 1e9 / rate));
-        idle.idle(work, wake);
+        if (o_.publicApi) apiIdle(work, wake);
+        else idle.idle(work, wake);
     }
     // Drain: let confirmations and deliveries catch up (10 s at most; 0.5 s without progress once a
     // subscriber has declared offsets lost, since those will never come).
@@ -397,7 +502,10 @@ std::uint64_t Pipeline::publish(std::size_t size, double rate, double seconds) {
         return now >= drainEnd || (subscriberCounter(Counter::OffsetsLost) > 0 && now - progressNs > 500'000'000ull);
     };
     while (!allConfirmed() && !stalled()) {
-        for (auto& p : pubs_) p->p->doWork(monoNs());
+        for (auto& p : pubs_) {
+            if (p->api) p->api->doWork();
+            else p->p->doWork(monoNs());
+        }
         if (seq_ && o_.colocate) seq_->doWork(monoNs());
         std::this_thread::sleep_for(std::chrono::microseconds(50));
     }

@@ -11,6 +11,8 @@
 #include <utility>
 #include <vector>
 
+#include <seqcast/seqcast.hpp>
+
 #include "fabric/clock.h"
 #include "fabric/histogram.h"
 #include "recovery/archiver.h"
@@ -64,6 +66,12 @@ struct PipelineOptions {
     unsigned publishers = 1;       // publisher instances (own socket, own id), driven by the caller's thread
     unsigned subscribers = 1;      // subscriber instances (own sockets, own join), all driven by one thread
     std::string authKeyFile;       // non-empty: authenticated frames on every socket
+    // Publishers and subscribers are libseqcast clients (seqcast::Publisher / Subscriber, the public
+    // API) instead of the engine's classes; the sequencer is the same. No fault injection then.
+    bool publicApi = false;
+    // Paced runs stamp each message with its intended send time (coordinated-omission correct);
+    // this stamps it when offered instead, as the public API's offer() does (its baseline).
+    bool stampAtOffer = false;
     // Non-empty path: an archiver records the stream into this log on a thread of its own.
     recovery::ArchiveConfig archive;
 };
@@ -127,13 +135,18 @@ private:
         Counters counters;
         std::unique_ptr<transport::Transport> t;
         std::unique_ptr<sequencer::Publisher> p;
+        std::unique_ptr<seqcast::Publisher> api;  // publicApi: this instead of t and p
     };
     struct Sub {
         Counters counters;
         std::unique_ptr<transport::Transport> data, ctl;
         std::unique_ptr<recovery::Subscriber> s;
+        std::unique_ptr<seqcast::Subscriber> api;  // publicApi: this instead of data, ctl and s
+        seqcast::MessageHandler onMessage;         // publicApi: what poll() delivers to
         std::atomic<std::uint64_t> delivered{0};
     };
+    // publicApi: a counter summed over this process's libseqcast clients of one role.
+    std::uint64_t apiCounter(const char* role, Counter c) const;
     bool ours(std::uint32_t publisher) const noexcept;
     bool allConfirmed() const;
 
