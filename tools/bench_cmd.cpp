@@ -473,7 +473,8 @@ struct Ctx {
 void throughputSuite(Ctx& c) {
     Report& out = c.out;
     out.printf("sequenced throughput: 1 publisher -> sequencer -> 1 subscriber, loopback multicast, %s; every run must deliver\n"
-               "  every message it offered (checked after the run)\n",
+               "  every message it offered (checked after the run); in every suite the publisher holds back while the slowest\n"
+               "  subscriber is more than half the sequencer's ring behind (in-process back-pressure; the fabric has no flow control)\n",
                c.medianOf().c_str());
     out.print("  baselines (same run, same socket API, as msgs/s): raw datagrams of the sequenced datagram's size from one socket\n"
               "  to a group member (counted as received), plain and GSO/GRO; msgs/s = datagrams/s x messages per datagram\n");

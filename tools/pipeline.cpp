@@ -458,6 +458,11 @@ std::uint64_t Pipeline::publish(std::size_t size, double rate, double seconds) {
         }
     };
     const std::size_t np = pubs_.size();
+    // Back-pressure from the subscribers, in process: the publishers hold back while the slowest
+    // subscriber is more than half the sequencer's ring (64 MiB) behind, so a subscriber starved of
+    // CPU slows the run (its figure is what every subscriber could take) instead of falling past
+    // the ring, where its gaps could no longer be repaired.
+    const std::uint64_t lagLimit = std::max<std::uint64_t>(4096, (32u << 20) / (size + 64));
     const std::uint64_t t0 = monoNs();
     const std::uint64_t w0 = wallNs();
     const std::uint64_t end = t0 + static_cast<std::uint64_t>(seconds * 1e9);
@@ -468,7 +473,8 @@ std::uint64_t Pipeline::publish(std::size_t size, double rate, double seconds) {
         int work = 0;
         for (auto& p : pubs_) work += p->api ? p->api->doWork() : p->p->doWork(now);
         if (seq_ && o_.colocate) work += seq_->doWork(now);
-        for (int k = 0; k < 1024; ++k) {
+        const std::uint64_t slowest = deliveredByAll();
+        for (int k = 0; k < 1024 && i - std::min(i, slowest) < lagLimit; ++k) {
             std::uint64_t ts;
             if (rate > 0) {
                 const auto due = static_cast<std::uint64_t>(static_cast<double>(i) * 1e9 / rate);

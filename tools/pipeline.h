@@ -94,7 +94,8 @@ public:
     bool start();
     void finish();
     // Publishes `size`-byte messages for `seconds`: as fast as the window allows (rate 0) or at a
-    // fixed rate, each stamped with its intended send time (coordinated-omission correct).
+    // fixed rate, each stamped with its intended send time (coordinated-omission correct), holding
+    // back while the slowest subscriber is more than half the sequencer's ring behind.
     // Messages go to the publishers in turn. Returns the number offered.
     std::uint64_t publish(std::size_t size, double rate, double seconds);
 
