@@ -79,9 +79,13 @@ def stream():
         assert time.monotonic() < deadline, "archiver did not start"
         time.sleep(0.1)
     yield {"tmp": tmp, "control": control, "group": group, "archiver": archiver, "cpp_sub": sub}
+    # `timeout` runs the command in a process group of its own (its pid): kill the whole group, or
+    # a SIGKILLed `timeout` leaves its seqcast running.
     for p in procs:
-        if p.poll() is None:
-            p.send_signal(signal.SIGKILL)
+        try:
+            os.killpg(p.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
         p.wait()
     subprocess.run(["rm", "-rf", tmp], check=False)
 
