@@ -201,11 +201,13 @@ std::unique_ptr<Publisher> Publisher::create(const PublisherOptions& o, ConfirmH
     udp.counters = &impl->shm->counters();
     impl->socket = open(udp, "bind");
     Impl* raw = impl.get();
-    auto p = sequencer::Publisher::create(cfg, *impl->socket, impl->shm->counters(), [raw](const sequencer::Confirmation& c) {
-        if (!raw->onConfirm) return;
-        const bool known = c.offset.get() != wire::kOffsetOpen;
-        raw->onConfirm(Confirmation{c.pubSeq.get(), known ? c.offset.get() : 0, known, c.latencyNs});
-    });
+    sequencer::Publisher::ConfirmHandler onEngineConfirm;  // none without a handler: no call per confirmation
+    if (impl->onConfirm)
+        onEngineConfirm = [raw](const sequencer::Confirmation& c) {
+            const bool known = c.offset.get() != wire::kOffsetOpen;
+            raw->onConfirm(Confirmation{c.pubSeq.get(), known ? c.offset.get() : 0, known, c.latencyNs});
+        };
+    auto p = sequencer::Publisher::create(cfg, *impl->socket, impl->shm->counters(), std::move(onEngineConfirm));
     if (!p) throw SetupError("journal", p.error().message());
     impl->pub = std::move(*p);
     return std::unique_ptr<Publisher>(new Publisher(std::move(impl)));

@@ -475,18 +475,19 @@ std::uint64_t Pipeline::publish(std::size_t size, double rate, double seconds) {
         if (seq_ && o_.colocate) work += seq_->doWork(now);
         const std::uint64_t slowest = deliveredByAll();
         for (int k = 0; k < 1024 && i - std::min(i, slowest) < lagLimit; ++k) {
-            std::uint64_t ts;
+            std::uint64_t due = 0;
             if (rate > 0) {
-                const auto due = static_cast<std::uint64_t>(static_cast<double>(i) * 1e9 / rate);
+                due = static_cast<std::uint64_t>(static_cast<double>(i) * 1e9 / rate);
                 if (now - t0 < due) break;
-                ts = o_.stampAtOffer ? wallNs() : w0 + due;
-            } else {
-                ts = wallNs();
             }
             Pub& p = *pubs_[i % np];
-            // The public API stamps the message itself, when offered.
-            if (p.api ? p.api->offer(msg) != seqcast::OfferResult::Accepted : p.p->offer(msg, ts) != sequencer::Publisher::Offer::Accepted)
-                break;
+            if (p.api) {
+                // The public API stamps the message itself (one clock read), when offered.
+                if (p.api->offer(msg) != seqcast::OfferResult::Accepted) break;
+            } else {
+                const std::uint64_t ts = rate > 0 && !o_.stampAtOffer ? w0 + due : wallNs();
+                if (p.p->offer(msg, ts) != sequencer::Publisher::Offer::Accepted) break;
+            }
             ++i;
             ++work;
         }
@@ -505,7 +506,7 @@ std::uint64_t Pipeline::publish(std::size_t size, double rate, double seconds) {
             seen = d;
             progressNs = now;
         }
-        return now >= drainEnd || (subscriberCounter(Counter::OffsetsLost) > 0 && now - progressNs > 500'000'000ull);
+        return now >= drainEnd || (now - progressNs > 500'000'000ull && subscriberCounter(Counter::OffsetsLost) > 0);
     };
     while (!allConfirmed() && !stalled()) {
         for (auto& p : pubs_) {
