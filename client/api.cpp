@@ -11,6 +11,7 @@
 #include <atomic>
 #include <cstring>
 #include <chrono>
+#include <deque>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -434,6 +435,55 @@ bool Subscriber::threadRunning() const noexcept { return impl_->driver.running()
 
 struct Replay::Impl {
     Receiver r;
+    // Paced (speed > 0): what the engine delivered, held until due. At most kHeldBytes of payload
+    // are held; past that the engine is not polled, and the archiver's window holds the rest back.
+    static constexpr std::size_t kHeldBytes = 8u << 20;
+    struct Held {
+        Message m;
+        std::vector<std::byte> payload;
+        bool loss = false;
+        Loss l{};
+    };
+    double speed = 0;
+    std::deque<Held> held;
+    std::size_t heldBytes = 0;
+    bool paceStarted = false;
+    std::uint64_t paceTs0 = 0, paceWall0 = 0, paceTsMax = 0;
+    MessageHandler hold;
+    LossHandler holdLoss;
+
+    // When the front message is due (monotonic ns); 0 for a loss notice (at once).
+    std::uint64_t dueNs(const Held& h, std::uint64_t now) {
+        if (h.loss) return 0;
+        if (!paceStarted) {
+            paceStarted = true;
+            paceTs0 = paceTsMax = h.m.publishTsNs;
+            paceWall0 = now;
+        }
+        const std::uint64_t ts = std::max(paceTsMax, h.m.publishTsNs);  // never backwards (publishers' clocks)
+        return paceWall0 + static_cast<std::uint64_t>(static_cast<double>(ts - paceTs0) / speed);
+    }
+
+    int deliverDue(const MessageHandler& onMessage, const LossHandler& onLoss) {
+        int work = 0;
+        const std::uint64_t now = monoNs();
+        while (!held.empty()) {
+            Held& h = held.front();
+            if (dueNs(h, now) > now) break;
+            if (h.loss) {
+                if (onLoss) onLoss(h.l);
+            } else {
+                paceTsMax = std::max(paceTsMax, h.m.publishTsNs);
+                Message m = h.m;
+                m.payload = h.payload;
+                if (onMessage) onMessage(m);
+                heldBytes -= h.payload.size();
+            }
+            held.pop_front();
+            ++work;
+        }
+        return work;
+    }
 };
 
 Replay::Replay(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -455,14 +505,48 @@ std::unique_ptr<Replay> Replay::create(const ReplayOptions& o) {
     auto ctlUdp = socketsFrom(o.network);
     ctlUdp.bind = transport::Endpoint{ctlUdp.interface, 0};
     ctlUdp.maxDatagram = 65536;
+    if (!(o.speed >= 0) || o.speed > 1e6) throw SetupError("speed", "must be 0 (as fast as possible) or a factor up to 1000000");
     auto impl = std::make_unique<Impl>();
+    impl->speed = o.speed;
+    Impl* i = impl.get();
+    impl->hold = [i](const Message& m) {
+        Impl::Held h{m, std::vector<std::byte>(m.payload.begin(), m.payload.end())};
+        i->heldBytes += h.payload.size();
+        i->held.push_back(std::move(h));
+    };
+    impl->holdLoss = [i](const Loss& l) {
+        Impl::Held h{};
+        h.loss = true;
+        h.l = l;
+        i->held.push_back(std::move(h));
+    };
     impl->r.build(cfg, ctlUdp, ctlUdp, "replay", false);
     return std::unique_ptr<Replay>(new Replay(std::move(impl)));
 }
 
-int Replay::poll(const MessageHandler& onMessage, const LossHandler& onLoss) { return impl_->r.poll(onMessage, onLoss); }
-void Replay::wait(std::uint32_t maxUs) { impl_->r.sleepUntil(impl_->r.waitUntil(maxUs)); }
-bool Replay::finished() const noexcept { return impl_->r.sub->replayFinished() || !impl_->r.failure.empty(); }
+int Replay::poll(const MessageHandler& onMessage, const LossHandler& onLoss) {
+    Impl& i = *impl_;
+    if (i.speed <= 0) return i.r.poll(onMessage, onLoss);
+    int work = i.deliverDue(onMessage, onLoss);
+    if (i.heldBytes < Impl::kHeldBytes) work += i.r.poll(i.hold, i.holdLoss);
+    return work + i.deliverDue(onMessage, onLoss);
+}
+void Replay::wait(std::uint32_t maxUs) {
+    Impl& i = *impl_;
+    std::uint64_t until = i.r.waitUntil(maxUs);
+    if (i.speed > 0 && !i.held.empty()) {
+        const std::uint64_t now = monoNs();
+        until = std::min(until, i.dueNs(i.held.front(), now));
+        if (i.heldBytes >= Impl::kHeldBytes) {  // nothing will be read: sleep until the front is due
+            if (until > now) std::this_thread::sleep_for(std::chrono::nanoseconds(until - now));
+            return;
+        }
+    }
+    i.r.sleepUntil(until);
+}
+bool Replay::finished() const noexcept {
+    return impl_->held.empty() && (impl_->r.sub->replayFinished() || !impl_->r.failure.empty());
+}
 const std::string& Replay::failure() const noexcept { return impl_->r.failure; }
 std::uint64_t Replay::nextOffset() const noexcept { return impl_->r.sub->nextOffset().get(); }
 

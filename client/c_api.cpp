@@ -272,6 +272,18 @@ void seqcast_publisher_abort(seqcast_publisher* p) {
     if (p != nullptr) p->p->abort();
 }
 
+void seqcast_publisher_wait(seqcast_publisher* p, uint32_t maxUs) {
+    if (p != nullptr) p->p->wait(maxUs);
+}
+
+void seqcast_subscriber_wait(seqcast_subscriber* s, uint32_t maxUs) {
+    if (s != nullptr) s->s->wait(maxUs);
+}
+
+void seqcast_replay_wait(seqcast_replay* r, uint32_t maxUs) {
+    if (r != nullptr) r->r->wait(maxUs);
+}
+
 int seqcast_publisher_do_work(seqcast_publisher* p) {
     if (p == nullptr) return setError(SEQCAST_ERR_ARGUMENT, "", "NULL publisher");
     return p->p->doWork();
@@ -366,6 +378,7 @@ seqcast_status seqcast_replay_create(const seqcast_replay_options* o, seqcast_re
         r.to = o->to;
         r.earliest = o->earliest != 0;
         r.network = network(o->network);
+        r.speed = o->speed;
         auto h = std::make_unique<seqcast_replay>();
         h->r = seqcast::Replay::create(r);
         *out = h.release();

@@ -113,6 +113,8 @@ seqcast_status seqcast_publisher_start_thread(seqcast_publisher* publisher, cons
 void seqcast_publisher_stop_thread(seqcast_publisher* publisher); /* joins it; close does too */
 /* Sends, resends, takes confirmations (on_confirm runs here). Work done (0: idle), or < 0. */
 int seqcast_publisher_do_work(seqcast_publisher* publisher);
+/* Sleeps until a datagram arrives for it or max_us passed (see seqcast.hpp: wait). */
+void seqcast_publisher_wait(seqcast_publisher* publisher, uint32_t max_us);
 uint32_t seqcast_publisher_id(const seqcast_publisher* publisher);
 uint64_t seqcast_publisher_unconfirmed(const seqcast_publisher* publisher);
 const char* seqcast_publisher_fatal_error(const seqcast_publisher* publisher); /* "" when none */
@@ -166,6 +168,8 @@ void seqcast_subscriber_close(seqcast_subscriber* subscriber);
  * Work done (0: idle), or < 0. */
 int seqcast_subscriber_poll(seqcast_subscriber* subscriber, seqcast_message_fn on_message, seqcast_loss_fn on_loss,
                             void* user);
+/* Sleeps until a datagram arrives for it, one of its timers is due, or max_us passed. */
+void seqcast_subscriber_wait(seqcast_subscriber* subscriber, uint32_t max_us);
 /* Opt in: the subscriber's own thread polls it into these callbacks (on_loss may be NULL). */
 seqcast_status seqcast_subscriber_start_thread(seqcast_subscriber* subscriber, seqcast_message_fn on_message,
                                                seqcast_loss_fn on_loss, void* user, const seqcast_thread_options* options);
@@ -183,6 +187,7 @@ typedef struct seqcast_replay_options {
     uint64_t to;      /* exclusive; UINT64_MAX: up to the archiver's head */
     int32_t earliest; /* start at the earliest retained offset if `from` is older */
     seqcast_network_options network;
+    double speed;     /* 0: as fast as taken; > 0: paced as published, times speed */
 } seqcast_replay_options;
 
 typedef struct seqcast_replay seqcast_replay;
@@ -191,6 +196,7 @@ void seqcast_replay_options_init(seqcast_replay_options* options);
 seqcast_status seqcast_replay_create(const seqcast_replay_options* options, seqcast_replay** out);
 void seqcast_replay_close(seqcast_replay* replay);
 int seqcast_replay_poll(seqcast_replay* replay, seqcast_message_fn on_message, seqcast_loss_fn on_loss, void* user);
+void seqcast_replay_wait(seqcast_replay* replay, uint32_t max_us); /* as seqcast_subscriber_wait */
 int seqcast_replay_finished(const seqcast_replay* replay);
 const char* seqcast_replay_failure(const seqcast_replay* replay); /* "" when none */
 uint64_t seqcast_replay_next_offset(const seqcast_replay* replay);

@@ -236,11 +236,14 @@ struct ReplayOptions {
     std::uint64_t from = 0;
     std::uint64_t to = ~std::uint64_t{0};  // exclusive; the default: up to the archiver's head
     bool earliest = false;                 // start at the earliest retained offset if `from` is older
+    // 0: as fast as the client takes them. > 0: paced as they were published (their publishers'
+    // timestamps; never backwards) at `speed` times that pace: 1 the original, 10 ten times faster.
+    double speed = 0;
     NetworkOptions network;
 };
 
 // Offsets [from, to) from an archiver to a handler, as fast as the client takes them (flow
-// controlled by the archiver's window).
+// controlled by the archiver's window) or paced (ReplayOptions::speed).
 class Replay {
 public:
     static std::unique_ptr<Replay> create(const ReplayOptions& options);

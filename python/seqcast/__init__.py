@@ -83,7 +83,7 @@ class _SubOptions(ctypes.Structure):
 
 class _ReplayOptions(ctypes.Structure):
     _fields_ = [("size", _u32), ("stream", _u32), ("archiver", _cstr), ("from_", _u64), ("to", _u64),
-                ("earliest", _i32), ("network", _Network)]
+                ("earliest", _i32), ("network", _Network), ("speed", ctypes.c_double)]
 
 
 class _Confirmation(ctypes.Structure):
@@ -117,6 +117,7 @@ _pub_create = _sig("seqcast_publisher_create", ctypes.c_int, ctypes.POINTER(_Pub
 _pub_close = _sig("seqcast_publisher_close", None, _vp)
 _pub_offer = _sig("seqcast_publisher_offer", ctypes.c_int, _vp, ctypes.c_char_p, ctypes.c_size_t)
 _pub_work = _sig("seqcast_publisher_do_work", ctypes.c_int, _vp)
+_pub_wait = _sig("seqcast_publisher_wait", None, _vp, _u32)
 _pub_id = _sig("seqcast_publisher_id", _u32, _vp)
 _pub_unconfirmed = _sig("seqcast_publisher_unconfirmed", _u64, _vp)
 _pub_fatal = _sig("seqcast_publisher_fatal_error", _cstr, _vp)
@@ -124,6 +125,7 @@ _sub_init = _sig("seqcast_subscriber_options_init", None, ctypes.POINTER(_SubOpt
 _sub_create = _sig("seqcast_subscriber_create", ctypes.c_int, ctypes.POINTER(_SubOptions), ctypes.POINTER(_vp))
 _sub_close = _sig("seqcast_subscriber_close", None, _vp)
 _sub_poll = _sig("seqcast_subscriber_poll", ctypes.c_int, _vp, _MESSAGE_FN, _LOSS_FN, _vp)
+_sub_wait = _sig("seqcast_subscriber_wait", None, _vp, _u32)
 _sub_eos = _sig("seqcast_subscriber_end_of_stream", ctypes.c_int, _vp)
 _sub_started = _sig("seqcast_subscriber_started", ctypes.c_int, _vp)
 _sub_next = _sig("seqcast_subscriber_next_offset", _u64, _vp)
@@ -132,6 +134,7 @@ _rep_init = _sig("seqcast_replay_options_init", None, ctypes.POINTER(_ReplayOpti
 _rep_create = _sig("seqcast_replay_create", ctypes.c_int, ctypes.POINTER(_ReplayOptions), ctypes.POINTER(_vp))
 _rep_close = _sig("seqcast_replay_close", None, _vp)
 _rep_poll = _sig("seqcast_replay_poll", ctypes.c_int, _vp, _MESSAGE_FN, _LOSS_FN, _vp)
+_rep_wait = _sig("seqcast_replay_wait", None, _vp, _u32)
 _rep_finished = _sig("seqcast_replay_finished", ctypes.c_int, _vp)
 _rep_failure = _sig("seqcast_replay_failure", _cstr, _vp)
 _rep_next = _sig("seqcast_replay_next_offset", _u64, _vp)
@@ -219,6 +222,10 @@ class Publisher:
         if self._errors:
             raise self._errors.pop(0)
         return n
+
+    def wait(self, max_us=1000):
+        """Sleeps until a datagram arrives for this publisher or max_us passed."""
+        _pub_wait(self._h, max_us)
 
     def publish(self, data, timeout=10.0):
         """Offers, driving do_work() while back-pressured; raises on TOO_LARGE, NOT_CONNECTED or timeout."""
@@ -315,6 +322,10 @@ class _Receiver:
             raise self._errors.pop(0)
         return n
 
+    def wait(self, max_us=1000):
+        """Sleeps until a datagram arrives, a timer (or, paced, the next message) is due, or max_us passed."""
+        self._wait(self._h, max_us)
+
     def pending(self):
         out, self._batch = self._batch, []
         return out
@@ -355,6 +366,7 @@ class Subscriber(_Receiver):
         self._setup_callbacks()
         self._idle_timeout = idle_timeout
         self._poll = _sub_poll
+        self._wait = _sub_wait
         h = _vp()
         if _sub_create(ctypes.byref(opts), ctypes.byref(h)) != 0:
             _raise()
@@ -394,8 +406,8 @@ class Subscriber(_Receiver):
 
 
 class Replay(_Receiver):
-    """Offsets [from, to) from an archiver. Keyword options: stream, archiver, from, to, earliest
-    and the network ones."""
+    """Offsets [from, to) from an archiver. Keyword options: stream, archiver, from, to, earliest,
+    speed (0: as fast as taken; > 0: paced as published, times speed) and the network ones."""
 
     _close = staticmethod(_rep_close)
 
@@ -405,6 +417,7 @@ class Replay(_Receiver):
         self._keep = _apply(opts, options, {f for f, _ in _ReplayOptions._fields_} | {"from"})
         self._setup_callbacks()
         self._poll = _rep_poll
+        self._wait = _rep_wait
         h = _vp()
         if _rep_create(ctypes.byref(opts), ctypes.byref(h)) != 0:
             _raise()

@@ -6,6 +6,7 @@ included, and a replay from the archiver (a list, and a NumPy array) must carry 
 Environment (set by tests/client/python_api.sh): SEQCAST_BIN, SEQCAST_LIBRARY, PYTHONPATH."""
 
 import json
+import itertools
 import os
 import random
 import signal
@@ -166,12 +167,44 @@ def test_replay_into_a_list_and_a_numpy_array(stream):
     assert msgs is not None and len(msgs) == N
     assert msgs.losses == []
     assert digest_of(msgs) == stream["digest"]
+    stream["replayed"] = msgs
     np = pytest.importorskip("numpy", reason="python3-numpy is not installed: the NumPy form is not tested")
     arr = seqcast.replay_numpy(stream["archiver"], 0, 1000)
     assert arr.shape == (1000,)
     assert list(arr["offset"][:3]) == [0, 1, 2]
     assert arr["payload"][5] == msgs[5].payload
     assert np.all(np.diff(arr["offset"].astype("i8")) == 1)
+
+
+def test_paced_replay_keeps_the_published_pace(stream):
+    if "replayed" not in stream:
+        pytest.skip("needs the replay of the previous test")
+    with pytest.raises(seqcast.SetupError) as e:
+        seqcast.Replay(archiver=stream["archiver"], **{"from": 0, "to": 10}, speed=-1)
+    assert e.value.field == "speed"
+    msgs = stream["replayed"]
+    ts = [m.publish_ts_ns for m in msgs]
+    # A range the publisher took at least 0.3 s to publish (or the whole stream).
+    k = next((i for i in range(len(ts)) if ts[i] - ts[0] >= 300_000_000), len(ts) - 1) + 1
+    for speed in (1.0, 4.0):
+        r = seqcast.Replay(archiver=stream["archiver"], **{"from": 0, "to": k}, speed=speed)
+        got, at = [], []
+        start = time.monotonic()
+        deadline = start + 120
+        while not r.finished:
+            assert time.monotonic() < deadline, f"paced replay at {speed}x not finished"
+            r.poll(lambda m: (got.append(m), at.append(time.monotonic())))
+            r.wait(1000)
+        assert r.failure == ""
+        r.close()
+        assert [m.payload for m in got] == [m.payload for m in msgs[:k]]
+        # Never early: each message no sooner than its publish-time distance from the first,
+        # divided by the speed (2 ms of slack for the clock reads). Late is allowed (a busy machine).
+        run_max = list(itertools.accumulate(ts[:k], max))
+        early = [i for i in range(k) if (at[i] - at[0]) * 1e9 < (run_max[i] - ts[0]) / speed - 2e6]
+        assert early == [], f"{len(early)} messages delivered early at {speed}x, first {early[:3]}"
+        span = (run_max[-1] - ts[0]) / 1e9
+        assert at[-1] - at[0] >= span / speed * 0.99, (at[-1] - at[0], span, speed)
 
 
 def drain(sub):
