@@ -160,7 +160,7 @@ fuzz_target fuzz_sequencer "${SEQCAST_FUZZ_SEQUENCER_SECONDS:-$tsecs}" 4096 \
     "$root/sequencer/sequencer.cpp" "$root/sequencer/state_file.cpp" "$root/recovery/retransmit_ring.cpp" \
     "$root/transport/memory_transport.cpp" "$root/transport/address.cpp" -- -lisal
 fuzz_target fuzz_archiver "${SEQCAST_FUZZ_ARCHIVER_SECONDS:-$tsecs}" 4096 \
-    "$root/recovery/archiver.cpp" "$root/recovery/archive_log.cpp" "$root/recovery/subscriber.cpp" \
+    "$root/recovery/archiver.cpp" "$root/recovery/backlog.cpp" "$root/recovery/archive_log.cpp" "$root/recovery/subscriber.cpp" \
     "$root/recovery/gap_tracker.cpp" "$root/recovery/reorder_buffer.cpp" "$root/recovery/commit_file.cpp" "$root/transport/file_io.cpp" \
     "$root/transport/memory_transport.cpp" "$root/transport/address.cpp" -- -lisal
 if [[ -e /usr/include/boost/program_options.hpp ]]; then
