@@ -16,13 +16,14 @@
 #include <optional>
 #include <thread>
 
+#include "client/commit_file.h"
+#include "client/publisher.h"
+#include "client/subscriber.h"
 #include "fabric/clock.h"
 #include "fabric/counters.h"
-#include "recovery/commit_file.h"
-#include "recovery/subscriber.h"
-#include "sequencer/publisher.h"
+#include "fabric/idle.h"
+#include "fabric/shm_counters.h"
 #include "transport/open_transport.h"
-#include "transport/shm_counters.h"
 
 namespace seqcast {
 
@@ -62,16 +63,16 @@ std::unique_ptr<transport::Transport> open(const transport::UdpConfig& cfg, cons
 }
 
 // Sleeps until one of `fds` is readable or `untilNs` (monotonic) has come.
-void waitOn(std::initializer_list<int> fds, std::uint64_t untilNs) {
-    const std::uint64_t now = monoNs();
-    if (untilNs <= now) return;
-    const std::uint64_t ns = untilNs - now;
-    pollfd p[2];
-    nfds_t n = 0;
-    for (int fd : fds)
-        if (fd >= 0 && n < 2) p[n++] = pollfd{fd, POLLIN, 0};
-    const timespec ts{static_cast<time_t>(ns / 1'000'000'000ull), static_cast<long>(ns % 1'000'000'000ull)};
-    ::ppoll(p, n, &ts, nullptr);
+void waitOn(std::initializer_list<int> fds, std::uint64_t untilNs) { waitReadable(std::span<const int>(fds.begin(), fds.size()), untilNs); }
+
+IdleMode idleMode(IdleStrategy s) noexcept {
+    switch (s) {
+        case IdleStrategy::BusySpin: return IdleMode::BusySpin;
+        case IdleStrategy::Yield: return IdleMode::Yield;
+        case IdleStrategy::Block: return IdleMode::Block;
+        case IdleStrategy::Backoff: break;
+    }
+    return IdleMode::Backoff;
 }
 
 // An object's own thread (startThread): it runs `pass` until stopped, idling as the options say
@@ -81,19 +82,18 @@ class Driver {
 public:
     ~Driver() { stop(); }
 
-    // IdleStrategy::Block: `until(maxUs)` (with the lock held) says until when to sleep at most,
-    // `sleep(untilNs)` (without it) sleeps on the object's sockets.
-    using Until = std::function<std::uint64_t(std::uint32_t)>;
-    using Sleep = std::function<void(std::uint64_t)>;
-    void start(const ThreadOptions& o, const char* name, std::function<int()> pass, Until until, Sleep sleep) {
+    // IdleStrategy::Block: `until()` (with the lock held) says until when to sleep at most (the
+    // object's next timer); the thread sleeps on `fds`, the object's sockets, without the lock.
+    using Until = std::function<std::uint64_t()>;
+    void start(const ThreadOptions& o, const char* name, std::function<int()> pass, Until until, std::vector<int> fds) {
         if (t_.joinable()) throw SetupError("thread", "already running");
         if (o.maxSleepUs == 0 || o.maxSleepUs > 1'000'000) throw SetupError("maxSleepUs", "must be 1..1000000");
         const unsigned cpus = std::thread::hardware_concurrency();
         if (o.cpu < -1 || (o.cpu >= 0 && cpus != 0 && static_cast<unsigned>(o.cpu) >= cpus))
             throw SetupError("cpu", "must be -1 or a CPU of this machine (0.." + std::to_string(cpus == 0 ? 0 : cpus - 1) + ")");
         stop_.store(false, std::memory_order_relaxed);
-        t_ = std::thread([this, o, pass = std::move(pass), until = std::move(until), sleep = std::move(sleep)] {
-            run(o, pass, until, sleep);
+        t_ = std::thread([this, o, pass = std::move(pass), until = std::move(until), fds = std::move(fds)]() mutable {
+            run(o, pass, until, Idler(idleMode(o.idle), std::move(fds), o.maxSleepUs * 1000ull));
         });
         ::pthread_setname_np(t_.native_handle(), name);
         if (o.cpu >= 0) {
@@ -120,37 +120,16 @@ public:
     }
 
 private:
-    void run(const ThreadOptions& o, const std::function<int()>& pass, const Until& until, const Sleep& sleep) {
-        unsigned idle = 0;
+    void run(const ThreadOptions& o, const std::function<int()>& pass, const Until& until, Idler idler) {
         while (!stop_.load(std::memory_order_relaxed)) {
             int work;
             std::uint64_t wakeNs = 0;
             {
                 std::lock_guard<std::recursive_mutex> g(mu_);
                 work = pass();
-                if (work == 0 && o.idle == IdleStrategy::Block) wakeNs = until(o.maxSleepUs);
+                if (work == 0 && o.idle == IdleStrategy::Block) wakeNs = until();
             }
-            if (work > 0) {
-                idle = 0;
-                continue;
-            }
-            switch (o.idle) {
-                case IdleStrategy::BusySpin: break;
-                case IdleStrategy::Yield: ::sched_yield(); break;
-                case IdleStrategy::Block: sleep(wakeNs); break;
-                case IdleStrategy::Backoff:
-                    if (idle < 100) {
-                        __builtin_ia32_pause();
-                    } else if (idle < 110) {
-                        ::sched_yield();
-                    } else {
-                        const unsigned shift = std::min(idle - 110, 20u);
-                        const std::uint64_t us = std::min<std::uint64_t>(1ull << shift, o.maxSleepUs);
-                        std::this_thread::sleep_for(std::chrono::microseconds(us));
-                    }
-                    ++idle;
-                    break;
-            }
+            idler.idle(work, wakeNs);
         }
     }
 
@@ -165,9 +144,9 @@ private:
 // Publisher
 
 struct Publisher::Impl {
-    std::unique_ptr<transport::ShmCounters> shm;
+    std::unique_ptr<ShmCounters> shm;
     std::unique_ptr<transport::Transport> socket;
-    std::unique_ptr<sequencer::Publisher> pub;
+    std::unique_ptr<client::Publisher> pub;
     ConfirmHandler onConfirm;
     Driver driver;  // last: its thread stops before the rest is destroyed
 };
@@ -176,7 +155,7 @@ Publisher::Publisher(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Publisher::~Publisher() = default;
 
 std::unique_ptr<Publisher> Publisher::create(const PublisherOptions& o, ConfirmHandler onConfirm) {
-    sequencer::PublisherConfig cfg;
+    client::PublisherConfig cfg;
     cfg.stream = StreamId{o.stream};
     cfg.id = PublisherId{o.id};
     cfg.sequencer = endpointOf("sequencer", o.sequencer);
@@ -195,32 +174,32 @@ std::unique_ptr<Publisher> Publisher::create(const PublisherOptions& o, ConfirmH
 
     auto impl = std::make_unique<Impl>();
     impl->onConfirm = std::move(onConfirm);
-    impl->shm = transport::ShmCounters::create("pub", o.stream);
+    impl->shm = ShmCounters::create("pub", o.stream);
     auto udp = socketsFrom(o.network);
     udp.bind = endpointOf("bind", o.bind, true);
     udp.maxDatagram = 2048;
     udp.counters = &impl->shm->counters();
     impl->socket = open(udp, "bind");
     Impl* raw = impl.get();
-    sequencer::Publisher::ConfirmHandler onEngineConfirm;  // none without a handler: no call per confirmation
+    client::Publisher::ConfirmHandler onEngineConfirm;  // none without a handler: no call per confirmation
     if (impl->onConfirm)
-        onEngineConfirm = [raw](const sequencer::Confirmation& c) {
+        onEngineConfirm = [raw](const client::Confirmation& c) {
             const bool known = c.offset.get() != wire::kOffsetOpen;
             raw->onConfirm(Confirmation{c.pubSeq.get(), known ? c.offset.get() : 0, known, c.latencyNs});
         };
-    auto p = sequencer::Publisher::create(cfg, *impl->socket, impl->shm->counters(), std::move(onEngineConfirm));
+    auto p = client::Publisher::create(cfg, *impl->socket, impl->shm->counters(), std::move(onEngineConfirm));
     if (!p) throw SetupError("journal", p.error().message());
     impl->pub = std::move(*p);
     return std::unique_ptr<Publisher>(new Publisher(std::move(impl)));
 }
 
 namespace {
-OfferResult resultOf(sequencer::Publisher::Offer r) {
+OfferResult resultOf(client::Publisher::Offer r) {
     switch (r) {
-        case sequencer::Publisher::Offer::Accepted: return OfferResult::Accepted;
-        case sequencer::Publisher::Offer::BackPressured: return OfferResult::BackPressured;
-        case sequencer::Publisher::Offer::TooLarge: return OfferResult::TooLarge;
-        case sequencer::Publisher::Offer::ClaimOpen: return OfferResult::ClaimOpen;
+        case client::Publisher::Offer::Accepted: return OfferResult::Accepted;
+        case client::Publisher::Offer::BackPressured: return OfferResult::BackPressured;
+        case client::Publisher::Offer::TooLarge: return OfferResult::TooLarge;
+        case client::Publisher::Offer::ClaimOpen: return OfferResult::ClaimOpen;
     }
     return OfferResult::TooLarge;
 }
@@ -269,11 +248,11 @@ const std::string& Publisher::fatalError() const noexcept {
 }
 
 void Publisher::startThread(const ThreadOptions& options) {
-    sequencer::Publisher* p = impl_->pub.get();
+    client::Publisher* p = impl_->pub.get();
     Impl* i = impl_.get();
     impl_->driver.start(
-        options, "seqcast-pub", [p] { return p->doWork(monoNs()); }, [](std::uint32_t us) { return monoNs() + us * 1000ull; },
-        [i](std::uint64_t untilNs) { waitOn({i->socket->waitFd()}, untilNs); });
+        options, "seqcast-pub", [p] { return p->doWork(monoNs()); }, [] { return ~std::uint64_t{0}; },
+        std::vector<int>{i->socket->waitFd()});
 }
 void Publisher::stopThread() { impl_->driver.stop(); }
 bool Publisher::threadRunning() const noexcept { return impl_->driver.running(); }
@@ -284,24 +263,24 @@ bool Publisher::threadRunning() const noexcept { return impl_->driver.running();
 namespace {
 
 struct Receiver {
-    std::unique_ptr<transport::ShmCounters> shm;
+    std::unique_ptr<ShmCounters> shm;
     std::unique_ptr<transport::Transport> data;
     std::unique_ptr<transport::Transport> control;
-    std::optional<recovery::CommitFile> commit;
-    std::optional<recovery::Subscriber> sub;
+    std::optional<client::CommitFile> commit;
+    std::optional<client::Subscriber> sub;
     const MessageHandler* onMessage = nullptr;  // the handlers of the poll() in progress
     const LossHandler* onLoss = nullptr;
     std::string failure;
     bool replayEnded = false;
 
-    void build(const recovery::SubscriberConfig& cfg, transport::UdpConfig dataUdp, transport::UdpConfig ctlUdp,
+    void build(const client::SubscriberConfig& cfg, transport::UdpConfig dataUdp, transport::UdpConfig ctlUdp,
                const char* role, bool ownData) {
-        shm = transport::ShmCounters::create(role, cfg.stream.get());
+        shm = ShmCounters::create(role, cfg.stream.get());
         dataUdp.counters = ctlUdp.counters = &shm->counters();
         if (ownData) data = open(dataUdp, "group");
         control = open(ctlUdp, "network.interface");
-        recovery::SubscriberHandlers h;
-        h.onMessage = [this](const recovery::Delivery& d) {
+        client::SubscriberHandlers h;
+        h.onMessage = [this](const client::Delivery& d) {
             if (onMessage == nullptr || !*onMessage) return;
             (*onMessage)(Message{d.offset.get(), d.publisher.get(), d.pubSeq.get(), d.publishTsNs, d.sequencedTsNs,
                                  d.epoch.get(), d.repaired, d.payload});
@@ -328,6 +307,7 @@ struct Receiver {
     // the sleep is without it.
     std::uint64_t waitUntil(std::uint32_t maxUs) const { return std::min<std::uint64_t>(monoNs() + maxUs * 1000ull, sub->nextTimerNs()); }
     void sleepUntil(std::uint64_t untilNs) const { waitOn({data ? data->waitFd() : -1, control->waitFd()}, untilNs); }
+    std::vector<int> fds() const { return {data ? data->waitFd() : -1, control->waitFd()}; }
 
     int poll(const MessageHandler& m, const LossHandler& l) {
         onMessage = &m;
@@ -352,16 +332,16 @@ Subscriber::Subscriber(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Subscriber::~Subscriber() = default;
 
 std::unique_ptr<Subscriber> Subscriber::create(const SubscriberOptions& o) {
-    recovery::SubscriberConfig cfg;
+    client::SubscriberConfig cfg;
     cfg.stream = StreamId{o.stream};
     const auto group = endpointOf("group", o.group);
     if (!group.multicast()) throw SetupError("group", group.str() + " is not a multicast address (224.0.0.0/4)");
     if (!o.sequencer.empty()) cfg.sequencer = endpointOf("sequencer", o.sequencer);
     if (!o.archiver.empty()) cfg.archiver = endpointOf("archiver", o.archiver);
-    auto start = recovery::parseStartPosition(o.start);
+    auto start = client::parseStartPosition(o.start);
     if (!start) throw SetupError("start", start.error().message());
     cfg.start = *start;
-    cfg.mode = o.delivery == Delivery::AtMostOnce ? recovery::DeliveryMode::AtMostOnce : recovery::DeliveryMode::AtLeastOnce;
+    cfg.mode = o.delivery == Delivery::AtMostOnce ? client::DeliveryMode::AtMostOnce : client::DeliveryMode::AtLeastOnce;
     if (o.reorderBytes < (64u << 10)) throw SetupError("reorderBytes", "must be at least 64 KiB");
     cfg.reorderBytes = o.reorderBytes;
     if (o.maxMessage == 0 || o.maxMessage > (1u << 30)) throw SetupError("maxMessage", "must be 1..1073741824 bytes");
@@ -375,7 +355,7 @@ std::unique_ptr<Subscriber> Subscriber::create(const SubscriberOptions& o) {
     auto impl = std::make_unique<Impl>();
     if (o.delivery == Delivery::ExactlyOnce) {
         if (o.commitFile.empty()) throw SetupError("commitFile", "Delivery::ExactlyOnce needs a commit file");
-        auto cf = recovery::CommitFile::open(o.commitFile, o.stream);
+        auto cf = client::CommitFile::open(o.commitFile, o.stream);
         if (!cf) throw SetupError("commitFile", cf.error().message());
         impl->r.commit.emplace(std::move(*cf));
         cfg.commit = &*impl->r.commit;
@@ -428,7 +408,7 @@ void Subscriber::startThread(MessageHandler onMessage, LossHandler onLoss, const
     Impl* i = impl_.get();
     impl_->driver.start(
         options, "seqcast-sub", [i] { return i->r.poll(i->threadOnMessage, i->threadOnLoss); },
-        [i](std::uint32_t us) { return i->r.waitUntil(us); }, [i](std::uint64_t untilNs) { i->r.sleepUntil(untilNs); });
+        [i] { return i->r.sub->nextTimerNs(); }, i->r.fds());
 }
 void Subscriber::stopThread() { impl_->driver.stop(); }
 bool Subscriber::threadRunning() const noexcept { return impl_->driver.running(); }
@@ -491,10 +471,10 @@ Replay::~Replay() = default;
 
 std::unique_ptr<Replay> Replay::create(const ReplayOptions& o) {
     if (o.to <= o.from) throw SetupError("to", "must be above from");
-    recovery::SubscriberConfig cfg;
+    client::SubscriberConfig cfg;
     cfg.stream = StreamId{o.stream};
     cfg.archiver = endpointOf("archiver", o.archiver);
-    cfg.start.kind = o.earliest ? recovery::StartPosition::Kind::Earliest : recovery::StartPosition::Kind::AtOffset;
+    cfg.start.kind = o.earliest ? client::StartPosition::Kind::Earliest : client::StartPosition::Kind::AtOffset;
     cfg.start.offset = Offset{o.from};
     cfg.live = false;
     cfg.replayTo = o.to;
@@ -554,7 +534,7 @@ std::uint64_t Replay::nextOffset() const noexcept { return impl_->r.sub->nextOff
 
 std::vector<ProcessCounters> readCounters() {
     std::vector<ProcessCounters> out;
-    for (const auto& s : transport::readAllCounters()) {
+    for (const auto& s : readAllCounters()) {
         ProcessCounters p{s.pid, s.role, s.stream, s.alive, {}};
         for (std::size_t i = 0; i < kCounterCount && i < s.values.size(); ++i)
             p.values.emplace(std::string(kCounterNames[i]), s.values[i]);

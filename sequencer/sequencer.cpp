@@ -68,7 +68,7 @@ Sequencer::Sequencer(const SequencerConfig& cfg, transport::Transport& control, 
 
 void Sequencer::recover() {
     StateHeader& h = state_.header();
-    ring_ = std::make_unique<recovery::RetransmitRing>(state_.ringRegion(), cfg_.ringBytes, cfg_.mtu,
+    ring_ = std::make_unique<sequencer::RetransmitRing>(state_.ringRegion(), cfg_.ringBytes, cfg_.mtu,
                                                        state_.recovered(), &verifyRingEntry);
     h.epoch += 1;
     h.starts += 1;

@@ -13,7 +13,7 @@
 #include "fabric/counters.h"
 #include "fabric/result.h"
 #include "fabric/wire.h"
-#include "recovery/retransmit_ring.h"
+#include "sequencer/retransmit_ring.h"
 #include "sequencer/state_file.h"
 #include "transport/transport.h"
 
@@ -129,7 +129,7 @@ private:
     transport::Transport& data_;
     Counters& c_;
     StateFile state_;
-    std::unique_ptr<recovery::RetransmitRing> ring_;
+    std::unique_ptr<sequencer::RetransmitRing> ring_;
     Epoch epoch_{0};
     std::uint64_t nextOffset_ = 0;
     std::uint64_t faultRng_ = 0;         // --fault-damage-entry draws (xorshift64*)

@@ -1,6 +1,6 @@
 #include "sequencer/state_file.h"
 
-#include "recovery/retransmit_ring.h"
+#include "sequencer/retransmit_ring.h"
 
 namespace seqcast::sequencer {
 
@@ -14,7 +14,7 @@ std::size_t StateLayout::publishersOffset() const noexcept { return roundPage(si
 std::size_t StateLayout::ringOffset() const noexcept {
     return roundPage(publishersOffset() + std::size_t{maxPublishers} * sizeof(PublisherRecord));
 }
-std::size_t StateLayout::ringRegion() const noexcept { return recovery::RetransmitRing::regionSize(ringBytes, maxDatagram); }
+std::size_t StateLayout::ringRegion() const noexcept { return sequencer::RetransmitRing::regionSize(ringBytes, maxDatagram); }
 std::size_t StateLayout::total() const noexcept { return roundPage(ringOffset() + ringRegion()); }
 
 Result<StateFile> StateFile::open(const std::string& path, StreamId stream, const StateLayout& layout) {

@@ -4,11 +4,11 @@
 #include <cstdio>
 #include <iostream>
 
+#include "archive/archiver.h"
 #include "fabric/clock.h"
-#include "recovery/archiver.h"
+#include "fabric/shm_counters.h"
 #include "tools/commands.h"
 #include "tools/common.h"
-#include "transport/shm_counters.h"
 
 namespace seqcast::tools {
 
@@ -45,7 +45,7 @@ int runArchiver(int argc, char** argv) {
     addFaultOptions(d, "rx");
     po::variables_map vm;
     if (auto rc = parseCommandLine(info, argc, argv, d, vm)) return *rc;
-    recovery::ArchiverConfig cfg;
+    archive::ArchiverConfig cfg;
     transport::UdpConfig dataUdp, subUdp, svcUdp;
     transport::FaultConfig faults;
     std::uint64_t durationS = 0;
@@ -60,7 +60,7 @@ int runArchiver(int argc, char** argv) {
         if (cfg.log.segmentBytes % 4096 != 0) throw UsageError("--segment: must be a multiple of 4096");
         cfg.log.capacity = getSize(vm, "size", 4 * cfg.log.segmentBytes, 1ull << 44);
         if (cfg.log.capacity % cfg.log.segmentBytes != 0) throw UsageError("--size: must be a multiple of --segment");
-        auto dur = recovery::parseDurability(vm["durability"].as<std::string>());
+        auto dur = archive::parseDurability(vm["durability"].as<std::string>());
         if (!dur) throw UsageError("--durability: " + dur.error().message());
         cfg.log.durability = *dur;
         cfg.log.syncIntervalNs = getU64(vm, "sync-ms", 1, 60000) * 1'000'000;
@@ -96,7 +96,7 @@ int runArchiver(int argc, char** argv) {
         return kExitUsage;
     }
     installStopSignals();
-    auto shm = transport::ShmCounters::create("archiver", cfg.sub.stream.get());
+    auto shm = ShmCounters::create("archiver", cfg.sub.stream.get());
     Counters& c = shm->counters();
     dataUdp.counters = subUdp.counters = svcUdp.counters = &c;
     // Each failure is reported as it happens: a later open would only add a confusing second
@@ -141,7 +141,7 @@ int runArchiver(int argc, char** argv) {
             gapOffsetsHeld += count;
         }
     };
-    auto a = recovery::Archiver::create(cfg, **data, **sub, **svc, c, progress);
+    auto a = archive::Archiver::create(cfg, **data, **sub, **svc, c, progress);
     if (tty && lastPct >= 0) std::fprintf(stderr, "\n");
     // Its set-up errors are the log's (the options were checked above).
     if (!a) return setupFailure("archiver", "log", a.error());
@@ -163,7 +163,7 @@ int runArchiver(int argc, char** argv) {
                      "seqcast archiver: warning: recovery stopped at a damaged or torn record; %llu bytes the checkpoint "
                      "counted as written follow it and are dropped (seqcast dump --verify shows where)\n",
                      static_cast<unsigned long long>(log.truncatedBytes()));
-    Idler idler(vm.count("busy-poll") != 0, {(*data)->waitFd(), (*sub)->waitFd(), (*svc)->waitFd()});
+    Idler idler(idleMode(vm.count("busy-poll") != 0), {(*data)->waitFd(), (*sub)->waitFd(), (*svc)->waitFd()});
     const std::uint64_t start = monoNs();
     const std::uint64_t end = durationS ? start + durationS * 1'000'000'000ull : ~std::uint64_t{0};
     int rc = 0;

@@ -476,29 +476,6 @@ void installStopSignals() {
 bool stopRequested() noexcept { return gStop.load(std::memory_order_relaxed); }
 void requestStop() noexcept { gStop.store(true, std::memory_order_relaxed); }
 
-void Idler::idle(int work, std::uint64_t untilNs) {
-    if (work > 0) {
-        idleRounds_ = 0;
-        return;
-    }
-    if (busy_) {
-        __builtin_ia32_pause();
-        return;
-    }
-    // One more look before sleeping: every look is a receive syscall, so keep it to one.
-    if (++idleRounds_ < 2) return;
-    const std::uint64_t now = monoNs();
-    std::uint64_t waitNs = untilNs > now ? untilNs - now : 0;
-    if (waitNs == 0) return;
-    if (waitNs > 5'000'000) waitNs = 5'000'000;  // re-check the stop flag regularly
-    std::vector<pollfd> p;
-    p.reserve(fds_.size());
-    for (int fd : fds_)
-        if (fd >= 0) p.push_back(pollfd{fd, POLLIN, 0});
-    timespec ts{static_cast<time_t>(waitNs / 1'000'000'000ull), static_cast<long>(waitNs % 1'000'000'000ull)};
-    ::ppoll(p.data(), p.size(), &ts, nullptr);
-}
-
 void Json::sep() {
     if (afterKey_) {
         afterKey_ = false;

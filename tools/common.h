@@ -15,6 +15,7 @@
 #include <boost/program_options.hpp>
 
 #include "fabric/histogram.h"
+#include "fabric/idle.h"
 #include "fabric/result.h"
 #include "transport/fault_transport.h"
 #include "transport/udp_transport.h"
@@ -102,18 +103,8 @@ void installStopSignals();
 bool stopRequested() noexcept;
 void requestStop() noexcept;
 
-// Waits for work after an idle doWork(): spins with --busy-poll, else poll()s the descriptors.
-class Idler {
-public:
-    Idler(bool busyPoll, std::vector<int> fds) : busy_(busyPoll), fds_(std::move(fds)) {}
-    // `work` is what the agents just did; `untilNs` the earliest timer (monotonic clock).
-    void idle(int work, std::uint64_t untilNs);
-
-private:
-    bool busy_;
-    std::vector<int> fds_;
-    int idleRounds_ = 0;
-};
+// After an idle doWork(): spin with --busy-poll, else sleep on the descriptors (fabric/idle.h).
+inline IdleMode idleMode(bool busyPoll) noexcept { return busyPoll ? IdleMode::BusySpin : IdleMode::Block; }
 
 // Minimal JSON output.
 class Json {

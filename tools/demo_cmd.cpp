@@ -9,16 +9,16 @@
 #include <thread>
 
 #include "fabric/clock.h"
+#include "fabric/shm_counters.h"
 #include "tools/commands.h"
 #include "tools/common.h"
 #include "tools/process.h"
-#include "transport/shm_counters.h"
 
 namespace seqcast::tools {
 
 namespace {
 
-std::uint64_t counterOf(const std::vector<transport::CounterSnapshot>& all, pid_t pid, Counter c) {
+std::uint64_t counterOf(const std::vector<CounterSnapshot>& all, pid_t pid, Counter c) {
     for (const auto& s : all)
         if (s.pid == static_cast<std::uint64_t>(pid)) return s.values[static_cast<std::size_t>(c)];
     return 0;
@@ -126,7 +126,7 @@ int runDemo(int argc, char** argv) {
     // Subscribers start at `latest`: wait until each has seen the sequencer's heartbeat.
     const std::uint64_t joinBy = monoNs() + 10'000'000'000ull;
     for (;;) {
-        const auto snap = transport::readAllCounters();
+        const auto snap = readAllCounters();
         bool ready = counterOf(snap, seqPid, Counter::HeartbeatsSent) > 0 && counterOf(snap, archPid, Counter::HeartbeatsReceived) > 0;
         for (pid_t s : subs) ready = ready && counterOf(snap, s, Counter::HeartbeatsReceived) > 0;
         if (ready) break;
@@ -160,7 +160,7 @@ int runDemo(int argc, char** argv) {
         const std::uint64_t now = monoNs();
         if (now - lastPrint > 250'000'000 || done) {
             lastPrint = now;
-            const auto snap = transport::readAllCounters();
+            const auto snap = readAllCounters();
             std::uint64_t confirmed = 0, minSub = ~std::uint64_t{0}, gaps = 0;
             for (std::size_t i = 0; i < pubs.size(); ++i) {
                 // A publisher that has exited took its counters file along: keep its last figure.

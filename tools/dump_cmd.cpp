@@ -8,8 +8,8 @@
 #include <iostream>
 #include <map>
 
+#include "archive/archive_log.h"
 #include "fabric/wire.h"
-#include "recovery/archive_log.h"
 #include "tools/commands.h"
 #include "tools/common.h"
 
@@ -47,7 +47,7 @@ int runDump(int argc, char** argv) {
         std::cerr << "seqcast dump: --log: cannot open " << path << ": " << std::strerror(errno) << "\n";
         return kExitUsage;
     }
-    recovery::LogHeader h{};
+    archive::LogHeader h{};
     if (::pread(fd, &h, sizeof h, 0) != static_cast<ssize_t>(sizeof h) || h.magic != 0x31474F4C51455153ull ||
         h.segmentBytes == 0 || h.capacity % h.segmentBytes != 0) {
         std::cerr << "seqcast dump: --log: " << path << " is not a seqcast v1 archive log\n";
@@ -69,10 +69,10 @@ int runDump(int argc, char** argv) {
     while (!stop && pos - scanStart < C + S) {
         const std::uint64_t segEnd = (pos / S + 1) * S;
         const std::uint64_t want = segEnd - pos;
-        const ssize_t r = ::pread(fd, chunk.data(), want, static_cast<off_t>(recovery::kLogHeaderBytes + pos % C));
+        const ssize_t r = ::pread(fd, chunk.data(), want, static_cast<off_t>(archive::kLogHeaderBytes + pos % C));
         if (r <= 0) break;
-        const auto res = recovery::parseChunk(
-            std::span<const std::byte>(chunk.data(), static_cast<std::size_t>(r)), pos, S, 65536, [&](const recovery::LogRecordView& rec) {
+        const auto res = archive::parseChunk(
+            std::span<const std::byte>(chunk.data(), static_cast<std::size_t>(r)), pos, S, 65536, [&](const archive::LogRecordView& rec) {
                 if (rec.gap) {
                     if (started && rec.first.get() != expect) {
                         if (firstProblem.empty())
@@ -122,13 +122,13 @@ int runDump(int argc, char** argv) {
                 return true;
             });
         switch (res.stop) {
-            case recovery::ChunkStop::End:
+            case archive::ChunkStop::End:
                 // A record that ends exactly at the segment's end also ends the chunk: go on
                 // there. Only a chunk with nothing more to parse is the end of the log.
                 if (res.nextPos == pos || static_cast<std::uint64_t>(r) < want) stop = true;
                 pos = res.nextPos;
                 break;
-            case recovery::ChunkStop::SegmentEnd:
+            case archive::ChunkStop::SegmentEnd:
                 pos = res.nextPos;
                 break;
             default:
@@ -139,7 +139,7 @@ int runDump(int argc, char** argv) {
                 }
                 // Where the writer stopped, stale bytes of an earlier lap follow: that is the tail.
                 // Before the checkpointed write position, a bad record is damage.
-                if (res.stop == recovery::ChunkStop::Corrupt || (res.nextPos < h.writePos && res.stop == recovery::ChunkStop::Stale)) {
+                if (res.stop == archive::ChunkStop::Corrupt || (res.nextPos < h.writePos && res.stop == archive::ChunkStop::Stale)) {
                     if (res.nextPos < h.writePos) {
                         ++problems;
                         if (firstProblem.empty())

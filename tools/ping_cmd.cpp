@@ -7,9 +7,9 @@
 #include <sstream>
 
 #include "fabric/clock.h"
+#include "perf/pipeline.h"
 #include "tools/commands.h"
 #include "tools/common.h"
-#include "tools/pipeline.h"
 #include "tools/plot.h"
 
 namespace seqcast::tools {

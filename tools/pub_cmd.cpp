@@ -8,12 +8,12 @@
 #include <iostream>
 #include <string>
 
+#include "client/publisher.h"
 #include "fabric/clock.h"
 #include "fabric/histogram.h"
-#include "sequencer/publisher.h"
+#include "fabric/shm_counters.h"
 #include "tools/commands.h"
 #include "tools/common.h"
-#include "transport/shm_counters.h"
 
 namespace seqcast::tools {
 
@@ -58,7 +58,7 @@ int runPub(int argc, char** argv) {
     po::variables_map vm;
     if (auto rc = parseCommandLine(info, argc, argv, d, vm)) return *rc;
 
-    sequencer::PublisherConfig cfg;
+    client::PublisherConfig cfg;
     transport::UdpConfig udp;
     transport::FaultConfig faults;
     SizeSpec sizes;
@@ -106,14 +106,14 @@ int runPub(int argc, char** argv) {
         lines = &file;
     }
     installStopSignals();
-    auto shm = transport::ShmCounters::create("pub", cfg.stream.get());
+    auto shm = ShmCounters::create("pub", cfg.stream.get());
     Counters& c = shm->counters();
     udp.counters = &c;
     auto t = openTransport(udp, faults, "publisher socket " + udp.bind.str());
     if (!t) return setupFailure("pub", "bind", t.error());
     Histogram confirmLat;
     std::uint64_t confirmed = 0, firstOffset = ~std::uint64_t{0}, lastOffset = 0;
-    auto p = sequencer::Publisher::create(cfg, **t, c, [&](const sequencer::Confirmation& k) {
+    auto p = client::Publisher::create(cfg, **t, c, [&](const client::Confirmation& k) {
         ++confirmed;
         confirmLat.record(k.latencyNs);
         if (k.offset.get() != wire::kOffsetOpen) {
@@ -128,7 +128,7 @@ int runPub(int argc, char** argv) {
         std::fprintf(stderr, "seqcast pub: journal: publisher %u resumes at pub_seq %llu, resending %llu unconfirmed\n",
                      pub.id().get(), static_cast<unsigned long long>(pub.nextPubSeq().get()),
                      static_cast<unsigned long long>(pub.recoveredMessages()));
-    Idler idler(vm.count("busy-poll") != 0, {(*t)->waitFd()});
+    Idler idler(idleMode(vm.count("busy-poll") != 0), {(*t)->waitFd()});
     Rng rng(seed ^ pub.id().get());
     std::vector<std::byte> msg;
     std::string line;
@@ -164,8 +164,8 @@ int runPub(int argc, char** argv) {
                     msg.assign(reinterpret_cast<const std::byte*>(line.data()), reinterpret_cast<const std::byte*>(line.data()) + line.size());
                 }
                 const auto r = pub.offer(msg, wallNs());
-                if (r == sequencer::Publisher::Offer::BackPressured) break;
-                if (r == sequencer::Publisher::Offer::TooLarge) {
+                if (r == client::Publisher::Offer::BackPressured) break;
+                if (r == client::Publisher::Offer::TooLarge) {
                     std::fprintf(stderr, "seqcast pub: message of %zu bytes is larger than --max-message; skipped\n", msg.size());
                     c.add(Counter::DropTooLarge);
                 }

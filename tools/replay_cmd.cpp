@@ -2,12 +2,12 @@
 #include <cstdio>
 #include <iostream>
 
+#include "client/subscriber.h"
 #include "fabric/clock.h"
-#include "recovery/subscriber.h"
+#include "fabric/shm_counters.h"
 #include "tools/commands.h"
 #include "tools/common.h"
 #include "tools/sink.h"
-#include "transport/shm_counters.h"
 
 namespace seqcast::tools {
 
@@ -33,19 +33,19 @@ int runReplay(int argc, char** argv) {
     addAuthOptions(d);
     po::variables_map vm;
     if (auto rc = parseCommandLine(info, argc, argv, d, vm)) return *rc;
-    recovery::SubscriberConfig cfg;
+    client::SubscriberConfig cfg;
     transport::UdpConfig udp;
     std::uint64_t timeoutS = 30;
     bool wait = false;
     try {
         cfg.stream = StreamId{static_cast<std::uint32_t>(getU64(vm, "stream", 1, 0xFFFFFFFFu))};
         cfg.archiver = getEndpoint(vm, "archiver");
-        auto from = recovery::parseStartPosition(vm["from"].as<std::string>());
-        if (!from || from->kind == recovery::StartPosition::Kind::Latest) throw UsageError("--from: an offset or earliest");
+        auto from = client::parseStartPosition(vm["from"].as<std::string>());
+        if (!from || from->kind == client::StartPosition::Kind::Latest) throw UsageError("--from: an offset or earliest");
         cfg.start = *from;
         if (!vm.count("to")) throw UsageError("--to: required (the end of the range, exclusive)");
         cfg.replayTo = getU64(vm, "to", 1, ~std::uint64_t{0} - 1);
-        if (cfg.start.kind == recovery::StartPosition::Kind::AtOffset && cfg.replayTo <= cfg.start.offset.get())
+        if (cfg.start.kind == client::StartPosition::Kind::AtOffset && cfg.replayTo <= cfg.start.offset.get())
             throw UsageError("--to: must be above --from");
         cfg.live = false;
         cfg.maxDatagram = 9216;
@@ -70,14 +70,14 @@ int runReplay(int argc, char** argv) {
         }
     }
     installStopSignals();
-    auto shm = transport::ShmCounters::create("replay", cfg.stream.get());
+    auto shm = ShmCounters::create("replay", cfg.stream.get());
     udp.counters = &shm->counters();
     auto t = openTransport(udp, transport::FaultConfig{}, "replay socket");
     if (!t) return setupFailure("replay", "bind", t.error());
     DeliverySink sink(vm.count("verify") ? nullptr : out);
     int rc = 0;
-    recovery::SubscriberHandlers h;
-    h.onMessage = [&](const recovery::Delivery& dl) { sink.onMessage(dl); };
+    client::SubscriberHandlers h;
+    h.onMessage = [&](const client::Delivery& dl) { sink.onMessage(dl); };
     h.onLoss = [&](Offset first, std::uint64_t n) { sink.onLoss(first, n); };
     bool failed = false;
     h.onReplayEnd = [&](wire::ReplayStatus st, Offset next, Offset earliest) {
@@ -110,8 +110,8 @@ int runReplay(int argc, char** argv) {
     };
     // Without --wait the archiver answers "beyond head" for what it does not have yet.
     cfg.replayWait = wait;
-    recovery::Subscriber sub(cfg, **t, **t, shm->counters(), h);
-    Idler idler(false, {(*t)->waitFd()});
+    client::Subscriber sub(cfg, **t, **t, shm->counters(), h);
+    Idler idler(IdleMode::Block, {(*t)->waitFd()});
     const std::uint64_t deadline = monoNs() + timeoutS * 1'000'000'000ull;
     while (!stopRequested() && !sub.replayFinished() && !failed) {
         const std::uint64_t now = monoNs();

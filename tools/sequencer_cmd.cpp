@@ -4,10 +4,10 @@
 #include <iostream>
 
 #include "fabric/clock.h"
+#include "fabric/shm_counters.h"
 #include "sequencer/sequencer.h"
 #include "tools/commands.h"
 #include "tools/common.h"
-#include "transport/shm_counters.h"
 
 namespace seqcast::tools {
 
@@ -97,7 +97,7 @@ int runSequencer(int argc, char** argv) {
         return kExitUsage;
     }
     installStopSignals();
-    auto shm = transport::ShmCounters::create("sequencer", cfg.stream.get());
+    auto shm = ShmCounters::create("sequencer", cfg.stream.get());
     Counters& c = shm->counters();
     udp.counters = &c;
     dataUdp.counters = &c;
@@ -120,7 +120,7 @@ int runSequencer(int argc, char** argv) {
                  cfg.stream.get(), s.epoch().get(), static_cast<unsigned long long>(s.nextOffset().get()),
                  s.recovered() ? " (recovered)" : "", (*t)->local().str().c_str(), data.local().str().c_str(),
                  cfg.group.str().c_str(), (*t)->kind(), cfg.statePath.c_str());
-    Idler idler(vm.count("busy-poll") != 0, {(*t)->waitFd(), sharedSocket ? -1 : data.waitFd()});
+    Idler idler(idleMode(vm.count("busy-poll") != 0), {(*t)->waitFd(), sharedSocket ? -1 : data.waitFd()});
     const std::uint64_t start = monoNs();
     const std::uint64_t end = durationS ? start + durationS * 1'000'000'000ull : ~std::uint64_t{0};
     while (!stopRequested()) {

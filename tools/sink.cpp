@@ -9,7 +9,7 @@
 
 namespace seqcast::tools {
 
-void DeliverySink::onMessage(const recovery::Delivery& dl) {
+void DeliverySink::onMessage(const client::Delivery& dl) {
     const std::uint64_t now = wallNs();
     if (delivered == 0) firstOffset = dl.offset.get();
     else if (dl.offset.get() <= lastOffset) ++orderViolations;

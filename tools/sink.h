@@ -7,9 +7,9 @@
 #include <string>
 #include <unordered_map>
 
+#include "client/subscriber.h"
 #include "fabric/crc32c.h"
 #include "fabric/histogram.h"
-#include "recovery/subscriber.h"
 #include "tools/common.h"
 
 namespace seqcast::tools {
@@ -24,7 +24,7 @@ public:
         fd_ = fd;
     }
 
-    void onMessage(const recovery::Delivery& d);
+    void onMessage(const client::Delivery& d);
     void onLoss(Offset first, std::uint64_t n);
 
     std::uint64_t delivered = 0, bytes = 0, repaired = 0, lossNotices = 0, lostOffsets = 0;

@@ -8,17 +8,17 @@
 #include <thread>
 
 #include "fabric/clock.h"
+#include "fabric/shm_counters.h"
 #include "tools/commands.h"
 #include "tools/common.h"
-#include "transport/shm_counters.h"
 
 namespace seqcast::tools {
 
 namespace {
 
-std::uint64_t val(const transport::CounterSnapshot& s, Counter c) { return s.values[static_cast<std::size_t>(c)]; }
+std::uint64_t val(const CounterSnapshot& s, Counter c) { return s.values[static_cast<std::size_t>(c)]; }
 
-bool consumer(const transport::CounterSnapshot& s) { return s.role == "sub" || s.role == "replay" || s.role == "archiver"; }
+bool consumer(const CounterSnapshot& s) { return s.role == "sub" || s.role == "replay" || s.role == "archiver"; }
 
 // Each stream's head: the highest HeadOffset among the sequencers of that stream, and how fast it
 // grew since `prev` (entries per second; 0 without an earlier snapshot of the same sequencer).
@@ -27,8 +27,8 @@ struct StreamHead {
     std::uint64_t head = 0;
     double rate = 0;
 };
-std::map<std::uint32_t, StreamHead> streamHeads(const std::vector<transport::CounterSnapshot>& snap,
-                                                const std::map<std::uint64_t, transport::CounterSnapshot>& prev, double dt) {
+std::map<std::uint32_t, StreamHead> streamHeads(const std::vector<CounterSnapshot>& snap,
+                                                const std::map<std::uint64_t, CounterSnapshot>& prev, double dt) {
     std::map<std::uint32_t, StreamHead> heads;
     for (const auto& s : snap) {
         if (s.role != "sequencer") continue;
@@ -41,7 +41,7 @@ std::map<std::uint32_t, StreamHead> streamHeads(const std::vector<transport::Cou
     return heads;
 }
 
-std::string snapshotJson(const std::vector<transport::CounterSnapshot>& all) {
+std::string snapshotJson(const std::vector<CounterSnapshot>& all) {
     const auto heads = streamHeads(all, {}, 0);
     Json j;
     j.begin();
@@ -77,7 +77,7 @@ int runStat(int argc, char** argv) {
         ("all", "include processes that have exited but left their counters file")
         ("interval-ms", po::value<std::string>()->default_value("1000"), "refresh interval (50..60000)")
         ("count", po::value<std::string>()->default_value("0"), "refreshes before exiting (0: until interrupted)")
-        ("dir", po::value<std::string>()->default_value(transport::kShmCountersDir), "counters directory");
+        ("dir", po::value<std::string>()->default_value(kShmCountersDir), "counters directory");
     po::variables_map vm;
     if (auto rc = parseCommandLine(info, argc, argv, d, vm)) return *rc;
     std::uint64_t intervalMs = 1000, count = 0;
@@ -92,7 +92,7 @@ int runStat(int argc, char** argv) {
     const std::string dir = vm["dir"].as<std::string>();
     const bool all = vm.count("all") != 0;
     auto read = [&] {
-        auto v = transport::readAllCounters(dir);
+        auto v = readAllCounters(dir);
         if (!all) v.erase(std::remove_if(v.begin(), v.end(), [](const auto& s) { return !s.alive; }), v.end());
         std::sort(v.begin(), v.end(), [](const auto& a, const auto& b) { return a.pid < b.pid; });
         return v;
@@ -103,7 +103,7 @@ int runStat(int argc, char** argv) {
     }
     installStopSignals();
     const bool tty = ::isatty(1) != 0;
-    std::map<std::uint64_t, transport::CounterSnapshot> prev;
+    std::map<std::uint64_t, CounterSnapshot> prev;
     std::uint64_t prevNs = monoNs();
     for (std::uint64_t round = 0; !stopRequested() && (count == 0 || round < count); ++round) {
         if (round > 0) std::this_thread::sleep_for(std::chrono::milliseconds(intervalMs));

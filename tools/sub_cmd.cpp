@@ -8,14 +8,14 @@
 #include <optional>
 #include <string>
 
+#include "client/subscriber.h"
 #include "fabric/clock.h"
-#include "recovery/subscriber.h"
+#include "fabric/shm_counters.h"
 #include "tools/commands.h"
 #include "tools/common.h"
 #include "tools/plot.h"
 #include "tools/sink.h"
 #include "transport/fault_transport.h"
-#include "transport/shm_counters.h"
 
 namespace seqcast::tools {
 
@@ -60,25 +60,25 @@ int runSub(int argc, char** argv) {
     po::variables_map vm;
     if (auto rc = parseCommandLine(info, argc, argv, d, vm)) return *rc;
 
-    recovery::SubscriberConfig cfg;
+    client::SubscriberConfig cfg;
     transport::UdpConfig dataUdp, ctlUdp;
     transport::FaultConfig faults;
     std::uint64_t maxMessages = 0, untilOffset = 0, durationS = 0, idleS = 0, commitSyncMs = 0;
     bool exactlyOnce = false;
-    std::optional<recovery::CommitFile> commit;
+    std::optional<client::CommitFile> commit;
     try {
         cfg.stream = StreamId{static_cast<std::uint32_t>(getU64(vm, "stream", 1, 0xFFFFFFFFu))};
         const auto group = getEndpoint(vm, "group");
         if (!group.multicast()) throw UsageError("--group: " + group.str() + " is not a multicast address (224.0.0.0/4)");
         if (vm.count("sequencer")) cfg.sequencer = getEndpoint(vm, "sequencer");
         if (vm.count("archiver")) cfg.archiver = getEndpoint(vm, "archiver");
-        auto from = recovery::parseStartPosition(vm["from"].as<std::string>());
+        auto from = client::parseStartPosition(vm["from"].as<std::string>());
         if (!from) throw UsageError("--from: " + from.error().message());
         cfg.start = *from;
         const std::string mode = vm["mode"].as<std::string>();
-        if (mode == "at-least-once") cfg.mode = recovery::DeliveryMode::AtLeastOnce;
-        else if (mode == "at-most-once") cfg.mode = recovery::DeliveryMode::AtMostOnce;
-        else if (mode == "exactly-once") { cfg.mode = recovery::DeliveryMode::AtLeastOnce; exactlyOnce = true; }
+        if (mode == "at-least-once") cfg.mode = client::DeliveryMode::AtLeastOnce;
+        else if (mode == "at-most-once") cfg.mode = client::DeliveryMode::AtMostOnce;
+        else if (mode == "exactly-once") { cfg.mode = client::DeliveryMode::AtLeastOnce; exactlyOnce = true; }
         else throw UsageError("--mode: '" + mode + "' must be at-least-once, at-most-once or exactly-once");
         if (exactlyOnce && !vm.count("commit-file")) throw UsageError("--mode exactly-once needs --commit-file");
         if (!exactlyOnce && vm.count("commit-file")) throw UsageError("--commit-file is for --mode exactly-once");
@@ -97,7 +97,7 @@ int runSub(int argc, char** argv) {
         checkPath(vm, "svg", PathUse::Write);
         if (exactlyOnce) {
             checkPath(vm, "commit-file", PathUse::ReadWrite);
-            auto cf = recovery::CommitFile::open(vm["commit-file"].as<std::string>(), cfg.stream.get());
+            auto cf = client::CommitFile::open(vm["commit-file"].as<std::string>(), cfg.stream.get());
             if (!cf) throw UsageError("--commit-file: " + cf.error().message());
             commit.emplace(std::move(*cf));
             cfg.commit = &*commit;  // the subscriber resumes from it and commits after each message
@@ -119,7 +119,7 @@ int runSub(int argc, char** argv) {
         return kExitUsage;
     }
     installStopSignals();
-    auto shm = transport::ShmCounters::create("sub", cfg.stream.get());
+    auto shm = ShmCounters::create("sub", cfg.stream.get());
     Counters& c = shm->counters();
     dataUdp.counters = ctlUdp.counters = &c;
     auto data = openTransport(dataUdp, faults, "subscriber " + dataUdp.bind.str());
@@ -162,11 +162,11 @@ int runSub(int argc, char** argv) {
                      static_cast<unsigned long long>(s.resumeFrom));
     }
     std::uint64_t lastDeliveryNs = 0, lastCommitSyncNs = 0;
-    recovery::SubscriberHandlers h;
-    h.onMessage = [&](const recovery::Delivery& dl) { sink.onMessage(dl); };
+    client::SubscriberHandlers h;
+    h.onMessage = [&](const client::Delivery& dl) { sink.onMessage(dl); };
     h.onLoss = [&](Offset first, std::uint64_t n) { sink.onLoss(first, n); };
     // Exactly-once: the sink's totals and output length go into each commit with the position.
-    h.onCommit = [&](recovery::CommitState& s) { sink.save(s.app); };
+    h.onCommit = [&](client::CommitState& s) { sink.save(s.app); };
     h.onReplayEnd = [&](wire::ReplayStatus st, Offset next, Offset earliest) {
         if (st == wire::ReplayStatus::Overwritten)
             std::fprintf(stderr, "seqcast sub: the archiver no longer holds offset %llu; its earliest is %llu\n",
@@ -175,8 +175,8 @@ int runSub(int argc, char** argv) {
             std::fprintf(stderr, "seqcast sub: the archiver %s the replay at offset %llu\n",
                          st == wire::ReplayStatus::Refused ? "refused" : "could not complete", static_cast<unsigned long long>(next.get()));
     };
-    recovery::Subscriber sub(cfg, **data, **ctl, c, h);
-    Idler idler(vm.count("busy-poll") != 0, {(*data)->waitFd(), (*ctl)->waitFd()});
+    client::Subscriber sub(cfg, **data, **ctl, c, h);
+    Idler idler(idleMode(vm.count("busy-poll") != 0), {(*data)->waitFd(), (*ctl)->waitFd()});
     const std::uint64_t start = monoNs();
     const std::uint64_t end = durationS ? start + durationS * 1'000'000'000ull : ~std::uint64_t{0};
     bool sawEos = false;

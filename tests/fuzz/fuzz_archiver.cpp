@@ -21,9 +21,9 @@
 #include <string>
 #include <vector>
 
+#include "archive/archiver.h"
 #include "fabric/counters.h"
 #include "fabric/wire.h"
-#include "recovery/archiver.h"
 #include "tests/fuzz/fuzz_input.h"
 #include "transport/memory_transport.h"
 
@@ -48,13 +48,13 @@ std::string logPath() {
 struct Harness {
     transport::MemoryNetwork net;
     Counters counters;
-    recovery::ArchiverConfig cfg;
+    archive::ArchiverConfig cfg;
     transport::MemoryTransport seqT{net, kSeq};
     transport::MemoryTransport dataT{net, Endpoint{0x0A000003, 0}, {kGroup}};
     transport::MemoryTransport subCtl{net, Endpoint{0x0A000003, 0}};
     transport::MemoryTransport service{net, kService};
     std::vector<std::unique_ptr<transport::MemoryTransport>> clients;
-    std::unique_ptr<recovery::Archiver> arch;
+    std::unique_ptr<archive::Archiver> arch;
     std::uint64_t now = 1'000'000;
     std::uint64_t dataNext = 0;  // next offset the fake sequencer sends
     std::map<std::uint64_t, std::vector<std::byte>> sent;   // first offset -> DATA body
@@ -212,7 +212,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         h.cfg.log.path = path;
         h.cfg.log.capacity = 4u << 20;
         h.cfg.log.segmentBytes = 1u << 20;
-        h.cfg.log.durability = recovery::Durability::None;
+        h.cfg.log.durability = archive::Durability::None;
         h.cfg.log.preferUring = false;
         h.cfg.log.stageBytes = 64u << 10;
         h.cfg.log.stages = 2;
@@ -227,7 +227,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         h.cfg.rewindAfterNs = 1'000'000;
         h.cfg.maxNakOffsets = (c0 & 0x20) ? 65536 : 16;
         h.cfg.backlogBytes = 1u << 20;
-        auto a = recovery::Archiver::create(h.cfg, h.dataT, h.subCtl, h.service, h.counters);
+        auto a = archive::Archiver::create(h.cfg, h.dataT, h.subCtl, h.service, h.counters);
         FUZZ_CHECK(a.has_value());
         h.arch = std::move(*a);
         for (std::size_t i = 0; i < kClients; ++i)

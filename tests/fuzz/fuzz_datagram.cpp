@@ -7,11 +7,12 @@
 #include <span>
 #include <vector>
 
-#include "fabric/reassembler.h"
+#include "client/reassembler.h"
 #include "fabric/wire.h"
 
 using namespace seqcast;
 using namespace seqcast::wire;
+using namespace seqcast::client;
 
 namespace {
 

@@ -6,8 +6,8 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "archive/archive_log.h"
 #include "fabric/wire.h"
-#include "recovery/archive_log.h"
 
 using namespace seqcast;
 
@@ -20,7 +20,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const std::uint64_t segment = std::uint64_t{1} << (12 + (data[8] % 9));  // 4 KiB .. 1 MiB
     const auto chunk = std::span<const std::byte>(reinterpret_cast<const std::byte*>(data + 9), size - 9);
     std::uint64_t calls = 0;
-    const auto r = recovery::parseChunk(chunk, pos, segment, 65536, [&](const recovery::LogRecordView& rec) {
+    const auto r = archive::parseChunk(chunk, pos, segment, 65536, [&](const archive::LogRecordView& rec) {
         ++calls;
         if (rec.gap) {
             if (rec.gapEnd <= rec.first.get()) std::abort();

@@ -31,7 +31,7 @@ if ! "$cxx" -fsanitize=fuzzer,address,undefined "$probe" -o "$out/probe" >"$out/
     exit 77
 fi
 
-fabric_srcs=("$root/fabric/crc32c.cpp" "$root/fabric/wire.cpp" "$root/fabric/reassembler.cpp" "$root/fabric/mapped_file.cpp")
+fabric_srcs=("$root/fabric/crc32c.cpp" "$root/fabric/wire.cpp" "$root/client/reassembler.cpp" "$root/fabric/mapped_file.cpp" "$root/fabric/shm_counters.cpp")
 flags=(-std=c++20 -O1 -g -fno-omit-frame-pointer -D_GNU_SOURCE -I"$root" -I"$build")
 
 # Seed corpus generator (plain build: it only writes files).
@@ -82,14 +82,14 @@ if [[ $rc -ne 0 || -n "$artifacts" ]]; then
 fi
 echo "OK: no crash in ${secs}s"
 
-# Archive log records (recovery::parseChunk): a damaged or foreign log must never crash a reader.
+# Archive log records (archive::parseChunk): a damaged or foreign log must never crash a reader.
 lsecs=${SEQCAST_FUZZ_LOG_SECONDS:-$(( secs / 3 > 0 ? secs / 3 : 1 ))}
 # Our own seqcast_config.h (no io_uring, no DPDK), first on the include path: BUILD_DIR may be a
 # meson build directory with its own.
 printf '#pragma once\n#define SEQCAST_HAVE_URING 0\n#define SEQCAST_HAVE_DPDK 0\n' >"$out/seqcast_config.h"
 echo "== building fuzz_log_records with $cxx (fuzzer, address, undefined)"
 "$cxx" -I"$out" "${flags[@]}" -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-    "$root/tests/fuzz/fuzz_log_records.cpp" "$root/recovery/archive_log.cpp" "$root/transport/file_io.cpp" \
+    "$root/tests/fuzz/fuzz_log_records.cpp" "$root/archive/archive_log.cpp" "$root/archive/file_io.cpp" \
     "${fabric_srcs[@]}" -lisal -o "$out/fuzz_log_records"
 mkdir -p "$work/logcorpus"
 # Seeds: each datagram seed wrapped as one log record at position 0 in a 64 KiB segment.
@@ -157,11 +157,11 @@ fuzz_target() {  # NAME SECONDS MAX_LEN SOURCES... -- LIBS...
 }
 
 fuzz_target fuzz_sequencer "${SEQCAST_FUZZ_SEQUENCER_SECONDS:-$tsecs}" 4096 \
-    "$root/sequencer/sequencer.cpp" "$root/sequencer/state_file.cpp" "$root/recovery/retransmit_ring.cpp" \
+    "$root/sequencer/sequencer.cpp" "$root/sequencer/state_file.cpp" "$root/sequencer/retransmit_ring.cpp" \
     "$root/transport/memory_transport.cpp" "$root/transport/address.cpp" -- -lisal
 fuzz_target fuzz_archiver "${SEQCAST_FUZZ_ARCHIVER_SECONDS:-$tsecs}" 4096 \
-    "$root/recovery/archiver.cpp" "$root/recovery/backlog.cpp" "$root/recovery/archive_log.cpp" "$root/recovery/subscriber.cpp" \
-    "$root/recovery/gap_tracker.cpp" "$root/recovery/reorder_buffer.cpp" "$root/recovery/commit_file.cpp" "$root/transport/file_io.cpp" \
+    "$root/archive/archiver.cpp" "$root/archive/backlog.cpp" "$root/archive/archive_log.cpp" "$root/client/subscriber.cpp" \
+    "$root/client/gap_tracker.cpp" "$root/client/reorder_buffer.cpp" "$root/client/commit_file.cpp" "$root/archive/file_io.cpp" \
     "$root/transport/memory_transport.cpp" "$root/transport/address.cpp" -- -lisal
 if [[ -e /usr/include/boost/program_options.hpp ]]; then
     # tools/common.cpp opens transports: link every transport source, built without io_uring and

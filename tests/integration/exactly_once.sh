@@ -41,7 +41,7 @@ start_eo() {
         --print --output "$PRINTED" --verify --exit-on-eos --json "$TMP/$EO.json" --nak-deadline-ms 10000
     EO_PID=$(seqcast_pid "$EO") || die "$EO did not start"
 }
-# commit_state: "next=X resume=Y delivered=Z printed=B" from the commit file (recovery/commit_file.h:
+# commit_state: "next=X resume=Y delivered=Z printed=B" from the commit file (client/commit_file.h:
 # magic, active, seq, then two 72-byte slots: next, resumeFrom, stream|reserved, then the
 # application's six words: delivered, first, last, digest, output bytes, losses).
 commit_state() {

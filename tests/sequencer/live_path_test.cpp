@@ -14,9 +14,9 @@
 #include <string>
 #include <vector>
 
+#include "client/publisher.h"
+#include "client/subscriber.h"
 #include "fabric/crc32c.h"
-#include "recovery/subscriber.h"
-#include "sequencer/publisher.h"
 #include "sequencer/sequencer.h"
 #include "transport/fault_transport.h"
 #include "transport/memory_transport.h"
@@ -33,7 +33,7 @@ const Endpoint kGroup{0xEF010101, 5000};
 struct SubState {
     std::unique_ptr<transport::Transport> t;
     Counters c;
-    std::unique_ptr<recovery::Subscriber> sub;
+    std::unique_ptr<client::Subscriber> sub;
     std::uint64_t delivered = 0;
     std::uint64_t lastOffset = 0;
     bool any = false;
@@ -47,7 +47,7 @@ struct SubState {
 struct PubState {
     std::unique_ptr<transport::Transport> t;
     Counters c;
-    std::unique_ptr<sequencer::Publisher> pub;
+    std::unique_ptr<client::Publisher> pub;
     std::uint64_t offered = 0;
     std::uint64_t confirmed = 0;
     std::uint64_t lastConfirmedSeq = 0;
@@ -88,11 +88,11 @@ struct Harness {
             f.seed = dataLeg.seed + static_cast<std::uint64_t>(i) * 7919;
             ss->t = dataLeg.any() ? std::unique_ptr<transport::Transport>(new transport::FaultTransport(std::move(mt), f))
                                   : std::unique_ptr<transport::Transport>(std::move(mt));
-            recovery::SubscriberConfig cfg;
+            client::SubscriberConfig cfg;
             cfg.nak.seed = 100 + static_cast<std::uint64_t>(i);
             SubState* raw = ss.get();
-            recovery::SubscriberHandlers h;
-            h.onMessage = [raw](const recovery::Delivery& d) {
+            client::SubscriberHandlers h;
+            h.onMessage = [raw](const client::Delivery& d) {
                 if (raw->any && d.offset.get() <= raw->lastOffset) raw->ordered = false;
                 raw->any = true;
                 raw->lastOffset = d.offset.get();
@@ -103,18 +103,18 @@ struct Harness {
                 raw->digest = crc32cUpdate(raw->digest, d.payload);
             };
             h.onLoss = [raw](Offset, std::uint64_t n) { raw->lost += n; };
-            ss->sub = std::make_unique<recovery::Subscriber>(cfg, *ss->t, *ss->t, ss->c, h);
+            ss->sub = std::make_unique<client::Subscriber>(cfg, *ss->t, *ss->t, ss->c, h);
             subs.push_back(std::move(ss));
         }
         for (int i = 0; i < nPubs; ++i) {
             auto ps = std::make_unique<PubState>();
             ps->t = std::make_unique<transport::MemoryTransport>(net, Endpoint{0x0A000200u + static_cast<std::uint32_t>(i), 0});
-            sequencer::PublisherConfig cfg;
+            client::PublisherConfig cfg;
             cfg.sequencer = kSeq;
             cfg.id = PublisherId{static_cast<std::uint32_t>(i + 1)};
             cfg.window = 1024;
             PubState* raw = ps.get();
-            auto p = sequencer::Publisher::create(cfg, *ps->t, ps->c, [raw](const sequencer::Confirmation& c) {
+            auto p = client::Publisher::create(cfg, *ps->t, ps->c, [raw](const client::Confirmation& c) {
                 if (c.pubSeq.get() != raw->lastConfirmedSeq + 1) raw->confirmOrder = false;
                 raw->lastConfirmedSeq = c.pubSeq.get();
                 ++raw->confirmed;
@@ -160,7 +160,7 @@ void livePath(bool separateData) {
                 // 8 B .. 8 KiB, mostly small: some messages fragment.
                 const std::size_t size = sizes.below(10) == 0 ? 8 + sizes.below(8192 - 8) : 8 + sizes.below(200);
                 const auto m = makeMessage(static_cast<std::uint32_t>(i), p.offered, size);
-                if (p.pub->offer(m, h.now) != sequencer::Publisher::Offer::Accepted) break;
+                if (p.pub->offer(m, h.now) != client::Publisher::Offer::Accepted) break;
                 ++p.offered;
             }
         }
@@ -210,7 +210,7 @@ TEST_CASE("tail loss is repaired through heartbeats") {
     // Publish one message; drop the DATA datagram it produces on the way to the subscriber by
     // letting the sequencer run alone and discarding what reached the subscriber.
     const auto m = makeMessage(0, 0, 100);
-    REQUIRE(p.pub->offer(m, h.now) == sequencer::Publisher::Offer::Accepted);
+    REQUIRE(p.pub->offer(m, h.now) == client::Publisher::Offer::Accepted);
     h.now += 5'000;
     p.pub->doWork(h.now);
     h.seq->doWork(h.now);
@@ -228,12 +228,12 @@ TEST_CASE("every END_OF_STREAM lost: heartbeats flagged END still end the stream
     dropEos.dropTypes = 1u << static_cast<unsigned>(wire::FrameType::EndOfStream);
     Harness h(1, 2, none, dropEos);
     auto& p = *h.pubs[0];
-    for (std::uint64_t i = 0; i < 50; ++i) REQUIRE(p.pub->offer(makeMessage(0, i, 100), h.now) == sequencer::Publisher::Offer::Accepted);
+    for (std::uint64_t i = 0; i < 50; ++i) REQUIRE(p.pub->offer(makeMessage(0, i, 100), h.now) == client::Publisher::Offer::Accepted);
     for (int k = 0; k < 20000 && !p.pub->allConfirmed(); ++k) h.step();
     REQUIRE(p.pub->allConfirmed());
     // One more message, whose datagram subscriber 0 loses, and then the end: subscriber 0 learns
     // of its tail loss only from the end.
-    REQUIRE(p.pub->offer(makeMessage(0, 50, 100), h.now) == sequencer::Publisher::Offer::Accepted);
+    REQUIRE(p.pub->offer(makeMessage(0, 50, 100), h.now) == client::Publisher::Offer::Accepted);
     h.now += 5'000;
     p.pub->doWork(h.now);
     h.seq->doWork(h.now);
@@ -261,7 +261,7 @@ TEST_CASE("every END_OF_STREAM lost: heartbeats flagged END still end the stream
     // Nothing is sequenced after the end: a PUB is dropped and counted, never confirmed.
     const Offset end = h.seq->nextOffset();
     const std::uint64_t unexpected = h.seqCounters.get(Counter::DropUnexpectedType);
-    REQUIRE(p.pub->offer(makeMessage(0, 51, 100), h.now) == sequencer::Publisher::Offer::Accepted);
+    REQUIRE(p.pub->offer(makeMessage(0, 51, 100), h.now) == client::Publisher::Offer::Accepted);
     for (int k = 0; k < 2000; ++k) h.step();
     CHECK(h.seq->nextOffset() == end);
     CHECK(h.seqCounters.get(Counter::DropUnexpectedType) > unexpected);
@@ -276,7 +276,7 @@ TEST_CASE("NAK suppression: 8 subscribers miss the same datagram, it is retransm
     // Send a first message to everyone, then a second that all 8 lose, then a third.
     for (int msg = 0; msg < 3; ++msg) {
         const auto m = makeMessage(0, static_cast<std::uint64_t>(msg), 64);
-        REQUIRE(p.pub->offer(m, h.now) == sequencer::Publisher::Offer::Accepted);
+        REQUIRE(p.pub->offer(m, h.now) == client::Publisher::Offer::Accepted);
         h.now += 5'000;
         p.pub->doWork(h.now);
         h.seq->doWork(h.now);
@@ -334,15 +334,15 @@ TEST_CASE("sequencer restart from its state file: offsets continue, the epoch gr
 
     Counters pc;
     transport::MemoryTransport pt(net, Endpoint{0x0A000200u, 0});
-    sequencer::PublisherConfig pcfg;
+    client::PublisherConfig pcfg;
     pcfg.sequencer = kSeq;
     pcfg.id = PublisherId{7};
     std::vector<std::uint64_t> offsets;
-    auto pub = sequencer::Publisher::create(pcfg, pt, pc, [&](const sequencer::Confirmation& c) { offsets.push_back(c.offset.get()); });
+    auto pub = client::Publisher::create(pcfg, pt, pc, [&](const client::Confirmation& c) { offsets.push_back(c.offset.get()); });
     REQUIRE(pub);
     std::uint64_t now = 1'000'000;
     const auto m = makeMessage(0, 0, 50);
-    for (int i = 0; i < 100; ++i) REQUIRE((*pub)->offer(m, now) == sequencer::Publisher::Offer::Accepted);
+    for (int i = 0; i < 100; ++i) REQUIRE((*pub)->offer(m, now) == client::Publisher::Offer::Accepted);
     for (int k = 0; k < 100; ++k) {
         now += 5'000;
         (*pub)->doWork(now);
@@ -363,7 +363,7 @@ TEST_CASE("sequencer restart from its state file: offsets continue, the epoch gr
     // The old ring survives: the last offsets can still be repaired.
     CHECK((*s2)->oldestRetained() < before);
     // The publisher's earlier messages arriving again are recognised as duplicates.
-    for (int i = 0; i < 10; ++i) REQUIRE((*pub)->offer(m, now) == sequencer::Publisher::Offer::Accepted);
+    for (int i = 0; i < 10; ++i) REQUIRE((*pub)->offer(m, now) == client::Publisher::Offer::Accepted);
     for (int k = 0; k < 100; ++k) {
         now += 5'000;
         (*pub)->doWork(now);
@@ -388,7 +388,7 @@ TEST_CASE("confirmation latency of journal-recovered messages counts from the re
     cfg.ringBytes = 4u << 20;
     auto seq = sequencer::Sequencer::create(cfg, st, st, sc);
     REQUIRE(seq);
-    sequencer::PublisherConfig pcfg;
+    client::PublisherConfig pcfg;
     pcfg.sequencer = kSeq;
     pcfg.id = PublisherId{9};
     pcfg.journalPath = journal;
@@ -397,17 +397,17 @@ TEST_CASE("confirmation latency of journal-recovered messages counts from the re
     {
         Counters pc;
         transport::MemoryTransport pt(net, Endpoint{0x0A000300u, 0});
-        auto pub = sequencer::Publisher::create(pcfg, pt, pc, {});
+        auto pub = client::Publisher::create(pcfg, pt, pc, {});
         REQUIRE(pub);
         (*pub)->doWork(now);
-        for (int i = 0; i < 20; ++i) REQUIRE((*pub)->offer(m, now) == sequencer::Publisher::Offer::Accepted);
+        for (int i = 0; i < 20; ++i) REQUIRE((*pub)->offer(m, now) == client::Publisher::Offer::Accepted);
         (*pub)->doWork(now);  // sent, but the sequencer never runs: unconfirmed at the "crash"
     }
     now += 1'000'000'000;
     Counters pc;
     transport::MemoryTransport pt(net, Endpoint{0x0A000301u, 0});
     std::vector<std::uint64_t> latencies;
-    auto pub = sequencer::Publisher::create(pcfg, pt, pc, [&](const sequencer::Confirmation& c) { latencies.push_back(c.latencyNs); });
+    auto pub = client::Publisher::create(pcfg, pt, pc, [&](const client::Confirmation& c) { latencies.push_back(c.latencyNs); });
     REQUIRE(pub);
     CHECK((*pub)->recoveredMessages() == 20);
     const std::uint64_t restart = now;
@@ -423,12 +423,12 @@ TEST_CASE("confirmation latency of journal-recovered messages counts from the re
     latencies.clear();
     transport::MemoryTransport qt(net, Endpoint{0x0A000302u, 0});
     Counters qc;
-    sequencer::PublisherConfig qcfg;
+    client::PublisherConfig qcfg;
     qcfg.sequencer = kSeq;
     qcfg.id = PublisherId{10};
-    auto fresh = sequencer::Publisher::create(qcfg, qt, qc, [&](const sequencer::Confirmation& c) { latencies.push_back(c.latencyNs); });
+    auto fresh = client::Publisher::create(qcfg, qt, qc, [&](const client::Confirmation& c) { latencies.push_back(c.latencyNs); });
     REQUIRE(fresh);
-    REQUIRE((*fresh)->offer(m, now) == sequencer::Publisher::Offer::Accepted);
+    REQUIRE((*fresh)->offer(m, now) == client::Publisher::Offer::Accepted);
     const std::uint64_t first = now;
     for (int k = 0; k < 100 && latencies.empty(); ++k) {
         (*fresh)->doWork(now);
@@ -746,12 +746,12 @@ TEST_CASE("a message damaged inside the sequencer's ring is never retransmitted 
     cfg.retransmitHoldoffNs = 0;
     Harness h(1, 2, none, none, cfg);
     auto& p = *h.pubs[0];
-    for (std::uint64_t i = 0; i < 50; ++i) REQUIRE(p.pub->offer(makeMessage(0, i, 100), h.now) == sequencer::Publisher::Offer::Accepted);
+    for (std::uint64_t i = 0; i < 50; ++i) REQUIRE(p.pub->offer(makeMessage(0, i, 100), h.now) == client::Publisher::Offer::Accepted);
     for (int k = 0; k < 20000 && !p.pub->allConfirmed(); ++k) h.step();
     REQUIRE(p.pub->allConfirmed());
     // One more message, one no other message resembles; subscriber 0 loses its datagram.
     const std::vector<std::byte> marked(100, std::byte{0x5A});
-    REQUIRE(p.pub->offer(marked, h.now) == sequencer::Publisher::Offer::Accepted);
+    REQUIRE(p.pub->offer(marked, h.now) == client::Publisher::Offer::Accepted);
     h.now += 5'000;
     p.pub->doWork(h.now);
     h.seq->doWork(h.now);
@@ -919,7 +919,7 @@ TEST_CASE("a journal whose unconfirmed message was damaged is refused at restart
     const std::string journal = "/tmp/seqcast-test-journal-crc-" + std::to_string(::getpid());
     std::remove(journal.c_str());
     transport::MemoryNetwork net;
-    sequencer::PublisherConfig pcfg;
+    client::PublisherConfig pcfg;
     pcfg.sequencer = kSeq;
     pcfg.id = PublisherId{11};
     pcfg.journalPath = journal;
@@ -927,9 +927,9 @@ TEST_CASE("a journal whose unconfirmed message was damaged is refused at restart
     {
         Counters pc;
         transport::MemoryTransport pt(net, Endpoint{0x0A000400u, 0});
-        auto pub = sequencer::Publisher::create(pcfg, pt, pc, {});
+        auto pub = client::Publisher::create(pcfg, pt, pc, {});
         REQUIRE(pub);
-        for (int i = 0; i < 3; ++i) REQUIRE((*pub)->offer(m, 1) == sequencer::Publisher::Offer::Accepted);
+        for (int i = 0; i < 3; ++i) REQUIRE((*pub)->offer(m, 1) == client::Publisher::Offer::Accepted);
     }
     auto readAll = [&] {
         std::FILE* f = std::fopen(journal.c_str(), "rb");
@@ -950,7 +950,7 @@ TEST_CASE("a journal whose unconfirmed message was damaged is refused at restart
     {  // intact: recovered
         Counters pc;
         transport::MemoryTransport pt(net, Endpoint{0x0A000401u, 0});
-        auto pub = sequencer::Publisher::create(pcfg, pt, pc, {});
+        auto pub = client::Publisher::create(pcfg, pt, pc, {});
         REQUIRE(pub);
         CHECK((*pub)->recoveredMessages() == 3);
     }
@@ -965,7 +965,7 @@ TEST_CASE("a journal whose unconfirmed message was damaged is refused at restart
     {
         Counters pc;
         transport::MemoryTransport pt(net, Endpoint{0x0A000402u, 0});
-        auto pub = sequencer::Publisher::create(pcfg, pt, pc, {});
+        auto pub = client::Publisher::create(pcfg, pt, pc, {});
         REQUIRE_FALSE(pub);
         CHECK(pub.error().message().find("damaged at pub_seq 2") != std::string::npos);
         CHECK(pub.error().message().find("CRC32C") != std::string::npos);
@@ -975,7 +975,7 @@ TEST_CASE("a journal whose unconfirmed message was damaged is refused at restart
     {
         Counters pc;
         transport::MemoryTransport pt(net, Endpoint{0x0A000403u, 0});
-        auto pub = sequencer::Publisher::create(pcfg, pt, pc, {});
+        auto pub = client::Publisher::create(pcfg, pt, pc, {});
         REQUIRE_FALSE(pub);
         CHECK(pub.error().message().find("version 2") != std::string::npos);
         CHECK(pub.error().message().find("older seqcast") != std::string::npos);

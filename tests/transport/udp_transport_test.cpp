@@ -14,8 +14,8 @@
 #include <vector>
 
 #include "tests/test_skip.h"
-#include "transport/udp_transport.h"
 #include "transport/open_transport.h"
+#include "transport/udp_transport.h"
 #include "transport/uring_transport.h"
 
 #ifndef SEQCAST_TEST_API
