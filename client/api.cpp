@@ -23,6 +23,7 @@
 #include "fabric/counters.h"
 #include "fabric/idle.h"
 #include "fabric/shm_counters.h"
+#include "transport/auth_transport.h"
 #include "transport/open_transport.h"
 
 namespace seqcast {
@@ -52,6 +53,16 @@ transport::UdpConfig socketsFrom(const NetworkOptions& n) {
     c.gro = n.segmentOffload;
     c.api = n.api == SocketApi::Uring ? transport::SocketApi::Uring : transport::SocketApi::Syscalls;
     c.authKeyFile = n.authKeyFile;
+    c.authKeyId = n.authKeyId;
+    if (!c.authKeyFile.empty()) {
+        // Checked here, so a bad file or id is blamed on its own field, not on the socket it is for.
+        auto k = transport::loadAuthKeys(transport::AuthConfig{c.authKeyFile, 0});
+        if (!k) throw SetupError("network.authKeyFile", k.error().message());
+        if (c.authKeyId != 0 && k->keys.count(c.authKeyId) == 0)
+            throw SetupError("network.authKeyId", "no key with id " + std::to_string(c.authKeyId) + " in " + c.authKeyFile);
+    } else if (n.authKeyId != 0) {
+        throw SetupError("network.authKeyId", "needs network.authKeyFile");
+    }
     return c;
 }
 
@@ -273,12 +284,13 @@ struct Receiver {
     std::string failure;
     bool replayEnded = false;
 
+    // `ctlField`: the option to blame when the control socket cannot be opened.
     void build(const client::SubscriberConfig& cfg, transport::UdpConfig dataUdp, transport::UdpConfig ctlUdp,
-               const char* role, bool ownData) {
+               const char* role, bool ownData, const char* ctlField = "network.interface") {
         shm = ShmCounters::create(role, cfg.stream.get());
         dataUdp.counters = ctlUdp.counters = &shm->counters();
         if (ownData) data = open(dataUdp, "group");
-        control = open(ctlUdp, "network.interface");
+        control = open(ctlUdp, ctlField);
         client::SubscriberHandlers h;
         h.onMessage = [this](const client::Delivery& d) {
             if (onMessage == nullptr || !*onMessage) return;
@@ -291,14 +303,14 @@ struct Receiver {
         h.onReplayEnd = [this](wire::ReplayStatus st, Offset next, Offset earliest) {
             replayEnded = true;
             if (st == wire::ReplayStatus::Overwritten)
-                failure = "the archiver no longer holds offset " + std::to_string(next.get()) + "; its earliest is " +
+                failure = "offset " + std::to_string(next.get()) + " is no longer retained; the earliest retained offset is " +
                           std::to_string(earliest.get());
             else if (st == wire::ReplayStatus::Refused)
-                failure = "the archiver refused the replay at offset " + std::to_string(next.get());
+                failure = "the archiver refused the replay at offset " + std::to_string(next.get()) + " (too many replays?)";
             else if (st == wire::ReplayStatus::Failed)
                 failure = "the archiver could not read offset " + std::to_string(next.get()) + " (damaged log?)";
             else if (st == wire::ReplayStatus::BeyondHead)
-                failure = "offset " + std::to_string(next.get()) + " is beyond the archiver's head";
+                failure = "the archive ends at offset " + std::to_string(next.get()) + " (a replay can wait for more)";
         };
         sub.emplace(cfg, data ? *data : *control, *control, shm->counters(), std::move(h));
     }
@@ -478,12 +490,12 @@ std::unique_ptr<Replay> Replay::create(const ReplayOptions& o) {
     cfg.start.offset = Offset{o.from};
     cfg.live = false;
     cfg.replayTo = o.to;
-    cfg.replayWait = false;
-    cfg.maxDatagram = 9216;  // as `seqcast replay`: archives of streams with MTUs up to jumbo frames
+    cfg.replayWait = o.waitForData;
+    cfg.maxDatagram = 9216;  // archives of streams with MTUs up to jumbo frames
     cfg.nak.seed = monoNs() ^ static_cast<std::uint64_t>(::getpid());
     if (auto st = cfg.validate(); !st) throw SetupError("from", st.error().message());
     auto ctlUdp = socketsFrom(o.network);
-    ctlUdp.bind = transport::Endpoint{ctlUdp.interface, 0};
+    ctlUdp.bind = o.bind.empty() ? transport::Endpoint{ctlUdp.interface, 0} : endpointOf("bind", o.bind, true);
     ctlUdp.maxDatagram = 65536;
     if (!(o.speed >= 0) || o.speed > 1e6) throw SetupError("speed", "must be 0 (as fast as possible) or a factor up to 1000000");
     auto impl = std::make_unique<Impl>();
@@ -500,7 +512,7 @@ std::unique_ptr<Replay> Replay::create(const ReplayOptions& o) {
         h.l = l;
         i->held.push_back(std::move(h));
     };
-    impl->r.build(cfg, ctlUdp, ctlUdp, "replay", false);
+    impl->r.build(cfg, ctlUdp, ctlUdp, "replay", false, o.bind.empty() ? "network.interface" : "bind");
     return std::unique_ptr<Replay>(new Replay(std::move(impl)));
 }
 

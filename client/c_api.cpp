@@ -2,6 +2,7 @@
 // become status codes with a thread-local message and field, callbacks get the user pointer.
 #include "seqcast/seqcast.h"
 
+#include <cstddef>
 #include <cstring>
 #include <exception>
 #include <new>
@@ -368,7 +369,11 @@ void seqcast_replay_options_init(seqcast_replay_options* o) {
 
 seqcast_status seqcast_replay_create(const seqcast_replay_options* o, seqcast_replay** out) {
     if (o == nullptr || out == nullptr) return setError(SEQCAST_ERR_ARGUMENT, "", "NULL options or result pointer");
-    if (o->size != sizeof *o) return setError(SEQCAST_ERR_ARGUMENT, "size", "options not set up by seqcast_replay_options_init");
+    // The struct grew (wait_for_data, bind): a program built before that passes the older size and
+    // gets their defaults.
+    constexpr std::size_t kSizeV1 = offsetof(seqcast_replay_options, wait_for_data);
+    const bool v1 = o->size == kSizeV1;
+    if (o->size != sizeof *o && !v1) return setError(SEQCAST_ERR_ARGUMENT, "size", "options not set up by seqcast_replay_options_init");
     *out = nullptr;
     return guarded([&] {
         seqcast::ReplayOptions r;
@@ -379,6 +384,10 @@ seqcast_status seqcast_replay_create(const seqcast_replay_options* o, seqcast_re
         r.earliest = o->earliest != 0;
         r.network = network(o->network);
         r.speed = o->speed;
+        if (!v1) {
+            r.waitForData = o->wait_for_data != 0;
+            r.bind = str(o->bind);
+        }
         auto h = std::make_unique<seqcast_replay>();
         h->r = seqcast::Replay::create(r);
         *out = h.release();

@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <map>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
@@ -327,6 +328,40 @@ void authConfig(const po::variables_map& vm, transport::UdpConfig& c) {
     if (vm.count("auth-key-id")) c.authKeyId = static_cast<std::uint32_t>(getU64(vm, "auth-key-id", 1, 0xFFFFFFFFu));
     auto k = transport::loadAuthKeys(transport::AuthConfig{c.authKeyFile, c.authKeyId});
     if (!k) throw UsageError("--auth-key: " + k.error().message());
+}
+
+std::string authKeyFile(const po::variables_map& vm) {
+    transport::UdpConfig c;
+    authConfig(vm, c);  // the same checks as every other command's
+    return c.authKeyFile;
+}
+std::uint32_t authKeyId(const po::variables_map& vm) { return vm.count("auth-key-id") ? static_cast<std::uint32_t>(getU64(vm, "auth-key-id", 1, 0xFFFFFFFFu)) : 0; }
+
+std::string optionOf(const std::string& field) {
+    static const std::map<std::string, std::string> special = {
+        {"network.authKeyFile", "auth-key"}, {"network.authKeyId", "auth-key-id"}, {"network.loopback", "no-loopback"},
+        {"start", "from"}, {"delivery", "mode"}, {"speed", "speed"}};
+    if (auto it = special.find(field); it != special.end()) return it->second;
+    std::string f = field.rfind("network.", 0) == 0 ? field.substr(8) : field;
+    std::string out;
+    for (char ch : f) {
+        if (ch >= 'A' && ch <= 'Z') {
+            out.push_back('-');
+            out.push_back(static_cast<char>(ch - 'A' + 'a'));
+        } else {
+            out.push_back(ch);
+        }
+    }
+    return out;
+}
+
+int apiSetupFailure(const std::string& command, const SetupError& e) {
+    std::string message = e.what();
+    const std::string prefix = e.field() + ": ";
+    if (!e.field().empty() && message.rfind(prefix, 0) == 0) message.erase(0, prefix.size());
+    if (e.field().empty()) std::fprintf(stderr, "seqcast %s: %s\n", command.c_str(), message.c_str());
+    else std::fprintf(stderr, "seqcast %s: --%s: %s\n", command.c_str(), optionOf(e.field()).c_str(), message.c_str());
+    return kExitUsage;
 }
 
 void addSocketOptions(po::options_description& d, const char* rcvbufDefault) {

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include <boost/program_options.hpp>
+#include <seqcast/seqcast.hpp>
 
 #include "fabric/histogram.h"
 #include "fabric/idle.h"
@@ -79,6 +80,15 @@ void checkPath(const po::variables_map& vm, const std::string& name, PathUse use
 // wants) exits 2 and names `option` (--interface where the interface was refused); anything else
 // is a failure of the system, exit 1.
 int setupFailure(const std::string& command, const std::string& option, const Error& e);
+// A SetupError from the public API: "seqcast COMMAND: --OPTION: message" with the command-line
+// option of the field it names (optionOf), exit status 2.
+int apiSetupFailure(const std::string& command, const SetupError& e);
+// The command-line option for a field of the API's options structs: "network.authKeyFile" ->
+// "auth-key", "maxMessage" -> "max-message".
+std::string optionOf(const std::string& field);
+// --auth-key / --auth-key-id for the API's NetworkOptions ("" and 0 when not given).
+std::string authKeyFile(const po::variables_map& vm);
+std::uint32_t authKeyId(const po::variables_map& vm);
 
 // --auth-key, --auth-key-id (part of the socket options; on their own for roles without those)
 void addAuthOptions(po::options_description& d);

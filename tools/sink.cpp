@@ -9,26 +9,28 @@
 
 namespace seqcast::tools {
 
-void DeliverySink::onMessage(const client::Delivery& dl) {
+void DeliverySink::onMessage(const Message& dl) {
     const std::uint64_t now = wallNs();
-    if (delivered == 0) firstOffset = dl.offset.get();
-    else if (dl.offset.get() <= lastOffset) ++orderViolations;
-    auto [it, fresh] = lastPubSeq.try_emplace(dl.publisher.get(), dl.pubSeq.get());
+    if (delivered == 0) firstOffset = dl.offset;
+    else if (dl.offset <= lastOffset) ++orderViolations;
+    auto [it, fresh] = lastPubSeq.try_emplace(dl.publisher, dl.pubSeq);
     if (!fresh) {
-        if (dl.pubSeq.get() <= it->second) ++fifoViolations;
-        it->second = dl.pubSeq.get();
+        if (dl.pubSeq <= it->second) ++fifoViolations;
+        it->second = dl.pubSeq;
     }
-    lastOffset = dl.offset.get();
+    lastOffset = dl.offset;
     ++delivered;
     bytes += dl.payload.size();
     if (dl.repaired) ++repaired;
+    minPublishTsNs = std::min(minPublishTsNs, dl.publishTsNs);
+    maxPublishTsNs = std::max(maxPublishTsNs, dl.publishTsNs);
     if (now > dl.publishTsNs) e2e.record(now - dl.publishTsNs);
     if (dl.sequencedTsNs > dl.publishTsNs) hopPubSeq.record(dl.sequencedTsNs - dl.publishTsNs);
     if (now > dl.sequencedTsNs) hopSeqSub.record(now - dl.sequencedTsNs);
     // Digest over (offset, publisher, pub_seq, length, payload): equal streams, equal digests.
     std::byte meta[24];
-    const std::uint64_t o = dl.offset.get(), s = dl.pubSeq.get();
-    const std::uint32_t p = dl.publisher.get(), n = static_cast<std::uint32_t>(dl.payload.size());
+    const std::uint64_t o = dl.offset, s = dl.pubSeq;
+    const std::uint32_t p = dl.publisher, n = static_cast<std::uint32_t>(dl.payload.size());
     std::memcpy(meta, &o, 8);
     std::memcpy(meta + 8, &p, 4);
     std::memcpy(meta + 12, &s, 8);
@@ -36,8 +38,8 @@ void DeliverySink::onMessage(const client::Delivery& dl) {
     digestState = crc32cUpdate(crc32cUpdate(digestState, meta), dl.payload);
     if (out_ == nullptr && fd_ < 0) return;
     char head[96];
-    const int headLen = std::snprintf(head, sizeof head, "%llu %u %llu %zu ", static_cast<unsigned long long>(dl.offset.get()),
-                                dl.publisher.get(), static_cast<unsigned long long>(dl.pubSeq.get()), dl.payload.size());
+    const int headLen = std::snprintf(head, sizeof head, "%llu %u %llu %zu ", static_cast<unsigned long long>(dl.offset),
+                                dl.publisher, static_cast<unsigned long long>(dl.pubSeq), dl.payload.size());
     line_.assign(head, static_cast<std::size_t>(headLen));
     for (std::byte b : dl.payload) {
         const auto c = static_cast<unsigned char>(b);
@@ -106,6 +108,8 @@ void DeliverySink::summaryJson(Json& j) const {
     j.field("lost_offsets", lostOffsets);
     j.field("order_violations", orderViolations);
     j.field("fifo_violations", fifoViolations);
+    // From the first to the last publish timestamp delivered (what a paced replay spreads out).
+    j.field("published_span_s", delivered == 0 ? 0.0 : static_cast<double>(maxPublishTsNs - minPublishTsNs) / 1e9);
     j.field("publishers", static_cast<std::uint64_t>(lastPubSeq.size()));
     latencyJson(j, "latency", e2e);
     latencyJson(j, "hop_pub_to_seq", hopPubSeq);

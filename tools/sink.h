@@ -7,9 +7,11 @@
 #include <string>
 #include <unordered_map>
 
-#include "client/subscriber.h"
+#include <seqcast/seqcast.hpp>
+
 #include "fabric/crc32c.h"
 #include "fabric/histogram.h"
+#include "fabric/types.h"
 #include "tools/common.h"
 
 namespace seqcast::tools {
@@ -24,13 +26,14 @@ public:
         fd_ = fd;
     }
 
-    void onMessage(const client::Delivery& d);
+    void onMessage(const Message& m);
     void onLoss(Offset first, std::uint64_t n);
 
     std::uint64_t delivered = 0, bytes = 0, repaired = 0, lossNotices = 0, lostOffsets = 0;
     std::uint64_t outputBytes = 0;  // bytes printed (all incarnations, after an exactly-once restart)
     bool outputFailed = false;      // a write failed: the output is incomplete
     std::uint64_t firstOffset = 0, lastOffset = 0;
+    std::uint64_t minPublishTsNs = ~std::uint64_t{0}, maxPublishTsNs = 0;  // the publishers' clocks
     std::uint64_t orderViolations = 0, fifoViolations = 0;
     std::uint32_t digestState = kCrc32cInit;
     Histogram e2e, hopPubSeq, hopSeqSub;

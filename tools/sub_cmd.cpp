@@ -163,7 +163,10 @@ int runSub(int argc, char** argv) {
     }
     std::uint64_t lastDeliveryNs = 0, lastCommitSyncNs = 0;
     client::SubscriberHandlers h;
-    h.onMessage = [&](const client::Delivery& dl) { sink.onMessage(dl); };
+    h.onMessage = [&](const client::Delivery& dl) {
+        sink.onMessage(Message{dl.offset.get(), dl.publisher.get(), dl.pubSeq.get(), dl.publishTsNs, dl.sequencedTsNs,
+                               dl.epoch.get(), dl.repaired, dl.payload});
+    };
     h.onLoss = [&](Offset first, std::uint64_t n) { sink.onLoss(first, n); };
     // Exactly-once: the sink's totals and output length go into each commit with the position.
     h.onCommit = [&](client::CommitState& s) { sink.save(s.app); };

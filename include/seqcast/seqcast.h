@@ -188,6 +188,8 @@ typedef struct seqcast_replay_options {
     int32_t earliest; /* start at the earliest retained offset if `from` is older */
     seqcast_network_options network;
     double speed;     /* 0: as fast as taken; > 0: paced as published, times speed */
+    int32_t wait_for_data; /* offsets not recorded yet: wait for them (1) or fail (0) */
+    const char* bind;      /* local address HOST:PORT; NULL or "": the interface, any port */
 } seqcast_replay_options;
 
 typedef struct seqcast_replay seqcast_replay;

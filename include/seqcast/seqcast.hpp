@@ -30,7 +30,7 @@
 
 namespace seqcast {
 
-inline constexpr int kApiVersion = 1;  // bumped when a declaration here changes incompatibly
+inline constexpr int kApiVersion = 2;  // bumped when a declaration here changes incompatibly
 
 // A setting that is not valid, or a resource create() could not open. field() is the option's name
 // as it appears in the options struct ("sequencer", "journal", ...).
@@ -70,6 +70,7 @@ struct NetworkOptions {
     SocketApi api = SocketApi::Syscalls;  // recvmmsg/sendmmsg, or io_uring
     bool segmentOffload = true;           // UDP GSO on sends, GRO on receives
     std::string authKeyFile;              // non-empty: authenticated frames (the stream's key file)
+    std::uint32_t authKeyId = 0;          // the key to sign with; 0: the highest id in the file
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -239,6 +240,10 @@ struct ReplayOptions {
     // 0: as fast as the client takes them. > 0: paced as they were published (their publishers'
     // timestamps; never backwards) at `speed` times that pace: 1 the original, 10 ten times faster.
     double speed = 0;
+    // Offsets the archiver does not hold yet: wait for them to be recorded (true) or end the replay
+    // with a failure naming where the archive ends (false).
+    bool waitForData = false;
+    std::string bind;  // local address HOST:PORT; empty: network.interface, any port
     NetworkOptions network;
 };
 

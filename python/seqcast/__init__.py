@@ -83,7 +83,8 @@ class _SubOptions(ctypes.Structure):
 
 class _ReplayOptions(ctypes.Structure):
     _fields_ = [("size", _u32), ("stream", _u32), ("archiver", _cstr), ("from_", _u64), ("to", _u64),
-                ("earliest", _i32), ("network", _Network), ("speed", ctypes.c_double)]
+                ("earliest", _i32), ("network", _Network), ("speed", ctypes.c_double),
+                ("wait_for_data", _i32), ("bind", _cstr)]
 
 
 class _Confirmation(ctypes.Structure):
@@ -407,7 +408,8 @@ class Subscriber(_Receiver):
 
 class Replay(_Receiver):
     """Offsets [from, to) from an archiver. Keyword options: stream, archiver, from, to, earliest,
-    speed (0: as fast as taken; > 0: paced as published, times speed) and the network ones."""
+    speed (0: as fast as taken; > 0: paced as published, times speed), wait_for_data (wait for
+    offsets not recorded yet instead of failing), bind and the network ones."""
 
     _close = staticmethod(_rep_close)
 

@@ -7,11 +7,13 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstddef>
 #include <mutex>
 #include <thread>
 #include <string>
 #include <vector>
 
+#include <seqcast/seqcast.h>
 #include <seqcast/seqcast.hpp>
 
 #include "fabric/clock.h"
@@ -92,6 +94,32 @@ TEST_CASE("bad settings name their field") {
               o.to = 5;
               (void)Replay::create(o);
           }) == "to");
+    CHECK(fieldOf([] {
+              ReplayOptions o;
+              o.bind = "127.0.0.1";
+              (void)Replay::create(o);
+          }) == "bind");
+}
+
+TEST_CASE("C ABI: replay options set up before wait_for_data and bind existed are still accepted") {
+    seqcast_replay_options o;
+    seqcast_replay_options_init(&o);
+    CHECK(o.size == sizeof o);
+    CHECK(o.wait_for_data == 0);
+    CHECK(o.bind == nullptr);
+    seqcast_replay* r = nullptr;
+    o.bind = "127.0.0.1:1";  // not a usable address: only read when the size says the field exists
+    o.size = offsetof(seqcast_replay_options, wait_for_data);
+    CHECK(seqcast_replay_create(&o, &r) == SEQCAST_OK);
+    REQUIRE(r != nullptr);
+    seqcast_replay_close(r);
+    o.size = sizeof o;
+    o.bind = "127.0.0.1";
+    CHECK(seqcast_replay_create(&o, &r) != SEQCAST_OK);
+    CHECK(std::string(seqcast_last_error_field()) == "bind");
+    o.size = sizeof o - 4;
+    CHECK(seqcast_replay_create(&o, &r) == SEQCAST_ERR_ARGUMENT);
+    CHECK(std::string(seqcast_last_error_field()) == "size");
 }
 
 TEST_CASE("a publisher and a subscriber from the public API exchange messages through a sequencer") {
@@ -216,7 +244,8 @@ TEST_CASE("an opt-in thread drives a publisher and a subscriber; calls from othe
     const int perThread = 500;
     auto offerer = [&](char who) {
         for (int i = 0; i < perThread && monoNs() < deadline;) {
-            const std::string text = std::string(1, who) + std::to_string(i);
+            std::string text = std::to_string(i);
+            text.insert(text.begin(), who);
             if (pub->offer(text) == OfferResult::Accepted) ++i;
             else std::this_thread::yield();
         }

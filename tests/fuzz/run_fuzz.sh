@@ -32,7 +32,7 @@ if ! "$cxx" -fsanitize=fuzzer,address,undefined "$probe" -o "$out/probe" >"$out/
 fi
 
 fabric_srcs=("$root/fabric/crc32c.cpp" "$root/fabric/wire.cpp" "$root/client/reassembler.cpp" "$root/fabric/mapped_file.cpp" "$root/fabric/shm_counters.cpp")
-flags=(-std=c++20 -O1 -g -fno-omit-frame-pointer -D_GNU_SOURCE -I"$root" -I"$build")
+flags=(-std=c++20 -O1 -g -fno-omit-frame-pointer -D_GNU_SOURCE -I"$root" -I"$root/include" -I"$build")
 
 # Seed corpus generator (plain build: it only writes files).
 "$cxx" "${flags[@]}" "$root/tests/fuzz/make_corpus.cpp" "${fabric_srcs[@]}" -lisal -o "$out/make_corpus"
@@ -122,7 +122,7 @@ echo "OK: no crash in ${lsecs}s of log records"
 # --config INI path of the tools. Each runs secs/3 (default 10 s at 30) over its committed seeds.
 tsecs=$(( secs / 3 > 0 ? secs / 3 : 1 ))
 # Our own seqcast_config.h (no io_uring, no DPDK) must win over a meson build directory's.
-tflags=(-std=c++20 -O1 -g -fno-omit-frame-pointer -D_GNU_SOURCE -I"$out" -I"$root"
+tflags=(-std=c++20 -O1 -g -fno-omit-frame-pointer -D_GNU_SOURCE -I"$out" -I"$root" -I"$root/include"
         -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all)
 fuzz_target() {  # NAME SECONDS MAX_LEN SOURCES... -- LIBS...
     local name=$1 tsec=$2 maxlen=$3

@@ -37,7 +37,7 @@ stop seq TERM 10 >/dev/null || true
 replay() {
     RRC=0
     timeout -k 5 60 "$SEQCAST" replay --archiver "$ARCHIVER" --from "$2" --to "$3" --out "$TMP/$1.txt" \
-        --json "$TMP/$1.json" --timeout 15 >"$TMP/$1.stdout" 2>"$TMP/$1.log" || RRC=$?
+        --json "$TMP/$1.json" --timeout 15 "${@:4}" >"$TMP/$1.stdout" 2>"$TMP/$1.log" || RRC=$?
 }
 replay before 0 "$HEAD"
 check "reference replay exit status" "$RRC" eq 0
@@ -45,6 +45,17 @@ check "reference replay lost" "$(json "$TMP/before.json" lost_offsets)" eq 0
 REF_MSGS=$(json "$TMP/before.json" messages)
 check "reference replay messages" "$REF_MSGS" eq "$N"
 check "reference replay lines" "$(wc -l <"$TMP/before.txt")" eq "$N"
+# Paced (--speed 0.5, half the published pace): the same lines, and never early: the replay takes at
+# least twice the span of their publish timestamps (less 2 % for the timer's grain). The publisher
+# took about N / 40000 s; the reference replay, as fast as the archiver sends, is shown beside it.
+replay paced 0 "$HEAD" --speed 0.5
+SPAN=$(json "$TMP/paced.json" published_span_s)
+log "paced replay: exit $RRC, $(json "$TMP/paced.json" seconds) s for a published span of $SPAN s (as fast as possible: $(json "$TMP/before.json" seconds) s)"
+check "paced replay exit status" "$RRC" eq 0
+check "paced replay: the reference lines" "$(cmp -s "$TMP/before.txt" "$TMP/paced.txt" && echo 1 || echo 0)" eq 1
+check "paced replay: a published span was measured" "$(awk -v s="$SPAN" 'BEGIN { print (s > 0.2) ? 1 : 0 }')" eq 1
+check "paced replay: at half speed, at least twice the published span" \
+    "$(awk -v t="$(json "$TMP/paced.json" seconds)" -v s="$SPAN" 'BEGIN { print (t >= 0.98 * s / 0.5) ? 1 : 0 }')" eq 1
 
 # The damaged record: one in the middle of the recorded bytes.
 timeout 60 "$SEQCAST" dump --log "$LOGFILE" --records >"$TMP/records.txt" 2>&1
