@@ -544,9 +544,13 @@ std::uint64_t Replay::nextOffset() const noexcept { return impl_->r.sub->nextOff
 
 // ---------------------------------------------------------------------------------------------
 
-std::vector<ProcessCounters> readCounters() {
+const char* const kCountersDirectory = kShmCountersDir;
+
+std::vector<ProcessCounters> readCounters() { return readCounters(kShmCountersDir); }
+
+std::vector<ProcessCounters> readCounters(const std::string& directory) {
     std::vector<ProcessCounters> out;
-    for (const auto& s : readAllCounters()) {
+    for (const auto& s : readAllCounters(directory)) {
         ProcessCounters p{s.pid, s.role, s.stream, s.alive, {}};
         for (std::size_t i = 0; i < kCounterCount && i < s.values.size(); ++i)
             p.values.emplace(std::string(kCounterNames[i]), s.values[i]);

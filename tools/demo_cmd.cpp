@@ -9,7 +9,6 @@
 #include <thread>
 
 #include "fabric/clock.h"
-#include "fabric/shm_counters.h"
 #include "tools/commands.h"
 #include "tools/common.h"
 #include "tools/process.h"
@@ -18,9 +17,10 @@ namespace seqcast::tools {
 
 namespace {
 
-std::uint64_t counterOf(const std::vector<CounterSnapshot>& all, pid_t pid, Counter c) {
+// A process's counter by name; 0 while the process has not published its counters yet.
+std::uint64_t counterOf(const std::vector<ProcessCounters>& all, pid_t pid, const char* name) {
     for (const auto& s : all)
-        if (s.pid == static_cast<std::uint64_t>(pid)) return s.values[static_cast<std::size_t>(c)];
+        if (s.pid == static_cast<std::uint64_t>(pid)) return s.values.at(name);
     return 0;
 }
 
@@ -126,9 +126,9 @@ int runDemo(int argc, char** argv) {
     // Subscribers start at `latest`: wait until each has seen the sequencer's heartbeat.
     const std::uint64_t joinBy = monoNs() + 10'000'000'000ull;
     for (;;) {
-        const auto snap = readAllCounters();
-        bool ready = counterOf(snap, seqPid, Counter::HeartbeatsSent) > 0 && counterOf(snap, archPid, Counter::HeartbeatsReceived) > 0;
-        for (pid_t s : subs) ready = ready && counterOf(snap, s, Counter::HeartbeatsReceived) > 0;
+        const auto snap = readCounters();
+        bool ready = counterOf(snap, seqPid, "heartbeats_sent") > 0 && counterOf(snap, archPid, "heartbeats_received") > 0;
+        for (pid_t s : subs) ready = ready && counterOf(snap, s, "heartbeats_received") > 0;
         if (ready) break;
         if (monoNs() > joinBy || stopRequested()) {
             std::fprintf(stderr, "seqcast demo: the subscribers did not hear the sequencer within 10 s (multicast on loopback? see %s)\n", dir.c_str());
@@ -160,16 +160,16 @@ int runDemo(int argc, char** argv) {
         const std::uint64_t now = monoNs();
         if (now - lastPrint > 250'000'000 || done) {
             lastPrint = now;
-            const auto snap = readAllCounters();
+            const auto snap = readCounters();
             std::uint64_t confirmed = 0, minSub = ~std::uint64_t{0}, gaps = 0;
             for (std::size_t i = 0; i < pubs.size(); ++i) {
                 // A publisher that has exited took its counters file along: keep its last figure.
-                pubSeen[i] = std::max(pubSeen[i], counterOf(snap, pubs[i], Counter::MessagesConfirmed));
+                pubSeen[i] = std::max(pubSeen[i], counterOf(snap, pubs[i], "messages_confirmed"));
                 confirmed += pubSeen[i];
             }
             for (pid_t s : subs) {
-                minSub = std::min(minSub, counterOf(snap, s, Counter::MessagesIn));
-                gaps += counterOf(snap, s, Counter::GapsDetected);
+                minSub = std::min(minSub, counterOf(snap, s, "messages_in"));
+                gaps += counterOf(snap, s, "gaps_detected");
             }
             const double secs = static_cast<double>(now - t0) * 1e-9;
             char line[256];
@@ -177,8 +177,8 @@ int runDemo(int argc, char** argv) {
                           secs, static_cast<unsigned long long>(confirmed), static_cast<unsigned long long>(perPub * nPub),
                           static_cast<unsigned long long>(minSub), fmtRate(static_cast<double>(minSub) / std::max(secs, 1e-3)).c_str(),
                           static_cast<unsigned long long>(gaps),
-                          static_cast<unsigned long long>(counterOf(snap, seqPid, Counter::NaksReceived)),
-                          static_cast<unsigned long long>(counterOf(snap, seqPid, Counter::Retransmits)));
+                          static_cast<unsigned long long>(counterOf(snap, seqPid, "naks_received")),
+                          static_cast<unsigned long long>(counterOf(snap, seqPid, "retransmits")));
             if (tty) std::printf("\r%-120s", line);
             else if (done || static_cast<std::uint64_t>(secs) % 2 == 0) std::printf("%s\n", line);
             std::fflush(stdout);

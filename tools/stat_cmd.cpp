@@ -7,8 +7,9 @@
 #include <map>
 #include <thread>
 
+#include <seqcast/seqcast.hpp>
+
 #include "fabric/clock.h"
-#include "fabric/shm_counters.h"
 #include "tools/commands.h"
 #include "tools/common.h"
 
@@ -16,9 +17,10 @@ namespace seqcast::tools {
 
 namespace {
 
-std::uint64_t val(const CounterSnapshot& s, Counter c) { return s.values[static_cast<std::size_t>(c)]; }
+// A counter by name (every process publishes them all: a name not there is a defect here).
+std::uint64_t val(const ProcessCounters& s, const char* name) { return s.values.at(name); }
 
-bool consumer(const CounterSnapshot& s) { return s.role == "sub" || s.role == "replay" || s.role == "archiver"; }
+bool consumer(const ProcessCounters& s) { return s.role == "sub" || s.role == "replay" || s.role == "archiver"; }
 
 // Each stream's head: the highest HeadOffset among the sequencers of that stream, and how fast it
 // grew since `prev` (entries per second; 0 without an earlier snapshot of the same sequencer).
@@ -27,21 +29,21 @@ struct StreamHead {
     std::uint64_t head = 0;
     double rate = 0;
 };
-std::map<std::uint32_t, StreamHead> streamHeads(const std::vector<CounterSnapshot>& snap,
-                                                const std::map<std::uint64_t, CounterSnapshot>& prev, double dt) {
+std::map<std::uint32_t, StreamHead> streamHeads(const std::vector<ProcessCounters>& snap,
+                                                const std::map<std::uint64_t, ProcessCounters>& prev, double dt) {
     std::map<std::uint32_t, StreamHead> heads;
     for (const auto& s : snap) {
         if (s.role != "sequencer") continue;
         auto& h = heads[s.stream];
-        h.head = std::max(h.head, val(s, Counter::HeadOffset));
+        h.head = std::max(h.head, val(s, "head_offset"));
         auto it = prev.find(s.pid);
         if (it != prev.end() && it->second.stream == s.stream && dt > 0)
-            h.rate = std::max(h.rate, static_cast<double>(val(s, Counter::HeadOffset) - val(it->second, Counter::HeadOffset)) / dt);
+            h.rate = std::max(h.rate, static_cast<double>(val(s, "head_offset") - val(it->second, "head_offset")) / dt);
     }
     return heads;
 }
 
-std::string snapshotJson(const std::vector<CounterSnapshot>& all) {
+std::string snapshotJson(const std::vector<ProcessCounters>& all) {
     const auto heads = streamHeads(all, {}, 0);
     Json j;
     j.begin();
@@ -54,10 +56,10 @@ std::string snapshotJson(const std::vector<CounterSnapshot>& all) {
         j.field("stream", std::uint64_t{s.stream});
         j.key("alive").boolean(s.alive);
         const auto it = heads.find(s.stream);
-        if (consumer(s) && it != heads.end() && it->second.head >= val(s, Counter::HeadOffset))
-            j.field("lag_offsets", it->second.head - val(s, Counter::HeadOffset));
+        if (consumer(s) && it != heads.end() && it->second.head >= val(s, "head_offset"))
+            j.field("lag_offsets", it->second.head - val(s, "head_offset"));
         j.key("counters").begin();
-        for (std::size_t i = 0; i < kCounterCount; ++i) j.field(std::string(kCounterNames[i]), s.values[i]);
+        for (const auto& [name, value] : s.values) j.field(name, value);
         j.end();
         j.end();
     }
@@ -77,7 +79,7 @@ int runStat(int argc, char** argv) {
         ("all", "include processes that have exited but left their counters file")
         ("interval-ms", po::value<std::string>()->default_value("1000"), "refresh interval (50..60000)")
         ("count", po::value<std::string>()->default_value("0"), "refreshes before exiting (0: until interrupted)")
-        ("dir", po::value<std::string>()->default_value(kShmCountersDir), "counters directory");
+        ("dir", po::value<std::string>()->default_value(kCountersDirectory), "counters directory");
     po::variables_map vm;
     if (auto rc = parseCommandLine(info, argc, argv, d, vm)) return *rc;
     std::uint64_t intervalMs = 1000, count = 0;
@@ -92,7 +94,7 @@ int runStat(int argc, char** argv) {
     const std::string dir = vm["dir"].as<std::string>();
     const bool all = vm.count("all") != 0;
     auto read = [&] {
-        auto v = readAllCounters(dir);
+        auto v = readCounters(dir);
         if (!all) v.erase(std::remove_if(v.begin(), v.end(), [](const auto& s) { return !s.alive; }), v.end());
         std::sort(v.begin(), v.end(), [](const auto& a, const auto& b) { return a.pid < b.pid; });
         return v;
@@ -103,7 +105,7 @@ int runStat(int argc, char** argv) {
     }
     installStopSignals();
     const bool tty = ::isatty(1) != 0;
-    std::map<std::uint64_t, CounterSnapshot> prev;
+    std::map<std::uint64_t, ProcessCounters> prev;
     std::uint64_t prevNs = monoNs();
     for (std::uint64_t round = 0; !stopRequested() && (count == 0 || round < count); ++round) {
         if (round > 0) std::this_thread::sleep_for(std::chrono::milliseconds(intervalMs));
@@ -117,12 +119,12 @@ int runStat(int argc, char** argv) {
         std::printf("%-8s %-10s %6s %10s %10s %10s %10s %8s %8s %8s %8s %12s %10s %9s\n", "pid", "role", "stream", "dgram_in/s",
                     "dgram_out/s", "msg_in/s", "msg_out/s", "gaps", "naks", "retx", "lost", "head", "lag", "lag_ms");
         for (const auto& s : snap) {
-            auto rate = [&](Counter c) {
+            auto rate = [&](const char* c) {
                 auto it = prev.find(s.pid);
                 if (it == prev.end() || dt <= 0) return std::string("-");
                 return fmtRate(static_cast<double>(val(s, c) - val(it->second, c)) / dt);
             };
-            const std::uint64_t h = val(s, Counter::HeadOffset);
+            const std::uint64_t h = val(s, "head_offset");
             const auto sh = heads.find(s.stream);
             const bool known = consumer(s) && sh != heads.end() && sh->second.head >= h;
             const std::uint64_t head = known ? sh->second.head : 0;
@@ -138,12 +140,12 @@ int runStat(int argc, char** argv) {
                 lagMs = b;
             }
             std::printf("%-8llu %-10s %6u %10s %10s %10s %10s %8llu %8llu %8llu %8llu %12llu %10s %9s%s\n",
-                        static_cast<unsigned long long>(s.pid), s.role.c_str(), s.stream, rate(Counter::DatagramsIn).c_str(),
-                        rate(Counter::DatagramsOut).c_str(), rate(Counter::MessagesIn).c_str(), rate(Counter::MessagesOut).c_str(),
-                        static_cast<unsigned long long>(val(s, Counter::GapsDetected)),
-                        static_cast<unsigned long long>(val(s, Counter::NaksSent) + val(s, Counter::NaksReceived)),
-                        static_cast<unsigned long long>(val(s, Counter::Retransmits)),
-                        static_cast<unsigned long long>(val(s, Counter::OffsetsLost)), static_cast<unsigned long long>(h),
+                        static_cast<unsigned long long>(s.pid), s.role.c_str(), s.stream, rate("datagrams_in").c_str(),
+                        rate("datagrams_out").c_str(), rate("messages_in").c_str(), rate("messages_out").c_str(),
+                        static_cast<unsigned long long>(val(s, "gaps_detected")),
+                        static_cast<unsigned long long>(val(s, "naks_sent") + val(s, "naks_received")),
+                        static_cast<unsigned long long>(val(s, "retransmits")),
+                        static_cast<unsigned long long>(val(s, "offsets_lost")), static_cast<unsigned long long>(h),
                         lag.c_str(), lagMs.c_str(), s.alive ? "" : " (exited)");
         }
         if (snap.empty()) std::printf("(no seqcast processes with counters in %s)\n", dir.c_str());

@@ -281,5 +281,8 @@ struct ProcessCounters {
     std::map<std::string, std::uint64_t> values;  // counter name -> value
 };
 std::vector<ProcessCounters> readCounters();
+// The same from another counters directory (the default is where every seqcast process writes).
+std::vector<ProcessCounters> readCounters(const std::string& directory);
+extern const char* const kCountersDirectory;  // that default: "/dev/shm/seqcast" 
 
 }  // namespace seqcast
