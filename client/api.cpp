@@ -23,7 +23,9 @@
 #include "fabric/counters.h"
 #include "fabric/idle.h"
 #include "fabric/shm_counters.h"
+#include "transport/allowlist_transport.h"
 #include "transport/auth_transport.h"
+#include "transport/dpdk_transport.h"
 #include "transport/open_transport.h"
 
 namespace seqcast {
@@ -39,7 +41,16 @@ transport::Endpoint endpointOf(const std::string& field, const std::string& text
 // The socket settings every client shares, from NetworkOptions (the CLI's --interface, --ttl, ...).
 transport::UdpConfig socketsFrom(const NetworkOptions& n) {
     transport::UdpConfig c;
-    auto iface = transport::parseIpv4(n.interface);
+    std::string ifaceText = n.interface;
+    if (const auto slash = ifaceText.find('/'); slash != std::string::npos) {
+        const std::string len = ifaceText.substr(slash + 1);
+        ifaceText.resize(slash);
+        if (len.empty() || len.size() > 2 || len.find_first_not_of("0123456789") != std::string::npos || std::stoul(len) < 1 ||
+            std::stoul(len) > 32)
+            throw SetupError("network.interface", "'" + len + "' is not a prefix length (1..32)");
+        c.prefixLen = static_cast<unsigned>(std::stoul(len));
+    }
+    auto iface = transport::parseIpv4(ifaceText);
     if (!iface) throw SetupError("network.interface", iface.error().message());
     c.interface = *iface;
     if (n.ttl < 0 || n.ttl > 255) throw SetupError("network.ttl", "must be 0..255");
@@ -49,9 +60,25 @@ transport::UdpConfig socketsFrom(const NetworkOptions& n) {
     if (n.sndbuf > (1u << 30)) throw SetupError("network.sndbuf", "must be at most 1 GiB");
     c.rcvBuf = static_cast<int>(n.rcvbuf);
     c.sndBuf = static_cast<int>(n.sndbuf);
-    c.gso = n.segmentOffload;
-    c.gro = n.segmentOffload;
-    c.api = n.api == SocketApi::Uring ? transport::SocketApi::Uring : transport::SocketApi::Syscalls;
+    c.gso = n.gso;
+    c.gro = n.gro;
+    switch (n.api) {
+        case SocketApi::Syscalls: c.api = transport::SocketApi::Syscalls; break;
+        case SocketApi::Uring: c.api = transport::SocketApi::Uring; break;
+        case SocketApi::Dpdk:
+            if (!transport::dpdkAvailable()) throw SetupError("network.api", "this libseqcast was built without DPDK");
+            c.api = transport::SocketApi::Dpdk;
+            c.ealArgs = n.dpdkArgs;
+            break;
+        default: throw SetupError("network.api", "not a SocketApi");
+    }
+    if (n.api != SocketApi::Dpdk && !n.dpdkArgs.empty()) throw SetupError("network.dpdkArgs", "are for SocketApi::Dpdk");
+    if (!n.allow.empty()) {
+        auto allow = transport::parseAllowlist(n.allow);
+        if (!allow) throw SetupError("network.allow", allow.error().message());
+        if (allow->empty()) throw SetupError("network.allow", "no network given");
+        c.allow = std::move(*allow);
+    }
     c.authKeyFile = n.authKeyFile;
     c.authKeyId = n.authKeyId;
     if (!c.authKeyFile.empty()) {
@@ -66,10 +93,47 @@ transport::UdpConfig socketsFrom(const NetworkOptions& n) {
     return c;
 }
 
-std::unique_ptr<transport::Transport> open(const transport::UdpConfig& cfg, const std::string& field) {
+transport::FaultConfig faultsFrom(const FaultOptions& f) {
+    transport::FaultConfig c;
+    auto prob = [](double p, const char* field) {
+        if (!(p >= 0 && p <= 1)) throw SetupError(std::string("network.faults.") + field, "must be 0..1");
+        return p;
+    };
+    c.loss = prob(f.loss, "loss");
+    c.burstStart = prob(f.burstLoss, "burstLoss");
+    if (f.burstLength == 0 || f.burstLength > 1'000'000) throw SetupError("network.faults.burstLength", "must be 1..1000000");
+    c.burstLength = f.burstLength;
+    c.reorder = prob(f.reorder, "reorder");
+    c.duplicate = prob(f.duplicate, "duplicate");
+    c.corrupt = prob(f.corrupt, "corrupt");
+    c.dropTypes = f.dropTypes;
+    c.seed = f.seed;
+    c.onReceive = f.onReceive;
+    c.onSend = f.onSend;
+    if (auto st = c.validate(); !st) throw SetupError("network.faults", st.error().message());
+    return c;
+}
+
+CounterValues valuesOf(const Counters& c) {
+    CounterValues v;
+    for (std::size_t i = 0; i < kCounterCount; ++i) v.emplace(std::string(kCounterNames[i]), c.get(static_cast<Counter>(i)));
+    return v;
+}
+
+std::unique_ptr<transport::Transport> open(const transport::UdpConfig& cfg, const std::string& field,
+                                           const transport::FaultConfig& faults = {}) {
     std::vector<std::string> warnings;  // clamped buffers, an io_uring fallback: not errors
-    auto t = transport::openTransport(cfg, warnings);
-    if (!t) throw SetupError(field, t.error().message());
+    auto t = transport::openTransport(cfg, warnings, faults);
+    if (!t) {
+        // The error names the setting it is about where it knows (its UdpConfig field); else `field`.
+        static const std::pair<const char*, const char*> kFields[] = {
+            {"interface", "network.interface"}, {"ttl", "network.ttl"}, {"ealArgs", "network.dpdkArgs"},
+            {"authKeyFile", "network.authKeyFile"}};
+        std::string blame = field;
+        for (const auto& [from, to] : kFields)
+            if (t.error().field == from) blame = to;
+        throw SetupError(blame, t.error().message());
+    }
     return std::move(*t);
 }
 
@@ -190,7 +254,7 @@ std::unique_ptr<Publisher> Publisher::create(const PublisherOptions& o, ConfirmH
     udp.bind = endpointOf("bind", o.bind, true);
     udp.maxDatagram = 2048;
     udp.counters = &impl->shm->counters();
-    impl->socket = open(udp, "bind");
+    impl->socket = open(udp, "bind", faultsFrom(o.network.faults));
     Impl* raw = impl.get();
     client::Publisher::ConfirmHandler onEngineConfirm;  // none without a handler: no call per confirmation
     if (impl->onConfirm)
@@ -219,13 +283,17 @@ OfferResult resultOf(client::Publisher::Offer r) {
 OfferResult Publisher::offer(std::span<const std::byte> message) {
     const auto g = impl_->driver.lock();
     if (!impl_->pub->fatalError().empty()) return OfferResult::NotConnected;
-    return resultOf(impl_->pub->offer(message, wallNs()));
+    const auto r = impl_->pub->offer(message, wallNs());
+    if (r == client::Publisher::Offer::TooLarge) impl_->shm->counters().add(Counter::DropTooLarge);
+    return resultOf(r);
 }
 
 OfferResult Publisher::tryClaim(std::size_t maxBytes, std::span<std::byte>& buffer) {
     const auto g = impl_->driver.lock();
     if (!impl_->pub->fatalError().empty()) return OfferResult::NotConnected;
-    return resultOf(impl_->pub->claim(maxBytes, buffer));
+    const auto r = impl_->pub->claim(maxBytes, buffer);
+    if (r == client::Publisher::Offer::TooLarge) impl_->shm->counters().add(Counter::DropTooLarge);
+    return resultOf(r);
 }
 
 void Publisher::commit() { commit(~std::size_t{0}); }
@@ -266,6 +334,7 @@ void Publisher::startThread(const ThreadOptions& options) {
         std::vector<int>{i->socket->waitFd()});
 }
 void Publisher::stopThread() { impl_->driver.stop(); }
+CounterValues Publisher::counters() const { return valuesOf(impl_->shm->counters()); }
 bool Publisher::threadRunning() const noexcept { return impl_->driver.running(); }
 
 // ---------------------------------------------------------------------------------------------
@@ -284,13 +353,15 @@ struct Receiver {
     std::string failure;
     bool replayEnded = false;
 
-    // `ctlField`: the option to blame when the control socket cannot be opened.
+    // `ctlField`: the option to blame when the control socket cannot be opened. `faults` apply to the
+    // data socket (a Subscriber's multicast one; a Replay's only one).
     void build(const client::SubscriberConfig& cfg, transport::UdpConfig dataUdp, transport::UdpConfig ctlUdp,
-               const char* role, bool ownData, const char* ctlField = "network.interface") {
+               const char* role, bool ownData, const FaultOptions& faults, const char* ctlField = "network.interface") {
+        const transport::FaultConfig f = faultsFrom(faults);
         shm = ShmCounters::create(role, cfg.stream.get());
         dataUdp.counters = ctlUdp.counters = &shm->counters();
-        if (ownData) data = open(dataUdp, "group");
-        control = open(ctlUdp, ctlField);
+        if (ownData) data = open(dataUdp, "group", f);
+        control = open(ctlUdp, ctlField, ownData ? transport::FaultConfig{} : f);
         client::SubscriberHandlers h;
         h.onMessage = [this](const client::Delivery& d) {
             if (onMessage == nullptr || !*onMessage) return;
@@ -382,7 +453,7 @@ std::unique_ptr<Subscriber> Subscriber::create(const SubscriberOptions& o) {
     auto ctlUdp = socketsFrom(o.network);
     ctlUdp.bind = transport::Endpoint{dataUdp.interface, 0};
     ctlUdp.maxDatagram = 65536;
-    impl->r.build(cfg, dataUdp, ctlUdp, "sub", true);
+    impl->r.build(cfg, dataUdp, ctlUdp, "sub", true, o.network.faults);
     return std::unique_ptr<Subscriber>(new Subscriber(std::move(impl)));
 }
 
@@ -423,6 +494,7 @@ void Subscriber::startThread(MessageHandler onMessage, LossHandler onLoss, const
         [i] { return i->r.sub->nextTimerNs(); }, i->r.fds());
 }
 void Subscriber::stopThread() { impl_->driver.stop(); }
+CounterValues Subscriber::counters() const { return valuesOf(impl_->r.shm->counters()); }
 bool Subscriber::threadRunning() const noexcept { return impl_->driver.running(); }
 
 struct Replay::Impl {
@@ -512,7 +584,7 @@ std::unique_ptr<Replay> Replay::create(const ReplayOptions& o) {
         h.l = l;
         i->held.push_back(std::move(h));
     };
-    impl->r.build(cfg, ctlUdp, ctlUdp, "replay", false, o.bind.empty() ? "network.interface" : "bind");
+    impl->r.build(cfg, ctlUdp, ctlUdp, "replay", false, o.network.faults, o.bind.empty() ? "network.interface" : "bind");
     return std::unique_ptr<Replay>(new Replay(std::move(impl)));
 }
 
@@ -541,6 +613,7 @@ bool Replay::finished() const noexcept {
 }
 const std::string& Replay::failure() const noexcept { return impl_->r.failure; }
 std::uint64_t Replay::nextOffset() const noexcept { return impl_->r.sub->nextOffset().get(); }
+CounterValues Replay::counters() const { return valuesOf(impl_->r.shm->counters()); }
 
 // ---------------------------------------------------------------------------------------------
 

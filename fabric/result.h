@@ -13,6 +13,10 @@ namespace seqcast {
 struct Error {
     int code = 0;          // errno-style code (EINVAL, EIO, ...)
     std::string context;   // grows as the error bubbles up: "outer: inner: strerror"
+    // The setting the error is about, named where the error arises (a UdpConfig field: "interface",
+    // "bind", "ttl", "ealArgs"); empty when no setting is to blame. Callers map it to their own option
+    // names instead of searching the message.
+    std::string field;
 
     Error() = default;
     Error(int c, std::string ctx) : code(c), context(std::move(ctx)) {}
@@ -24,6 +28,10 @@ struct Error {
 
     Error& wrap(const std::string& outer) {
         context = outer + ": " + context;
+        return *this;
+    }
+    Error& about(std::string f) {
+        if (field.empty()) field = std::move(f);  // the innermost knows best
         return *this;
     }
     const std::string& message() const noexcept { return context; }

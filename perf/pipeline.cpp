@@ -86,7 +86,8 @@ Pipeline::Pipeline(Rng& rng, const PipelineOptions& o)
     seqcast::NetworkOptions net;
     net.rcvbuf = 16u << 20;
     net.sndbuf = 8u << 20;
-    net.segmentOffload = o.gso;
+    net.gso = o.gso;
+    net.gro = o.gso;
     net.api = o.api == transport::SocketApi::Uring ? seqcast::SocketApi::Uring : seqcast::SocketApi::Syscalls;
     net.authKeyFile = o.authKeyFile;
     for (unsigned i = 0; i < std::max(1u, o.publishers); ++i) {

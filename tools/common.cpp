@@ -215,15 +215,16 @@ int setupFailure(const std::string& command, const std::string& option, const Er
         case EADDRINUSE: case EADDRNOTAVAIL: case EACCES: case ENODEV: case ENOENT: case ENOTDIR:
         case EISDIR: case EROFS: case ENAMETOOLONG: case ELOOP: case EINVAL: case EBUSY: {
             const std::string& m = e.message();
-            const bool iface = m.find("IP_MULTICAST_IF") != std::string::npos || m.find(": join ") != std::string::npos ||
-                               m.find("dpdk: our IPv4 address") != std::string::npos ||
-                               m.find("dpdk: prefix length") != std::string::npos;
             // The DPDK port could not come up: the EAL arguments (after --) are to blame, not the option.
-            if (m.find("dpdk: EAL") != std::string::npos || m.find("dpdk: no port") != std::string::npos) {
+            if (e.field == "ealArgs") {
                 std::fprintf(stderr, "seqcast %s: --transport dpdk (EAL arguments after --): %s\n", command.c_str(), m.c_str());
                 return kExitUsage;
             }
-            std::fprintf(stderr, "seqcast %s: --%s: %s\n", command.c_str(), iface ? "interface" : option.c_str(), m.c_str());
+            // The error names its setting where it arises (an interface, a TTL, a key file); else the
+            // option the caller passed is to blame.
+            const std::string blame = e.field == "interface" ? "interface" : e.field == "ttl" ? "ttl"
+                                    : e.field == "authKeyFile" ? "auth-key" : option;
+            std::fprintf(stderr, "seqcast %s: --%s: %s\n", command.c_str(), blame.c_str(), m.c_str());
             return kExitUsage;
         }
         default:
@@ -337,12 +338,54 @@ std::string authKeyFile(const po::variables_map& vm) {
 }
 std::uint32_t authKeyId(const po::variables_map& vm) { return vm.count("auth-key-id") ? static_cast<std::uint32_t>(getU64(vm, "auth-key-id", 1, 0xFFFFFFFFu)) : 0; }
 
+NetworkOptions networkOptions(const po::variables_map& vm) {
+    const transport::UdpConfig c = socketConfig(vm);
+    NetworkOptions n;
+    n.interface = vm["interface"].as<std::string>();
+    n.ttl = c.ttl;
+    n.loopback = c.loop;
+    n.rcvbuf = static_cast<std::size_t>(c.rcvBuf);
+    n.sndbuf = static_cast<std::size_t>(c.sndBuf);
+    n.gso = c.gso;
+    n.gro = c.gro;
+    n.api = c.api == transport::SocketApi::Uring ? SocketApi::Uring
+          : c.api == transport::SocketApi::Dpdk  ? SocketApi::Dpdk
+                                                 : SocketApi::Syscalls;
+    n.dpdkArgs = c.ealArgs;
+    if (vm.count("allow")) n.allow = vm["allow"].as<std::string>();
+    n.authKeyFile = c.authKeyFile;
+    n.authKeyId = c.authKeyId;
+    return n;
+}
+
+FaultOptions faultOptions(const po::variables_map& vm) {
+    const transport::FaultConfig c = faultConfig(vm);
+    FaultOptions f;
+    f.loss = c.loss;
+    f.burstLoss = c.burstStart;
+    f.burstLength = c.burstLength;
+    f.reorder = c.reorder;
+    f.duplicate = c.duplicate;
+    f.corrupt = c.corrupt;
+    f.dropTypes = c.dropTypes;
+    f.seed = c.seed;
+    f.onReceive = c.onReceive;
+    f.onSend = c.onSend;
+    return f;
+}
+
 std::string optionOf(const std::string& field) {
     static const std::map<std::string, std::string> special = {
         {"network.authKeyFile", "auth-key"}, {"network.authKeyId", "auth-key-id"}, {"network.loopback", "no-loopback"},
-        {"start", "from"}, {"delivery", "mode"}, {"speed", "speed"}};
+        {"network.api", "transport"}, {"network.gso", "no-gso"}, {"network.gro", "no-gro"},
+        {"network.faults", "loss"}, {"network.faults.burstLoss", "burst-loss"}, {"start", "from"}, {"delivery", "mode"}};
     if (auto it = special.find(field); it != special.end()) return it->second;
-    std::string f = field.rfind("network.", 0) == 0 ? field.substr(8) : field;
+    std::string f = field;
+    for (const char* prefix : {"network.faults.", "network."})
+        if (f.rfind(prefix, 0) == 0) {
+            f.erase(0, std::string(prefix).size());
+            break;
+        }
     std::string out;
     for (char ch : f) {
         if (ch >= 'A' && ch <= 'Z') {
@@ -359,6 +402,10 @@ int apiSetupFailure(const std::string& command, const SetupError& e) {
     std::string message = e.what();
     const std::string prefix = e.field() + ": ";
     if (!e.field().empty() && message.rfind(prefix, 0) == 0) message.erase(0, prefix.size());
+    if (e.field() == "network.dpdkArgs") {  // as setupFailure: the EAL arguments after --
+        std::fprintf(stderr, "seqcast %s: --transport dpdk (EAL arguments after --): %s\n", command.c_str(), message.c_str());
+        return kExitUsage;
+    }
     if (e.field().empty()) std::fprintf(stderr, "seqcast %s: %s\n", command.c_str(), message.c_str());
     else std::fprintf(stderr, "seqcast %s: --%s: %s\n", command.c_str(), optionOf(e.field()).c_str(), message.c_str());
     return kExitUsage;

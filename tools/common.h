@@ -88,6 +88,10 @@ int apiSetupFailure(const std::string& command, const SetupError& e);
 std::string optionOf(const std::string& field);
 // --auth-key / --auth-key-id for the API's NetworkOptions ("" and 0 when not given).
 std::string authKeyFile(const po::variables_map& vm);
+// addSocketOptions' options as the API's NetworkOptions (socketConfig's checks, options named), and
+// addFaultOptions' as its FaultOptions.
+NetworkOptions networkOptions(const po::variables_map& vm);
+FaultOptions faultOptions(const po::variables_map& vm);
 std::uint32_t authKeyId(const po::variables_map& vm);
 
 // --auth-key, --auth-key-id (part of the socket options; on their own for roles without those)

@@ -1,4 +1,5 @@
-// seqcast pub: publish messages from stdin lines, a file's lines, or synthetically at a rate.
+// seqcast pub: publish messages from stdin lines, a file's lines, or synthetically at a rate, through
+// the public API (seqcast::Publisher).
 #include <poll.h>
 
 #include <cmath>
@@ -8,10 +9,11 @@
 #include <iostream>
 #include <string>
 
-#include "client/publisher.h"
+#include <seqcast/seqcast.hpp>
+
 #include "fabric/clock.h"
 #include "fabric/histogram.h"
-#include "fabric/shm_counters.h"
+#include "fabric/wire.h"
 #include "tools/commands.h"
 #include "tools/common.h"
 
@@ -58,39 +60,37 @@ int runPub(int argc, char** argv) {
     po::variables_map vm;
     if (auto rc = parseCommandLine(info, argc, argv, d, vm)) return *rc;
 
-    client::PublisherConfig cfg;
-    transport::UdpConfig udp;
-    transport::FaultConfig faults;
+    PublisherOptions o;
     SizeSpec sizes;
-    bool synthetic = false;
+    bool synthetic = false, busyPoll = false;
     double rate = 0;
     std::uint64_t count = 0, lingerS = 10, durationS = 0, seed = 1;
     try {
-        cfg.stream = StreamId{static_cast<std::uint32_t>(getU64(vm, "stream", 1, 0xFFFFFFFFu))};
-        cfg.sequencer = getEndpoint(vm, "sequencer");
-        cfg.id = PublisherId{static_cast<std::uint32_t>(getU64(vm, "id", 0, 0xFFFFFFFFu))};
-        if (vm.count("journal")) cfg.journalPath = vm["journal"].as<std::string>();
+        o.stream = static_cast<std::uint32_t>(getU64(vm, "stream", 1, 0xFFFFFFFFu));
+        o.sequencer = getEndpoint(vm, "sequencer").str();
+        o.id = static_cast<std::uint32_t>(getU64(vm, "id", 0, 0xFFFFFFFFu));
+        if (vm.count("journal")) o.journal = vm["journal"].as<std::string>();
         checkPath(vm, "journal", PathUse::ReadWrite);
         checkPath(vm, "file", PathUse::Read);
         checkPath(vm, "json", PathUse::Write);
-        cfg.mtu = getU64(vm, "mtu", wire::kMinMtu, wire::kMaxDatagram);
-        cfg.window = static_cast<std::uint32_t>(getU64(vm, "window", 1, 4096));
-        if ((cfg.window & (cfg.window - 1)) != 0) throw UsageError("--window: " + std::to_string(cfg.window) + " is not a power of two");
-        cfg.maxMessage = static_cast<std::uint32_t>(getSize(vm, "max-message", 1, 1u << 30));
-        cfg.windowBytes = getSize(vm, "window-bytes", cfg.maxMessage, 1ull << 34);
+        o.mtu = getU64(vm, "mtu", wire::kMinMtu, wire::kMaxDatagram);
+        o.window = static_cast<std::uint32_t>(getU64(vm, "window", 1, 4096));
+        if ((o.window & (o.window - 1)) != 0) throw UsageError("--window: " + std::to_string(o.window) + " is not a power of two");
+        o.maxMessage = static_cast<std::uint32_t>(getSize(vm, "max-message", 1, 1u << 30));
+        o.windowBytes = getSize(vm, "window-bytes", o.maxMessage, 1ull << 34);
         synthetic = vm.count("rate") != 0;
         if (synthetic) rate = getDouble(vm, "rate", 0, 1e9);
         if (synthetic && vm.count("file")) throw UsageError("--rate and --file: choose one source");
         count = getU64(vm, "count", 0, ~std::uint64_t{0});
-        sizes = parseSizeSpec("size", vm["size"].as<std::string>(), cfg.maxMessage);
+        sizes = parseSizeSpec("size", vm["size"].as<std::string>(), o.maxMessage);
         seed = getU64(vm, "seed", 0, ~std::uint64_t{0});
         lingerS = getU64(vm, "linger", 0, 86400);
         durationS = getU64(vm, "duration", 0, 1ull << 32);
         pinCpu(vm);
-        udp = socketConfig(vm);
-        udp.bind = getEndpoint(vm, "bind", true);
-        udp.maxDatagram = 2048;
-        faults = faultConfig(vm);
+        busyPoll = vm.count("busy-poll") != 0;
+        o.bind = getEndpoint(vm, "bind", true).str();
+        o.network = networkOptions(vm);
+        o.network.faults = faultOptions(vm);
     } catch (const UsageError& e) {
         std::cerr << "seqcast pub: " << e.what() << "\n(see seqcast pub --help)\n";
         return kExitUsage;
@@ -106,42 +106,40 @@ int runPub(int argc, char** argv) {
         lines = &file;
     }
     installStopSignals();
-    auto shm = ShmCounters::create("pub", cfg.stream.get());
-    Counters& c = shm->counters();
-    udp.counters = &c;
-    auto t = openTransport(udp, faults, "publisher socket " + udp.bind.str());
-    if (!t) return setupFailure("pub", "bind", t.error());
     Histogram confirmLat;
     std::uint64_t confirmed = 0, firstOffset = ~std::uint64_t{0}, lastOffset = 0;
-    auto p = client::Publisher::create(cfg, **t, c, [&](const client::Confirmation& k) {
-        ++confirmed;
-        confirmLat.record(k.latencyNs);
-        if (k.offset.get() != wire::kOffsetOpen) {
-            firstOffset = std::min(firstOffset, k.offset.get());
-            lastOffset = std::max(lastOffset, k.offset.get());
-        }
-    });
-    // Its errors are the journal's (the options were checked above).
-    if (!p) return setupFailure("pub", "journal", p.error());
-    auto& pub = **p;
+    std::unique_ptr<Publisher> p;
+    try {
+        p = Publisher::create(o, [&](const Confirmation& k) {
+            ++confirmed;
+            confirmLat.record(k.latencyNs);
+            if (k.offsetKnown) {
+                firstOffset = std::min(firstOffset, k.offset);
+                lastOffset = std::max(lastOffset, k.offset);
+            }
+        });
+    } catch (const SetupError& e) {
+        return apiSetupFailure("pub", e);
+    }
+    Publisher& pub = *p;
     if (pub.recoveredMessages() > 0)
         std::fprintf(stderr, "seqcast pub: journal: publisher %u resumes at pub_seq %llu, resending %llu unconfirmed\n",
-                     pub.id().get(), static_cast<unsigned long long>(pub.nextPubSeq().get()),
+                     pub.id(), static_cast<unsigned long long>(pub.nextPubSeq()),
                      static_cast<unsigned long long>(pub.recoveredMessages()));
-    Idler idler(idleMode(vm.count("busy-poll") != 0), {(*t)->waitFd()});
-    Rng rng(seed ^ pub.id().get());
+    Rng rng(seed ^ pub.id());
     std::vector<std::byte> msg;
     std::string line;
     bool haveLine = false;
     bool sourceDone = false;
     std::uint64_t offered = 0;
+    unsigned idleRounds = 0;
     const std::uint64_t start = monoNs();
     const std::uint64_t stopOfferAt = durationS ? start + durationS * 1'000'000'000ull : ~std::uint64_t{0};
     std::uint64_t lingerUntil = 0;
     const bool interactive = !synthetic && !vm.count("file");
     while (!stopRequested()) {
         std::uint64_t now = monoNs();
-        int work = pub.doWork(now);
+        int work = pub.doWork();
         // Offer what is due.
         if (!sourceDone) {
             if (now >= stopOfferAt) sourceDone = true;
@@ -149,8 +147,8 @@ int runPub(int argc, char** argv) {
                 if (synthetic) {
                     if (count != 0 && offered >= count) { sourceDone = true; break; }
                     if (rate > 0 && now < start + static_cast<std::uint64_t>(static_cast<double>(offered) * 1e9 / rate)) break;
-                    msg.resize(sizes.draw(rng, cfg.maxMessage));
-                    fillSynthetic(msg, pub.id().get(), offered);
+                    msg.resize(sizes.draw(rng, o.maxMessage));
+                    fillSynthetic(msg, pub.id(), offered);
                 } else {
                     if (!haveLine) {
                         // Interactive stdin: read a line only when one is waiting (poll), so confirmations keep flowing.
@@ -163,12 +161,10 @@ int runPub(int argc, char** argv) {
                     }
                     msg.assign(reinterpret_cast<const std::byte*>(line.data()), reinterpret_cast<const std::byte*>(line.data()) + line.size());
                 }
-                const auto r = pub.offer(msg, wallNs());
-                if (r == client::Publisher::Offer::BackPressured) break;
-                if (r == client::Publisher::Offer::TooLarge) {
+                const auto r = pub.offer(std::span<const std::byte>(msg));
+                if (r == OfferResult::BackPressured || r == OfferResult::NotConnected) break;
+                if (r == OfferResult::TooLarge)  // counted as drop_too_large
                     std::fprintf(stderr, "seqcast pub: message of %zu bytes is larger than --max-message; skipped\n", msg.size());
-                    c.add(Counter::DropTooLarge);
-                }
                 haveLine = false;
                 ++offered;
                 ++work;
@@ -179,22 +175,35 @@ int runPub(int argc, char** argv) {
             std::fprintf(stderr, "seqcast pub: %s\n", pub.fatalError().c_str());
             break;
         }
-        if (sourceDone && (pub.allConfirmed() || monoNs() >= lingerUntil)) break;
+        if (sourceDone && (pub.unconfirmed() == 0 || monoNs() >= lingerUntil)) break;
+        // Idle: spin with --busy-poll; else one more look, then sleep until a datagram arrives, the
+        // next synthetic message is due, or a millisecond passed (resends are timed by doWork()).
+        if (work > 0) {
+            idleRounds = 0;
+            continue;
+        }
+        if (busyPoll) {
+            __builtin_ia32_pause();
+            continue;
+        }
+        if (++idleRounds < 2) continue;
         std::uint64_t wake = now + 1'000'000;
         if (synthetic && rate > 0 && !sourceDone) wake = std::min(wake, start + static_cast<std::uint64_t>(static_cast<double>(offered) * 1e9 / rate));
-        idler.idle(work, wake);
+        now = monoNs();
+        if (wake > now) pub.wait(static_cast<std::uint32_t>((wake - now + 999) / 1000));
     }
     const double secs = static_cast<double>(monoNs() - start) * 1e-9;
-    const bool complete = pub.allConfirmed() && pub.fatalError().empty();
+    const bool complete = pub.unconfirmed() == 0 && pub.fatalError().empty();
+    const CounterValues c = pub.counters();
     std::fprintf(stderr, "seqcast pub: publisher %u: %llu offered, %llu confirmed%s in %.2fs (%s msg/s), %llu back-pressure events, %llu resent; confirm latency %s\n",
-                 pub.id().get(), static_cast<unsigned long long>(offered), static_cast<unsigned long long>(confirmed),
+                 pub.id(), static_cast<unsigned long long>(offered), static_cast<unsigned long long>(confirmed),
                  complete ? "" : " (INCOMPLETE)", secs, fmtRate(static_cast<double>(confirmed) / std::max(secs, 1e-9)).c_str(),
-                 static_cast<unsigned long long>(c.get(Counter::BackPressure)),
-                 static_cast<unsigned long long>(c.get(Counter::PubRetransmits)), latencySummary(confirmLat).c_str());
+                 static_cast<unsigned long long>(c.at("back_pressure")),
+                 static_cast<unsigned long long>(c.at("pub_retransmits")), latencySummary(confirmLat).c_str());
     if (vm.count("json")) {
         Json j;
         j.begin();
-        j.field("publisher", std::uint64_t{pub.id().get()});
+        j.field("publisher", std::uint64_t{pub.id()});
         j.field("offered", offered);
         j.field("confirmed", confirmed);
         j.field("unconfirmed", pub.unconfirmed());
@@ -202,8 +211,8 @@ int runPub(int argc, char** argv) {
         j.field("seconds", secs);
         j.field("first_offset", firstOffset == ~std::uint64_t{0} ? 0 : firstOffset);
         j.field("last_offset", lastOffset);
-        j.field("back_pressure", c.get(Counter::BackPressure));
-        j.field("resent", c.get(Counter::PubRetransmits));
+        j.field("back_pressure", c.at("back_pressure"));
+        j.field("resent", c.at("pub_retransmits"));
         latencyJson(j, "confirm_latency", confirmLat);
         j.end();
         if (!writeFile(vm["json"].as<std::string>(), j.text())) std::fprintf(stderr, "seqcast pub: cannot write %s\n", vm["json"].as<std::string>().c_str());

@@ -183,8 +183,8 @@ std::string rteError(const char* what, int err) {
 Status Port::init(const UdpConfig& cfg, std::vector<std::string>& warnings) {
     ip_ = ourIp(cfg);
     if (ip_ == 0)
-        return failInvalid("dpdk: our IPv4 address is --interface (or the bind address); 0 and 127.x cannot be used");
-    if (cfg.prefixLen == 0 || cfg.prefixLen > 32) return failInvalid("dpdk: prefix length must be 1..32");
+        return fail(Error::invalid("dpdk: our IPv4 address is --interface (or the bind address); 0 and 127.x cannot be used").about("interface"));
+    if (cfg.prefixLen == 0 || cfg.prefixLen > 32) return fail(Error::invalid("dpdk: prefix length must be 1..32").about("interface"));
     mask_ = cfg.prefixLen == 32 ? 0xFFFFFFFFu : ~(0xFFFFFFFFu >> cfg.prefixLen);
     rng_ = Rng(monoNs() ^ ip_);
 
@@ -210,7 +210,7 @@ Status Port::init(const UdpConfig& cfg, std::vector<std::string>& warnings) {
         ::dup2(savedStdout, STDOUT_FILENO);
         ::close(savedStdout);
     }
-    if (ealRc < 0) return failInvalid(rteError("dpdk: EAL initialisation (arguments after --) failed", ealErr));
+    if (ealRc < 0) return fail(Error::invalid(rteError("dpdk: EAL initialisation (arguments after --) failed", ealErr)).about("ealArgs"));
     if (haveAffinity) sched_setaffinity(0, sizeof affinity, &affinity);
 
     std::uint16_t port = RTE_MAX_ETHPORTS;
@@ -220,7 +220,7 @@ Status Port::init(const UdpConfig& cfg, std::vector<std::string>& warnings) {
         break;
     }
     if (port == RTE_MAX_ETHPORTS)
-        return failInvalid("dpdk: no port (add an EAL argument such as --vdev=net_af_packet0,iface=eth0, or bind a NIC)");
+        return fail(Error::invalid("dpdk: no port (add an EAL argument such as --vdev=net_af_packet0,iface=eth0, or bind a NIC)").about("ealArgs"));
     port_ = port;
     if (rte_eth_dev_count_avail() > 1)
         warnings.push_back("dpdk: several ports; using port " + std::to_string(port_));

@@ -17,7 +17,7 @@ Result<std::unique_ptr<Transport>> openTransport(const UdpConfig& cfg, std::vect
     UdpConfig backendCfg = cfg;
     if (!cfg.authKeyFile.empty()) {
         auto k = loadAuthKeys(AuthConfig{cfg.authKeyFile, cfg.authKeyId});
-        if (!k) return fail(k.error());
+        if (!k) return fail(std::move(k.error().about("authKeyFile")));
         keys = std::move(*k);
         backendCfg.maxDatagram = std::min<std::size_t>(cfg.maxDatagram + kAuthTrailer, 65536);
     }

@@ -71,9 +71,9 @@ Result<UdpSocket> openUdpSocket(const UdpConfig& cfg, std::vector<std::string>& 
     in_addr ifAddr{};
     ifAddr.s_addr = htonl(cfg.interface);
     if (cfg.interface != 0 && setsockopt(fd, IPPROTO_IP, IP_MULTICAST_IF, &ifAddr, sizeof ifAddr) != 0)
-        return bad(Error::fromErrno("IP_MULTICAST_IF " + ipStr(cfg.interface)));
+        return bad(Error::fromErrno("IP_MULTICAST_IF " + ipStr(cfg.interface)).about("interface"));
     const int ttl = cfg.ttl;
-    if (ttl < 0 || ttl > 255) return bad(Error::invalid("multicast ttl must be 0..255"));
+    if (ttl < 0 || ttl > 255) return bad(Error::invalid("multicast ttl must be 0..255").about("ttl"));
     if (setsockopt(fd, IPPROTO_IP, IP_MULTICAST_TTL, &ttl, sizeof ttl) != 0) return bad(Error::fromErrno("IP_MULTICAST_TTL"));
     const int loop = cfg.loop ? 1 : 0;
     if (setsockopt(fd, IPPROTO_IP, IP_MULTICAST_LOOP, &loop, sizeof loop) != 0) return bad(Error::fromErrno("IP_MULTICAST_LOOP"));
@@ -83,14 +83,14 @@ Result<UdpSocket> openUdpSocket(const UdpConfig& cfg, std::vector<std::string>& 
     const sockaddr_in b = toSockaddr(cfg.bind);
     if (::bind(fd, reinterpret_cast<const sockaddr*>(&b), sizeof b) != 0) {
         const int err = errno;
-        return bad(Error::fromErrno("bind " + cfg.bind.str() + (err == EADDRINUSE ? " (another process holds it)" : ""), err));
+        return bad(Error::fromErrno("bind " + cfg.bind.str() + (err == EADDRINUSE ? " (another process holds it)" : ""), err).about("bind"));
     }
     for (std::uint32_t g : cfg.groups) {
         ip_mreq m{};
         m.imr_multiaddr.s_addr = htonl(g);
         m.imr_interface.s_addr = htonl(cfg.interface);
         if (setsockopt(fd, IPPROTO_IP, IP_ADD_MEMBERSHIP, &m, sizeof m) != 0)
-            return bad(Error::fromErrno("join " + ipStr(g) + " on " + ipStr(cfg.interface)));
+            return bad(Error::fromErrno("join " + ipStr(g) + " on " + ipStr(cfg.interface)).about("interface"));
     }
     sockaddr_in l{};
     socklen_t ll = sizeof l;

@@ -44,7 +44,9 @@ private:
     std::string field_;
 };
 
-enum class SocketApi : std::uint8_t { Syscalls, Uring };
+// Syscalls: recvmmsg/sendmmsg. Uring: io_uring (falls back to Syscalls where the kernel lacks it).
+// Dpdk: kernel bypass on a DPDK port (NetworkOptions::dpdkArgs), where libseqcast was built with DPDK.
+enum class SocketApi : std::uint8_t { Syscalls, Uring, Dpdk };
 
 // What an object's own thread (startThread) does after a pass that found no work.
 enum class IdleStrategy : std::uint8_t {
@@ -60,18 +62,42 @@ struct ThreadOptions {
     int cpu = -1;                     // pin the thread to this CPU (-1: not pinned)
 };
 
+// Fault injection on a client's socket, for tests and demos (what seqcast's own tests use to prove
+// repair): datagrams dropped, held back, duplicated or damaged at random, from a seed. Off by default.
+struct FaultOptions {
+    double loss = 0;                // probability a datagram is dropped (0..1)
+    double burstLoss = 0;           // probability a burst of burstLength drops starts (0..1)
+    std::uint32_t burstLength = 50; // 1..1000000
+    double reorder = 0;             // probability a datagram is delivered after later ones
+    double duplicate = 0;           // probability a datagram is delivered twice
+    double corrupt = 0;             // probability one byte of a datagram is flipped (its CRC then fails)
+    std::uint32_t dropTypes = 0;    // bit t set: drop every datagram of frame type t (docs/PROTOCOL.md)
+    std::uint64_t seed = 1;
+    bool onReceive = true;          // where the faults apply
+    bool onSend = false;
+};
+
 // What every client's sockets share. Defaults are the CLI's.
 struct NetworkOptions {
-    std::string interface = "127.0.0.1";  // interface address for multicast send and joins
+    std::string interface = "127.0.0.1";  // interface address for multicast send and joins; with Dpdk,
+                                          // ADDR/PREFIX: the port's address and subnet (default /24)
     int ttl = 1;                          // multicast TTL
     bool loopback = true;                 // deliver multicast to receivers on this host
     std::size_t rcvbuf = 8u << 20;        // socket receive buffer (bytes)
     std::size_t sndbuf = 4u << 20;
-    SocketApi api = SocketApi::Syscalls;  // recvmmsg/sendmmsg, or io_uring
-    bool segmentOffload = true;           // UDP GSO on sends, GRO on receives
+    SocketApi api = SocketApi::Syscalls;
+    std::vector<std::string> dpdkArgs;    // Dpdk: the EAL arguments, e.g. {"--no-huge", "--vdev=net_af_packet0,iface=veth0"}
+    bool gso = true;                      // UDP GSO: runs of equal-size datagrams leave in one send
+    bool gro = true;                      // UDP GRO: the kernel may coalesce arriving datagrams
+    std::string allow;                    // receive only from these IPv4 networks ("10.1.0.0/16,127.0.0.1"); empty: all
     std::string authKeyFile;              // non-empty: authenticated frames (the stream's key file)
     std::uint32_t authKeyId = 0;          // the key to sign with; 0: the highest id in the file
+    FaultOptions faults;                  // the Subscriber's: on its data (multicast) socket
 };
+
+// An object's own counters, by name (the names `seqcast stat` shows; every client publishes its
+// counters for `seqcast stat` and readCounters() as well).
+using CounterValues = std::map<std::string, std::uint64_t>;
 
 // ---------------------------------------------------------------------------------------------
 // Publisher
@@ -138,6 +164,8 @@ public:
     std::uint64_t unconfirmed() const noexcept;        // offered and not confirmed yet
     std::uint64_t recoveredMessages() const noexcept;  // unconfirmed messages found in the journal
     const std::string& fatalError() const noexcept;
+    // back_pressure, pub_retransmits, drop_too_large (offers refused as TooLarge), datagrams_out, ...
+    CounterValues counters() const;
 
     // Opt in: a thread of the publisher's own calls doWork() (the confirmation handler runs there)
     // until stopThread() or the destructor. Throws SetupError ("thread": already running; "cpu",
@@ -218,6 +246,8 @@ public:
     std::uint64_t headOffset() const noexcept;  // the stream's head as last heard
     // The sequencer ended the stream and everything before the end was delivered or reported lost.
     bool endOfStream() const noexcept;
+    // gaps_detected, naks_sent, naks_suppressed, drop_bad_crc, offsets_lost, ...
+    CounterValues counters() const;
 
     // Opt in: a thread of the subscriber's own polls it, delivering to these handlers, until
     // stopThread() or the destructor (as Publisher::startThread).
@@ -263,6 +293,7 @@ public:
     // Set when the archiver refused or could not complete the replay.
     const std::string& failure() const noexcept;
     std::uint64_t nextOffset() const noexcept;
+    CounterValues counters() const;
 
 private:
     struct Impl;

@@ -82,7 +82,7 @@ declare -A KIND=(
   [archiver:backlog]="size 1048576 1099511627776"
 
   [replay:archiver]="peer" [replay:from]="start earliest" [replay:to]="num 1 18446744073709551614"
-  [replay:wait]="flag" [replay:out]="out" [replay:verify]="flag" [replay:timeout]="num 1 86400" [replay:bind]="bind"
+  [replay:wait]="flag" [replay:speed]="real 0 1000000" [replay:out]="out" [replay:verify]="flag" [replay:timeout]="num 1 86400" [replay:bind]="bind"
 
   [dump:log]="in" [dump:verify]="flag" [dump:records]="flag" [dump:allow-gaps]="flag"
 
