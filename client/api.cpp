@@ -352,6 +352,7 @@ struct Receiver {
     const LossHandler* onLoss = nullptr;
     std::string failure;
     bool replayEnded = false;
+    std::function<void(std::array<std::uint64_t, 6>&)> onCommit;  // ExactlyOnce: the application's words
 
     // `ctlField`: the option to blame when the control socket cannot be opened. `faults` apply to the
     // data socket (a Subscriber's multicast one; a Replay's only one).
@@ -383,6 +384,7 @@ struct Receiver {
             else if (st == wire::ReplayStatus::BeyondHead)
                 failure = "the archive ends at offset " + std::to_string(next.get()) + " (a replay can wait for more)";
         };
+        if (onCommit) h.onCommit = [this](client::CommitState& s) { onCommit(s.app); };
         sub.emplace(cfg, data ? *data : *control, *control, shm->counters(), std::move(h));
     }
 
@@ -431,6 +433,8 @@ std::unique_ptr<Subscriber> Subscriber::create(const SubscriberOptions& o) {
     cfg.maxMessage = o.maxMessage;
     if (o.nakDeadlineMs == 0 || o.nakDeadlineMs > 3'600'000) throw SetupError("nakDeadlineMs", "must be 1..3600000");
     cfg.nak.deadlineNs = o.nakDeadlineMs * 1'000'000;
+    if (o.nakInitialRttUs == 0 || o.nakInitialRttUs > 10'000'000) throw SetupError("nakInitialRttUs", "must be 1..10000000");
+    cfg.nak.initialRttNs = o.nakInitialRttUs * 1000;
     cfg.nak.seed = monoNs() ^ static_cast<std::uint64_t>(::getpid());
     if (o.maxDatagram < wire::kMinMtu || o.maxDatagram > wire::kMaxDatagram)
         throw SetupError("maxDatagram", "must be " + std::to_string(wire::kMinMtu) + ".." + std::to_string(wire::kMaxDatagram));
@@ -442,6 +446,7 @@ std::unique_ptr<Subscriber> Subscriber::create(const SubscriberOptions& o) {
         if (!cf) throw SetupError("commitFile", cf.error().message());
         impl->r.commit.emplace(std::move(*cf));
         cfg.commit = &*impl->r.commit;
+        impl->r.onCommit = o.onCommit;
     } else if (!o.commitFile.empty()) {
         throw SetupError("commitFile", "is for Delivery::ExactlyOnce");
     }
@@ -494,7 +499,34 @@ void Subscriber::startThread(MessageHandler onMessage, LossHandler onLoss, const
         [i] { return i->r.sub->nextTimerNs(); }, i->r.fds());
 }
 void Subscriber::stopThread() { impl_->driver.stop(); }
-CounterValues Subscriber::counters() const { return valuesOf(impl_->r.shm->counters()); }
+CounterValues Subscriber::counters() const {
+    const auto g = impl_->driver.lock();
+    CounterValues v = valuesOf(impl_->r.shm->counters());
+    v.emplace("nak_ranges_sent", impl_->r.sub->gaps().stats().naksSent);
+    if (const auto* f = dynamic_cast<const transport::FaultTransport*>(impl_->r.data.get())) {
+        v.emplace("fault_dropped", f->faults().dropped + f->faults().burstDropped);
+        v.emplace("fault_type_dropped", f->faults().typeDropped);
+    }
+    return v;
+}
+std::uint32_t Subscriber::epoch() const noexcept {
+    const auto g = impl_->driver.lock();
+    return impl_->r.sub->epoch().get();
+}
+const std::string& Subscriber::replayFailure() const noexcept {
+    const auto g = impl_->driver.lock();
+    return impl_->r.failure;
+}
+Subscriber::Commit Subscriber::committed() const {
+    const auto g = impl_->driver.lock();
+    if (!impl_->r.commit || !impl_->r.commit->hasCommit()) return Commit{false, 0, {}};
+    const auto s = impl_->r.commit->state();
+    return Commit{true, s.next, s.app};
+}
+bool Subscriber::syncCommit() {
+    const auto g = impl_->driver.lock();
+    return impl_->r.commit && impl_->r.commit->sync().has_value();
+}
 bool Subscriber::threadRunning() const noexcept { return impl_->driver.running(); }
 
 struct Replay::Impl {

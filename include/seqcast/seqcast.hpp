@@ -17,6 +17,7 @@
 // (offer, doWork, poll) never throw and report through their return values.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -198,10 +199,16 @@ struct SubscriberOptions {
     std::string sequencer;                  // where NAKs go; empty: the stream's source address
     Delivery delivery = Delivery::AtLeastOnce;
     std::string commitFile;                 // ExactlyOnce: where the position is committed
+    // ExactlyOnce: the application's own state, committed atomically with the position after every
+    // message and loss notice (e.g. how many bytes it has written out): the handler gets the words
+    // as last committed and updates them; after a restart Subscriber::committed() reads them back.
+    // Without a handler they stay as they are (zeros in a new commit file).
+    std::function<void(std::array<std::uint64_t, 6>& app)> onCommit;
     std::size_t reorderBytes = 64u << 20;   // datagrams held ahead of a gap
     std::size_t maxDatagram = 2048;         // largest datagram held ahead of a gap (the sequencer's MTU or more)
     std::uint32_t maxMessage = 1u << 20;
     std::uint64_t nakDeadlineMs = 2000;     // a gap nobody repairs within this is reported lost
+    std::uint64_t nakInitialRttUs = 200;    // the round-trip time assumed until one is measured
     NetworkOptions network;
 };
 
@@ -246,8 +253,25 @@ public:
     std::uint64_t headOffset() const noexcept;  // the stream's head as last heard
     // The sequencer ended the stream and everything before the end was delivered or reported lost.
     bool endOfStream() const noexcept;
-    // gaps_detected, naks_sent, naks_suppressed, drop_bad_crc, offsets_lost, ...
+    // gaps_detected, naks_sent (NAK datagrams), naks_suppressed, drop_bad_crc, offsets_lost, ...;
+    // also nak_ranges_sent (ranges asked for), and with FaultOptions fault_dropped and
+    // fault_type_dropped (what the injected faults took away).
     CounterValues counters() const;
+    std::uint32_t epoch() const noexcept;  // the sequencer's epoch as last heard
+    // Set when the archiver refused or could not complete the replay a start at an offset or at
+    // earliest needs (the live stream still flows; what could not be replayed is reported lost).
+    const std::string& replayFailure() const noexcept;
+
+    // ExactlyOnce: the last commit in the commit file (present: false before the first one).
+    struct Commit {
+        bool present;
+        std::uint64_t next;  // every message and loss notice below this offset was processed
+        std::array<std::uint64_t, 6> app;
+    };
+    Commit committed() const;
+    // ExactlyOnce: every commit reaches the page cache at once (it survives the process being
+    // killed); this also writes it to the disk (it survives a power loss). Returns false on error.
+    bool syncCommit();
 
     // Opt in: a thread of the subscriber's own polls it, delivering to these handlers, until
     // stopThread() or the destructor (as Publisher::startThread).
