@@ -187,11 +187,94 @@ TEST_CASE("a publisher and a subscriber from the public API exchange messages th
     CHECK(pub->tryClaim(po.maxMessage + 1, big) == OfferResult::TooLarge);
     pub->commit();  // no claim open: nothing is published
     CHECK(pub->nextPubSeq() == static_cast<std::uint64_t>(n) + 1);
+    // The objects' own counters: the two refused offers above, what the subscriber took in.
+    CHECK(pub->counters().at("drop_too_large") == 2);
+    CHECK(pub->counters().at("datagrams_out") > 0);
+    CHECK(sub->counters().at("messages_in") >= static_cast<std::uint64_t>(n));
+    CHECK(sub->counters().count("fault_dropped") == 0);  // no faults injected: no fault layer
+    CHECK(sub->epoch() == seq->epoch().get());
     // Its counters are visible to readCounters(), as to `seqcast stat`.
     bool seen = false;
     for (const auto& p : readCounters())
         if (p.pid == static_cast<std::uint64_t>(::getpid()) && p.role == "sub") seen = seen || p.values.count("messages_in") == 1;
     CHECK(seen);
+}
+
+TEST_CASE("exactly-once: the application's words are committed with the position; injected loss is repaired and counted") {
+    using namespace seqcast;
+    const std::uint16_t port = static_cast<std::uint16_t>(30000 + (::getpid() % 10000) * 2 + 2000);
+    const std::string group = "239.79." + std::to_string(::getpid() % 250 + 1) + ".9:" + std::to_string(port + 1);
+    const std::string commitPath = "/tmp/seqcast-api-commit-" + std::to_string(::getpid());
+    ::unlink(commitPath.c_str());
+    InProcessSequencer sequencer(port, group);
+    auto& seq = sequencer.seq;
+    PublisherOptions po;
+    po.sequencer = "127.0.0.1:" + std::to_string(port);
+    auto pub = Publisher::create(po);
+    SubscriberOptions so;
+    so.group = group;
+    so.delivery = Delivery::ExactlyOnce;
+    so.commitFile = commitPath;
+    so.network.faults.loss = 0.1;  // on the subscriber's data socket: repaired by NAKs
+    so.network.faults.seed = 7;
+    std::uint64_t count = 0, sum = 0;
+    so.onCommit = [&](std::array<std::uint64_t, 6>& app) {
+        app[0] = count;
+        app[1] = sum;
+    };
+    const int n = 500;
+    std::uint64_t next = 0;
+    {
+        auto sub = Subscriber::create(so);
+        CHECK(!sub->committed().present);
+        auto onMessage = [&](const Message& m) {
+            ++count;
+            sum += std::stoull(std::string(m.text()));
+        };
+        const std::uint64_t deadline = monoNs() + 30'000'000'000ull;
+        while (!sub->started() && monoNs() < deadline) {
+            seq->doWork(monoNs());
+            sub->poll(onMessage);
+        }
+        REQUIRE(sub->started());
+        for (int i = 0; i < n && monoNs() < deadline;) {
+            if (pub->offer(std::to_string(i)) == OfferResult::Accepted) ++i;
+            pub->doWork();
+            seq->doWork(monoNs());
+            sub->poll(onMessage);
+        }
+        while (count < static_cast<std::uint64_t>(n) && monoNs() < deadline) {
+            pub->doWork();
+            seq->doWork(monoNs());
+            sub->poll(onMessage);
+        }
+        REQUIRE(count == static_cast<std::uint64_t>(n));
+        CHECK(sum == static_cast<std::uint64_t>(n) * (n - 1) / 2);
+        const CounterValues c = sub->counters();
+        CHECK(c.at("fault_dropped") > 0);
+        CHECK(c.at("gaps_detected") > 0);
+        CHECK(c.at("nak_ranges_sent") > 0);
+        CHECK(c.at("offsets_lost") == 0);
+        CHECK(sub->syncCommit());
+        next = sub->nextOffset();
+        CHECK(sub->committed().present);
+        CHECK(sub->committed().app[0] == static_cast<std::uint64_t>(n));
+    }
+    // A new subscriber on the commit file reads back the position and the words committed with it.
+    so.onCommit = {};
+    auto again = Subscriber::create(so);
+    const Subscriber::Commit k = again->committed();
+    CHECK(k.present);
+    CHECK(k.next == next);
+    CHECK(k.app[0] == static_cast<std::uint64_t>(n));
+    CHECK(k.app[1] == sum);
+    again.reset();
+    ::unlink(commitPath.c_str());
+    CHECK(fieldOf([] {
+              SubscriberOptions bad;
+              bad.network.faults.loss = 2;
+              (void)Subscriber::create(bad);
+          }) == "network.faults.loss");
 }
 
 TEST_CASE("an opt-in thread drives a publisher and a subscriber; calls from other threads are safe meanwhile") {
