@@ -378,7 +378,10 @@ std::string optionOf(const std::string& field) {
     static const std::map<std::string, std::string> special = {
         {"network.authKeyFile", "auth-key"}, {"network.authKeyId", "auth-key-id"}, {"network.loopback", "no-loopback"},
         {"network.api", "transport"}, {"network.gso", "no-gso"}, {"network.gro", "no-gro"},
-        {"network.faults", "loss"}, {"network.faults.burstLoss", "burst-loss"}, {"start", "from"}, {"delivery", "mode"}};
+        {"network.faults", "loss"}, {"network.faults.burstLoss", "burst-loss"}, {"start", "from"}, {"delivery", "mode"},
+        {"stateFile", "state"}, {"ringBytes", "ring"}, {"publisherTimeoutS", "publisher-timeout"},
+        {"retransmitBytesPerSec", "retransmit-rate"}, {"retransmitBytesPerSecPerHost", "retransmit-rate-per-host"},
+        {"nakInitialRttUs", "nak-rtt-us"}, {"reorderBytes", "reorder-buffer"}};
     if (auto it = special.find(field); it != special.end()) return it->second;
     std::string f = field;
     for (const char* prefix : {"network.faults.", "network."})

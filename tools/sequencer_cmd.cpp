@@ -1,11 +1,12 @@
-// seqcast sequencer: run a stream's sequencer.
+// seqcast sequencer: run a stream's sequencer (seqcast::Sequencer of the public API).
 #include <algorithm>
 #include <cstdio>
 #include <iostream>
 
+#include <seqcast/seqcast.hpp>
+
 #include "fabric/clock.h"
-#include "fabric/shm_counters.h"
-#include "sequencer/sequencer.h"
+#include "fabric/wire.h"
 #include "tools/commands.h"
 #include "tools/common.h"
 
@@ -54,81 +55,71 @@ int runSequencer(int argc, char** argv) {
     po::variables_map vm;
     if (auto rc = parseCommandLine(info, argc, argv, d, vm)) return *rc;
 
-    sequencer::SequencerConfig cfg;
-    transport::UdpConfig udp, dataUdp;
-    bool sharedSocket = false;
-    transport::FaultConfig faults;
+    SequencerOptions o;
     std::uint64_t durationS = 0, lingerMs = 1000;
+    bool busyPoll = false;
     try {
-        cfg.stream = StreamId{static_cast<std::uint32_t>(getU64(vm, "stream", 1, 0xFFFFFFFFu))};
-        cfg.group = getEndpoint(vm, "group");
-        if (!cfg.group.multicast()) throw UsageError("--group: " + cfg.group.str() + " is not a multicast address (224.0.0.0/4)");
-        cfg.mtu = getU64(vm, "mtu", wire::kMinMtu, wire::kMaxDatagram);
-        cfg.ringBytes = getSize(vm, "ring", 1024 * cfg.mtu, 1ull << 36);
-        cfg.statePath = vm.count("state") ? vm["state"].as<std::string>()
-                                          : "seqcast-stream-" + std::to_string(cfg.stream.get()) + ".state";
-        checkPath("state", cfg.statePath, PathUse::ReadWrite);
-        cfg.syncState = vm.count("sync-state") != 0;
-        cfg.maxPublishers = static_cast<std::uint32_t>(getU64(vm, "max-publishers", 1, 65536));
-        cfg.publisherTimeoutNs = getU64(vm, "publisher-timeout", 1, 604800) * 1'000'000'000;
-        cfg.heartbeatMinNs = getU64(vm, "heartbeat-min-us", 1, 10'000'000) * 1000;
-        cfg.heartbeatMaxNs = getU64(vm, "heartbeat-max-ms", 1, 60'000) * 1'000'000;
-        if (cfg.heartbeatMaxNs < cfg.heartbeatMinNs) throw UsageError("--heartbeat-max-ms must not be below --heartbeat-min-us");
-        cfg.retransmitHoldoffNs = getU64(vm, "retransmit-holdoff-us", 0, 10'000'000) * 1000;
-        cfg.retransmitBytesPerSec = getSize(vm, "retransmit-rate", 1024, 1ull << 40);
-        cfg.retransmitBytesPerSecPerHost = getSize(vm, "retransmit-rate-per-host", 1024, 1ull << 40);
+        o.stream = static_cast<std::uint32_t>(getU64(vm, "stream", 1, 0xFFFFFFFFu));
+        const auto group = getEndpoint(vm, "group");
+        if (!group.multicast()) throw UsageError("--group: " + group.str() + " is not a multicast address (224.0.0.0/4)");
+        o.group = group.str();
+        o.mtu = getU64(vm, "mtu", wire::kMinMtu, wire::kMaxDatagram);
+        o.ringBytes = getSize(vm, "ring", 1024 * o.mtu, 1ull << 36);
+        o.stateFile = vm.count("state") ? vm["state"].as<std::string>() : "seqcast-stream-" + std::to_string(o.stream) + ".state";
+        checkPath("state", o.stateFile, PathUse::ReadWrite);
+        o.syncState = vm.count("sync-state") != 0;
+        o.maxPublishers = static_cast<std::uint32_t>(getU64(vm, "max-publishers", 1, 65536));
+        o.publisherTimeoutS = getU64(vm, "publisher-timeout", 1, 604800);
+        o.heartbeatMinUs = getU64(vm, "heartbeat-min-us", 1, 10'000'000);
+        o.heartbeatMaxMs = getU64(vm, "heartbeat-max-ms", 1, 60'000);
+        if (o.heartbeatMaxMs * 1000 < o.heartbeatMinUs) throw UsageError("--heartbeat-max-ms must not be below --heartbeat-min-us");
+        o.retransmitHoldoffUs = getU64(vm, "retransmit-holdoff-us", 0, 10'000'000);
+        o.retransmitBytesPerSec = getSize(vm, "retransmit-rate", 1024, 1ull << 40);
+        o.retransmitBytesPerSecPerHost = getSize(vm, "retransmit-rate-per-host", 1024, 1ull << 40);
         durationS = getU64(vm, "duration", 0, 1ull << 32);
         lingerMs = getU64(vm, "linger-ms", 0, 3'600'000);
         pinCpu(vm);
-        udp = socketConfig(vm);
-        udp.bind = getEndpoint(vm, "control");
-        udp.maxDatagram = cfg.mtu;
-        dataUdp = udp;
-        dataUdp.bind.port = 0;
-        if (vm.count("data-bind")) {
-            if (vm["data-bind"].as<std::string>() == "control") sharedSocket = true;
-            else dataUdp.bind = getEndpoint(vm, "data-bind", true);
-        }
-        faults = faultConfig(vm);
-        cfg.faultDamageEntry = getDouble(vm, "fault-damage-entry", 0, 1);
-        cfg.faultSeed = faults.seed;
+        busyPoll = vm.count("busy-poll") != 0;
+        o.control = getEndpoint(vm, "control").str();
+        if (vm.count("data-bind"))
+            o.dataBind = vm["data-bind"].as<std::string>() == "control" ? "control" : getEndpoint(vm, "data-bind", true).str();
+        o.network = networkOptions(vm);
+        o.network.faults = faultOptions(vm);
+        o.faultDamageEntry = getDouble(vm, "fault-damage-entry", 0, 1);
     } catch (const UsageError& e) {
         std::cerr << "seqcast sequencer: " << e.what() << "\n(see seqcast sequencer --help)\n";
         return kExitUsage;
     }
     installStopSignals();
-    auto shm = ShmCounters::create("sequencer", cfg.stream.get());
-    Counters& c = shm->counters();
-    udp.counters = &c;
-    dataUdp.counters = &c;
-    auto t = openTransport(udp, faults, "sequencer control " + udp.bind.str());
-    if (!t) return setupFailure("sequencer", "control", t.error());
-    std::unique_ptr<transport::Transport> dataT;
-    if (!sharedSocket) {
-        transport::FaultConfig dataFaults = faults;
-        dataFaults.seed = faults.seed + 1;
-        auto dt = openTransport(dataUdp, dataFaults, "sequencer data " + dataUdp.bind.str());
-        if (!dt) return setupFailure("sequencer", "data-bind", dt.error());
-        dataT = std::move(*dt);
+    std::unique_ptr<Sequencer> seq;
+    try {
+        seq = Sequencer::create(o);
+    } catch (const SetupError& e) {
+        return apiSetupFailure("sequencer", e);
     }
-    transport::Transport& data = sharedSocket ? **t : *dataT;
-    auto seq = sequencer::Sequencer::create(cfg, **t, data, c);
-    // Its errors are the state file's (the options were checked above).
-    if (!seq) return setupFailure("sequencer", "state", seq.error());
-    auto& s = **seq;
+    Sequencer& s = *seq;
     std::fprintf(stderr, "seqcast sequencer: stream %u epoch %u next offset %llu%s, control %s, data %s -> %s over %s, state %s\n",
-                 cfg.stream.get(), s.epoch().get(), static_cast<unsigned long long>(s.nextOffset().get()),
-                 s.recovered() ? " (recovered)" : "", (*t)->local().str().c_str(), data.local().str().c_str(),
-                 cfg.group.str().c_str(), (*t)->kind(), cfg.statePath.c_str());
-    Idler idler(idleMode(vm.count("busy-poll") != 0), {(*t)->waitFd(), sharedSocket ? -1 : data.waitFd()});
+                 o.stream, s.epoch(), static_cast<unsigned long long>(s.nextOffset()), s.recovered() ? " (recovered)" : "",
+                 s.controlAddress().c_str(), s.dataAddress().c_str(), o.group.c_str(), s.socketKind().c_str(), o.stateFile.c_str());
+    // Idle: spin with --busy-poll; else one more look, then sleep until a datagram, the next
+    // heartbeat, or `maxUs`.
+    unsigned idleRounds = 0;
+    auto idle = [&](int work, std::uint32_t maxUs) {
+        if (work > 0) {
+            idleRounds = 0;
+        } else if (busyPoll) {
+            __builtin_ia32_pause();
+        } else if (++idleRounds >= 2) {
+            s.wait(maxUs);
+        }
+    };
     const std::uint64_t start = monoNs();
     const std::uint64_t end = durationS ? start + durationS * 1'000'000'000ull : ~std::uint64_t{0};
     while (!stopRequested()) {
-        const std::uint64_t now = monoNs();
-        if (now >= end) break;
-        const int work = s.doWork(now);
-        idler.idle(work, s.nextTimerNs());
+        if (monoNs() >= end) break;
+        idle(s.doWork(), 5000);
     }
+    auto counter = [&](const char* name) { return s.counters().at(name); };
     if (vm.count("no-end-of-stream") == 0) {
         s.endOfStream();
         // Linger: repairs of the tail and heartbeats flagged END (a lost END_OF_STREAM is not fatal).
@@ -138,12 +129,14 @@ int runSequencer(int argc, char** argv) {
         const std::uint64_t cap = monoNs() + 10 * lingerNs;
         std::uint64_t until = monoNs() + lingerNs;
         const std::uint64_t lingerStart = monoNs();
-        const std::uint64_t naksAtEnd = c.get(Counter::NaksReceived);
+        const std::uint64_t naksAtEnd = counter("naks_received");
         std::uint64_t naks = naksAtEnd, lastNakNs = 0;
         for (std::uint64_t now = monoNs(); now < until; now = monoNs()) {
-            idler.idle(s.doWork(now), std::min(s.nextTimerNs(), until));
-            if (c.get(Counter::NaksReceived) != naks) {
-                naks = c.get(Counter::NaksReceived);
+            const int work = s.doWork();
+            idle(work, static_cast<std::uint32_t>(std::min<std::uint64_t>((until - now) / 1000 + 1, 5000)));
+            if (work == 0) continue;  // a NAK arriving is work
+            if (const std::uint64_t n = counter("naks_received"); n != naks) {
+                naks = n;
                 lastNakNs = monoNs();
                 until = std::min(cap, lastNakNs + lingerNs);
             }
@@ -155,16 +148,17 @@ int runSequencer(int argc, char** argv) {
                      lastNakNs == 0 ? ""
                                     : (", the last " + std::to_string((left - lastNakNs) / 1'000'000) + " ms before leaving").c_str());
     }
+    const CounterValues c = s.counters();
     std::fprintf(stderr, "seqcast sequencer: stopped at offset %llu (epoch %u): %llu entries sequenced, %llu datagrams out, %llu retransmits, %llu NAKs\n",
-                 static_cast<unsigned long long>(s.nextOffset().get()), s.epoch().get(),
-                 static_cast<unsigned long long>(c.get(Counter::MessagesOut)),
-                 static_cast<unsigned long long>(c.get(Counter::DatagramsOut)),
-                 static_cast<unsigned long long>(c.get(Counter::Retransmits)),
-                 static_cast<unsigned long long>(c.get(Counter::NaksReceived)));
-    if (cfg.faultDamageEntry > 0)
+                 static_cast<unsigned long long>(s.nextOffset()), s.epoch(),
+                 static_cast<unsigned long long>(c.at("messages_out")),
+                 static_cast<unsigned long long>(c.at("datagrams_out")),
+                 static_cast<unsigned long long>(c.at("retransmits")),
+                 static_cast<unsigned long long>(c.at("naks_received")));
+    if (o.faultDamageEntry > 0)
         std::fprintf(stderr, "seqcast sequencer: fault injection damaged %llu entries; %llu ring copies refused on retransmission\n",
                      static_cast<unsigned long long>(s.faultsInjected()),
-                     static_cast<unsigned long long>(c.get(Counter::RetransmitsBadCrc)));
+                     static_cast<unsigned long long>(c.at("retransmits_bad_crc")));
     return 0;
 }
 

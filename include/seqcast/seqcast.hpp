@@ -326,6 +326,76 @@ private:
 };
 
 // ---------------------------------------------------------------------------------------------
+// The sequencer, embedded: what `seqcast sequencer` runs, in the application's process. Most
+// applications talk to a sequencer run by others; tests, demos, single-host deployments and tools
+// embed one. Driven like the clients: doWork() (or startThread()). Defaults are the CLI's.
+
+struct SequencerOptions {
+    std::uint32_t stream = 1;
+    std::string control = "127.0.0.1:40000";  // where publishers (and NAKs) reach it, HOST:PORT
+    std::string group = "239.1.1.1:40001";    // the stream's multicast group:port
+    // Where the stream leaves from and subscribers' NAKs reach: empty, the control address's host
+    // and any port (so repair requests never queue behind publishers' PUBs); "control": the control
+    // socket itself; else HOST:PORT.
+    std::string dataBind;
+    std::size_t mtu = 1408;                   // largest datagram
+    std::size_t ringBytes = 64u << 20;        // the retransmit ring
+    // Epoch, next offset, publisher positions and the ring, across restarts. Empty:
+    // "seqcast-stream-<stream>.state" in the working directory.
+    std::string stateFile;
+    bool syncState = false;                   // msync the state file after every batch
+    std::uint32_t maxPublishers = 256;
+    std::uint64_t publisherTimeoutS = 60;     // idle this long, a publisher's slot may go to a new one
+    std::uint64_t heartbeatMinUs = 50;        // the first idle heartbeat; the interval doubles ...
+    std::uint64_t heartbeatMaxMs = 100;       // ... up to this
+    std::uint64_t retransmitHoldoffUs = 250;  // NAKs for a datagram re-sent this recently are coalesced
+    std::uint64_t retransmitBytesPerSec = 400ull << 20;
+    std::uint64_t retransmitBytesPerSecPerHost = 64ull << 20;  // one requesting host's share of that
+    // Test only: the probability that an entry's payload byte is flipped after its PUB was checked and
+    // before its DATA is signed (memory damage inside the sequencer); no subscriber may deliver it.
+    double faultDamageEntry = 0;
+    NetworkOptions network;  // faults apply to the control socket and (seed + 1) the data socket
+};
+
+class Sequencer {
+public:
+    // Throws SetupError: a bad option, an address in use, a state file another sequencer holds
+    // ("stateFile") or that is damaged.
+    static std::unique_ptr<Sequencer> create(const SequencerOptions& options);
+    ~Sequencer();
+    Sequencer(const Sequencer&) = delete;
+    Sequencer& operator=(const Sequencer&) = delete;
+
+    // Sequences what publishers sent, multicasts it, answers NAKs, heartbeats. Returns the work done.
+    int doWork();
+    // Blocks until a datagram arrives, a heartbeat is due, or maxUs passed. Does no work itself.
+    void wait(std::uint32_t maxUs);
+    // Ends the stream: END_OF_STREAM goes out; from then on nothing more is sequenced, NAKs are still
+    // answered and heartbeats carry the END flag. Keep calling doWork() a while so that a subscriber
+    // that lost the END_OF_STREAM repairs the tail (`seqcast sequencer --linger-ms`).
+    void endOfStream();
+
+    std::uint64_t nextOffset() const noexcept;  // the offset the next message gets
+    std::uint32_t epoch() const noexcept;       // this run's epoch (one more than the last run's)
+    bool recovered() const noexcept;            // resumed from an existing state file
+    std::string controlAddress() const;         // HOST:PORT as bound
+    std::string dataAddress() const;
+    std::string socketKind() const;             // "udp", "uring", "dpdk"
+    std::uint64_t faultsInjected() const noexcept;  // entries damaged by faultDamageEntry
+    // datagrams_out, messages_out, retransmits, naks_received, retransmits_bad_crc, ...
+    CounterValues counters() const;
+
+    void startThread(const ThreadOptions& options = {});  // as Publisher::startThread
+    void stopThread();
+    bool threadRunning() const noexcept;
+
+private:
+    struct Impl;
+    explicit Sequencer(std::unique_ptr<Impl> impl);
+    std::unique_ptr<Impl> impl_;
+};
+
+// ---------------------------------------------------------------------------------------------
 // Counters of the seqcast processes on this host (what `seqcast stat` shows).
 
 struct ProcessCounters {

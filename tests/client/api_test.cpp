@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <mutex>
 #include <thread>
@@ -16,11 +17,13 @@
 #include <seqcast/seqcast.h>
 #include <seqcast/seqcast.hpp>
 
-#include "fabric/clock.h"
-#include "sequencer/sequencer.h"
-#include "transport/open_transport.h"
 
 namespace {
+
+std::uint64_t monoNs() {
+    return static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch()).count());
+}
 
 std::string fieldOf(const std::function<void()>& f) {
     try {
@@ -31,96 +34,28 @@ std::string fieldOf(const std::function<void()>& f) {
     return "(no error)";
 }
 
-// An in-process sequencer (engine code) on a loopback port, multicasting to `group`; the test's
-// thread drives it with doWork().
+// A sequencer embedded through the public API (seqcast::Sequencer) on a loopback port,
+// multicasting to `group`, with its state file in /tmp (removed again); the test's thread drives it.
 struct InProcessSequencer {
-    ::seqcast::Counters sc;
-    std::unique_ptr<seqcast::transport::Transport> ctl;
-    std::unique_ptr<seqcast::sequencer::Sequencer> seq;
+    std::string state;
+    std::unique_ptr<seqcast::Sequencer> seq;
 
-    InProcessSequencer(std::uint16_t port, const std::string& group) {
-        using namespace seqcast;
-        transport::UdpConfig udp;
-        udp.bind = transport::Endpoint{0x7F000001u, port};
-        udp.counters = &sc;
-        std::vector<std::string> warnings;
-        auto t = transport::openTransport(udp, warnings);
-        REQUIRE(t);
-        ctl = std::move(*t);
-        sequencer::SequencerConfig cfg;
-        cfg.group = *transport::parseEndpoint(group);
-        auto s = sequencer::Sequencer::create(cfg, *ctl, *ctl, sc);
-        REQUIRE(s);
-        seq = std::move(*s);
+    InProcessSequencer(std::uint16_t port, const std::string& group)
+        : state("/tmp/seqcast-api-test-" + std::to_string(::getpid()) + "-" + std::to_string(port) + ".state") {
+        ::unlink(state.c_str());
+        seqcast::SequencerOptions o;
+        o.control = "127.0.0.1:" + std::to_string(port);
+        o.group = group;
+        o.stateFile = state;
+        seq = seqcast::Sequencer::create(o);
+    }
+    ~InProcessSequencer() {
+        seq.reset();
+        ::unlink(state.c_str());
     }
 };
 
 }  // namespace
-
-TEST_CASE("bad settings name their field") {
-    using namespace seqcast;
-    auto pub = [](auto edit) {
-        return fieldOf([&] {
-            PublisherOptions o;
-            edit(o);
-            (void)Publisher::create(o);
-        });
-    };
-    CHECK(pub([](PublisherOptions& o) { o.sequencer = "nowhere"; }) == "sequencer");
-    CHECK(pub([](PublisherOptions& o) { o.window = 3; }) == "window");
-    CHECK(pub([](PublisherOptions& o) { o.mtu = 20; }) == "mtu");
-    CHECK(pub([](PublisherOptions& o) { o.maxMessage = 0; }) == "maxMessage");
-    CHECK(pub([](PublisherOptions& o) { o.windowBytes = 10; }) == "windowBytes");
-    CHECK(pub([](PublisherOptions& o) { o.network.interface = "eth0"; }) == "network.interface");
-    CHECK(pub([](PublisherOptions& o) { o.network.ttl = 300; }) == "network.ttl");
-    CHECK(pub([](PublisherOptions& o) { o.journal = "/nonexistent-dir/x.journal"; }) == "journal");
-    auto sub = [](auto edit) {
-        return fieldOf([&] {
-            SubscriberOptions o;
-            edit(o);
-            (void)Subscriber::create(o);
-        });
-    };
-    CHECK(sub([](SubscriberOptions& o) { o.group = "127.0.0.1:5000"; }) == "group");
-    CHECK(sub([](SubscriberOptions& o) { o.start = "yesterday"; }) == "start");
-    CHECK(sub([](SubscriberOptions& o) { o.commitFile = "/tmp/x.commit"; }) == "commitFile");
-    CHECK(sub([](SubscriberOptions& o) { o.delivery = Delivery::ExactlyOnce; }) == "commitFile");
-    CHECK(sub([](SubscriberOptions& o) { o.reorderBytes = 1; }) == "reorderBytes");
-    CHECK(sub([](SubscriberOptions& o) { o.maxDatagram = 70000; }) == "maxDatagram");
-    CHECK(sub([](SubscriberOptions& o) { o.nakDeadlineMs = 0; }) == "nakDeadlineMs");
-    CHECK(fieldOf([] {
-              ReplayOptions o;
-              o.from = 10;
-              o.to = 5;
-              (void)Replay::create(o);
-          }) == "to");
-    CHECK(fieldOf([] {
-              ReplayOptions o;
-              o.bind = "127.0.0.1";
-              (void)Replay::create(o);
-          }) == "bind");
-}
-
-TEST_CASE("C ABI: replay options set up before wait_for_data and bind existed are still accepted") {
-    seqcast_replay_options o;
-    seqcast_replay_options_init(&o);
-    CHECK(o.size == sizeof o);
-    CHECK(o.wait_for_data == 0);
-    CHECK(o.bind == nullptr);
-    seqcast_replay* r = nullptr;
-    o.bind = "127.0.0.1:1";  // not a usable address: only read when the size says the field exists
-    o.size = offsetof(seqcast_replay_options, wait_for_data);
-    CHECK(seqcast_replay_create(&o, &r) == SEQCAST_OK);
-    REQUIRE(r != nullptr);
-    seqcast_replay_close(r);
-    o.size = sizeof o;
-    o.bind = "127.0.0.1";
-    CHECK(seqcast_replay_create(&o, &r) != SEQCAST_OK);
-    CHECK(std::string(seqcast_last_error_field()) == "bind");
-    o.size = sizeof o - 4;
-    CHECK(seqcast_replay_create(&o, &r) == SEQCAST_ERR_ARGUMENT);
-    CHECK(std::string(seqcast_last_error_field()) == "size");
-}
 
 TEST_CASE("a publisher and a subscriber from the public API exchange messages through a sequencer") {
     using namespace seqcast;
@@ -139,7 +74,7 @@ TEST_CASE("a publisher and a subscriber from the public API exchange messages th
     auto onMessage = [&](const Message& m) { got.emplace_back(m.text()); };
     const std::uint64_t deadline = monoNs() + 30'000'000'000ull;
     while (!sub->started() && monoNs() < deadline) {
-        seq->doWork(monoNs());
+        seq->doWork();
         sub->poll(onMessage);
     }
     REQUIRE(sub->started());
@@ -169,12 +104,12 @@ TEST_CASE("a publisher and a subscriber from the public API exchange messages th
             }
         }
         pub->doWork();
-        seq->doWork(monoNs());
+        seq->doWork();
         sub->poll(onMessage);
     }
     while ((got.size() < static_cast<std::size_t>(n) || confirmed.size() < static_cast<std::size_t>(n)) && monoNs() < deadline) {
         pub->doWork();
-        seq->doWork(monoNs());
+        seq->doWork();
         sub->poll(onMessage);
     }
     REQUIRE(got.size() == static_cast<std::size_t>(n));
@@ -192,12 +127,80 @@ TEST_CASE("a publisher and a subscriber from the public API exchange messages th
     CHECK(pub->counters().at("datagrams_out") > 0);
     CHECK(sub->counters().at("messages_in") >= static_cast<std::uint64_t>(n));
     CHECK(sub->counters().count("fault_dropped") == 0);  // no faults injected: no fault layer
-    CHECK(sub->epoch() == seq->epoch().get());
+    CHECK(sub->epoch() == seq->epoch());
     // Its counters are visible to readCounters(), as to `seqcast stat`.
     bool seen = false;
     for (const auto& p : readCounters())
         if (p.pid == static_cast<std::uint64_t>(::getpid()) && p.role == "sub") seen = seen || p.values.count("messages_in") == 1;
     CHECK(seen);
+}
+
+TEST_CASE("an embedded sequencer: bad settings name their field; a restart on its state file continues the stream") {
+    using namespace seqcast;
+    auto seqField = [](auto edit) {
+        return fieldOf([&] {
+            SequencerOptions o;
+            o.stateFile = "/tmp/seqcast-api-never-created.state";
+            edit(o);
+            (void)Sequencer::create(o);
+        });
+    };
+    CHECK(seqField([](SequencerOptions& o) { o.group = "127.0.0.1:5000"; }) == "group");
+    CHECK(seqField([](SequencerOptions& o) { o.control = "nowhere"; }) == "control");
+    CHECK(seqField([](SequencerOptions& o) { o.mtu = 20; }) == "mtu");
+    CHECK(seqField([](SequencerOptions& o) { o.ringBytes = 1000; }) == "ringBytes");
+    CHECK(seqField([](SequencerOptions& o) { o.heartbeatMinUs = 200'000; o.heartbeatMaxMs = 100; }) == "heartbeatMaxMs");
+    CHECK(seqField([](SequencerOptions& o) { o.dataBind = "127.0.0.1"; }) == "dataBind");
+    CHECK(seqField([](SequencerOptions& o) { o.network.interface = "10.255.255.254"; }) == "network.interface");
+    CHECK(::access("/tmp/seqcast-api-never-created.state", F_OK) != 0);
+
+    const std::uint16_t port = static_cast<std::uint16_t>(30000 + (::getpid() % 10000) * 2 + 3000);
+    const std::string group = "239.80." + std::to_string(::getpid() % 250 + 1) + ".9:" + std::to_string(port + 1);
+    auto first = std::make_unique<InProcessSequencer>(port, group);
+    Sequencer& seq = *first->seq;
+    CHECK(!seq.recovered());
+    CHECK(seq.controlAddress() == "127.0.0.1:" + std::to_string(port));
+    CHECK(seq.socketKind() == "udp");
+    // The state file is held: a second sequencer on it is refused, naming it.
+    CHECK(fieldOf([&] {
+              SequencerOptions o;
+              o.control = "127.0.0.1:" + std::to_string(port + 2);
+              o.group = group;
+              o.stateFile = first->state;
+              (void)Sequencer::create(o);
+          }) == "stateFile");
+    PublisherOptions po;
+    po.sequencer = seq.controlAddress();
+    auto pub = Publisher::create(po);
+    const std::uint64_t deadline = monoNs() + 30'000'000'000ull;
+    for (int i = 0; i < 100 && monoNs() < deadline;) {
+        if (pub->offer("x" + std::to_string(i)) == OfferResult::Accepted) ++i;
+        pub->doWork();
+        seq.doWork();
+    }
+    while (pub->unconfirmed() != 0 && monoNs() < deadline) {
+        pub->doWork();
+        seq.doWork();
+        seq.wait(100);
+    }
+    CHECK(pub->unconfirmed() == 0);
+    CHECK(seq.nextOffset() == 100);
+    CHECK(seq.counters().at("messages_out") == 100);
+    const std::uint32_t epoch = seq.epoch();
+    seq.endOfStream();
+    // A restart on the same state file: the next epoch, the stream continues at offset 100.
+    const std::string state = first->state;
+    first->seq.reset();
+    SequencerOptions o;
+    o.control = "127.0.0.1:" + std::to_string(port);
+    o.group = group;
+    o.stateFile = state;
+    auto second = Sequencer::create(o);
+    CHECK(second->recovered());
+    CHECK(second->epoch() == epoch + 1);
+    CHECK(second->nextOffset() == 100);
+    second.reset();
+    ::unlink(state.c_str());
 }
 
 TEST_CASE("exactly-once: the application's words are committed with the position; injected loss is repaired and counted") {
@@ -233,19 +236,19 @@ TEST_CASE("exactly-once: the application's words are committed with the position
         };
         const std::uint64_t deadline = monoNs() + 30'000'000'000ull;
         while (!sub->started() && monoNs() < deadline) {
-            seq->doWork(monoNs());
+            seq->doWork();
             sub->poll(onMessage);
         }
         REQUIRE(sub->started());
         for (int i = 0; i < n && monoNs() < deadline;) {
             if (pub->offer(std::to_string(i)) == OfferResult::Accepted) ++i;
             pub->doWork();
-            seq->doWork(monoNs());
+            seq->doWork();
             sub->poll(onMessage);
         }
         while (count < static_cast<std::uint64_t>(n) && monoNs() < deadline) {
             pub->doWork();
-            seq->doWork(monoNs());
+            seq->doWork();
             sub->poll(onMessage);
         }
         REQUIRE(count == static_cast<std::uint64_t>(n));
@@ -322,7 +325,7 @@ TEST_CASE("an opt-in thread drives a publisher and a subscriber; calls from othe
     // The test's thread drives the sequencer; the two clients' threads do the rest, and two
     // application threads offer at the same time.
     const std::uint64_t deadline = monoNs() + 30'000'000'000ull;
-    while (!sub->started() && monoNs() < deadline) seq->doWork(monoNs());
+    while (!sub->started() && monoNs() < deadline) seq->doWork();
     REQUIRE(sub->started());
     const int perThread = 500;
     auto offerer = [&](char who) {
@@ -338,7 +341,7 @@ TEST_CASE("an opt-in thread drives a publisher and a subscriber; calls from othe
         std::lock_guard<std::mutex> g(mu);
         return got.size();
     };
-    while ((count() < 2u * perThread || confirmed.load() < 2 * perThread) && monoNs() < deadline) seq->doWork(monoNs());
+    while ((count() < 2u * perThread || confirmed.load() < 2 * perThread) && monoNs() < deadline) seq->doWork();
     a.join();
     b.join();
     pub->stopThread();
@@ -364,7 +367,7 @@ TEST_CASE("an opt-in thread drives a publisher and a subscriber; calls from othe
     std::vector<std::string> after;
     while (after.empty() && monoNs() < deadline) {
         pub->doWork();
-        seq->doWork(monoNs());
+        seq->doWork();
         sub->poll([&](const Message& m) { after.emplace_back(m.text()); });
     }
     REQUIRE(after.size() == 1);
