@@ -1,12 +1,13 @@
-// seqcast archiver: record a stream into a ring-buffer log and serve replays.
+// seqcast archiver: record a stream into a ring-buffer log and serve replays (seqcast::Archiver of
+// the public API).
 #include <unistd.h>
 
 #include <cstdio>
 #include <iostream>
 
-#include "archive/archiver.h"
+#include <seqcast/seqcast.hpp>
+
 #include "fabric/clock.h"
-#include "fabric/shm_counters.h"
 #include "tools/commands.h"
 #include "tools/common.h"
 
@@ -45,75 +46,55 @@ int runArchiver(int argc, char** argv) {
     addFaultOptions(d, "rx");
     po::variables_map vm;
     if (auto rc = parseCommandLine(info, argc, argv, d, vm)) return *rc;
-    archive::ArchiverConfig cfg;
-    transport::UdpConfig dataUdp, subUdp, svcUdp;
-    transport::FaultConfig faults;
+    ArchiverOptions o;
     std::uint64_t durationS = 0;
+    bool busyPoll = false;
     try {
-        cfg.sub.stream = StreamId{static_cast<std::uint32_t>(getU64(vm, "stream", 1, 0xFFFFFFFFu))};
-        cfg.log.stream = cfg.sub.stream;
+        o.stream = static_cast<std::uint32_t>(getU64(vm, "stream", 1, 0xFFFFFFFFu));
         const auto group = getEndpoint(vm, "group");
         if (!group.multicast()) throw UsageError("--group: " + group.str() + " is not a multicast address (224.0.0.0/4)");
-        cfg.log.path = vm["log"].as<std::string>();
-        checkPath("log", cfg.log.path, PathUse::ReadWrite);
-        cfg.log.segmentBytes = getSize(vm, "segment", 1u << 20, 1ull << 32);
-        if (cfg.log.segmentBytes % 4096 != 0) throw UsageError("--segment: must be a multiple of 4096");
-        cfg.log.capacity = getSize(vm, "size", 4 * cfg.log.segmentBytes, 1ull << 44);
-        if (cfg.log.capacity % cfg.log.segmentBytes != 0) throw UsageError("--size: must be a multiple of --segment");
-        auto dur = archive::parseDurability(vm["durability"].as<std::string>());
-        if (!dur) throw UsageError("--durability: " + dur.error().message());
-        cfg.log.durability = *dur;
-        cfg.log.syncIntervalNs = getU64(vm, "sync-ms", 1, 60000) * 1'000'000;
-        cfg.log.direct = vm.count("direct") != 0;
-        cfg.log.preferUring = vm.count("no-uring") == 0;
-        cfg.log.stageBytes = std::min<std::uint64_t>(1u << 20, cfg.log.segmentBytes);
-        cfg.maxSessions = getU64(vm, "max-sessions", 1, 64);
-        cfg.maxSessionsPerClient = getU64(vm, "max-sessions-per-client", 1, 64);
-        cfg.windowBytes = getSize(vm, "window", 64 << 10, 1u << 30);
-        cfg.sub.nak.deadlineNs = getU64(vm, "nak-deadline-ms", 1, 3'600'000) * 1'000'000;
-        cfg.sub.reorderBytes = getSize(vm, "reorder-buffer", 64u << 10, 1ull << 34);
-        cfg.backlogBytes = getSize(vm, "backlog", 1u << 20, 1ull << 40);
+        o.group = group.str();
+        o.log = vm["log"].as<std::string>();
+        checkPath("log", o.log, PathUse::ReadWrite);
+        o.segmentBytes = getSize(vm, "segment", 1u << 20, 1ull << 32);
+        if (o.segmentBytes % 4096 != 0) throw UsageError("--segment: must be a multiple of 4096");
+        o.sizeBytes = getSize(vm, "size", 4 * o.segmentBytes, 1ull << 44);
+        if (o.sizeBytes % o.segmentBytes != 0) throw UsageError("--size: must be a multiple of --segment");
+        const std::string durability = vm["durability"].as<std::string>();
+        if (durability == "none") o.durability = Durability::None;
+        else if (durability == "interval") o.durability = Durability::Interval;
+        else if (durability == "batch") o.durability = Durability::Batch;
+        else throw UsageError("--durability: '" + durability + "' must be none, interval or batch");
+        o.syncIntervalMs = getU64(vm, "sync-ms", 1, 60000);
+        o.direct = vm.count("direct") != 0;
+        o.useUring = vm.count("no-uring") == 0;
+        o.maxSessions = static_cast<std::uint32_t>(getU64(vm, "max-sessions", 1, 64));
+        o.maxSessionsPerClient = static_cast<std::uint32_t>(getU64(vm, "max-sessions-per-client", 1, 64));
+        o.windowBytes = getSize(vm, "window", 64 << 10, 1u << 30);
+        o.nakDeadlineMs = getU64(vm, "nak-deadline-ms", 1, 3'600'000);
+        o.reorderBytes = getSize(vm, "reorder-buffer", 64u << 10, 1ull << 34);
+        o.backlogBytes = getSize(vm, "backlog", 1u << 20, 1ull << 40);
         durationS = getU64(vm, "duration", 0, 1ull << 32);
         pinCpu(vm);
-        dataUdp = socketConfig(vm);
-        // The 128M default is for a kernel socket queue. On DPDK --rcvbuf sizes the endpoint's
-        // queue in the mbuf pool, which lives in the EAL's memory (-m): keep the other roles' 8M.
-        dataUdp.bind = group;
-        dataUdp.groups = {group.addr};
-        dataUdp.maxDatagram = 65536;
-        subUdp = socketConfig(vm);
-        subUdp.bind = transport::Endpoint{subUdp.interface, 0};
-        svcUdp = socketConfig(vm);
-        svcUdp.bind = getEndpoint(vm, "control");
+        busyPoll = vm.count("busy-poll") != 0;
+        o.control = getEndpoint(vm, "control").str();
+        o.network = networkOptions(vm);
         // The 128M default is for a kernel socket queue. On DPDK --rcvbuf sizes the endpoints'
         // queues in the mbuf pool, which lives in the EAL's memory (-m): keep the other roles' 8M.
-        if (dataUdp.api == transport::SocketApi::Dpdk && vm["rcvbuf"].defaulted())
-            dataUdp.rcvBuf = subUdp.rcvBuf = svcUdp.rcvBuf = 8 << 20;
-        faults = faultConfig(vm);
-        if (auto st = cfg.validate(); !st) throw UsageError(st.error().message());
+        if (o.network.api == SocketApi::Dpdk && vm["rcvbuf"].defaulted()) o.network.rcvbuf = 8u << 20;
+        o.network.faults = faultOptions(vm);
     } catch (const UsageError& e) {
         std::cerr << "seqcast archiver: " << e.what() << "\n(see seqcast archiver --help)\n";
         return kExitUsage;
     }
     installStopSignals();
-    auto shm = ShmCounters::create("archiver", cfg.sub.stream.get());
-    Counters& c = shm->counters();
-    dataUdp.counters = subUdp.counters = svcUdp.counters = &c;
-    // Each failure is reported as it happens: a later open would only add a confusing second
-    // error (a DPDK EAL that failed once refuses a second initialisation).
-    auto data = openTransport(dataUdp, faults, "archiver " + dataUdp.bind.str());
-    if (!data) return setupFailure("archiver", "group", data.error());
-    auto sub = openTransport(subUdp, transport::FaultConfig{}, "archiver NAK socket");
-    if (!sub) return setupFailure("archiver", "interface", sub.error());
-    auto svc = openTransport(svcUdp, transport::FaultConfig{}, "archiver service " + svcUdp.bind.str());
-    if (!svc) return setupFailure("archiver", "control", svc.error());
     const bool tty = ::isatty(2) != 0;
     int lastPct = -1;
-    auto progress = [&](double f) {
+    o.onRecoveryProgress = [&](double f) {
         const int pct = static_cast<int>(f * 100);
         if (!tty || pct == lastPct) return;
         lastPct = pct;
-        std::fprintf(stderr, "\rseqcast archiver: recovering %s [%-50s] %3d%%", cfg.log.path.c_str(),
+        std::fprintf(stderr, "\rseqcast archiver: recovering %s [%-50s] %3d%%", o.log.c_str(),
                      std::string(static_cast<std::size_t>(pct / 2), '#').c_str(), pct);
     };
     // Every range recorded as never received is said on stderr (at most 10 lines a second, the
@@ -125,7 +106,7 @@ int runArchiver(int argc, char** argv) {
                      static_cast<unsigned long long>(gapsHeld), static_cast<unsigned long long>(gapOffsetsHeld));
         gapsHeld = gapOffsetsHeld = 0;
     };
-    cfg.onGap = [&](Offset first, std::uint64_t count) {
+    o.onGap = [&](std::uint64_t first, std::uint64_t count) {
         const std::uint64_t now = monoNs();
         if (now - gapWindowNs >= 1'000'000'000) {
             sayHeldGaps();
@@ -134,66 +115,76 @@ int runArchiver(int argc, char** argv) {
         }
         if (gapLines++ < 10) {
             std::fprintf(stderr, "seqcast archiver: offsets %llu..%llu (%llu) never received: recorded as a gap\n",
-                         static_cast<unsigned long long>(first.get()), static_cast<unsigned long long>(first.get() + count - 1),
+                         static_cast<unsigned long long>(first), static_cast<unsigned long long>(first + count - 1),
                          static_cast<unsigned long long>(count));
         } else {
             ++gapsHeld;
             gapOffsetsHeld += count;
         }
     };
-    auto a = archive::Archiver::create(cfg, **data, **sub, **svc, c, progress);
+    std::unique_ptr<Archiver> archiver;
+    try {
+        archiver = Archiver::create(o);
+    } catch (const SetupError& e) {
+        if (tty && lastPct >= 0) std::fprintf(stderr, "\n");
+        return apiSetupFailure("archiver", e);
+    }
     if (tty && lastPct >= 0) std::fprintf(stderr, "\n");
-    // Its set-up errors are the log's (the options were checked above).
-    if (!a) return setupFailure("archiver", "log", a.error());
-    auto& ar = **a;
-    const auto& log = ar.log();
+    Archiver& ar = *archiver;
     std::fprintf(stderr, "seqcast archiver: stream %u -> %s (%s, %s), offsets [%llu, %llu) retained%s; replays on %s\n",
-                 cfg.sub.stream.get(), cfg.log.path.c_str(), log.usingUring() ? "io_uring" : "pread/pwrite",
-                 vm["durability"].as<std::string>().c_str(), static_cast<unsigned long long>(log.earliest().get()),
-                 static_cast<unsigned long long>(log.next().get()),
-                 log.recovered() ? (" (recovered " + std::to_string(log.recoveredRecords()) + " records)").c_str() : "",
-                 (*svc)->local().str().c_str());
-    if (log.damagedRecords() != 0)
+                 o.stream, o.log.c_str(), ar.usingUring() ? "io_uring" : "pread/pwrite",
+                 vm["durability"].as<std::string>().c_str(), static_cast<unsigned long long>(ar.earliestOffset()),
+                 static_cast<unsigned long long>(ar.nextOffset()),
+                 ar.recovered() ? (" (recovered " + std::to_string(ar.recoveredRecords()) + " records)").c_str() : "",
+                 ar.controlAddress().c_str());
+    if (ar.damagedRecords() != 0)
         std::fprintf(stderr,
                      "seqcast archiver: warning: recovery skipped %llu damaged record(s) inside the log; their offsets are "
                      "reported as lost, everything after them is kept (seqcast dump --verify shows where)\n",
-                     static_cast<unsigned long long>(log.damagedRecords()));
-    if (log.truncatedBytes() != 0)
+                     static_cast<unsigned long long>(ar.damagedRecords()));
+    if (ar.truncatedBytes() != 0)
         std::fprintf(stderr,
                      "seqcast archiver: warning: recovery stopped at a damaged or torn record; %llu bytes the checkpoint "
                      "counted as written follow it and are dropped (seqcast dump --verify shows where)\n",
-                     static_cast<unsigned long long>(log.truncatedBytes()));
-    Idler idler(idleMode(vm.count("busy-poll") != 0), {(*data)->waitFd(), (*sub)->waitFd(), (*svc)->waitFd()});
+                     static_cast<unsigned long long>(ar.truncatedBytes()));
     const std::uint64_t start = monoNs();
     const std::uint64_t end = durationS ? start + durationS * 1'000'000'000ull : ~std::uint64_t{0};
     int rc = 0;
+    unsigned idleRounds = 0;
     while (!stopRequested()) {
-        const std::uint64_t now = monoNs();
-        if (now >= end) break;
-        const int work = ar.doWork(now);
+        if (monoNs() >= end) break;
+        const int work = ar.doWork();
         if (!ar.failure().empty()) {
             // Only what the last successful fdatasync covered is known to be on disk; writes since
             // then may never reach it (a thin-provisioned or failing device).
             std::fprintf(stderr, "seqcast archiver: recording stopped: %s (what is stored stays valid below offset %llu, "
                          "the last fdatasync; offsets written after it may be lost)\n",
-                         ar.failure().c_str(), static_cast<unsigned long long>(log.durable().get()));
+                         ar.failure().c_str(), static_cast<unsigned long long>(ar.durableOffset()));
             rc = 1;
             break;
         }
-        idler.idle(work, ar.nextTimerNs());
+        // Idle: spin with --busy-poll; else one more look, then sleep until a datagram or a timer.
+        if (work > 0) {
+            idleRounds = 0;
+        } else if (busyPoll) {
+            __builtin_ia32_pause();
+        } else if (++idleRounds >= 2) {
+            ar.wait(5000);
+        }
     }
-    if (auto st = ar.flush(); !st && rc == 0) {
-        std::fprintf(stderr, "seqcast archiver: %s\n", st.error().message().c_str());
+    if (!ar.flush() && rc == 0) {
+        std::fprintf(stderr, "seqcast archiver: %s\n", ar.failure().c_str());
         rc = 1;
     }
     sayHeldGaps();
+    const CounterValues c = ar.counters();
     std::fprintf(stderr, "seqcast archiver: stopped; offsets [%llu, %llu) retained, durable below %llu, %llu replays served, "
                  "%llu offsets never received (%llu gap records)\n",
-                 static_cast<unsigned long long>(log.earliest().get()), static_cast<unsigned long long>(log.next().get()),
-                 static_cast<unsigned long long>(log.durable().get()),
-                 static_cast<unsigned long long>(c.get(Counter::ReplaysStarted)),
-                 static_cast<unsigned long long>(c.get(Counter::ArchiveGapOffsets)),
-                 static_cast<unsigned long long>(c.get(Counter::ArchiveGaps)));
+                 static_cast<unsigned long long>(ar.earliestOffset()), static_cast<unsigned long long>(ar.nextOffset()),
+                 static_cast<unsigned long long>(ar.durableOffset()),
+                 static_cast<unsigned long long>(c.at("replays_started")),
+                 static_cast<unsigned long long>(c.at("archive_gap_offsets")),
+                 static_cast<unsigned long long>(c.at("archive_gaps")));
     return rc;
 }
 

@@ -374,7 +374,12 @@ FaultOptions faultOptions(const po::variables_map& vm) {
     return f;
 }
 
-std::string optionOf(const std::string& field) {
+std::string optionOf(const std::string& command, const std::string& field) {
+    // Where one command names a field its own way.
+    static const std::map<std::string, std::string> perCommand = {
+        {"archiver:windowBytes", "window"}, {"archiver:sizeBytes", "size"}, {"archiver:segmentBytes", "segment"},
+        {"archiver:syncIntervalMs", "sync-ms"}, {"archiver:useUring", "no-uring"}, {"archiver:backlogBytes", "backlog"}};
+    if (auto it = perCommand.find(command + ":" + field); it != perCommand.end()) return it->second;
     static const std::map<std::string, std::string> special = {
         {"network.authKeyFile", "auth-key"}, {"network.authKeyId", "auth-key-id"}, {"network.loopback", "no-loopback"},
         {"network.api", "transport"}, {"network.gso", "no-gso"}, {"network.gro", "no-gro"},
@@ -410,8 +415,16 @@ int apiSetupFailure(const std::string& command, const SetupError& e) {
         return kExitUsage;
     }
     if (e.field().empty()) std::fprintf(stderr, "seqcast %s: %s\n", command.c_str(), message.c_str());
-    else std::fprintf(stderr, "seqcast %s: --%s: %s\n", command.c_str(), optionOf(e.field()).c_str(), message.c_str());
-    return kExitUsage;
+    else std::fprintf(stderr, "seqcast %s: --%s: %s\n", command.c_str(), optionOf(command, e.field()).c_str(), message.c_str());
+    // As setupFailure: a value that is not valid, or a resource the option names that cannot be had
+    // (in use, missing, not allowed) is a usage error; anything else (a full disk, no memory) is not.
+    switch (e.code()) {
+        case 0: case EADDRINUSE: case EADDRNOTAVAIL: case EACCES: case ENODEV: case ENOENT: case ENOTDIR:
+        case EISDIR: case EROFS: case ENAMETOOLONG: case ELOOP: case EINVAL: case EBUSY:
+            return kExitUsage;
+        default:
+            return 1;
+    }
 }
 
 void addSocketOptions(po::options_description& d, const char* rcvbufDefault) {

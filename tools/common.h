@@ -83,9 +83,9 @@ int setupFailure(const std::string& command, const std::string& option, const Er
 // A SetupError from the public API: "seqcast COMMAND: --OPTION: message" with the command-line
 // option of the field it names (optionOf), exit status 2.
 int apiSetupFailure(const std::string& command, const SetupError& e);
-// The command-line option for a field of the API's options structs: "network.authKeyFile" ->
-// "auth-key", "maxMessage" -> "max-message".
-std::string optionOf(const std::string& field);
+// The command-line option of `command` for a field of the API's options structs:
+// "network.authKeyFile" -> "auth-key", "maxMessage" -> "max-message", archiver "sizeBytes" -> "size".
+std::string optionOf(const std::string& command, const std::string& field);
 // --auth-key / --auth-key-id for the API's NetworkOptions ("" and 0 when not given).
 std::string authKeyFile(const po::variables_map& vm);
 // addSocketOptions' options as the API's NetworkOptions (socketConfig's checks, options named), and

@@ -34,15 +34,18 @@ namespace seqcast {
 inline constexpr int kApiVersion = 2;  // bumped when a declaration here changes incompatibly
 
 // A setting that is not valid, or a resource create() could not open. field() is the option's name
-// as it appears in the options struct ("sequencer", "journal", ...).
+// as it appears in the options struct ("sequencer", "journal", ...); code() the errno of a resource
+// that could not be had (EADDRINUSE, ENOSPC, EBUSY, ...), 0 for a value that is not valid.
 class SetupError : public std::runtime_error {
 public:
-    SetupError(std::string field, const std::string& message)
-        : std::runtime_error(field.empty() ? message : field + ": " + message), field_(std::move(field)) {}
+    SetupError(std::string field, const std::string& message, int code = 0)
+        : std::runtime_error(field.empty() ? message : field + ": " + message), field_(std::move(field)), code_(code) {}
     const std::string& field() const noexcept { return field_; }
+    int code() const noexcept { return code_; }
 
 private:
     std::string field_;
+    int code_;
 };
 
 // Syscalls: recvmmsg/sendmmsg. Uring: io_uring (falls back to Syscalls where the kernel lacks it).
@@ -295,7 +298,7 @@ struct ReplayOptions {
     // timestamps; never backwards) at `speed` times that pace: 1 the original, 10 ten times faster.
     double speed = 0;
     // Offsets the archiver does not hold yet: wait for them to be recorded (true) or end the replay
-    // with a failure naming where the archive ends (false).
+    // with a failure naming the offset asked for (false).
     bool waitForData = false;
     std::string bind;  // local address HOST:PORT; empty: network.interface, any port
     NetworkOptions network;
@@ -392,6 +395,85 @@ public:
 private:
     struct Impl;
     explicit Sequencer(std::unique_ptr<Impl> impl);
+    std::unique_ptr<Impl> impl_;
+};
+
+// ---------------------------------------------------------------------------------------------
+// The archiver, embedded: what `seqcast archiver` runs. A reliable subscriber that records the
+// stream into a preallocated ring-buffer log (io_uring), serves replays (seqcast::Replay, a
+// Subscriber starting at an offset) and answers NAKs older than the sequencer's ring.
+
+enum class Durability : std::uint8_t {
+    None,      // the page cache decides
+    Interval,  // fdatasync every syncIntervalMs
+    Batch,     // fdatasync after every write
+};
+
+struct ArchiverOptions {
+    std::uint32_t stream = 1;
+    std::string group = "239.1.1.1:40001";    // the stream's multicast group:port
+    std::string control = "127.0.0.1:40100";  // where replay requests and NAKs reach it
+    std::string log = "seqcast-archive.log";  // created and preallocated if missing, else recovered
+    std::uint64_t sizeBytes = 1ull << 30;     // capacity (retention): a multiple of segmentBytes, 4 at least
+    std::uint64_t segmentBytes = 16u << 20;   // the unit overwritten when the ring wraps (a multiple of 4096)
+    Durability durability = Durability::Interval;
+    std::uint64_t syncIntervalMs = 10;
+    bool direct = false;                      // O_DIRECT writes and reads
+    bool useUring = true;                     // io_uring file I/O (false: pread/pwrite)
+    std::uint32_t maxSessions = 64;           // concurrent replays (1..64)
+    std::uint32_t maxSessionsPerClient = 8;
+    std::size_t windowBytes = 1u << 20;       // replay bytes in flight beyond a client's acknowledgement
+    std::size_t reorderBytes = 128u << 20;    // datagrams held ahead of a gap while it is repaired
+    std::size_t backlogBytes = 512u << 20;    // received bytes held while the disk is slower than the stream
+    std::uint64_t nakDeadlineMs = 2000;       // a gap nobody repairs within this is recorded as lost
+    // A deep receive queue (128 MiB) rides out a stall of the disk or the scheduler.
+    NetworkOptions network = [] {
+        NetworkOptions n;
+        n.rcvbuf = 128u << 20;
+        return n;
+    }();
+    // Recovery of an existing log: called with the fraction done (0..1).
+    std::function<void(double fraction)> onRecoveryProgress;
+    // Each range of offsets recorded as never received (nobody could repair it in time).
+    std::function<void(std::uint64_t first, std::uint64_t count)> onGap;
+};
+
+class Archiver {
+public:
+    // Throws SetupError: a bad option, an address in use, a log another archiver holds or that is
+    // not a log of this stream ("log").
+    static std::unique_ptr<Archiver> create(const ArchiverOptions& options);
+    ~Archiver();
+    Archiver(const Archiver&) = delete;
+    Archiver& operator=(const Archiver&) = delete;
+
+    int doWork();
+    void wait(std::uint32_t maxUs);
+    // Writes what is held and syncs (before a stop). False on an error (failure() says which).
+    bool flush();
+    // Set when recording had to stop (a write failed, e.g. the disk is full); what is stored is still
+    // served, and stays valid below durableOffset().
+    const std::string& failure() const noexcept;
+
+    std::uint64_t earliestOffset() const noexcept;  // the oldest offset retained
+    std::uint64_t nextOffset() const noexcept;      // the offset the next record starts at
+    std::uint64_t durableOffset() const noexcept;   // everything below is written and synced
+    bool recovered() const noexcept;                // opened an existing log
+    std::uint64_t recoveredRecords() const noexcept;
+    std::uint64_t damagedRecords() const noexcept;  // skipped at recovery (their offsets are lost)
+    std::uint64_t truncatedBytes() const noexcept;  // dropped after a torn or damaged tail at recovery
+    bool usingUring() const noexcept;
+    std::string controlAddress() const;
+    // archive_gaps, archive_gap_offsets, replays_started, messages_in, ...
+    CounterValues counters() const;
+
+    void startThread(const ThreadOptions& options = {});  // as Publisher::startThread
+    void stopThread();
+    bool threadRunning() const noexcept;
+
+private:
+    struct Impl;
+    explicit Archiver(std::unique_ptr<Impl> impl);
     std::unique_ptr<Impl> impl_;
 };
 

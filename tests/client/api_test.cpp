@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cstddef>
 #include <mutex>
@@ -161,14 +162,31 @@ TEST_CASE("an embedded sequencer: bad settings name their field; a restart on it
     CHECK(!seq.recovered());
     CHECK(seq.controlAddress() == "127.0.0.1:" + std::to_string(port));
     CHECK(seq.socketKind() == "udp");
-    // The state file is held: a second sequencer on it is refused, naming it.
+    // The state file is held: a second sequencer on it is refused, naming it, with the errno.
+    int code = 0;
     CHECK(fieldOf([&] {
               SequencerOptions o;
               o.control = "127.0.0.1:" + std::to_string(port + 2);
               o.group = group;
               o.stateFile = first->state;
-              (void)Sequencer::create(o);
+              try {
+                  (void)Sequencer::create(o);
+              } catch (const SetupError& e) {
+                  code = e.code();
+                  throw;
+              }
           }) == "stateFile");
+    CHECK(code == EBUSY);
+    CHECK(fieldOf([] {
+              SequencerOptions o;
+              o.mtu = 20;
+              try {
+                  (void)Sequencer::create(o);
+              } catch (const SetupError& e) {
+                  CHECK(e.code() == 0);  // a value, not a resource
+                  throw;
+              }
+          }) == "mtu");
     PublisherOptions po;
     po.sequencer = seq.controlAddress();
     auto pub = Publisher::create(po);
@@ -201,6 +219,82 @@ TEST_CASE("an embedded sequencer: bad settings name their field; a restart on it
     CHECK(second->nextOffset() == 100);
     second.reset();
     ::unlink(state.c_str());
+}
+
+TEST_CASE("an embedded archiver records the stream, a Replay reads it back, a restart recovers the log") {
+    using namespace seqcast;
+    const std::uint16_t port = static_cast<std::uint16_t>(30000 + (::getpid() % 10000) * 2 + 4000);
+    const std::string group = "239.81." + std::to_string(::getpid() % 250 + 1) + ".9:" + std::to_string(port + 1);
+    const std::string logPath = "/tmp/seqcast-api-archive-" + std::to_string(::getpid()) + ".log";
+    ::unlink(logPath.c_str());
+    InProcessSequencer sequencer(port, group);
+    Sequencer& seq = *sequencer.seq;
+    ArchiverOptions ao;
+    ao.group = group;
+    ao.control = "127.0.0.1:" + std::to_string(port + 2);
+    ao.log = logPath;
+    ao.sizeBytes = 4u << 20;
+    ao.segmentBytes = 1u << 20;
+    ao.network.rcvbuf = 8u << 20;
+    CHECK(fieldOf([&] {
+              ArchiverOptions bad = ao;
+              bad.sizeBytes = 3u << 20;
+              (void)Archiver::create(bad);
+          }) == "sizeBytes");
+    auto ar = Archiver::create(ao);
+    CHECK(!ar->recovered());
+    CHECK(ar->controlAddress() == ao.control);
+    PublisherOptions po;
+    po.sequencer = seq.controlAddress();
+    auto pub = Publisher::create(po);
+    const int n = 300;
+    const std::uint64_t deadline = monoNs() + 30'000'000'000ull;
+    auto drive = [&] {
+        pub->doWork();
+        seq.doWork();
+        ar->doWork();
+    };
+    while (ar->counters().at("heartbeats_received") == 0 && monoNs() < deadline) drive();
+    for (int i = 0; i < n && monoNs() < deadline;) {
+        if (pub->offer("record " + std::to_string(i)) == OfferResult::Accepted) ++i;
+        drive();
+    }
+    while (ar->durableOffset() < static_cast<std::uint64_t>(n) && monoNs() < deadline) {
+        drive();
+        ar->wait(200);
+    }
+    REQUIRE(ar->durableOffset() == static_cast<std::uint64_t>(n));
+    CHECK(ar->earliestOffset() == 0);
+    ReplayOptions ro;
+    ro.archiver = ao.control;
+    ro.from = 100;
+    ro.to = 200;
+    auto replay = Replay::create(ro);
+    std::vector<std::string> got;
+    while (!replay->finished() && monoNs() < deadline) {
+        if (replay->poll([&](const Message& m) { got.emplace_back(m.text()); }) == 0) ar->doWork();
+    }
+    CHECK(replay->failure().empty());
+    REQUIRE(got.size() == 100u);
+    CHECK(got.front() == "record 100");
+    CHECK(got.back() == "record 199");
+    CHECK(ar->counters().at("replays_started") >= 1);
+    // Beyond the head without waitForData: a failure naming the offset asked for.
+    ro.from = n + 10;
+    ro.to = n + 20;
+    auto beyond = Replay::create(ro);
+    while (!beyond->finished() && monoNs() < deadline) {
+        if (beyond->poll([](const Message&) {}) == 0) ar->doWork();
+    }
+    INFO("failure: " << beyond->failure());
+    CHECK(beyond->failure().find("offset " + std::to_string(n + 10) + " is beyond what the archive holds") != std::string::npos);
+    CHECK(ar->flush());
+    ar.reset();
+    auto again = Archiver::create(ao);
+    CHECK(again->recovered());
+    CHECK(again->nextOffset() == static_cast<std::uint64_t>(n));
+    again.reset();
+    ::unlink(logPath.c_str());
 }
 
 TEST_CASE("exactly-once: the application's words are committed with the position; injected loss is repaired and counted") {

@@ -2,7 +2,7 @@
 # libseqcast.so exports the public API and nothing else: the C ABI (seqcast_*) and the C++ classes
 # of include/seqcast/seqcast.hpp, all at version node SEQCAST_0, under soname libseqcast.so.0. An
 # engine symbol in the export table would let an application bind to internals that change between
-# releases (client/libseqcast.map decides what is exported).
+# releases (client/api/libseqcast.map decides what is exported).
 # usage: exports.sh /path/to/libseqcast.so
 set -euo pipefail
 LIB=$1
@@ -10,7 +10,7 @@ for t in nm readelf; do command -v "$t" >/dev/null || { echo "SKIP: $t (binutils
 fail=0
 syms=$(nm -D --defined-only -C "$LIB" | sed 's/^[0-9a-f]* [A-Za-z] //')
 [[ -n $syms ]] || { echo "FAIL: nm listed no symbols of $LIB"; exit 1; }
-public='^(SEQCAST_0$|seqcast_[a-z0-9_]*@@SEQCAST_0$|seqcast::(Publisher|Subscriber|Replay|Sequencer|SetupError)::.*@@SEQCAST_0$|seqcast::readCounters\((std::(__cxx11::)?basic_string<char, std::char_traits<char>, std::allocator<char> > const&)?\)@@SEQCAST_0$|seqcast::kCountersDirectory@@SEQCAST_0$|(typeinfo|typeinfo name|vtable) for seqcast::SetupError@@SEQCAST_0$)'
+public='^(SEQCAST_0$|seqcast_[a-z0-9_]*@@SEQCAST_0$|seqcast::(Publisher|Subscriber|Replay|Sequencer|Archiver|SetupError)::.*@@SEQCAST_0$|seqcast::readCounters\((std::(__cxx11::)?basic_string<char, std::char_traits<char>, std::allocator<char> > const&)?\)@@SEQCAST_0$|seqcast::kCountersDirectory@@SEQCAST_0$|(typeinfo|typeinfo name|vtable) for seqcast::SetupError@@SEQCAST_0$)'
 leaked=$(grep -Ev "$public" <<<"$syms" || true)
 if [[ -n $leaked ]]; then
     echo "FAIL: $(wc -l <<<"$leaked") symbols exported beyond the public API, e.g.:"

@@ -16,7 +16,7 @@
 #include <optional>
 #include <thread>
 
-#include "client/api_support.h"
+#include "client/api/api_support.h"
 #include "client/commit_file.h"
 #include "client/publisher.h"
 #include "client/subscriber.h"
@@ -64,7 +64,7 @@ std::unique_ptr<Publisher> Publisher::create(const PublisherOptions& o, ConfirmH
     cfg.maxMessage = o.maxMessage;
     if (o.windowBytes < o.maxMessage) throw SetupError("windowBytes", "must be at least maxMessage");
     cfg.windowBytes = o.windowBytes;
-    if (auto st = cfg.validate(); !st) throw SetupError("", st.error().message());
+    if (auto st = cfg.validate(); !st) throw SetupError("", st.error().message(), st.error().code);
 
     auto impl = std::make_unique<Impl>();
     impl->onConfirm = std::move(onConfirm);
@@ -82,7 +82,7 @@ std::unique_ptr<Publisher> Publisher::create(const PublisherOptions& o, ConfirmH
             raw->onConfirm(Confirmation{c.pubSeq.get(), known ? c.offset.get() : 0, known, c.latencyNs});
         };
     auto p = client::Publisher::create(cfg, *impl->socket, impl->shm->counters(), std::move(onEngineConfirm));
-    if (!p) throw SetupError("journal", p.error().message());
+    if (!p) throw SetupError("journal", p.error().message(), p.error().code);
     impl->pub = std::move(*p);
     return std::unique_ptr<Publisher>(new Publisher(std::move(impl)));
 }
@@ -201,7 +201,7 @@ struct Receiver {
             else if (st == wire::ReplayStatus::Failed)
                 failure = "the archiver could not read offset " + std::to_string(next.get()) + " (damaged log?)";
             else if (st == wire::ReplayStatus::BeyondHead)
-                failure = "the archive ends at offset " + std::to_string(next.get()) + " (a replay can wait for more)";
+                failure = "offset " + std::to_string(next.get()) + " is beyond what the archive holds (a replay can wait for more)";
         };
         if (onCommit) h.onCommit = [this](client::CommitState& s) { onCommit(s.app); };
         sub.emplace(cfg, data ? *data : *control, *control, shm->counters(), std::move(h));
@@ -243,7 +243,7 @@ std::unique_ptr<Subscriber> Subscriber::create(const SubscriberOptions& o) {
     if (!o.sequencer.empty()) cfg.sequencer = endpointOf("sequencer", o.sequencer);
     if (!o.archiver.empty()) cfg.archiver = endpointOf("archiver", o.archiver);
     auto start = client::parseStartPosition(o.start);
-    if (!start) throw SetupError("start", start.error().message());
+    if (!start) throw SetupError("start", start.error().message(), start.error().code);
     cfg.start = *start;
     cfg.mode = o.delivery == Delivery::AtMostOnce ? client::DeliveryMode::AtMostOnce : client::DeliveryMode::AtLeastOnce;
     if (o.reorderBytes < (64u << 10)) throw SetupError("reorderBytes", "must be at least 64 KiB");
@@ -262,14 +262,14 @@ std::unique_ptr<Subscriber> Subscriber::create(const SubscriberOptions& o) {
     if (o.delivery == Delivery::ExactlyOnce) {
         if (o.commitFile.empty()) throw SetupError("commitFile", "Delivery::ExactlyOnce needs a commit file");
         auto cf = client::CommitFile::open(o.commitFile, o.stream);
-        if (!cf) throw SetupError("commitFile", cf.error().message());
+        if (!cf) throw SetupError("commitFile", cf.error().message(), cf.error().code);
         impl->r.commit.emplace(std::move(*cf));
         cfg.commit = &*impl->r.commit;
         impl->r.onCommit = o.onCommit;
     } else if (!o.commitFile.empty()) {
         throw SetupError("commitFile", "is for Delivery::ExactlyOnce");
     }
-    if (auto st = cfg.validate(); !st) throw SetupError("start", st.error().message());
+    if (auto st = cfg.validate(); !st) throw SetupError("start", st.error().message(), st.error().code);
     auto dataUdp = socketsFrom(o.network);
     dataUdp.bind = group;
     dataUdp.groups = {group.addr};
@@ -416,7 +416,7 @@ std::unique_ptr<Replay> Replay::create(const ReplayOptions& o) {
     cfg.replayWait = o.waitForData;
     cfg.maxDatagram = 9216;  // archives of streams with MTUs up to jumbo frames
     cfg.nak.seed = monoNs() ^ static_cast<std::uint64_t>(::getpid());
-    if (auto st = cfg.validate(); !st) throw SetupError("from", st.error().message());
+    if (auto st = cfg.validate(); !st) throw SetupError("from", st.error().message(), st.error().code);
     auto ctlUdp = socketsFrom(o.network);
     ctlUdp.bind = o.bind.empty() ? transport::Endpoint{ctlUdp.interface, 0} : endpointOf("bind", o.bind, true);
     ctlUdp.maxDatagram = 65536;

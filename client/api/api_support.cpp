@@ -1,4 +1,4 @@
-#include "client/api_support.h"
+#include "client/api/api_support.h"
 
 #include <pthread.h>
 #include <sched.h>
@@ -16,7 +16,7 @@ namespace seqcast::api_support {
 
 transport::Endpoint endpointOf(const std::string& field, const std::string& text, bool allowZeroPort) {
     auto e = transport::parseEndpoint(text, allowZeroPort);
-    if (!e) throw SetupError(field, e.error().message());
+    if (!e) throw SetupError(field, e.error().message(), e.error().code);
     return *e;
 }
 
@@ -33,7 +33,7 @@ transport::UdpConfig socketsFrom(const NetworkOptions& n) {
         c.prefixLen = static_cast<unsigned>(std::stoul(len));
     }
     auto iface = transport::parseIpv4(ifaceText);
-    if (!iface) throw SetupError("network.interface", iface.error().message());
+    if (!iface) throw SetupError("network.interface", iface.error().message(), iface.error().code);
     c.interface = *iface;
     if (n.ttl < 0 || n.ttl > 255) throw SetupError("network.ttl", "must be 0..255");
     c.ttl = n.ttl;
@@ -57,7 +57,7 @@ transport::UdpConfig socketsFrom(const NetworkOptions& n) {
     if (n.api != SocketApi::Dpdk && !n.dpdkArgs.empty()) throw SetupError("network.dpdkArgs", "are for SocketApi::Dpdk");
     if (!n.allow.empty()) {
         auto allow = transport::parseAllowlist(n.allow);
-        if (!allow) throw SetupError("network.allow", allow.error().message());
+        if (!allow) throw SetupError("network.allow", allow.error().message(), allow.error().code);
         if (allow->empty()) throw SetupError("network.allow", "no network given");
         c.allow = std::move(*allow);
     }
@@ -66,7 +66,7 @@ transport::UdpConfig socketsFrom(const NetworkOptions& n) {
     if (!c.authKeyFile.empty()) {
         // Checked here, so a bad file or id is blamed on its own field, not on the socket it is for.
         auto k = transport::loadAuthKeys(transport::AuthConfig{c.authKeyFile, 0});
-        if (!k) throw SetupError("network.authKeyFile", k.error().message());
+        if (!k) throw SetupError("network.authKeyFile", k.error().message(), k.error().code);
         if (c.authKeyId != 0 && k->keys.count(c.authKeyId) == 0)
             throw SetupError("network.authKeyId", "no key with id " + std::to_string(c.authKeyId) + " in " + c.authKeyFile);
     } else if (n.authKeyId != 0) {
@@ -92,7 +92,7 @@ transport::FaultConfig faultsFrom(const FaultOptions& f) {
     c.seed = f.seed;
     c.onReceive = f.onReceive;
     c.onSend = f.onSend;
-    if (auto st = c.validate(); !st) throw SetupError("network.faults", st.error().message());
+    if (auto st = c.validate(); !st) throw SetupError("network.faults", st.error().message(), st.error().code);
     return c;
 }
 
@@ -114,7 +114,7 @@ std::unique_ptr<transport::Transport> open(const transport::UdpConfig& cfg, cons
         std::string blame = field;
         for (const auto& [from, to] : kFields)
             if (t.error().field == from) blame = to;
-        throw SetupError(blame, t.error().message());
+        throw SetupError(blame, t.error().message(), t.error().code);
     }
     return std::move(*t);
 }
