@@ -405,4 +405,24 @@ int seqcast_replay_finished(const seqcast_replay* r) { return r != nullptr && r-
 const char* seqcast_replay_failure(const seqcast_replay* r) { return r == nullptr ? "" : r->r->failure().c_str(); }
 uint64_t seqcast_replay_next_offset(const seqcast_replay* r) { return r == nullptr ? 0 : r->r->nextOffset(); }
 
+namespace {
+int countersTo(const seqcast::CounterValues& v, seqcast_counter_fn fn, void* user) {
+    for (const auto& [name, value] : v) fn(name.c_str(), value, user);
+    return static_cast<int>(v.size());
+}
+}  // namespace
+
+int seqcast_publisher_counters(const seqcast_publisher* p, seqcast_counter_fn fn, void* user) {
+    if (p == nullptr || fn == nullptr) return setError(SEQCAST_ERR_ARGUMENT, "", "NULL publisher or callback");
+    return countersTo(p->p->counters(), fn, user);
+}
+int seqcast_subscriber_counters(const seqcast_subscriber* s, seqcast_counter_fn fn, void* user) {
+    if (s == nullptr || fn == nullptr) return setError(SEQCAST_ERR_ARGUMENT, "", "NULL subscriber or callback");
+    return countersTo(s->s->counters(), fn, user);
+}
+int seqcast_replay_counters(const seqcast_replay* r, seqcast_counter_fn fn, void* user) {
+    if (r == nullptr || fn == nullptr) return setError(SEQCAST_ERR_ARGUMENT, "", "NULL replay or callback");
+    return countersTo(r->r->counters(), fn, user);
+}
+
 }  // extern "C"

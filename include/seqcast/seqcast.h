@@ -119,6 +119,11 @@ uint32_t seqcast_publisher_id(const seqcast_publisher* publisher);
 uint64_t seqcast_publisher_unconfirmed(const seqcast_publisher* publisher);
 const char* seqcast_publisher_fatal_error(const seqcast_publisher* publisher); /* "" when none */
 
+/* An object's own counters, by name (as seqcast stat shows them): fn is called once per counter.
+ * Returns the number of counters, or SEQCAST_ERR_ARGUMENT. */
+typedef void (*seqcast_counter_fn)(const char* name, uint64_t value, void* user);
+int seqcast_publisher_counters(const seqcast_publisher* publisher, seqcast_counter_fn fn, void* user);
+
 /* ---- Subscriber and replay ---------------------------------------------------------------- */
 
 typedef enum seqcast_delivery {
@@ -178,6 +183,7 @@ int seqcast_subscriber_started(const seqcast_subscriber* subscriber);
 int seqcast_subscriber_end_of_stream(const seqcast_subscriber* subscriber);
 uint64_t seqcast_subscriber_next_offset(const seqcast_subscriber* subscriber);
 uint64_t seqcast_subscriber_head_offset(const seqcast_subscriber* subscriber);
+int seqcast_subscriber_counters(const seqcast_subscriber* subscriber, seqcast_counter_fn fn, void* user);
 
 typedef struct seqcast_replay_options {
     uint32_t size; /* sizeof(seqcast_replay_options), set by init */
@@ -202,6 +208,7 @@ void seqcast_replay_wait(seqcast_replay* replay, uint32_t max_us); /* as seqcast
 int seqcast_replay_finished(const seqcast_replay* replay);
 const char* seqcast_replay_failure(const seqcast_replay* replay); /* "" when none */
 uint64_t seqcast_replay_next_offset(const seqcast_replay* replay);
+int seqcast_replay_counters(const seqcast_replay* replay, seqcast_counter_fn fn, void* user);
 
 #ifdef __cplusplus
 }

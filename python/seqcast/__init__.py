@@ -100,6 +100,7 @@ class _Message(ctypes.Structure):
 _CONFIRM_FN = ctypes.CFUNCTYPE(None, ctypes.POINTER(_Confirmation), ctypes.c_void_p)
 _MESSAGE_FN = ctypes.CFUNCTYPE(None, ctypes.POINTER(_Message), ctypes.c_void_p)
 _LOSS_FN = ctypes.CFUNCTYPE(None, _u64, _u64, ctypes.c_void_p)
+_COUNTER_FN = ctypes.CFUNCTYPE(None, ctypes.c_char_p, _u64, ctypes.c_void_p)
 
 
 def _sig(name, res, *args):
@@ -139,6 +140,22 @@ _rep_wait = _sig("seqcast_replay_wait", None, _vp, _u32)
 _rep_finished = _sig("seqcast_replay_finished", ctypes.c_int, _vp)
 _rep_failure = _sig("seqcast_replay_failure", _cstr, _vp)
 _rep_next = _sig("seqcast_replay_next_offset", _u64, _vp)
+_pub_counters = _sig("seqcast_publisher_counters", ctypes.c_int, _vp, _COUNTER_FN, _vp)
+_sub_counters = _sig("seqcast_subscriber_counters", ctypes.c_int, _vp, _COUNTER_FN, _vp)
+_rep_counters = _sig("seqcast_replay_counters", ctypes.c_int, _vp, _COUNTER_FN, _vp)
+
+
+def _counters(fn, handle):
+    """An object's own counters as a dict, name -> value (as `seqcast stat` shows them)."""
+    out = {}
+
+    def one(name, value, _user):
+        out[name.decode()] = value
+
+    cb = _COUNTER_FN(one)
+    if fn(handle, cb, None) < 0:
+        _raise()
+    return out
 
 
 def crc32c(data, state=0xFFFFFFFF):
@@ -266,6 +283,10 @@ class Publisher:
     def fatal_error(self):
         return _pub_fatal(self._h).decode()
 
+    def counters(self):
+        """This publisher's counters: back_pressure, pub_retransmits, drop_too_large, ..."""
+        return _counters(_pub_counters, self._h)
+
     def close(self):
         if getattr(self, "_h", None):
             _pub_close(self._h)
@@ -386,6 +407,10 @@ class Subscriber(_Receiver):
     def next_offset(self):
         return _sub_next(self._h)
 
+    def counters(self):
+        """This subscriber's counters: gaps_detected, naks_sent, offsets_lost, ..."""
+        return _counters(_sub_counters, self._h)
+
     @property
     def head_offset(self):
         return _sub_head(self._h)
@@ -436,6 +461,10 @@ class Replay(_Receiver):
     @property
     def next_offset(self):
         return _rep_next(self._h)
+
+    def counters(self):
+        """This replay's counters: messages_in, datagrams_in, ..."""
+        return _counters(_rep_counters, self._h)
 
     def __iter__(self):
         while True:
