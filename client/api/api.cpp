@@ -270,10 +270,7 @@ std::unique_ptr<Subscriber> Subscriber::create(const SubscriberOptions& o) {
         throw SetupError("commitFile", "is for Delivery::ExactlyOnce");
     }
     if (auto st = cfg.validate(); !st) throw SetupError("start", st.error().message(), st.error().code);
-    auto dataUdp = socketsFrom(o.network);
-    dataUdp.bind = group;
-    dataUdp.groups = {group.addr};
-    dataUdp.maxDatagram = 65536;
+    const auto dataUdp = groupSocket(o.network, group);
     auto ctlUdp = socketsFrom(o.network);
     ctlUdp.bind = transport::Endpoint{dataUdp.interface, 0};
     ctlUdp.maxDatagram = 65536;

@@ -75,6 +75,14 @@ transport::UdpConfig socketsFrom(const NetworkOptions& n) {
     return c;
 }
 
+transport::UdpConfig groupSocket(const NetworkOptions& n, transport::Endpoint group) {
+    auto c = socketsFrom(n);
+    c.bind = group;
+    c.groups = {group.addr};
+    c.maxDatagram = 65536;
+    return c;
+}
+
 transport::FaultConfig faultsFrom(const FaultOptions& f) {
     transport::FaultConfig c;
     auto prob = [](double p, const char* field) {

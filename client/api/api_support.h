@@ -25,6 +25,8 @@ namespace seqcast::api_support {
 transport::Endpoint endpointOf(const std::string& field, const std::string& text, bool allowZeroPort = false);
 // The socket settings every client shares, from NetworkOptions; SetupErrors name "network.*".
 transport::UdpConfig socketsFrom(const NetworkOptions& n);
+// A socket that receives the stream: bound to the group's port, the group joined.
+transport::UdpConfig groupSocket(const NetworkOptions& n, transport::Endpoint group);
 transport::FaultConfig faultsFrom(const FaultOptions& f);
 CounterValues valuesOf(const Counters& c);
 // Opens a transport through the one factory; a failure throws a SetupError naming the setting the

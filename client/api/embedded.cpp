@@ -183,10 +183,7 @@ std::unique_ptr<Archiver> Archiver::create(const ArchiverOptions& o) {
     cfg.backlogBytes = o.backlogBytes;
     if (auto st = cfg.validate(); !st) throw SetupError("", st.error().message(), st.error().code);
 
-    auto dataUdp = socketsFrom(o.network);
-    dataUdp.bind = group;
-    dataUdp.groups = {group.addr};
-    dataUdp.maxDatagram = 65536;
+    auto dataUdp = groupSocket(o.network, group);
     auto subUdp = socketsFrom(o.network);
     subUdp.bind = transport::Endpoint{subUdp.interface, 0};
     auto svcUdp = socketsFrom(o.network);
