@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "fabric/clock.h"
+#include "fabric/intake.h"
 #include "fabric/wire.h"
 
 namespace seqcast::archive {
@@ -525,15 +526,7 @@ int Archiver::doWork(std::uint64_t nowNs) {
     const std::size_t n = service_.recvBurst(rx_);
     for (std::size_t i = 0; i < n; ++i) {
         wire::DatagramView v;
-        c_.add(Counter::DatagramsIn);
-        if (const auto e = wire::decode(std::span<const std::byte>(rx_[i].data, rx_[i].len), v); e != wire::DecodeError::Ok) {
-            c_.add(dropCounterFor(static_cast<std::uint8_t>(e)));
-            continue;
-        }
-        if (v.stream != cfg_.sub.stream) {
-            c_.add(Counter::DropWrongStream);
-            continue;
-        }
+        if (!admitDatagram(std::span<const std::byte>(rx_[i].data, rx_[i].len), cfg_.sub.stream, c_, v)) continue;
         if (v.type == wire::FrameType::ReplayRequest) onRequest(v, rx_[i].from, nowNs);
         else if (v.type == wire::FrameType::Nak) onNak(v, rx_[i].from, nowNs);
         else c_.add(Counter::DropUnexpectedType);

@@ -8,6 +8,7 @@
 
 #include "fabric/clock.h"
 #include "fabric/crc32c.h"
+#include "fabric/intake.h"
 
 namespace seqcast::client {
 
@@ -397,16 +398,7 @@ int Publisher::doWork(std::uint64_t nowNs) {
     const std::size_t n = t_.recvBurst(rx_);
     for (std::size_t i = 0; i < n; ++i) {
         wire::DatagramView v;
-        const auto e = wire::decode(std::span<const std::byte>(rx_[i].data, rx_[i].len), v);
-        c_.add(Counter::DatagramsIn);
-        if (e != wire::DecodeError::Ok) {
-            c_.add(dropCounterFor(static_cast<std::uint8_t>(e)));
-            continue;
-        }
-        if (v.stream != cfg_.stream) {
-            c_.add(Counter::DropWrongStream);
-            continue;
-        }
+        if (!admitDatagram(std::span<const std::byte>(rx_[i].data, rx_[i].len), cfg_.stream, c_, v)) continue;
         if (v.type == wire::FrameType::PubAck) onAck(v, nowNs);
         else if (v.type == wire::FrameType::PubNak) onNak(v, nowNs);
         else c_.add(Counter::DropUnexpectedType);

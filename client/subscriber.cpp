@@ -4,6 +4,7 @@
 #include <charconv>
 
 #include "fabric/clock.h"
+#include "fabric/intake.h"
 
 namespace seqcast::client {
 
@@ -72,11 +73,6 @@ Subscriber::Subscriber(const SubscriberConfig& cfg, transport::Transport& data, 
         replayId_ = (monoNs() << 8) ^ reinterpret_cast<std::uintptr_t>(this);
         gaps_.suspend(true, 0);
     }
-}
-
-void Subscriber::countDecodeError(wire::DecodeError e) {
-    const Counter c = dropCounterFor(static_cast<std::uint8_t>(e));
-    if (c != Counter::Count_) c_.add(c);
 }
 
 int Subscriber::doWork(std::uint64_t nowNs) {
@@ -191,17 +187,8 @@ void Subscriber::onReplayEndFrame(const wire::DatagramView& v) {
 
 void Subscriber::onDatagram(std::span<const std::byte> bytes, transport::Endpoint from, std::uint64_t nowNs) {
     nowNs_ = nowNs;
-    c_.add(Counter::DatagramsIn);
-    c_.add(Counter::BytesIn, bytes.size());
     wire::DatagramView v;
-    if (const auto e = wire::decode(bytes, v); e != wire::DecodeError::Ok) {
-        countDecodeError(e);
-        return;
-    }
-    if (v.stream != cfg_.stream) {
-        c_.add(Counter::DropWrongStream);
-        return;
-    }
+    if (!admitDatagram(bytes, cfg_.stream, c_, v)) return;
     if (v.type == wire::FrameType::ReplayEnd) {
         onReplayEndFrame(v);
         return;

@@ -129,7 +129,6 @@ private:
     void deliverDatagram(const wire::DatagramView& v, bool repaired);
     void drain();
     void updateNakWindow();
-    void countDecodeError(wire::DecodeError e);
     void flushNaks(wire::DatagramWriter& w, std::vector<std::byte>& buf, bool& open, transport::Endpoint to);
     void pollReplay(std::uint64_t nowNs, bool force);
     void sendReplayRequest(std::uint32_t flags);

@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "fabric/clock.h"
+#include "fabric/intake.h"
 
 namespace seqcast::sequencer {
 
@@ -216,24 +217,10 @@ void Sequencer::retire(Pub& p) {
     c_.add(Counter::PublishersExpired);
 }
 
-void Sequencer::countDecodeError(wire::DecodeError e) {
-    const Counter c = dropCounterFor(static_cast<std::uint8_t>(e));
-    if (c != Counter::Count_) c_.add(c);
-}
-
 void Sequencer::onDatagram(const transport::RxSlot& slot, bool control, std::uint64_t nowNs) {
     const std::span<const std::byte> bytes(slot.data, slot.len);
-    c_.add(Counter::DatagramsIn);
-    c_.add(Counter::BytesIn, bytes.size());
     wire::DatagramView v;
-    if (const auto e = wire::decode(bytes, v); e != wire::DecodeError::Ok) {
-        countDecodeError(e);
-        return;
-    }
-    if (v.stream != cfg_.stream) {
-        c_.add(Counter::DropWrongStream);
-        return;
-    }
+    if (!admitDatagram(bytes, cfg_.stream, c_, v)) return;
     switch (v.type) {
         case wire::FrameType::Pub:
             // After END_OF_STREAM nothing more is sequenced: the end announced the final offset.

@@ -122,7 +122,6 @@ private:
     bool flushData();
     void flushControl();
     void sendHeartbeat(transport::Endpoint to);
-    void countDecodeError(wire::DecodeError e);
 
     SequencerConfig cfg_;
     transport::Transport& control_;
