@@ -43,6 +43,16 @@ double median(std::vector<double> v) {
 
 double ratio(double a, double b) { return a / std::max(b, 1.0); }
 
+// The q-quantile (0..1) of v, by linear interpolation between order statistics.
+double quantile(std::vector<double> v, double q) {
+    if (v.empty()) return 0;
+    std::sort(v.begin(), v.end());
+    const double at = q * static_cast<double>(v.size() - 1);
+    const std::size_t lo = static_cast<std::size_t>(at);
+    const std::size_t hi = std::min(lo + 1, v.size() - 1);
+    return v[lo] + (v[hi] - v[lo]) * (at - static_cast<double>(lo));
+}
+
 const char* apiName(transport::SocketApi a) { return a == transport::SocketApi::Uring ? "uring" : "udp"; }
 
 // Messages of `size` bytes packed into one MTU datagram by the sequencer.
@@ -843,11 +853,19 @@ void apiSuite(Ctx& c) {
         std::vector<Round> both = engine;
         both.insert(both.end(), client.begin(), client.end());
         if (!out.failed(row, both)) {
-            out.printf("  throughput %4zu B: %s msg/s through the API, %s msg/s engine: ratio %.3f\n", size, fmtRate(am).c_str(),
-                       fmtRate(em).c_str(), ratio(am, em));
+            // Each API run against the engine run beside it: the machine drifts less within a
+            // pair than across the whole series. Their median and middle half show the spread.
+            std::vector<double> paired;
+            for (std::size_t k = 0; k < client.size() && k < engine.size(); ++k) paired.push_back(ratio(client[k].value, engine[k].value));
+            const double pm = median(paired), q1 = quantile(paired, 0.25), q3 = quantile(paired, 0.75);
+            out.printf("  throughput %4zu B: %s msg/s through the API, %s msg/s engine: ratio %.3f (pairs: median %.3f, middle half %.3f..%.3f)\n",
+                       size, fmtRate(am).c_str(), fmtRate(em).c_str(), ratio(am, em), pm, q1, q3);
             out.j.field("api_msgs_per_sec", am);
             out.j.field("engine_msgs_per_sec", em);
             out.j.field("ratio", ratio(am, em));
+            out.j.field("paired_ratio_median", pm);
+            out.j.field("paired_ratio_q1", q1);
+            out.j.field("paired_ratio_q3", q3);
             char res[64], basel[64], rat[32];
             std::snprintf(res, sizeof res, "%s msg/s", fmtRate(am).c_str());
             std::snprintf(basel, sizeof basel, "engine %s msg/s", fmtRate(em).c_str());
