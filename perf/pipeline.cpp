@@ -290,17 +290,11 @@ bool Pipeline::start() {
         if (o_.publicApi) {
             // As the Idler below: one more look after an idle pass, then sleep on the (first)
             // subscriber's sockets and timers, 1 ms at most; or spin.
-            int idleRounds = 0;
+            ApiIdler idle(o_.busyPoll);
             while (!stop_.load(std::memory_order_relaxed)) {
                 int work = 0;
                 for (auto& s : subs_) work += s->api->poll(s->onMessage);
-                if (work > 0) {
-                    idleRounds = 0;
-                } else if (o_.busyPoll) {
-                    __builtin_ia32_pause();
-                } else if (++idleRounds >= 2) {
-                    subs_[0]->api->wait(subs_.size() == 1 ? 1000 : 100);
-                }
+                idle.idle(work, *subs_[0]->api, subs_.size() == 1 ? 1000 : 100);
             }
             return;
         }
@@ -447,16 +441,12 @@ std::uint64_t Pipeline::publish(std::size_t size, double rate, double seconds) {
     for (const auto& p : pubs_)
         if (p->t) fds.push_back(p->t->waitFd());
     Idler idle(idleMode(o_.busyPoll), fds);
-    int apiIdleRounds = 0;  // publicApi: the Idler's policy, sleeping in the first publisher's wait()
+    ApiIdler apiIdler(o_.busyPoll);  // publicApi: the Idler's policy, sleeping in the first publisher's wait()
     auto apiIdle = [&](int work, std::uint64_t untilNs) {
-        if (work > 0) {
-            apiIdleRounds = 0;
-        } else if (o_.busyPoll) {
-            __builtin_ia32_pause();
-        } else if (++apiIdleRounds >= 2) {
-            const std::uint64_t now = monoNs();
-            if (untilNs > now) pubs_[0]->api->wait(static_cast<std::uint32_t>(std::min<std::uint64_t>((untilNs - now) / 1000, 5000)));
-        }
+        if (work > 0 || o_.busyPoll) return apiIdler.idle(work, *pubs_[0]->api, 0);  // no clock read on the hot path
+        const std::uint64_t now = monoNs();
+        const std::uint64_t us = untilNs > now ? std::min<std::uint64_t>((untilNs - now) / 1000, 5000) : 0;
+        apiIdler.idle(work, *pubs_[0]->api, static_cast<std::uint32_t>(us));
     };
     const std::size_t np = pubs_.size();
     // Back-pressure from the subscribers, in process: the publishers hold back while the slowest

@@ -150,7 +150,7 @@ int runArchiver(int argc, char** argv) {
     const std::uint64_t start = monoNs();
     const std::uint64_t end = durationS ? start + durationS * 1'000'000'000ull : ~std::uint64_t{0};
     int rc = 0;
-    unsigned idleRounds = 0;
+    ApiIdler idler(busyPoll);
     while (!stopRequested()) {
         if (monoNs() >= end) break;
         const int work = ar.doWork();
@@ -163,14 +163,7 @@ int runArchiver(int argc, char** argv) {
             rc = 1;
             break;
         }
-        // Idle: spin with --busy-poll; else one more look, then sleep until a datagram or a timer.
-        if (work > 0) {
-            idleRounds = 0;
-        } else if (busyPoll) {
-            __builtin_ia32_pause();
-        } else if (++idleRounds >= 2) {
-            ar.wait(5000);
-        }
+        idler.idle(work, ar, 5000);
     }
     if (!ar.flush() && rc == 0) {
         std::fprintf(stderr, "seqcast archiver: %s\n", ar.failure().c_str());

@@ -120,6 +120,28 @@ void requestStop() noexcept;
 // After an idle doWork(): spin with --busy-poll, else sleep on the descriptors (fabric/idle.h).
 inline IdleMode idleMode(bool busyPoll) noexcept { return busyPoll ? IdleMode::BusySpin : IdleMode::Block; }
 
+// The same policy for a loop around a public-API object (Publisher, Subscriber, Sequencer, ...):
+// after a pass that did work, straight on; with --busy-poll a pause; else one more look, then the
+// object's wait(maxUs) (a datagram, one of its timers, or maxUs).
+class ApiIdler {
+public:
+    explicit ApiIdler(bool busyPoll) noexcept : busy_(busyPoll) {}
+    template <class Object>
+    void idle(int work, Object& object, std::uint32_t maxUs) {
+        if (work > 0) {
+            rounds_ = 0;
+        } else if (busy_) {
+            __builtin_ia32_pause();
+        } else if (++rounds_ >= 2) {
+            object.wait(maxUs);
+        }
+    }
+
+private:
+    bool busy_;
+    unsigned rounds_ = 0;
+};
+
 // Minimal JSON output.
 class Json {
 public:

@@ -132,7 +132,7 @@ int runPub(int argc, char** argv) {
     bool haveLine = false;
     bool sourceDone = false;
     std::uint64_t offered = 0;
-    unsigned idleRounds = 0;
+    ApiIdler idler(busyPoll);
     const std::uint64_t start = monoNs();
     const std::uint64_t stopOfferAt = durationS ? start + durationS * 1'000'000'000ull : ~std::uint64_t{0};
     std::uint64_t lingerUntil = 0;
@@ -176,21 +176,12 @@ int runPub(int argc, char** argv) {
             break;
         }
         if (sourceDone && (pub.unconfirmed() == 0 || monoNs() >= lingerUntil)) break;
-        // Idle: spin with --busy-poll; else one more look, then sleep until a datagram arrives, the
-        // next synthetic message is due, or a millisecond passed (resends are timed by doWork()).
-        if (work > 0) {
-            idleRounds = 0;
-            continue;
-        }
-        if (busyPoll) {
-            __builtin_ia32_pause();
-            continue;
-        }
-        if (++idleRounds < 2) continue;
+        // Idle until a datagram arrives, the next synthetic message is due, or a millisecond passed
+        // (resends are timed by doWork()).
         std::uint64_t wake = now + 1'000'000;
         if (synthetic && rate > 0 && !sourceDone) wake = std::min(wake, start + static_cast<std::uint64_t>(static_cast<double>(offered) * 1e9 / rate));
         now = monoNs();
-        if (wake > now) pub.wait(static_cast<std::uint32_t>((wake - now + 999) / 1000));
+        idler.idle(work, pub, wake > now ? static_cast<std::uint32_t>((wake - now + 999) / 1000) : 0);
     }
     const double secs = static_cast<double>(monoNs() - start) * 1e-9;
     const bool complete = pub.unconfirmed() == 0 && pub.fatalError().empty();

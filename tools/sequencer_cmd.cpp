@@ -101,18 +101,9 @@ int runSequencer(int argc, char** argv) {
     std::fprintf(stderr, "seqcast sequencer: stream %u epoch %u next offset %llu%s, control %s, data %s -> %s over %s, state %s\n",
                  o.stream, s.epoch(), static_cast<unsigned long long>(s.nextOffset()), s.recovered() ? " (recovered)" : "",
                  s.controlAddress().c_str(), s.dataAddress().c_str(), o.group.c_str(), s.socketKind().c_str(), o.stateFile.c_str());
-    // Idle: spin with --busy-poll; else one more look, then sleep until a datagram, the next
-    // heartbeat, or `maxUs`.
-    unsigned idleRounds = 0;
-    auto idle = [&](int work, std::uint32_t maxUs) {
-        if (work > 0) {
-            idleRounds = 0;
-        } else if (busyPoll) {
-            __builtin_ia32_pause();
-        } else if (++idleRounds >= 2) {
-            s.wait(maxUs);
-        }
-    };
+    // Idle: until a datagram, the next heartbeat, or maxUs.
+    ApiIdler idler(busyPoll);
+    auto idle = [&](int work, std::uint32_t maxUs) { idler.idle(work, s, maxUs); };
     const std::uint64_t start = monoNs();
     const std::uint64_t end = durationS ? start + durationS * 1'000'000'000ull : ~std::uint64_t{0};
     while (!stopRequested()) {

@@ -159,7 +159,7 @@ int runSub(int argc, char** argv) {
     const MessageHandler onMessage = [&](const Message& m) { sink.onMessage(m); };
     const LossHandler onLoss = [&](const Loss& l) { sink.onLoss(Offset{l.first}, l.count); };
     bool replayFailureShown = false;
-    unsigned idleRounds = 0;
+    ApiIdler idler(busyPoll);
     const std::uint64_t start = monoNs();
     const std::uint64_t end = durationS ? start + durationS * 1'000'000'000ull : ~std::uint64_t{0};
     bool sawEos = false;
@@ -181,15 +181,9 @@ int runSub(int argc, char** argv) {
         if (untilOffset != 0 && sub.started() && sub.nextOffset() >= untilOffset) break;
         if (vm.count("exit-on-eos") && sub.endOfStream()) { sawEos = true; break; }
         if (idleS != 0 && sink.delivered > 0 && now - lastDeliveryNs > idleS * 1'000'000'000ull) break;
-        // Idle: spin with --busy-poll; else one more look, then sleep until a datagram, a timer, or
-        // 2 ms (the stop conditions above are looked at again at least that often).
-        if (work > 0) {
-            idleRounds = 0;
-        } else if (busyPoll) {
-            __builtin_ia32_pause();
-        } else if (++idleRounds >= 2) {
-            sub.wait(2000);
-        }
+        // Idle until a datagram, a timer, or 2 ms (the stop conditions above are looked at again at
+        // least that often).
+        idler.idle(work, sub, 2000);
     }
     if (exactlyOnce) (void)sub.syncCommit();
     if (printFile != nullptr && printFile != stdout) std::fclose(printFile);
