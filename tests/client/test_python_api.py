@@ -151,8 +151,11 @@ def test_python_subscriber_matches_cpp_subscriber_under_loss(stream):
     assert "%08x" % (~state & 0xFFFFFFFF) == cpp_json["digest"]
     stream["digest"] = cpp_json["digest"]
     # The objects' own counters: the repairs the loss caused, nothing lost, every message offered.
+    # The loss is the sequencer's, so both subscribers see the same gaps: the C++ subscriber's NAK
+    # may bring the repair before this one's NAK timer fires (naks_sent can be 0 here, by design).
     sc = sub.counters()
-    assert sc["gaps_detected"] > 0 and sc["naks_sent"] > 0 and sc["offsets_lost"] == 0, sc
+    assert sc["gaps_detected"] > 0 and sc["gap_offsets_repaired"] > 0 and sc["offsets_lost"] == 0, sc
+    assert sc["naks_sent"] + sc["naks_suppressed"] > 0, sc
     assert sc["messages_in"] >= N, sc
     pc = pub.counters()
     assert pc["drop_too_large"] == 0 and pc["datagrams_out"] > 0, pc
