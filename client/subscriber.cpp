@@ -409,9 +409,10 @@ void Subscriber::deliverDatagram(const wire::DatagramView& v, bool repaired) {
                 c_.add(Counter::DropDuplicate);
             } else {
                 c_.add(Counter::MessagesIn);
-                if (h_.onMessage)
-                    h_.onMessage(Delivery{Offset{off}, m.publisher, m.pubSeq, m.publishTsNs, v.senderTsNs, v.epoch,
-                                          repaired, payload});
+                const auto& handler = redirect_ != nullptr ? *redirect_ : h_.onMessage;
+                if (handler)
+                    handler(Delivery{off, m.publisher.get(), m.pubSeq.get(), m.publishTsNs, v.senderTsNs, v.epoch.get(), repaired,
+                                     payload});
                 commitPosition();
             }
         }

@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "seqcast/message.hpp"
+
 #include "client/commit_file.h"
 #include "client/gap_tracker.h"
 #include "client/reassembler.h"
@@ -58,16 +60,9 @@ struct SubscriberConfig {
     Status validate() const;
 };
 
-struct Delivery {
-    Offset offset;            // offset of the message's last entry
-    PublisherId publisher;
-    PubSeq pubSeq;
-    std::uint64_t publishTsNs;   // publisher clock at offer()
-    std::uint64_t sequencedTsNs; // sequencer clock when the datagram was sent
-    Epoch epoch;
-    bool repaired;            // arrived through a retransmission
-    std::span<const std::byte> payload;  // valid during the callback only
-};
+// What is delivered: the public API's own struct (offset, publisher, pub_seq, the two timestamps,
+// epoch, repaired, payload view), so an application's handler is called by the engine directly.
+using Delivery = seqcast::Message;
 
 struct SubscriberHandlers {
     std::function<void(const Delivery&)> onMessage;
@@ -94,6 +89,11 @@ public:
 
     // Receives a burst, delivers what is in order, runs repair timers. Returns work done.
     int doWork(std::uint64_t nowNs);
+    // Messages go to `*handler` instead of SubscriberHandlers::onMessage until this is called with
+    // nullptr (the public API passes the handler of each poll() this way; an empty one drops the
+    // messages, as no onMessage would). Whether messages are reassembled at all still follows
+    // SubscriberHandlers::onMessage.
+    void redirectMessages(const std::function<void(const Delivery&)>* handler) noexcept { redirect_ = handler; }
     // Processes one received datagram (exposed for tests and other transports).
     void onDatagram(std::span<const std::byte> bytes, transport::Endpoint from, std::uint64_t nowNs);
     // Runs timers and sends NAKs; returns actions taken.
@@ -147,6 +147,7 @@ private:
     transport::Transport& control_;
     Counters& c_;
     SubscriberHandlers h_;
+    const std::function<void(const Delivery&)>* redirect_ = nullptr;
     GapTracker gaps_;
     ReorderBuffer reorder_;
     Reassembler reasm_;

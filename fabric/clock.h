@@ -16,6 +16,12 @@ inline std::uint64_t wallNs() noexcept {
     clock_gettime(CLOCK_REALTIME, &ts);
     return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000ull + static_cast<std::uint64_t>(ts.tv_nsec);
 }
+// CPU time the calling thread has used (for benchmarks' per-message costs).
+inline std::uint64_t threadCpuNs() noexcept {
+    timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000ull + static_cast<std::uint64_t>(ts.tv_nsec);
+}
 
 // Deterministic pseudo-random numbers (splitmix64) for jitter and fault injection.
 class Rng {

@@ -171,7 +171,7 @@ Pipeline::Pipeline(Rng& rng, const PipelineOptions& o)
         Sub* self = sub.get();
         if (i == 0) {
             h.onMessage = [this, self](const client::Delivery& d) {
-                if (!ours(d.publisher.get())) return;  // other publishers on an external stream
+                if (!ours(d.publisher)) return;  // other publishers on an external stream
                 const std::uint64_t now = wallNs();
                 if (now > d.publishTsNs) {
                     latency.record(now - d.publishTsNs);
@@ -184,7 +184,7 @@ Pipeline::Pipeline(Rng& rng, const PipelineOptions& o)
             };
         } else {
             h.onMessage = [this, self](const client::Delivery& d) {
-                if (!ours(d.publisher.get())) return;
+                if (!ours(d.publisher)) return;
                 self->delivered.store(self->delivered.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
             };
         }
@@ -287,6 +287,10 @@ bool Pipeline::start() {
     }
     subThread_ = std::thread([this] {
         pthread_setname_np(pthread_self(), "seqcast-sub");
+        struct CpuTime {  // the thread's CPU time, stored however the loop below ends
+            std::atomic<std::uint64_t>& out;
+            ~CpuTime() { out.store(threadCpuNs(), std::memory_order_release); }
+        } cpu{subCpuNs_};
         if (o_.publicApi) {
             // As the Idler below: one more look after an idle pass, then sleep on the (first)
             // subscriber's sockets and timers, 1 ms at most; or spin.
@@ -454,6 +458,7 @@ std::uint64_t Pipeline::publish(std::size_t size, double rate, double seconds) {
     // CPU slows the run (its figure is what every subscriber could take) instead of falling past
     // the ring, where its gaps could no longer be repaired.
     const std::uint64_t lagLimit = std::max<std::uint64_t>(4096, (32u << 20) / (size + 64));
+    const std::uint64_t cpu0 = threadCpuNs();
     const std::uint64_t t0 = monoNs();
     const std::uint64_t w0 = wallNs();
     const std::uint64_t end = t0 + static_cast<std::uint64_t>(seconds * 1e9);
@@ -487,6 +492,7 @@ std::uint64_t Pipeline::publish(std::size_t size, double rate, double seconds) {
         if (o_.publicApi) apiIdle(work, wake);
         else idle.idle(work, wake);
     }
+    pubCpuNs_ = threadCpuNs() - cpu0;
     // Drain: let confirmations and deliveries catch up (10 s at most; 0.5 s without progress once a
     // subscriber has declared offsets lost, since those will never come).
     const std::uint64_t drainEnd = monoNs() + 10'000'000'000ull;

@@ -129,7 +129,13 @@ public:
     std::uint64_t archiveCompleteNs() const { return archiveCompleteNs_; }
     // Replays every offset the archive holds to a fresh client and times it (the archiver's
     // thread keeps serving). Call after awaitArchive().
-    ReplayResult replayAll(double timeoutS);    Histogram latency, repairedLatency, normalLatency, hopPubSeq, hopSeqSub;
+    ReplayResult replayAll(double timeoutS);
+    Histogram latency, repairedLatency, normalLatency, hopPubSeq, hopSeqSub;
+
+    // CPU time (CLOCK_THREAD_CPUTIME_ID) of the publisher's thread (the caller's, in publish(), the
+    // drain left out) and of the subscribers' thread (from its start until finish() stopped it).
+    std::uint64_t publisherCpuNs() const { return pubCpuNs_; }
+    std::uint64_t subscriberCpuNs() const { return subCpuNs_.load(std::memory_order_acquire); }
 
 private:
     struct Pub {
@@ -165,7 +171,9 @@ private:
     std::uint64_t archSeed_ = 0;
     std::uint64_t archiveCompleteNs_ = 0;
     std::atomic<std::uint64_t> archWritten_{0}, archEarliest_{0};
-    std::atomic<std::uint64_t> seqNext_{0};  // the sequencer's next offset, as its thread last saw it
+    std::atomic<std::uint64_t> seqNext_{0};
+    std::uint64_t pubCpuNs_ = 0;
+    std::atomic<std::uint64_t> subCpuNs_{0};  // the sequencer's next offset, as its thread last saw it
     std::atomic<bool> archFlushRequest_{false}, archFlushed_{false};
     std::string archFlushError_;  // written by the archiver's thread before archFlushed_
     std::string setupError_;

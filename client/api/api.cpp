@@ -167,8 +167,7 @@ struct Receiver {
     std::unique_ptr<transport::Transport> control;
     std::optional<client::CommitFile> commit;
     std::optional<client::Subscriber> sub;
-    const MessageHandler* onMessage = nullptr;  // the handlers of the poll() in progress
-    const LossHandler* onLoss = nullptr;
+    const LossHandler* onLoss = nullptr;  // the loss handler of the poll() in progress
     std::string failure;
     bool replayEnded = false;
     std::function<void(std::array<std::uint64_t, 6>&)> onCommit;  // ExactlyOnce: the application's words
@@ -183,11 +182,9 @@ struct Receiver {
         if (ownData) data = open(dataUdp, "group", f);
         control = open(ctlUdp, ctlField, ownData ? transport::FaultConfig{} : f);
         client::SubscriberHandlers h;
-        h.onMessage = [this](const client::Delivery& d) {
-            if (onMessage == nullptr || !*onMessage) return;
-            (*onMessage)(Message{d.offset.get(), d.publisher.get(), d.pubSeq.get(), d.publishTsNs, d.sequencedTsNs,
-                                 d.epoch.get(), d.repaired, d.payload});
-        };
+        // Messages go straight to the handler of the poll() in progress (redirectMessages); this
+        // one is never called, but says that messages are wanted (reassembled, orphans reported).
+        h.onMessage = [](const client::Delivery&) {};
         h.onLoss = [this](Offset first, std::uint64_t count) {
             if (onLoss != nullptr && *onLoss) (*onLoss)(Loss{first.get(), count});
         };
@@ -214,10 +211,10 @@ struct Receiver {
     std::vector<int> fds() const { return {data ? data->waitFd() : -1, control->waitFd()}; }
 
     int poll(const MessageHandler& m, const LossHandler& l) {
-        onMessage = &m;
+        sub->redirectMessages(&m);
         onLoss = &l;
         const int work = sub->doWork(monoNs());
-        onMessage = nullptr;
+        sub->redirectMessages(nullptr);
         onLoss = nullptr;
         return work;
     }

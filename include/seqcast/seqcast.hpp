@@ -29,6 +29,8 @@
 #include <string_view>
 #include <vector>
 
+#include "seqcast/message.hpp"
+
 namespace seqcast {
 
 inline constexpr int kApiVersion = 2;  // bumped when a declaration here changes incompatibly
@@ -215,26 +217,7 @@ struct SubscriberOptions {
     NetworkOptions network;
 };
 
-struct Message {
-    std::uint64_t offset;         // the offset of its last fragment
-    std::uint32_t publisher;
-    std::uint64_t pubSeq;
-    std::uint64_t publishTsNs;    // the publisher's CLOCK_REALTIME at offer()
-    std::uint64_t sequencedTsNs;  // the sequencer's CLOCK_REALTIME when it sent the datagram
-    std::uint32_t epoch;
-    bool repaired;                // arrived through a retransmission or a replay
-    std::span<const std::byte> payload;  // valid until the handler returns
-    std::string_view text() const noexcept { return {reinterpret_cast<const char*>(payload.data()), payload.size()}; }
-};
-
-// Offsets [first, first + count) will never be delivered (nobody could repair them).
-struct Loss {
-    std::uint64_t first;
-    std::uint64_t count;
-};
-
-using MessageHandler = std::function<void(const Message&)>;
-using LossHandler = std::function<void(const Loss&)>;
+// Message, Loss, MessageHandler and LossHandler: seqcast/message.hpp (included above).
 
 class Subscriber {
 public:

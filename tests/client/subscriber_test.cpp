@@ -98,9 +98,9 @@ struct Rig {
     explicit Rig(const SubscriberConfig& cfg = testConfig()) {
         client::SubscriberHandlers h;
         h.onMessage = [this](const Delivery& d) {
-            CHECK(d.epoch == kEpoch);
-            CHECK(d.publisher == kPub);
-            got.push_back(Got{d.offset.get(), d.pubSeq.get(), d.repaired,
+            CHECK(d.epoch == kEpoch.get());
+            CHECK(d.publisher == kPub.get());
+            got.push_back(Got{d.offset, d.pubSeq, d.repaired,
                               std::vector<std::byte>(d.payload.begin(), d.payload.end())});
         };
         h.onLoss = [this](Offset f, std::uint64_t n) { lost.emplace_back(f.get(), n); };
@@ -557,7 +557,7 @@ struct Plain {
         cfg.sequencer = kSeq;
         client::SubscriberHandlers h;
         h.onMessage = [this](const Delivery& d) {
-            got.push_back(Taken{d.offset.get(), d.publisher.get(), d.pubSeq.get(),
+            got.push_back(Taken{d.offset, d.publisher, d.pubSeq,
                                 std::vector<std::byte>(d.payload.begin(), d.payload.end())});
         };
         h.onLoss = [this](Offset f, std::uint64_t n) { lost.emplace_back(f.get(), n); };

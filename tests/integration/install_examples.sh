@@ -26,8 +26,16 @@ LIBDIR=$(dirname "$(dirname "$PC")")
 check "the shared library is installed with its soname link" "$(ls "$LIBDIR"/libseqcast.so.0 2>/dev/null | wc -l)" eq 1
 check "the static library is installed" "$(ls "$LIBDIR"/libseqcast.a 2>/dev/null | wc -l)" eq 1
 check "the public header is installed" "$(find "$ROOT" -path '*include/seqcast/seqcast.hpp' | wc -l)" eq 1
-# The public header includes nothing of the engine's.
-check "the public header includes only standard headers" "$(grep -c '#include "' "$(find "$ROOT" -name seqcast.hpp)")" eq 0
+# The public headers include nothing of the engine's: standard headers, or each other.
+INCDIR=$(dirname "$(find "$ROOT" -path '*include/seqcast/seqcast.hpp' | head -n 1)")
+check "the public headers are installed beside it" "$(ls "$INCDIR"/message.hpp "$INCDIR"/seqcast.h 2>/dev/null | wc -l)" eq 2
+FOREIGN=0
+for h in "$INCDIR"/*; do
+    while read -r inc; do
+        [[ -f $INCDIR/../$inc && $inc == seqcast/* ]] || { log "$(basename "$h") includes \"$inc\", not an installed public header"; FOREIGN=$((FOREIGN + 1)); }
+    done < <(sed -n 's/^#include "\(.*\)".*/\1/p' "$h")
+done
+check "the public headers include only standard headers and each other" "$FOREIGN" eq 0
 check "the C header is installed" "$(find "$ROOT" -path '*include/seqcast/seqcast.h' | wc -l)" eq 1
 # The package was configured for its real prefix; staged under $ROOT, pkg-config is told where.
 PREFIX=$ROOT$(sed -n 's/^prefix=//p' "$PC")

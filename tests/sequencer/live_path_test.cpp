@@ -93,13 +93,13 @@ struct Harness {
             SubState* raw = ss.get();
             client::SubscriberHandlers h;
             h.onMessage = [raw](const client::Delivery& d) {
-                if (raw->any && d.offset.get() <= raw->lastOffset) raw->ordered = false;
+                if (raw->any && d.offset <= raw->lastOffset) raw->ordered = false;
                 raw->any = true;
-                raw->lastOffset = d.offset.get();
+                raw->lastOffset = d.offset;
                 ++raw->delivered;
-                auto& last = raw->lastPubSeq[d.publisher.get()];
-                if (d.pubSeq.get() <= last) raw->fifo = false;
-                last = d.pubSeq.get();
+                auto& last = raw->lastPubSeq[d.publisher];
+                if (d.pubSeq <= last) raw->fifo = false;
+                last = d.pubSeq;
                 raw->digest = crc32cUpdate(raw->digest, d.payload);
             };
             h.onLoss = [raw](Offset, std::uint64_t n) { raw->lost += n; };
