@@ -618,6 +618,27 @@ TEST_CASE("starting inside a fragmented message reports its fragments as one los
     }
 }
 
+TEST_CASE("redirected messages go to the given handler only, and back to onMessage after") {
+    const Stream s = interleaved();  // messages at offsets 0, 2, 5, 7, 8, 9
+    Plain p(startAt(0));
+    std::vector<std::uint64_t> redirected;
+    const std::function<void(const Delivery&)> other = [&](const Delivery& d) { redirected.push_back(d.offset); };
+    const std::function<void(const Delivery&)> none;  // an empty handler: the messages are dropped
+    p.sub->redirectMessages(&other);
+    for (std::size_t i = 0; i < 3; ++i) p.feed(s.datagrams[i]);  // offsets 0..2: messages 0 and 2
+    p.sub->redirectMessages(&none);
+    for (std::size_t i = 3; i < 6; ++i) p.feed(s.datagrams[i]);  // 3..5: message 5
+    p.sub->redirectMessages(nullptr);
+    for (std::size_t i = 6; i < s.datagrams.size(); ++i) p.feed(s.datagrams[i]);
+    p.sub->doWork(++p.now);
+    CHECK(redirected == std::vector<std::uint64_t>{0, 2});
+    std::vector<std::uint64_t> own;
+    for (const auto& g : p.got) own.push_back(g.offset);
+    CHECK(own == std::vector<std::uint64_t>{7, 8, 9});
+    CHECK(p.lost.empty());  // message 5, dropped by the empty handler, was delivered: no loss notice
+    CHECK(p.c.get(Counter::MessagesIn) == 6);
+}
+
 TEST_CASE("a stream that ends inside an undeliverable message still reports it") {
     const Stream s = interleaved();
     Plain p(startAt(3));
