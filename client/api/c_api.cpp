@@ -45,6 +45,13 @@ std::string snakeCase(const std::string& f) {
     return out;
 }
 
+// The C name of a C++ field: network.gso, .gro, .allow and .authKeyId are in network_extra here.
+std::string cField(const std::string& f) {
+    for (const char* x : {"network.gso", "network.gro", "network.allow", "network.authKeyId"})
+        if (f == x) return "network_extra." + snakeCase(f.substr(8));
+    return snakeCase(f);
+}
+
 seqcast_status setError(seqcast_status st, std::string field, std::string message) {
     tlsField = std::move(field);
     tlsError = std::move(message);
@@ -64,7 +71,7 @@ seqcast_status guarded(F&& f) {
         f();
         return SEQCAST_OK;
     } catch (const seqcast::SetupError& e) {
-        return setError(SEQCAST_ERR_SETUP, snakeCase(e.field()), e.what());
+        return setError(SEQCAST_ERR_SETUP, cField(e.field()), e.what());
     } catch (const std::bad_alloc&) {
         return setError(SEQCAST_ERR_INTERNAL, "", "out of memory");
     } catch (const std::exception& e) {
@@ -96,6 +103,29 @@ seqcast::NetworkOptions network(const seqcast_network_options& n) {
     o.authKeyFile = str(n.auth_key_file);
     return o;
 }
+
+void initExtra(seqcast_network_extra& e) {
+    const seqcast::NetworkOptions d;
+    e.gso = d.gso ? 1 : 0;
+    e.gro = d.gro ? 1 : 0;
+    e.allow = "";
+    e.auth_key_id = d.authKeyId;
+}
+
+// `e`: null for a struct from a program built before seqcast_network_extra (the defaults).
+seqcast::NetworkOptions network(const seqcast_network_options& n, const seqcast_network_extra* e) {
+    seqcast::NetworkOptions o = network(n);
+    if (e != nullptr) {
+        o.gso = e->gso != 0;
+        o.gro = e->gro != 0;
+        o.allow = str(e->allow);
+        o.authKeyId = e->auth_key_id;
+    }
+    return o;
+}
+
+// Whether an options struct of `size` bytes includes the member that starts at `offset`.
+constexpr bool has(std::uint32_t size, std::size_t offset) { return size > offset; }
 
 seqcast_message toC(const seqcast::Message& m) {
     seqcast_message c{};
@@ -202,12 +232,15 @@ void seqcast_publisher_options_init(seqcast_publisher_options* o) {
     o->window_bytes = d.windowBytes;
     o->max_message = d.maxMessage;
     initNetwork(o->network);
+    initExtra(o->network_extra);
 }
 
 seqcast_status seqcast_publisher_create(const seqcast_publisher_options* o, seqcast_confirm_fn onConfirm, void* user,
                                         seqcast_publisher** out) {
     if (o == nullptr || out == nullptr) return setError(SEQCAST_ERR_ARGUMENT, "", "NULL options or result pointer");
-    if (o->size != sizeof *o) return setError(SEQCAST_ERR_ARGUMENT, "size", "options not set up by seqcast_publisher_options_init");
+    // The struct grew (network_extra): a program built before passes the older size.
+    if (o->size != sizeof *o && o->size != offsetof(seqcast_publisher_options, network_extra))
+        return setError(SEQCAST_ERR_ARGUMENT, "size", "options not set up by seqcast_publisher_options_init");
     *out = nullptr;
     return guarded([&] {
         seqcast::PublisherOptions p;
@@ -220,7 +253,7 @@ seqcast_status seqcast_publisher_create(const seqcast_publisher_options* o, seqc
         p.window = o->window;
         p.windowBytes = o->window_bytes;
         p.maxMessage = o->max_message;
-        p.network = network(o->network);
+        p.network = network(o->network, has(o->size, offsetof(seqcast_publisher_options, network_extra)) ? &o->network_extra : nullptr);
         auto h = std::make_unique<seqcast_publisher>();
         h->onConfirm = onConfirm;
         h->user = user;
@@ -311,11 +344,15 @@ void seqcast_subscriber_options_init(seqcast_subscriber_options* o) {
     o->max_message = d.maxMessage;
     o->nak_deadline_ms = d.nakDeadlineMs;
     initNetwork(o->network);
+    initExtra(o->network_extra);
+    o->nak_initial_rtt_us = d.nakInitialRttUs;
 }
 
 seqcast_status seqcast_subscriber_create(const seqcast_subscriber_options* o, seqcast_subscriber** out) {
     if (o == nullptr || out == nullptr) return setError(SEQCAST_ERR_ARGUMENT, "", "NULL options or result pointer");
-    if (o->size != sizeof *o) return setError(SEQCAST_ERR_ARGUMENT, "size", "options not set up by seqcast_subscriber_options_init");
+    // The struct grew (network_extra, nak_initial_rtt_us): a program built before passes the older size.
+    if (o->size != sizeof *o && o->size != offsetof(seqcast_subscriber_options, network_extra))
+        return setError(SEQCAST_ERR_ARGUMENT, "size", "options not set up by seqcast_subscriber_options_init");
     *out = nullptr;
     return guarded([&] {
         seqcast::SubscriberOptions s;
@@ -335,7 +372,9 @@ seqcast_status seqcast_subscriber_create(const seqcast_subscriber_options* o, se
         s.maxDatagram = o->max_datagram;
         s.maxMessage = o->max_message;
         s.nakDeadlineMs = o->nak_deadline_ms;
-        s.network = network(o->network);
+        const bool extra = has(o->size, offsetof(seqcast_subscriber_options, network_extra));
+        s.network = network(o->network, extra ? &o->network_extra : nullptr);
+        if (extra) s.nakInitialRttUs = o->nak_initial_rtt_us;
         auto h = std::make_unique<seqcast_subscriber>();
         h->s = seqcast::Subscriber::create(s);
         *out = h.release();
@@ -365,15 +404,19 @@ void seqcast_replay_options_init(seqcast_replay_options* o) {
     o->to = d.to;
     o->earliest = d.earliest ? 1 : 0;
     initNetwork(o->network);
+    initExtra(o->network_extra);
 }
 
 seqcast_status seqcast_replay_create(const seqcast_replay_options* o, seqcast_replay** out) {
     if (o == nullptr || out == nullptr) return setError(SEQCAST_ERR_ARGUMENT, "", "NULL options or result pointer");
     // The struct grew (wait_for_data, bind): a program built before that passes the older size and
     // gets their defaults.
+    // So did it again (network_extra).
     constexpr std::size_t kSizeV1 = offsetof(seqcast_replay_options, wait_for_data);
+    constexpr std::size_t kSizeV2 = offsetof(seqcast_replay_options, network_extra);
     const bool v1 = o->size == kSizeV1;
-    if (o->size != sizeof *o && !v1) return setError(SEQCAST_ERR_ARGUMENT, "size", "options not set up by seqcast_replay_options_init");
+    if (o->size != sizeof *o && !v1 && o->size != kSizeV2)
+        return setError(SEQCAST_ERR_ARGUMENT, "size", "options not set up by seqcast_replay_options_init");
     *out = nullptr;
     return guarded([&] {
         seqcast::ReplayOptions r;
@@ -382,7 +425,7 @@ seqcast_status seqcast_replay_create(const seqcast_replay_options* o, seqcast_re
         r.from = o->from;
         r.to = o->to;
         r.earliest = o->earliest != 0;
-        r.network = network(o->network);
+        r.network = network(o->network, has(o->size, kSizeV2) ? &o->network_extra : nullptr);
         r.speed = o->speed;
         if (!v1) {
             r.waitForData = o->wait_for_data != 0;

@@ -52,6 +52,15 @@ typedef struct seqcast_network_options {
     const char* auth_key_file; /* non-empty: authenticated frames ("") */
 } seqcast_network_options;
 
+/* More network settings, added after seqcast_network_options; each options struct below ends with
+ * one, so a program built before it (passing the older size) still works and gets the defaults. */
+typedef struct seqcast_network_extra {
+    int32_t gso;          /* UDP GSO: runs of equal-size datagrams leave in one send (1) */
+    int32_t gro;          /* UDP GRO: the kernel may coalesce arriving datagrams (1) */
+    const char* allow;    /* receive only from these IPv4 networks ("10.1.0.0/16,127.0.0.1"); NULL or "": all */
+    uint32_t auth_key_id; /* the key to sign with; 0: the highest id in auth_key_file */
+} seqcast_network_extra;
+
 /* ---- Publisher ---------------------------------------------------------------------------- */
 
 typedef struct seqcast_publisher_options {
@@ -66,6 +75,7 @@ typedef struct seqcast_publisher_options {
     uint64_t window_bytes;
     uint32_t max_message;
     seqcast_network_options network;
+    seqcast_network_extra network_extra;
 } seqcast_publisher_options;
 
 typedef struct seqcast_confirmation {
@@ -146,6 +156,8 @@ typedef struct seqcast_subscriber_options {
     uint32_t max_message;
     uint64_t nak_deadline_ms;
     seqcast_network_options network;
+    seqcast_network_extra network_extra;
+    uint64_t nak_initial_rtt_us; /* the round-trip time assumed until one is measured (200) */
 } seqcast_subscriber_options;
 
 typedef struct seqcast_message {
@@ -196,6 +208,7 @@ typedef struct seqcast_replay_options {
     double speed;     /* 0: as fast as taken; > 0: paced as published, times speed */
     int32_t wait_for_data; /* offsets not recorded yet: wait for them (1) or fail (0) */
     const char* bind;      /* local address HOST:PORT; NULL or "": the interface, any port */
+    seqcast_network_extra network_extra;
 } seqcast_replay_options;
 
 typedef struct seqcast_replay seqcast_replay;

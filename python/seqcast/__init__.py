@@ -24,10 +24,11 @@ import os
 import time
 
 __all__ = ["SetupError", "Message", "Publisher", "Subscriber", "Replay", "replay", "replay_numpy",
-           "crc32c", "ACCEPTED", "BACK_PRESSURED", "TOO_LARGE", "NOT_CONNECTED",
-           "AT_LEAST_ONCE", "AT_MOST_ONCE", "EXACTLY_ONCE"]
+           "crc32c", "ACCEPTED", "BACK_PRESSURED", "TOO_LARGE", "NOT_CONNECTED", "CLAIM_OPEN",
+           "AT_LEAST_ONCE", "AT_MOST_ONCE", "EXACTLY_ONCE", "IDLE_BACKOFF", "IDLE_BUSY_SPIN", "IDLE_YIELD"]
 
-ACCEPTED, BACK_PRESSURED, TOO_LARGE, NOT_CONNECTED = 0, 1, 2, 3
+ACCEPTED, BACK_PRESSURED, TOO_LARGE, NOT_CONNECTED, CLAIM_OPEN = 0, 1, 2, 3, 4
+IDLE_BACKOFF, IDLE_BUSY_SPIN, IDLE_YIELD = 0, 1, 2
 AT_LEAST_ONCE, AT_MOST_ONCE, EXACTLY_ONCE = 0, 1, 2
 _ABI_VERSION = 1
 
@@ -69,22 +70,35 @@ class _Network(ctypes.Structure):
                 ("use_uring", _i32), ("auth_key_file", _cstr)]
 
 
+class _NetworkExtra(ctypes.Structure):
+    _fields_ = [("gso", _i32), ("gro", _i32), ("allow", _cstr), ("auth_key_id", _u32)]
+
+
+_NETWORK_KEYS = {f for f, _ in _Network._fields_}
+_EXTRA_KEYS = {f for f, _ in _NetworkExtra._fields_}
+
+
+class _ThreadOptions(ctypes.Structure):
+    _fields_ = [("size", _u32), ("idle", _i32), ("max_sleep_us", _u32), ("cpu", _i32)]
+
+
 class _PubOptions(ctypes.Structure):
     _fields_ = [("size", _u32), ("stream", _u32), ("sequencer", _cstr), ("bind", _cstr), ("id", _u32),
                 ("journal", _cstr), ("mtu", _u64), ("window", _u32), ("window_bytes", _u64),
-                ("max_message", _u32), ("network", _Network)]
+                ("max_message", _u32), ("network", _Network), ("network_extra", _NetworkExtra)]
 
 
 class _SubOptions(ctypes.Structure):
     _fields_ = [("size", _u32), ("stream", _u32), ("group", _cstr), ("start", _cstr), ("archiver", _cstr),
                 ("sequencer", _cstr), ("delivery", _i32), ("commit_file", _cstr), ("reorder_bytes", _u64),
-                ("max_datagram", _u64), ("max_message", _u32), ("nak_deadline_ms", _u64), ("network", _Network)]
+                ("max_datagram", _u64), ("max_message", _u32), ("nak_deadline_ms", _u64), ("network", _Network),
+                ("network_extra", _NetworkExtra), ("nak_initial_rtt_us", _u64)]
 
 
 class _ReplayOptions(ctypes.Structure):
     _fields_ = [("size", _u32), ("stream", _u32), ("archiver", _cstr), ("from_", _u64), ("to", _u64),
                 ("earliest", _i32), ("network", _Network), ("speed", ctypes.c_double),
-                ("wait_for_data", _i32), ("bind", _cstr)]
+                ("wait_for_data", _i32), ("bind", _cstr), ("network_extra", _NetworkExtra)]
 
 
 class _Confirmation(ctypes.Structure):
@@ -128,6 +142,15 @@ _sub_create = _sig("seqcast_subscriber_create", ctypes.c_int, ctypes.POINTER(_Su
 _sub_close = _sig("seqcast_subscriber_close", None, _vp)
 _sub_poll = _sig("seqcast_subscriber_poll", ctypes.c_int, _vp, _MESSAGE_FN, _LOSS_FN, _vp)
 _sub_wait = _sig("seqcast_subscriber_wait", None, _vp, _u32)
+_pub_claim = _sig("seqcast_publisher_try_claim", ctypes.c_int, _vp, ctypes.c_size_t, ctypes.POINTER(_vp))
+_pub_commit = _sig("seqcast_publisher_commit", None, _vp, ctypes.c_size_t)
+_pub_abort = _sig("seqcast_publisher_abort", None, _vp)
+_thread_init = _sig("seqcast_thread_options_init", None, ctypes.POINTER(_ThreadOptions))
+_pub_start = _sig("seqcast_publisher_start_thread", ctypes.c_int, _vp, ctypes.POINTER(_ThreadOptions))
+_pub_stop = _sig("seqcast_publisher_stop_thread", None, _vp)
+_sub_start = _sig("seqcast_subscriber_start_thread", ctypes.c_int, _vp, _MESSAGE_FN, _LOSS_FN, _vp,
+                  ctypes.POINTER(_ThreadOptions))
+_sub_stop = _sig("seqcast_subscriber_stop_thread", None, _vp)
 _sub_eos = _sig("seqcast_subscriber_end_of_stream", ctypes.c_int, _vp)
 _sub_started = _sig("seqcast_subscriber_started", ctypes.c_int, _vp)
 _sub_next = _sig("seqcast_subscriber_next_offset", _u64, _vp)
@@ -143,6 +166,16 @@ _rep_next = _sig("seqcast_replay_next_offset", _u64, _vp)
 _pub_counters = _sig("seqcast_publisher_counters", ctypes.c_int, _vp, _COUNTER_FN, _vp)
 _sub_counters = _sig("seqcast_subscriber_counters", ctypes.c_int, _vp, _COUNTER_FN, _vp)
 _rep_counters = _sig("seqcast_replay_counters", ctypes.c_int, _vp, _COUNTER_FN, _vp)
+
+
+def _thread_options(idle, max_sleep_us, cpu):
+    o = _ThreadOptions()
+    _thread_init(ctypes.byref(o))
+    o.idle = idle
+    if max_sleep_us is not None:
+        o.max_sleep_us = max_sleep_us
+    o.cpu = cpu
+    return o
 
 
 def _counters(fn, handle):
@@ -172,9 +205,11 @@ def _apply(opts, kwargs, names):
     keep = []
     for key, value in kwargs.items():
         target, field = opts, key
-        if key in ("interface", "ttl", "loopback", "rcvbuf", "sndbuf", "use_uring", "auth_key_file"):
+        if key in _NETWORK_KEYS:
             target = opts.network
-        elif key not in names:
+        elif key in _EXTRA_KEYS:
+            target = opts.network_extra
+        elif key not in names or key in ("size", "network", "network_extra"):
             raise TypeError(f"unknown option {key!r}")
         if field == "from":
             field = "from_"
@@ -209,8 +244,9 @@ class Message:
 class Publisher:
     """Offers messages to a stream's sequencer. Keyword options are seqcast_publisher_options'
     (stream, sequencer, bind, id, journal, mtu, window, window_bytes, max_message) and the network
-    ones (interface, ttl, loopback, rcvbuf, sndbuf, use_uring, auth_key_file). `on_confirm(pub_seq,
-    offset, latency_ns)` runs inside do_work()."""
+    ones (interface, ttl, loopback, rcvbuf, sndbuf, use_uring, auth_key_file, and network_extra's gso,
+    gro, allow, auth_key_id). `on_confirm(pub_seq, offset, latency_ns)` runs inside do_work(), or on
+    the publisher's thread after start_thread()."""
 
     def __init__(self, on_confirm=None, **options):
         opts = _PubOptions()
@@ -234,6 +270,36 @@ class Publisher:
     def offer(self, data):
         """ACCEPTED, BACK_PRESSURED, TOO_LARGE or NOT_CONNECTED."""
         return _pub_offer(self._h, bytes(data), len(data))
+
+    def try_claim(self, max_length):
+        """Zero copy: (ACCEPTED, a writable memoryview of max_length bytes inside the publisher), or
+        (BACK_PRESSURED / TOO_LARGE / NOT_CONNECTED / CLAIM_OPEN, None). Write the message into the
+        view, then commit(length) publishes its first length bytes or abort() gives the room back;
+        the view must not be used after either."""
+        buf = _vp()
+        r = _pub_claim(self._h, max_length, ctypes.byref(buf))
+        if r != ACCEPTED:
+            return r, None
+        return r, memoryview((ctypes.c_char * max_length).from_address(buf.value)).cast("B")
+
+    def commit(self, length):
+        _pub_commit(self._h, length)
+
+    def abort(self):
+        _pub_abort(self._h)
+
+    def start_thread(self, idle=IDLE_BACKOFF, max_sleep_us=None, cpu=-1):
+        """A thread of the publisher's own drives it (on_confirm then runs on that thread); every
+        call on the publisher is thread-safe meanwhile. An exception on_confirm raised there is
+        raised again by stop_thread()."""
+        o = _thread_options(idle, max_sleep_us, cpu)
+        if _pub_start(self._h, ctypes.byref(o)) != 0:
+            _raise()
+
+    def stop_thread(self):
+        _pub_stop(self._h)
+        if self._errors:
+            raise self._errors.pop(0)
 
     def do_work(self):
         n = _pub_work(self._h)
@@ -375,7 +441,8 @@ class _Receiver:
 class Subscriber(_Receiver):
     """Receives a stream: every message once, in offset order, or a loss notice. Keyword options
     are seqcast_subscriber_options' (stream, group, start, archiver, sequencer, delivery,
-    commit_file, reorder_bytes, max_datagram, max_message, nak_deadline_ms) and the network ones.
+    commit_file, reorder_bytes, max_datagram, max_message, nak_deadline_ms, nak_initial_rtt_us) and the
+    network ones.
     Iterating yields Message objects until the stream ends (end of stream from the sequencer) or,
     with `idle_timeout`, until nothing arrived for that many seconds."""
 
@@ -406,6 +473,37 @@ class Subscriber(_Receiver):
     @property
     def next_offset(self):
         return _sub_next(self._h)
+
+    def start_thread(self, on_message, on_loss=None, idle=IDLE_BACKOFF, max_sleep_us=None, cpu=-1):
+        """A thread of the subscriber's own polls it into on_message(Message) and on_loss(first,
+        count), which then run on that thread; every call on the subscriber is thread-safe
+        meanwhile. An exception a handler raised there is raised again by stop_thread()."""
+        if on_message is None:
+            raise TypeError("start_thread needs on_message")
+        self._thread_on_message, self._thread_on_loss = on_message, on_loss
+
+        def message(m, _user):
+            try:
+                self._thread_on_message(Message(m.contents))
+            except BaseException as e:
+                self._errors.append(e)
+
+        def loss(first, count, _user):
+            try:
+                if self._thread_on_loss is not None:
+                    self._thread_on_loss(first, count)
+            except BaseException as e:
+                self._errors.append(e)
+
+        self._tmcb, self._tlcb = _MESSAGE_FN(message), _LOSS_FN(loss)  # kept alive while the thread runs
+        o = _thread_options(idle, max_sleep_us, cpu)
+        if _sub_start(self._h, self._tmcb, self._tlcb, None, ctypes.byref(o)) != 0:
+            _raise()
+
+    def stop_thread(self):
+        _sub_stop(self._h)
+        if self._errors:
+            raise self._errors.pop(0)
 
     def counters(self):
         """This subscriber's counters: gaps_detected, naks_sent, offsets_lost, ..."""
