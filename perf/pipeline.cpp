@@ -467,7 +467,7 @@ std::uint64_t Pipeline::publish(std::size_t size, double rate, double seconds) {
         const std::uint64_t now = monoNs();
         if (now >= end) break;
         int work = 0;
-        for (auto& p : pubs_) work += p->api ? p->api->doWork() : p->p->doWork(now);
+        for (auto& p : pubs_) work += p->api ? p->api->doWork(now) : p->p->doWork(now);
         if (seq_ && o_.colocate) work += seq_->doWork(now);
         const std::uint64_t slowest = deliveredByAll();
         for (int k = 0; k < 1024 && i - std::min(i, slowest) < lagLimit; ++k) {

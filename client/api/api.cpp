@@ -125,9 +125,10 @@ void Publisher::abort() noexcept {
     impl_->pub->abortClaim();
 }
 
-int Publisher::doWork() {
+int Publisher::doWork() { return doWork(monoNs()); }
+int Publisher::doWork(std::uint64_t nowNs) {
     const auto g = impl_->driver.lock();
-    return impl_->pub->doWork(monoNs());
+    return impl_->pub->doWork(nowNs);
 }
 void Publisher::wait(std::uint32_t maxUs) { waitOn({impl_->socket->waitFd()}, monoNs() + maxUs * 1000ull); }
 std::uint32_t Publisher::id() const noexcept { return impl_->pub->id().get(); }
