@@ -102,6 +102,85 @@ inline constexpr std::array<std::string_view, kCounterCount> kCounterNames = {
 };
 static_assert(kCounterNames.back() == "rtt_ns", "label table matches Counter");
 
+// One line on each counter, and whether it is a gauge (a level that may go down) rather than a
+// count that only grows: for `seqcast stat --serve` (Prometheus HELP and TYPE) and counterInfo().
+struct CounterMeta {
+    std::string_view help;
+    bool gauge;
+};
+inline constexpr std::array<CounterMeta, kCounterCount> kCounterMeta = {{
+    {"Datagrams received", false},
+    {"Datagrams sent", false},
+    {"Bytes received (UDP payload)", false},
+    {"Bytes sent (UDP payload)", false},
+    {"Messages received (subscriber: delivered to the application; sequencer: entries from publishers)", false},
+    {"Messages sent (sequencer: entries sequenced; publisher: messages offered)", false},
+    {"Send calls that failed", false},
+    {"Receive calls that failed", false},
+    {"Datagrams the kernel did not take in one burst (retried)", false},
+    {"Datagrams dropped: truncated", false},
+    {"Datagrams dropped: bad magic", false},
+    {"Datagrams dropped: unknown wire version", false},
+    {"Datagrams dropped: bad header length", false},
+    {"Datagrams dropped: bad body length", false},
+    {"Datagrams dropped: datagram CRC32C mismatch", false},
+    {"Datagrams dropped: unknown frame type", false},
+    {"Datagrams dropped: malformed body", false},
+    {"Entries dropped: the publisher's CRC32C did not match (repaired like a loss)", false},
+    {"Datagrams dropped: another stream", false},
+    {"Datagrams dropped: an older epoch", false},
+    {"Datagrams dropped: a frame type this role does not take", false},
+    {"Entries dropped: already delivered or sequenced", false},
+    {"Publisher entries dropped: ahead of the expected pub_seq", false},
+    {"Messages refused or dropped: larger than the maximum", false},
+    {"Datagrams dropped: buffers full", false},
+    {"Datagrams dropped: source outside the allow list", false},
+    {"Datagrams dropped: authentication missing, forged or altered", false},
+    {"Datagrams dropped: a key id not in the key file", false},
+    {"Gaps detected in the stream", false},
+    {"Offsets of gaps that were repaired", false},
+    {"NAKs sent", false},
+    {"NAKs received", false},
+    {"Subscriber: gaps closed by a retransmission before its NAK; sequencer: NAKs coalesced", false},
+    {"Gaps closed by late originals before their first NAK", false},
+    {"Offsets asked for in NAKs", false},
+    {"Datagrams retransmitted", false},
+    {"Retransmissions refused by the rate limit", false},
+    {"Retransmissions refused: one requesting host's share spent", false},
+    {"Retransmissions impossible: offsets no longer in the ring", false},
+    {"Retransmissions withheld: the ring's copy failed its CRC check", false},
+    {"Loss notices given to the application", false},
+    {"Offsets declared lost (never delivered)", false},
+    {"Heartbeats sent", false},
+    {"Heartbeats received", false},
+    {"Publisher acknowledgements sent", false},
+    {"Publisher acknowledgements received", false},
+    {"Publisher NAKs sent", false},
+    {"Publisher NAKs received", false},
+    {"Messages a publisher sent again", false},
+    {"Offers refused: the window was full", false},
+    {"Messages the sequencer confirmed to their publisher", false},
+    {"Partial messages evicted from reassembly", false},
+    {"Idle publishers whose slot was given to a new one", false},
+    {"Publishers with no record that resumed mid-stream", false},
+    {"Epoch changes seen", false},
+    {"Replays started", false},
+    {"Replays refused", false},
+    {"Datagrams sent by replays", false},
+    {"Replay sessions open", true},
+    {"Offset after the last record appended to the archive", true},
+    {"Offset after the last record in the archive file", true},
+    {"Offset after the last record written and synced to disk", true},
+    {"Earliest offset the archive retains", true},
+    {"Gap records written: ranges of offsets the archiver never received", false},
+    {"Offsets in gap records", false},
+    {"Received bytes held in memory, waiting for a write buffer", true},
+    {"Next offset (sequencer) or next expected offset (subscriber, archiver)", true},
+    {"Current epoch", true},
+    {"Smoothed round-trip estimate, nanoseconds", true},
+}};
+static_assert(!kCounterMeta.back().help.empty(), "a line for every Counter");
+
 struct alignas(64) CounterSlot {
     std::atomic<std::uint64_t> value{0};
 };

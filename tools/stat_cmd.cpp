@@ -12,6 +12,7 @@
 #include "fabric/clock.h"
 #include "tools/commands.h"
 #include "tools/common.h"
+#include "tools/stat_serve.h"
 
 namespace seqcast::tools {
 
@@ -72,10 +73,13 @@ std::string snapshotJson(const std::vector<ProcessCounters>& all) {
 
 int runStat(int argc, char** argv) {
     const CommandInfo info{"stat", "Show the counters of every seqcast process on this host, refreshed live.",
-                           "  seqcast stat\n  seqcast stat --json > snapshot.json\n  seqcast stat --interval-ms 250 --count 20\n"};
+                           "  seqcast stat\n  seqcast stat --json > snapshot.json\n  seqcast stat --interval-ms 250 --count 20\n"
+                           "  seqcast stat --serve 0.0.0.0:9464    # Prometheus: scrape http://HOST:9464/metrics\n"};
     po::options_description d("Stat");
     d.add_options()
         ("json", "print one JSON snapshot and exit")
+        ("serve", po::value<std::string>(), "serve /metrics in the Prometheus text format on HOST:PORT until stopped "
+                                            "(every process's counters, up, lag), read afresh on each scrape")
         ("all", "include processes that have exited but left their counters file")
         ("interval-ms", po::value<std::string>()->default_value("1000"), "refresh interval (50..60000)")
         ("count", po::value<std::string>()->default_value("0"), "refreshes before exiting (0: until interrupted)")
@@ -93,6 +97,22 @@ int runStat(int argc, char** argv) {
     }
     const std::string dir = vm["dir"].as<std::string>();
     const bool all = vm.count("all") != 0;
+    if (vm.count("serve")) {
+        ServeOptions so;
+        try {
+            if (vm.count("json")) throw UsageError("--serve and --json: choose one");
+            const auto e = getEndpoint(vm, "serve");
+            const std::string text = e.str();  // "a.b.c.d:port"
+            so.host = text.substr(0, text.rfind(':'));
+            so.port = e.port;
+        } catch (const UsageError& e) {
+            std::cerr << "seqcast stat: " << e.what() << "\n";
+            return kExitUsage;
+        }
+        so.directory = dir;
+        so.all = all;
+        return serveMetrics(so);
+    }
     auto read = [&] {
         auto v = readCounters(dir);
         if (!all) v.erase(std::remove_if(v.begin(), v.end(), [](const auto& s) { return !s.alive; }), v.end());

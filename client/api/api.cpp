@@ -478,4 +478,11 @@ std::vector<ProcessCounters> readCounters(const std::string& directory) {
     return out;
 }
 
+std::vector<CounterInfo> counterInfo() {
+    std::vector<CounterInfo> out;
+    for (std::size_t i = 0; i < kCounterCount; ++i)
+        out.push_back(CounterInfo{std::string(kCounterNames[i]), std::string(kCounterMeta[i].help), kCounterMeta[i].gauge});
+    return out;
+}
+
 }  // namespace seqcast

@@ -479,4 +479,13 @@ std::vector<ProcessCounters> readCounters();
 std::vector<ProcessCounters> readCounters(const std::string& directory);
 extern const char* const kCountersDirectory;  // that default: "/dev/shm/seqcast" 
 
+// What each counter name means: a line of help, and whether it is a gauge (a level that may go
+// down, e.g. head_offset) rather than a count that only grows (in a process's lifetime).
+struct CounterInfo {
+    std::string name;
+    std::string help;
+    bool gauge;
+};
+std::vector<CounterInfo> counterInfo();
+
 }  // namespace seqcast

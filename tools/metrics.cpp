@@ -1,0 +1,95 @@
+#include "tools/metrics.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <map>
+
+namespace seqcast::tools {
+
+namespace {
+
+bool endsWith(const std::string& s, const std::string& tail) {
+    return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
+}
+
+// A label value: backslash, double quote and newline escaped, as the format requires.
+std::string escapeLabel(const std::string& v) {
+    std::string out;
+    for (char c : v) {
+        if (c == '\\') out += "\\\\";
+        else if (c == '"') out += "\\\"";
+        else if (c == '\n') out += "\\n";
+        else out += c;
+    }
+    return out;
+}
+
+// HELP text: backslash and newline escaped.
+std::string escapeHelp(const std::string& v) {
+    std::string out;
+    for (char c : v) {
+        if (c == '\\') out += "\\\\";
+        else if (c == '\n') out += "\\n";
+        else out += c;
+    }
+    return out;
+}
+
+std::string labels(const ProcessCounters& p) {
+    return "{role=\"" + escapeLabel(p.role) + "\",stream=\"" + std::to_string(p.stream) + "\",pid=\"" + std::to_string(p.pid) +
+           "\"}";
+}
+
+void family(std::string& out, const std::string& name, const std::string& type, const std::string& help) {
+    out += "# HELP " + name + " " + escapeHelp(help) + "\n";
+    out += "# TYPE " + name + " " + type + "\n";
+}
+
+bool consumer(const ProcessCounters& p) { return p.role == "sub" || p.role == "replay" || p.role == "archiver"; }
+
+std::uint64_t valueOf(const ProcessCounters& p, const char* name) {
+    const auto it = p.values.find(name);
+    return it == p.values.end() ? 0 : it->second;
+}
+
+}  // namespace
+
+std::string metricName(const CounterInfo& c) {
+    if (!c.gauge) return "seqcast_" + c.name + "_total";
+    if (endsWith(c.name, "_ns")) return "seqcast_" + c.name.substr(0, c.name.size() - 3) + "_seconds";
+    return "seqcast_" + c.name;
+}
+
+std::string prometheusText(const std::vector<ProcessCounters>& processes, const std::vector<CounterInfo>& info) {
+    std::string out;
+    family(out, "seqcast_up", "gauge", "1 while the process runs, 0 once it exited and left its counters file");
+    for (const auto& p : processes) out += "seqcast_up" + labels(p) + (p.alive ? " 1\n" : " 0\n");
+    for (const auto& c : info) {
+        const std::string name = metricName(c);
+        const bool seconds = c.gauge && endsWith(c.name, "_ns");
+        family(out, name, c.gauge ? "gauge" : "counter", seconds ? c.help + " (in seconds)" : c.help);
+        for (const auto& p : processes) {
+            const auto it = p.values.find(c.name);
+            if (it == p.values.end()) continue;  // a process of another version without it
+            char v[40];
+            if (seconds) std::snprintf(v, sizeof v, "%.9g", static_cast<double>(it->second) * 1e-9);
+            else std::snprintf(v, sizeof v, "%llu", static_cast<unsigned long long>(it->second));
+            out += name + labels(p) + " " + v + "\n";
+        }
+    }
+    // Lag: against the highest head among the running sequencers of the consumer's stream.
+    std::map<std::uint32_t, std::uint64_t> heads;
+    for (const auto& p : processes)
+        if (p.role == "sequencer" && p.alive) heads[p.stream] = std::max(heads[p.stream], valueOf(p, "head_offset"));
+    family(out, "seqcast_lag_offsets", "gauge",
+           "Offsets a consumer (subscriber, replay, archiver) is behind the head of its stream's sequencer on this host");
+    for (const auto& p : processes) {
+        const auto h = heads.find(p.stream);
+        if (!consumer(p) || !p.alive || h == heads.end()) continue;
+        const std::uint64_t mine = valueOf(p, "head_offset");
+        out += "seqcast_lag_offsets" + labels(p) + " " + std::to_string(h->second > mine ? h->second - mine : 0) + "\n";
+    }
+    return out;
+}
+
+}  // namespace seqcast::tools
