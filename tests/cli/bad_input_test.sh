@@ -29,6 +29,7 @@ trap cleanup EXIT
 #   peer            HOST:PORT another process listens on         group        multicast HOST:PORT sent to
 #   bind            HOST:PORT this role binds (port 0: any)      bindgroup    multicast HOST:PORT joined and bound
 #   control         HOST:PORT this role binds, port required     start        earliest, latest or an offset
+#   listen          HOST:PORT a TCP server listens on (port required; a port held by a TCP listener)
 #   sizespec        N, A-B or exp:MEAN message sizes             cpu          a CPU of this machine
 #   in              file read                                    out          file written (created)
 #   rw              file kept across restarts (created if missing, read and written)
@@ -92,7 +93,7 @@ declare -A KIND=(
   [bench:suite]="enum throughput latency repair scaling auth archive all" [bench:runs]="num 1 50" [bench:seconds]="real 0.2 60"
   [bench:transport]="enum udp uring both" [bench:markdown]="out" [bench:dir]="dir"
 
-  [stat:json]="flag" [stat:all]="flag" [stat:interval-ms]="num 50 60000" [stat:count]="num 0 max" [stat:dir]="dir"
+  [stat:serve]="listen" [stat:json]="flag" [stat:all]="flag" [stat:interval-ms]="num 50 60000" [stat:count]="num 0 max" [stat:dir]="dir"
 
   [demo:duration]="num 1 3600" [demo:publishers]="num 1 16" [demo:subscribers]="num 1 32"
   [demo:rate]="num 1 10000000" [demo:size]="sizespec" [demo:loss]="real 0 0.5" [demo:burst-loss]="real 0 0.1"
@@ -134,12 +135,26 @@ time.sleep(3600)' "$1" "$f" </dev/null >/dev/null 2>&1 &
     for _ in $(seq 50); do [ -s "$f" ] && break; sleep 0.1; done
     printf -v "$2" '%s' "$(cat "$f" 2>/dev/null)"
 }
+hold_tcp_port() {  # hold_tcp_port ADDR VAR: sets VAR to a TCP port listened on at ADDR
+    local f="$TMP/held.$2"
+    python3 -c 'import socket, sys, time, os
+s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+s.bind((sys.argv[1], 0))
+s.listen(1)
+open(sys.argv[2] + ".tmp", "w").write(str(s.getsockname()[1]))
+os.rename(sys.argv[2] + ".tmp", sys.argv[2])
+time.sleep(3600)' "$1" "$f" </dev/null >/dev/null 2>&1 &
+    HELD+=($!)
+    for _ in $(seq 50); do [ -s "$f" ] && break; sleep 0.1; done
+    printf -v "$2" '%s' "$(cat "$f" 2>/dev/null)"
+}
 HAVE_PYTHON=0
 command -v python3 >/dev/null && HAVE_PYTHON=1
-HELD_PORT="" HELD_GROUP_PORT=""
+HELD_PORT="" HELD_GROUP_PORT="" HELD_TCP_PORT=""
 if [ $HAVE_PYTHON = 1 ]; then
     hold_port 127.0.0.1 HELD_PORT
     hold_port "$GROUP" HELD_GROUP_PORT
+    hold_tcp_port 127.0.0.1 HELD_TCP_PORT
 fi
 
 # Permission bits do not stop root: permission cases run as nobody where we are root. nobody runs
@@ -214,6 +229,11 @@ bad_values() {  # bad_values CMD OPT KIND ARGS...
         enum) printf '%s\n' 1 garbage "" "$1,$1" ;;
         frametypes) printf '%s\n' garbage "" 0 10 data "DATA," ",DATA" "DATA,garbage" ;;
         ipv4) printf '%s\n' garbage 300.1.1.1 127.0.0.1:4000 12 ;;
+        listen)
+            printf '%s\n' garbage 127.0.0.1 127.0.0.1:99999 127.0.0.1:-1 127.0.0.1:abc 300.1.1.1:4000 12 "" 127.0.0.1:0
+            [ -n "$HELD_TCP_PORT" ] && echo "127.0.0.1:$HELD_TCP_PORT"
+            echo "192.0.2.1:$((PORT + 7))"  # not an address of this host
+            ;;
         peer|group|bind|bindgroup|control)
             printf '%s\n' garbage 127.0.0.1 127.0.0.1:99999 127.0.0.1:-1 127.0.0.1:abc 300.1.1.1:4000 12 ""
             case $kind in
