@@ -19,6 +19,7 @@ Result<StartPosition> parseStartPosition(const std::string& text) {
 }
 
 Status SubscriberConfig::validate() const {
+    if (recordLatency && latencyWindowNs == 0) return failInvalid("latency window must be above 0");
     if (commit != nullptr && mode != DeliveryMode::AtLeastOnce)
         return failInvalid("exactly-once processing repairs gaps: it cannot be combined with at-most-once");
     const bool resuming = commit != nullptr && commit->hasCommit();
@@ -56,6 +57,7 @@ Subscriber::Subscriber(const SubscriberConfig& cfg, transport::Transport& data, 
       archNakBuf_(wire::kDefaultMtu),
       archNakWriter_(archNakBuf_) {
     open_.reserve(cfg_.maxPartialMessages);
+    if (cfg_.recordLatency) latency_.emplace();
     if (cfg_.commit != nullptr && cfg_.commit->hasCommit()) {
         // Exactly-once restart: receive again from where the lowest unfinished message began, hand
         // over nothing below the committed position.
@@ -94,6 +96,7 @@ int Subscriber::doWork(std::uint64_t nowNs) {
     // Data can open and close gaps with no timer due: the gap counters follow every round with input.
     if (work > 0) syncGapCounters();
     work += pollTimers(nowNs);
+    if (latency_ && nowNs >= latencyWindowEnd_) publishLatency(nowNs);
     if (replayActive_) pollReplay(nowNs, false);
     // The stream ended inside a message that cannot be delivered: nothing follows to end the run.
     if (ended_ && next_ >= gaps_.head()) reportOrphans();
@@ -355,8 +358,24 @@ void Subscriber::commitPosition() {
     cfg_.commit->commit(s);
 }
 
+// The quantiles of the window that ends now into the counters; the next window begins.
+void Subscriber::publishLatency(std::uint64_t nowNs) {
+    if (latencyWindowEnd_ != 0) {  // (the first call only starts the first window)
+        const Histogram& h = *latency_;
+        c_.set(Counter::LatencyWindowCount, h.count());
+        c_.set(Counter::LatencyP50Ns, h.quantile(0.5));
+        c_.set(Counter::LatencyP90Ns, h.quantile(0.9));
+        c_.set(Counter::LatencyP99Ns, h.quantile(0.99));
+        c_.set(Counter::LatencyP999Ns, h.quantile(0.999));
+        c_.set(Counter::LatencyMaxNs, h.max());
+        latency_->reset();
+    }
+    latencyWindowEnd_ = nowNs + cfg_.latencyWindowNs;
+}
+
 void Subscriber::deliverDatagram(const wire::DatagramView& v, bool repaired) {
     if (h_.onDatagram) h_.onDatagram(v.bytes, v.firstOffset, v.count);
+    std::uint64_t arrivedNs = 0;  // recordLatency: the wall clock, read at the first message delivered
     wire::MessageIterator it(v);
     wire::MessageView m;
     std::uint64_t off = v.firstOffset.get();
@@ -409,6 +428,14 @@ void Subscriber::deliverDatagram(const wire::DatagramView& v, bool repaired) {
                 c_.add(Counter::DropDuplicate);
             } else {
                 c_.add(Counter::MessagesIn);
+                if (latency_) {
+                    if (arrivedNs == 0) arrivedNs = wallNs();
+                    // A publisher's clock ahead of ours counts as 0, so every message is counted.
+                    const std::uint64_t ns = arrivedNs > m.publishTsNs ? arrivedNs - m.publishTsNs : 0;
+                    latency_->record(ns);
+                    c_.add(Counter::LatencyCount);
+                    c_.add(Counter::LatencySumNs, ns);
+                }
                 const auto& handler = redirect_ != nullptr ? *redirect_ : h_.onMessage;
                 if (handler)
                     handler(Delivery{off, m.publisher.get(), m.pubSeq.get(), m.publishTsNs, v.senderTsNs, v.epoch.get(), repaired,

@@ -13,6 +13,7 @@
 #include "seqcast/message.hpp"
 
 #include "client/commit_file.h"
+#include "fabric/histogram.h"
 #include "client/gap_tracker.h"
 #include "client/reassembler.h"
 #include "client/reorder_buffer.h"
@@ -44,6 +45,11 @@ struct SubscriberConfig {
     transport::Endpoint archiver;   // replays (start at earliest / an offset) and repairs older than the sequencer's ring
     bool repairFromStart = false;   // start at an offset and repair from the sequencer, no replay (the archiver itself)
     bool live = true;               // false: replay [start, replayTo) only, no live stream (seqcast replay)
+    // Publish -> deliver latency of every delivered message (CLOCK_REALTIME, read once per
+    // datagram) into the counters: count and sum, and every latencyWindowNs the quantiles of the
+    // window just ended (latency_p50_ns ... latency_max_ns, latency_window_count).
+    bool recordLatency = false;
+    std::uint64_t latencyWindowNs = 5'000'000'000;
     std::uint64_t replayTo = wire::kOffsetOpen;
     bool replayWait = true;         // ask the archiver to wait for offsets it does not have yet
     std::uint64_t replayAckNs = 1'000'000;  // replay request / acknowledgement interval
@@ -176,6 +182,9 @@ private:
     std::uint64_t liveJoin_ = 0;  // the replay must reach this offset before live takes over
     std::uint64_t nowNs_ = 0;
     std::uint32_t rounds_ = 0;
+    std::optional<Histogram> latency_;  // recordLatency: the current window
+    std::uint64_t latencyWindowEnd_ = 0;
+    void publishLatency(std::uint64_t nowNs);
     std::uint64_t avgCount16_ = 16;  // offsets per DATA datagram, x16, a moving average
     // Where each fragmented message in progress began: no fragment of a message that is not here
     // can be delivered (its first fragment was before the start, or lost), and an exactly-once

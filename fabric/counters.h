@@ -81,6 +81,15 @@ enum class Counter : std::uint16_t {
     HeadOffset,           // gauge: next offset (sequencer) / next expected offset (subscriber)
     Epoch,                // gauge
     RttNs,                // gauge: smoothed round-trip estimate
+    // Publish -> deliver latency, where recorded (a subscriber with recordLatency):
+    LatencyCount,         // messages measured
+    LatencySumNs,         // their latencies added up
+    LatencyWindowCount,   // gauge: messages measured in the last window (the quantiles below are of those)
+    LatencyP50Ns,         // gauge
+    LatencyP90Ns,         // gauge
+    LatencyP99Ns,         // gauge
+    LatencyP999Ns,        // gauge
+    LatencyMaxNs,         // gauge
     Count_
 };
 inline constexpr std::size_t kCounterCount = static_cast<std::size_t>(Counter::Count_);
@@ -99,8 +108,10 @@ inline constexpr std::array<std::string_view, kCounterCount> kCounterNames = {
     "messages_confirmed", "fragments_evicted", "publishers_expired", "publishers_unrecognised", "epoch_changes", "replays_started", "replays_refused",
     "replay_datagrams_out", "replay_sessions", "archive_next", "archive_written", "archive_durable",
     "archive_earliest", "archive_gaps", "archive_gap_offsets", "archive_backlog_bytes", "head_offset", "epoch", "rtt_ns",
+    "latency_count", "latency_sum_ns", "latency_window_count", "latency_p50_ns", "latency_p90_ns", "latency_p99_ns",
+    "latency_p999_ns", "latency_max_ns",
 };
-static_assert(kCounterNames.back() == "rtt_ns", "label table matches Counter");
+static_assert(kCounterNames.back() == "latency_max_ns", "label table matches Counter");
 
 // One line on each counter, and whether it is a gauge (a level that may go down) rather than a
 // count that only grows: for `seqcast stat --serve` (Prometheus HELP and TYPE) and counterInfo().
@@ -178,6 +189,14 @@ inline constexpr std::array<CounterMeta, kCounterCount> kCounterMeta = {{
     {"Next offset (sequencer) or next expected offset (subscriber, archiver)", true},
     {"Current epoch", true},
     {"Smoothed round-trip estimate, nanoseconds", true},
+    {"Messages whose publish-to-deliver latency was measured", false},
+    {"Their publish-to-deliver latencies added up, nanoseconds", false},
+    {"Messages measured in the last latency window", true},
+    {"Publish-to-deliver latency, median of the last window, nanoseconds", true},
+    {"Publish-to-deliver latency, 90th percentile of the last window, nanoseconds", true},
+    {"Publish-to-deliver latency, 99th percentile of the last window, nanoseconds", true},
+    {"Publish-to-deliver latency, 99.9th percentile of the last window, nanoseconds", true},
+    {"Publish-to-deliver latency, maximum of the last window, nanoseconds", true},
 }};
 static_assert(!kCounterMeta.back().help.empty(), "a line for every Counter");
 

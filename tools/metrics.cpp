@@ -35,9 +35,17 @@ std::string escapeHelp(const std::string& v) {
     return out;
 }
 
-std::string labels(const ProcessCounters& p) {
+std::string labels(const ProcessCounters& p, const std::string& extra = "") {
     return "{role=\"" + escapeLabel(p.role) + "\",stream=\"" + std::to_string(p.stream) + "\",pid=\"" + std::to_string(p.pid) +
-           "\"}";
+           "\"" + extra + "}";
+}
+
+bool isLatency(const std::string& name) { return name.rfind("latency_", 0) == 0; }
+
+std::string seconds(std::uint64_t ns) {
+    char v[40];
+    std::snprintf(v, sizeof v, "%.9g", static_cast<double>(ns) * 1e-9);
+    return v;
 }
 
 void family(std::string& out, const std::string& name, const std::string& type, const std::string& help) {
@@ -65,17 +73,30 @@ std::string prometheusText(const std::vector<ProcessCounters>& processes, const 
     family(out, "seqcast_up", "gauge", "1 while the process runs, 0 once it exited and left its counters file");
     for (const auto& p : processes) out += "seqcast_up" + labels(p) + (p.alive ? " 1\n" : " 0\n");
     for (const auto& c : info) {
+        if (isLatency(c.name)) continue;  // the latency_* counters make one summary, below
         const std::string name = metricName(c);
-        const bool seconds = c.gauge && endsWith(c.name, "_ns");
-        family(out, name, c.gauge ? "gauge" : "counter", seconds ? c.help + " (in seconds)" : c.help);
+        const bool inSeconds = c.gauge && endsWith(c.name, "_ns");
+        family(out, name, c.gauge ? "gauge" : "counter", inSeconds ? c.help + " (in seconds)" : c.help);
         for (const auto& p : processes) {
             const auto it = p.values.find(c.name);
             if (it == p.values.end()) continue;  // a process of another version without it
-            char v[40];
-            if (seconds) std::snprintf(v, sizeof v, "%.9g", static_cast<double>(it->second) * 1e-9);
-            else std::snprintf(v, sizeof v, "%llu", static_cast<unsigned long long>(it->second));
-            out += name + labels(p) + " " + v + "\n";
+            out += name + labels(p) + " " + (inSeconds ? seconds(it->second) : std::to_string(it->second)) + "\n";
         }
+    }
+    // Latency, from the processes that record it (latency_count > 0): the quantiles of their last
+    // window (NaN for a window with no message), and the sum and count since they started.
+    family(out, "seqcast_latency_seconds", "summary",
+           "Publish-to-deliver latency: quantiles of the last window (5 s), sum and count since the process started");
+    static constexpr std::pair<const char*, const char*> kQuantiles[] = {
+        {"0.5", "latency_p50_ns"}, {"0.9", "latency_p90_ns"}, {"0.99", "latency_p99_ns"}, {"0.999", "latency_p999_ns"}, {"1", "latency_max_ns"}};
+    for (const auto& p : processes) {
+        if (valueOf(p, "latency_count") == 0) continue;
+        const bool empty = valueOf(p, "latency_window_count") == 0;
+        for (const auto& [q, name] : kQuantiles)
+            out += "seqcast_latency_seconds" + labels(p, std::string(",quantile=\"") + q + "\"") + " " +
+                   (empty ? std::string("NaN") : seconds(valueOf(p, name))) + "\n";
+        out += "seqcast_latency_seconds_sum" + labels(p) + " " + seconds(valueOf(p, "latency_sum_ns")) + "\n";
+        out += "seqcast_latency_seconds_count" + labels(p) + " " + std::to_string(valueOf(p, "latency_count")) + "\n";
     }
     // Lag: against the highest head among the running sequencers of the consumer's stream.
     std::map<std::uint32_t, std::uint64_t> heads;

@@ -87,6 +87,7 @@ int runSub(int argc, char** argv) {
         idleS = getU64(vm, "idle-timeout", 0, 1ull << 32);
         o.nakInitialRttUs = getU64(vm, "nak-rtt-us", 1, 10'000'000);
         o.nakDeadlineMs = getU64(vm, "nak-deadline-ms", 1, 3'600'000);
+        o.recordLatency = true;  // it measures every message anyway; `seqcast stat --serve` shows it
         o.reorderBytes = getSize(vm, "reorder-buffer", 64u << 10, 1ull << 34);
         o.maxMessage = static_cast<std::uint32_t>(getSize(vm, "max-message", 1, 1u << 30));
         o.maxDatagram = getU64(vm, "max-datagram", wire::kMinMtu, wire::kMaxDatagram);

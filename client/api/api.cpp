@@ -252,6 +252,7 @@ std::unique_ptr<Subscriber> Subscriber::create(const SubscriberOptions& o) {
     cfg.nak.deadlineNs = o.nakDeadlineMs * 1'000'000;
     if (o.nakInitialRttUs == 0 || o.nakInitialRttUs > 10'000'000) throw SetupError("nakInitialRttUs", "must be 1..10000000");
     cfg.nak.initialRttNs = o.nakInitialRttUs * 1000;
+    cfg.recordLatency = o.recordLatency;
     cfg.nak.seed = monoNs() ^ static_cast<std::uint64_t>(::getpid());
     if (o.maxDatagram < wire::kMinMtu || o.maxDatagram > wire::kMaxDatagram)
         throw SetupError("maxDatagram", "must be " + std::to_string(wire::kMinMtu) + ".." + std::to_string(wire::kMaxDatagram));

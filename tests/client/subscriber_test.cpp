@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "client/subscriber.h"
+#include "fabric/clock.h"
 #include "fabric/counters.h"
 #include "fabric/wire.h"
 #include "transport/memory_transport.h"
@@ -637,6 +638,60 @@ TEST_CASE("redirected messages go to the given handler only, and back to onMessa
     CHECK(own == std::vector<std::uint64_t>{7, 8, 9});
     CHECK(p.lost.empty());  // message 5, dropped by the empty handler, was delivered: no loss notice
     CHECK(p.c.get(Counter::MessagesIn) == 6);
+}
+
+TEST_CASE("recordLatency: every delivered message measured; each window's quantiles published when it ends") {
+    SubscriberConfig cfg = startAt(0);
+    cfg.recordLatency = true;
+    cfg.latencyWindowNs = 1'000'000'000;
+    Plain p(cfg);
+    // 20 datagrams of 5 messages, published 2 ms before they arrive, and 5 of one message
+    // published 30 ms before.
+    std::uint64_t off = 0;
+    auto send = [&](std::uint32_t count, std::uint64_t agoNs) {
+        std::vector<std::byte> buf(wire::kDefaultMtu);
+        wire::DatagramWriter w(buf);
+        w.begin(wire::FrameType::Data, kStream, kEpoch, Offset{off});
+        const std::uint64_t ts = wallNs() - agoNs;
+        for (std::uint32_t k = 0; k < count; ++k, ++off) {
+            const auto body = payloadFor(off);
+            REQUIRE(w.appendPiece(wire::MessageFields{kPub, PubSeq{off + 1}, ts}, body, 0));
+        }
+        buf.resize(w.finish(kT0));
+        p.feed(buf);
+    };
+    p.sub->doWork(p.now);  // the first window begins
+    for (int i = 0; i < 20; ++i) send(5, 2'000'000);
+    for (int i = 0; i < 5; ++i) send(1, 30'000'000);
+    REQUIRE(p.got.size() == 105);
+    CHECK(p.c.get(Counter::LatencyCount) == 105);
+    const std::uint64_t sum = p.c.get(Counter::LatencySumNs);
+    CHECK(sum >= 100 * 2'000'000ull + 5 * 30'000'000ull);
+    CHECK(sum < 100 * 2'000'000ull + 5 * 30'000'000ull + 105 * 1'000'000'000ull);  // each within a second of it
+    CHECK(p.c.get(Counter::LatencyWindowCount) == 0);  // the window has not ended
+    CHECK(p.c.get(Counter::LatencyP50Ns) == 0);
+    p.sub->doWork(p.now + cfg.latencyWindowNs);
+    CHECK(p.c.get(Counter::LatencyWindowCount) == 105);
+    const std::uint64_t p50 = p.c.get(Counter::LatencyP50Ns), p99 = p.c.get(Counter::LatencyP99Ns);
+    CHECK(p50 >= 2'000'000);
+    CHECK(p50 < 30'000'000);  // the median is one of the 2 ms ones (plus the time this test took)
+    CHECK(p99 >= 30'000'000);  // the slowest 5 % are the 30 ms ones
+    CHECK(p.c.get(Counter::LatencyP90Ns) <= p99);
+    CHECK(p.c.get(Counter::LatencyMaxNs) >= p.c.get(Counter::LatencyP999Ns));
+    CHECK(p.c.get(Counter::LatencyMaxNs) >= 30'000'000);
+    // The next window has nothing in it: its count is 0 (the exporter shows NaN quantiles then).
+    p.sub->doWork(p.now + 2 * cfg.latencyWindowNs);
+    CHECK(p.c.get(Counter::LatencyWindowCount) == 0);
+    CHECK(p.c.get(Counter::LatencyCount) == 105);
+}
+
+TEST_CASE("without recordLatency nothing is measured") {
+    Plain p(startAt(0));
+    p.feed(data(0, 5));
+    p.sub->doWork(p.now + 10'000'000'000ull);
+    CHECK(p.got.size() == 5);
+    CHECK(p.c.get(Counter::LatencyCount) == 0);
+    CHECK(p.c.get(Counter::LatencySumNs) == 0);
 }
 
 TEST_CASE("a stream that ends inside an undeliverable message still reports it") {

@@ -74,3 +74,36 @@ TEST_CASE("an exited sequencer is no head for lag") {
     };
     CHECK(prometheusText(procs, kInfo).find("seqcast_lag_offsets{") == std::string::npos);
 }
+
+TEST_CASE("latency: one summary from the processes that record it, NaN quantiles for an empty window") {
+    const std::vector<CounterInfo> info = {
+        {"messages_in", "Messages received", false},
+        {"latency_count", "measured", false},
+        {"latency_sum_ns", "sum", false},
+        {"latency_window_count", "in the window", true},
+        {"latency_p50_ns", "p50", true},
+        {"latency_p90_ns", "p90", true},
+        {"latency_p99_ns", "p99", true},
+        {"latency_p999_ns", "p99.9", true},
+        {"latency_max_ns", "max", true},
+    };
+    auto proc = [](std::uint64_t pid, std::uint64_t count, std::uint64_t window) {
+        return ProcessCounters{pid, "sub", 1, true,
+                               {{"messages_in", count}, {"latency_count", count}, {"latency_sum_ns", count * 2'000'000},
+                                {"latency_window_count", window}, {"latency_p50_ns", 2'000'000}, {"latency_p90_ns", 3'000'000},
+                                {"latency_p99_ns", 40'000'000}, {"latency_p999_ns", 41'000'000}, {"latency_max_ns", 42'000'000}}};
+    };
+    const std::string t = prometheusText({proc(20, 100, 100), proc(21, 50, 0), proc(22, 0, 0)}, info);
+    CHECK(has(t, "# TYPE seqcast_latency_seconds summary"));
+    CHECK(has(t, "seqcast_latency_seconds{role=\"sub\",stream=\"1\",pid=\"20\",quantile=\"0.5\"} 0.002"));
+    CHECK(has(t, "seqcast_latency_seconds{role=\"sub\",stream=\"1\",pid=\"20\",quantile=\"0.99\"} 0.04"));
+    CHECK(has(t, "seqcast_latency_seconds{role=\"sub\",stream=\"1\",pid=\"20\",quantile=\"1\"} 0.042"));
+    CHECK(has(t, "seqcast_latency_seconds_sum{role=\"sub\",stream=\"1\",pid=\"20\"} 0.2"));
+    CHECK(has(t, "seqcast_latency_seconds_count{role=\"sub\",stream=\"1\",pid=\"20\"} 100"));
+    CHECK(has(t, "seqcast_latency_seconds{role=\"sub\",stream=\"1\",pid=\"21\",quantile=\"0.9\"} NaN"));
+    CHECK(has(t, "seqcast_latency_seconds_count{role=\"sub\",stream=\"1\",pid=\"21\"} 50"));
+    CHECK(t.find("pid=\"22\",quantile") == std::string::npos);  // records none: no summary
+    CHECK(t.find("seqcast_latency_count") == std::string::npos);  // the raw counters are not served as well
+    CHECK(t.find("seqcast_latency_p50") == std::string::npos);
+    CHECK(has(t, "seqcast_messages_in_total{role=\"sub\",stream=\"1\",pid=\"22\"} 0"));
+}
