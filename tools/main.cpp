@@ -3,6 +3,10 @@
 #include <cstring>
 #include <string>
 
+#include <seqcast/seqcast.h>
+#include <seqcast/seqcast.hpp>
+
+#include "seqcast_config.h"
 #include "tools/commands.h"
 
 namespace {
@@ -27,7 +31,7 @@ const Sub kSubs[] = {
 };
 
 int usage(FILE* f) {
-    std::fprintf(f, "usage: seqcast COMMAND [options]   (seqcast COMMAND --help for each)\n\ncommands:\n");
+    std::fprintf(f, "usage: seqcast COMMAND [options]   (seqcast COMMAND --help for each; seqcast --version)\n\ncommands:\n");
     for (const auto& s : kSubs) std::fprintf(f, "  %-10s %s\n", s.name, s.summary);
     return f == stdout ? 0 : 2;
 }
@@ -38,6 +42,11 @@ int main(int argc, char** argv) {
     if (argc < 2) return usage(stderr);
     const std::string cmd = argv[1];
     if (cmd == "--help" || cmd == "-h" || cmd == "help") return usage(stdout);
+    if (cmd == "--version") {
+        std::printf("seqcast %s (C++ API %d, C ABI %d; io_uring %s, DPDK %s)\n", SEQCAST_VERSION, seqcast::kApiVersion,
+                    SEQCAST_ABI_VERSION, SEQCAST_HAVE_URING ? "yes" : "no", SEQCAST_HAVE_DPDK ? "yes" : "no");
+        return 0;
+    }
     for (const auto& s : kSubs)
         if (cmd == s.name) return s.run(argc - 1, argv + 1);
     std::fprintf(stderr, "seqcast: unknown command '%s'\n\n", cmd.c_str());

@@ -47,6 +47,7 @@ for c in "${CASES[@]}"; do
 done
 expect_rc 2 "unknown command" -- "$SEQCAST" no-such-command
 expect_rc 0 "" -- "$SEQCAST" --help
+expect_rc 0 "seqcast 0." -- "$SEQCAST" --version
 # A config file with the same keys as the flags; a bad value in it is reported like a flag.
 printf 'mtu = 50\n' >"$TMP/bad.ini"
 expect_rc 2 "--mtu" -- "$SEQCAST" sequencer --config "$TMP/bad.ini"
