@@ -170,7 +170,7 @@ while IFS= read -r expr; do
     check "dashboard query returns series: $expr" "$(printf '%s\n' "$out" | grep -c .)" gt 0
 done <"$TMP/dashboard_exprs.txt"
 log "$NQ dashboard queries checked against Prometheus"
-check "dashboard queries" "$NQ" ge 17
+check "dashboard queries" "$NQ" ge 19
 
 stop stat TERM 10
 check "exporter exit status on SIGTERM" "$?" eq 0
