@@ -107,6 +107,9 @@ public:
 
     bool started() const noexcept { return gaps_.started(); }
     bool replaying() const noexcept { return replayActive_; }
+    // Ends a replay in progress early: the archiver is told (CANCEL) and frees its session at once
+    // rather than after its 5-second silence timeout. No effect without one.
+    void cancelReplay() { endReplay(true); }
     // A replay-only subscriber has everything it asked for (or was told it never will).
     bool replayFinished() const noexcept { return replayFinished_; }
     Offset nextOffset() const noexcept { return next_; }

@@ -11,4 +11,5 @@ int runArchiver(int argc, char** argv);
 int runReplay(int argc, char** argv);
 int runDump(int argc, char** argv);
 int runPing(int argc, char** argv);
+int runMoldEgress(int argc, char** argv);
 }  // namespace seqcast::tools

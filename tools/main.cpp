@@ -28,11 +28,12 @@ const Sub kSubs[] = {
     {"ping", "latency at a fixed rate: percentiles, per hop, CSV/JSON/SVG", seqcast::tools::runPing},
     {"bench", "throughput, latency and repair benchmarks", seqcast::tools::runBench},
     {"stat", "counters of every seqcast process on this host", seqcast::tools::runStat},
+    {"mold-egress", "multicast a stream as MoldUDP64, with a re-request server", seqcast::tools::runMoldEgress},
 };
 
 int usage(FILE* f) {
     std::fprintf(f, "usage: seqcast COMMAND [options]   (seqcast COMMAND --help for each; seqcast --version)\n\ncommands:\n");
-    for (const auto& s : kSubs) std::fprintf(f, "  %-10s %s\n", s.name, s.summary);
+    for (const auto& s : kSubs) std::fprintf(f, "  %-11s %s\n", s.name, s.summary);
     return f == stdout ? 0 : 2;
 }
 

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <string>
 
 #include <seqcast/seqcast.hpp>
@@ -14,6 +15,7 @@
 #include "fabric/clock.h"
 #include "fabric/histogram.h"
 #include "fabric/wire.h"
+#include "gateway/itch.h"
 #include "tools/commands.h"
 #include "tools/common.h"
 
@@ -48,6 +50,7 @@ int runPub(int argc, char** argv) {
         ("count", po::value<std::string>()->default_value("0"), "synthetic messages to send (0: until stopped)")
         ("size", po::value<std::string>()->default_value("64"), "synthetic sizes: N, A-B (uniform) or exp:MEAN")
         ("seed", po::value<std::string>()->default_value("1"), "seed for synthetic sizes")
+        ("itch", "synthetic messages are ITCH 5.0 (add order, executed, cancel, trade over a consistent book) instead of --size")
         ("mtu", po::value<std::string>()->default_value("1408"), "largest datagram payload (128..65507)")
         ("window", po::value<std::string>()->default_value("4096"), "unconfirmed messages in flight (power of two, 1..4096)")
         ("window-bytes", po::value<std::string>()->default_value("32M"), "bytes of unconfirmed messages")
@@ -81,6 +84,7 @@ int runPub(int argc, char** argv) {
         synthetic = vm.count("rate") != 0;
         if (synthetic) rate = getDouble(vm, "rate", 0, 1e9);
         if (synthetic && vm.count("file")) throw UsageError("--rate and --file: choose one source");
+        if (vm.count("itch") && !synthetic) throw UsageError("--itch makes the synthetic messages: give --rate too");
         count = getU64(vm, "count", 0, ~std::uint64_t{0});
         sizes = parseSizeSpec("size", vm["size"].as<std::string>(), o.maxMessage);
         seed = getU64(vm, "seed", 0, ~std::uint64_t{0});
@@ -127,6 +131,8 @@ int runPub(int argc, char** argv) {
                      pub.id(), static_cast<unsigned long long>(pub.nextPubSeq()),
                      static_cast<unsigned long long>(pub.recoveredMessages()));
     Rng rng(seed ^ pub.id());
+    std::optional<gateway::itch::Generator> itchGen;
+    if (vm.count("itch")) itchGen.emplace(seed);
     std::vector<std::byte> msg;
     std::string line;
     bool haveLine = false;
@@ -147,8 +153,12 @@ int runPub(int argc, char** argv) {
                 if (synthetic) {
                     if (count != 0 && offered >= count) { sourceDone = true; break; }
                     if (rate > 0 && now < start + static_cast<std::uint64_t>(static_cast<double>(offered) * 1e9 / rate)) break;
-                    msg.resize(sizes.draw(rng, o.maxMessage));
-                    fillSynthetic(msg, pub.id(), offered);
+                    if (itchGen) {
+                        msg = itchGen->next(wallNs() % (86400ull * 1'000'000'000));  // since midnight (UTC)
+                    } else {
+                        msg.resize(sizes.draw(rng, o.maxMessage));
+                        fillSynthetic(msg, pub.id(), offered);
+                    }
                 } else {
                     if (!haveLine) {
                         // Interactive stdin: read a line only when one is waiting (poll), so confirmations keep flowing.

@@ -398,7 +398,11 @@ struct Replay::Impl {
 };
 
 Replay::Replay(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
-Replay::~Replay() = default;
+Replay::~Replay() {
+    // Destroyed before the end of its range: the archiver's session ends now, so a client that
+    // replays short ranges one after another never runs into the archiver's limit on sessions.
+    if (impl_ && impl_->r.sub) impl_->r.sub->cancelReplay();
+}
 
 std::unique_ptr<Replay> Replay::create(const ReplayOptions& o) {
     if (o.to <= o.from) throw SetupError("to", "must be above from");

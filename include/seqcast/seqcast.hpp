@@ -300,7 +300,7 @@ struct ReplayOptions {
 class Replay {
 public:
     static std::unique_ptr<Replay> create(const ReplayOptions& options);
-    ~Replay();
+    ~Replay();  // before the end of the range: tells the archiver, which frees the session at once
     Replay(const Replay&) = delete;
     Replay& operator=(const Replay&) = delete;
 

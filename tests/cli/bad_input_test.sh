@@ -62,7 +62,7 @@ declare -A KIND=(
   [sequencer:duration]="num 0 4294967296" [sequencer:no-end-of-stream]="flag" [sequencer:linger-ms]="num 0 3600000"
 
   [pub:sequencer]="peer" [pub:bind]="bind" [pub:id]="num 0 4294967295" [pub:journal]="rw" [pub:file]="in"
-  [pub:rate]="real 0 1000000000" [pub:count]="num 0 max" [pub:size]="sizespec" [pub:seed]="num 0 max"
+  [pub:rate]="real 0 1000000000" [pub:count]="num 0 max" [pub:size]="sizespec" [pub:seed]="num 0 max" [pub:itch]="flag"
   [pub:mtu]="num 128 65507" [pub:window]="num 1 4096" [pub:window-bytes]="size 1048576 17179869184"
   [pub:max-message]="size 1 1073741824" [pub:linger]="num 0 86400" [pub:duration]="num 0 4294967296"
 
