@@ -12,4 +12,5 @@ int runReplay(int argc, char** argv);
 int runDump(int argc, char** argv);
 int runPing(int argc, char** argv);
 int runMoldEgress(int argc, char** argv);
+int runMoldIngress(int argc, char** argv);
 }  // namespace seqcast::tools

@@ -29,6 +29,7 @@ const Sub kSubs[] = {
     {"bench", "throughput, latency and repair benchmarks", seqcast::tools::runBench},
     {"stat", "counters of every seqcast process on this host", seqcast::tools::runStat},
     {"mold-egress", "multicast a stream as MoldUDP64, with a re-request server", seqcast::tools::runMoldEgress},
+    {"mold-ingress", "publish a MoldUDP64 feed into a stream, re-requesting its gaps", seqcast::tools::runMoldIngress},
 };
 
 int usage(FILE* f) {
