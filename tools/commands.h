@@ -13,4 +13,5 @@ int runDump(int argc, char** argv);
 int runPing(int argc, char** argv);
 int runMoldEgress(int argc, char** argv);
 int runMoldIngress(int argc, char** argv);
+int runSoupServer(int argc, char** argv);
 }  // namespace seqcast::tools

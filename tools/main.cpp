@@ -30,6 +30,7 @@ const Sub kSubs[] = {
     {"stat", "counters of every seqcast process on this host", seqcast::tools::runStat},
     {"mold-egress", "multicast a stream as MoldUDP64, with a re-request server", seqcast::tools::runMoldEgress},
     {"mold-ingress", "publish a MoldUDP64 feed into a stream, re-requesting its gaps", seqcast::tools::runMoldIngress},
+    {"soup-server", "serve a stream to SoupBinTCP clients (login, replay, then live)", seqcast::tools::runSoupServer},
 };
 
 int usage(FILE* f) {

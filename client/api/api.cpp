@@ -287,6 +287,13 @@ void Subscriber::wait(std::uint32_t maxUs) {
     if (g.owns_lock()) g.unlock();
     impl_->r.sleepUntil(until);
 }
+WaitSet Subscriber::waitSet(std::uint32_t maxUs) const {
+    const auto g = impl_->driver.lock();
+    WaitSet w{{}, impl_->r.waitUntil(maxUs)};
+    for (int fd : impl_->r.fds())
+        if (fd >= 0) w.fds.push_back(fd);
+    return w;
+}
 bool Subscriber::started() const noexcept {
     const auto g = impl_->driver.lock();
     return impl_->r.sub->started();
@@ -445,6 +452,14 @@ int Replay::poll(const MessageHandler& onMessage, const LossHandler& onLoss) {
     int work = i.deliverDue(onMessage, onLoss);
     if (i.heldBytes < Impl::kHeldBytes) work += i.r.poll(i.hold, i.holdLoss);
     return work + i.deliverDue(onMessage, onLoss);
+}
+WaitSet Replay::waitSet(std::uint32_t maxUs) const {
+    Impl& i = *impl_;
+    WaitSet w{{}, i.r.waitUntil(maxUs)};
+    if (i.speed > 0 && !i.held.empty()) w.untilNs = std::min(w.untilNs, i.dueNs(i.held.front(), monoNs()));
+    for (int fd : i.r.fds())
+        if (fd >= 0) w.fds.push_back(fd);
+    return w;
 }
 void Replay::wait(std::uint32_t maxUs) {
     Impl& i = *impl_;

@@ -62,6 +62,14 @@ enum class IdleStrategy : std::uint8_t {
     Block,     // wait() for a datagram or a timer, at most maxSleepUs
 };
 
+// For an application's own event loop (epoll, poll, io_uring): the descriptors that become readable
+// when poll() has work, and the CLOCK_MONOTONIC time (monoNs) by which poll() must run even if
+// none did (a NAK or loss timer). wait(maxUs) is a poll(2) over these.
+struct WaitSet {
+    std::vector<int> fds;
+    std::uint64_t untilNs;
+};
+
 struct ThreadOptions {
     IdleStrategy idle = IdleStrategy::Backoff;
     std::uint32_t maxSleepUs = 1000;  // Backoff's longest sleep, Block's longest wait (1..1000000)
@@ -241,6 +249,8 @@ public:
     // deadline) is due, or maxUs passed: what to do when poll() returned 0 and spinning is not
     // wanted. Does no work itself.
     void wait(std::uint32_t maxUs);
+    // What wait(maxUs) would wait on, for an event loop of the application's (see WaitSet).
+    WaitSet waitSet(std::uint32_t maxUs) const;
 
     bool started() const noexcept;      // the stream's position is known
     std::uint64_t nextOffset() const noexcept;
@@ -306,6 +316,7 @@ public:
 
     int poll(const MessageHandler& onMessage, const LossHandler& onLoss = {});
     void wait(std::uint32_t maxUs);  // as Subscriber::wait
+    WaitSet waitSet(std::uint32_t maxUs) const;  // as Subscriber::waitSet
     // Everything asked for was delivered, or reported lost, or the archiver ended the replay.
     bool finished() const noexcept;
     // Set when the archiver refused or could not complete the replay.

@@ -39,7 +39,11 @@ close, and drain until the server closes) or, with --count 0, until End of Sessi
 length breaks the framing: recorded as malformed and a protocol error, and the connection is
 dropped. An unknown packet type, or a packet that does not fit where or how it arrived, is counted
 as malformed and skipped. --never-read logs in, then never reads again (small SO_RCVBUF), holding
-the connection and reporting whether the server closed it.
+the connection for --hold seconds (default: until --timeout) or until the server is seen to drop it
+(a heartbeat send fails, or the kernel's TCP state leaves ESTABLISHED); then it reports
+closed_by_server, checking a pending socket error, a 1-byte non-blocking peek, the TCP state and,
+last, draining for up to 2 s to look for the end of the stream (a FIN queued behind data cannot
+pass our zero window) - closed_detected_by names the check that saw it.
 
 Writes a JSON summary (also printed) with the SHA-256 over each Sequenced Data message as 2-byte
 big-endian length + bytes, in order. Exit 0: --count reached, or (--count 0) End of Session
@@ -122,7 +126,7 @@ def main():
               closed_by_server=False, digest=None, seconds=0.0, requested_sequence=a.sequence,
               session_field=None, sequence_field=None, accept_padding_ok=None, protocol_error=None,
               timed_out=False, link_timeout=False, logged_out=False, closed_after_logout=None,
-              error=None, tcp_state=None)
+              error=None, tcp_state=None, closed_detected_by=None)
 
     def finish(code):
         st["digest"] = digest.hexdigest()
@@ -307,19 +311,35 @@ def main():
                 break
             nxt = hold_end if hb is None else min(hold_end, last_tx + hb)
             time.sleep(max(0.0, min(0.1, nxt - time.monotonic())))
+        if closed:
+            st["closed_detected_by"] = "send" if st["error"] else "state"
         # Final look: a pending socket error, EOF or reset on a 1-byte peek, or a non-established state.
-        if s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR):
-            closed = True
-        try:
-            if s.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b"":
-                closed = True
-        except BlockingIOError:
-            pass
-        except OSError:
-            closed = True
+        if not closed and s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR):
+            closed, st["closed_detected_by"] = True, "so_error"
+        s.setblocking(False)    # (a socket with a timeout would wait out MSG_DONTWAIT's EAGAIN)
+        if not closed:
+            try:
+                if s.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b"":
+                    closed, st["closed_detected_by"] = True, "peek"
+            except BlockingIOError:
+                pass
+            except OSError:
+                closed, st["closed_detected_by"] = True, "peek"
         st["tcp_state"] = tcp_state(s)
-        if st["tcp_state"] not in (None, "ESTABLISHED"):
-            closed = True
+        if not closed and st["tcp_state"] not in (None, "ESTABLISHED"):
+            closed, st["closed_detected_by"] = True, "state"
+        if not closed:
+            # A server that closed while its send queue was full cannot get its FIN past our zero
+            # window (and without our heartbeats nothing draws an RST): the hold is over, so drain
+            # for up to 2 s and see whether the stream ends.
+            end = time.monotonic() + 2.0
+            try:
+                while not closed and time.monotonic() < end:
+                    r, _, _ = select.select([s], [], [], max(0.0, end - time.monotonic()))
+                    if r and s.recv(1 << 20) == b"":
+                        closed, st["closed_detected_by"] = True, "drain"
+            except OSError:
+                closed, st["closed_detected_by"] = True, "drain"
         st["closed_by_server"] = closed
         s.close()
         return finish(0 if st["accepted"] else 1)
