@@ -39,6 +39,7 @@ struct Server::Client {
     std::uint64_t next = 0;  // the sequence number of the next Sequenced Data packet
     std::unique_ptr<Replay> replay;
     std::uint64_t connectedNs = 0, lastRxNs = 0, lastTxNs = 0, closingSinceNs = 0;
+    std::uint64_t lastDrainNs = 0;  // the last time its bytes moved (or there were none to move)
     bool wantWrite = false, dead = false, replayWatched = false;
     std::size_t pending() const noexcept { return out.size() - outPos; }
 };
@@ -121,7 +122,7 @@ void Server::accept(std::uint64_t nowNs) {
         auto c = std::make_unique<Client>();
         c->fd = fd;
         c->peer = transport::Endpoint{ntohl(a.sin_addr.s_addr), ntohs(a.sin_port)}.str();
-        c->connectedNs = c->lastRxNs = c->lastTxNs = nowNs;
+        c->connectedNs = c->lastRxNs = c->lastTxNs = c->lastDrainNs = nowNs;
         epoll_event ev{};
         ev.events = EPOLLIN;
         ev.data.u64 = tag(kClientTag, fd);
@@ -162,15 +163,23 @@ void Server::close(Client& c, std::uint64_t& counter, const char* why) {
         --replaying_;
     }
     c.dead = true;
+    if (&counter == &c_.slowDisconnects || &counter == &c_.clientTimeouts) {
+        // Abortive: a reset reaches the client at once (a FIN would queue behind the bytes it does
+        // not read), and the kernel drops what is queued instead of keeping it for a dead reader.
+        const linger l{1, 0};
+        (void)::setsockopt(c.fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+    }
     ::close(c.fd);  // leaves the epoll set
 }
 
 void Server::queue(Client& c, char type, std::uint64_t nowNs) {
+    if (c.pending() == 0) c.lastDrainNs = nowNs;
     appendPacket(c.out, type);
     c.lastTxNs = nowNs;
 }
 
 void Server::queueSequenced(Client& c, std::span<const std::byte> message) {
+    if (c.pending() == 0) c.lastDrainNs = now_;
     appendPacket(c.out, 'S', message);
     ++c.next;
     ++c_.messagesSent;
@@ -183,6 +192,7 @@ bool Server::flush(Client& c) {
     while (c.pending() > 0 && !c.dead) {
         const ssize_t n = ::send(c.fd, c.out.data() + c.outPos, c.pending(), MSG_NOSIGNAL | MSG_DONTWAIT);
         if (n > 0) {
+            c.lastDrainNs = now_;
             c.outPos += static_cast<std::size_t>(n);
             c_.bytesSent += static_cast<std::uint64_t>(n);
             continue;
@@ -196,6 +206,7 @@ bool Server::flush(Client& c) {
         return false;
     }
     if (c.dead) return false;
+    c.lastDrainNs = now_;
     c.out.clear();
     c.outPos = 0;
     watch(c, false);
@@ -455,6 +466,12 @@ int Server::doWork(std::uint64_t nowNs) {
             if (c.state != Client::State::Login && c.state != Client::State::Closing) {
                 if (nowNs - c.lastRxNs > o_.clientTimeoutNs) {
                     close(c, c_.clientTimeouts, "nothing from the client (not even a heartbeat) within --client-timeout-ms");
+                    continue;
+                }
+                // A client catching up is fed only as fast as it reads, so its buffer never
+                // overflows; one that reads nothing at all for the client timeout is as slow.
+                if (c.pending() > 0 && nowNs - c.lastDrainNs > o_.clientTimeoutNs) {
+                    close(c, c_.slowDisconnects, "a slow client: read nothing within --client-timeout-ms; disconnected");
                     continue;
                 }
                 if (ended_ && c.state == Client::State::Live) {
