@@ -25,6 +25,7 @@
 #include "client/subscriber.h"
 #include "fabric/clock.h"
 #include "fabric/histogram.h"
+#include "perf/gateway_bench.h"
 #include "perf/pipeline.h"
 #include "sequencer/sequencer.h"
 #include "tools/commands.h"
@@ -942,6 +943,81 @@ void apiSuite(Ctx& c) {
     out.j.endArray();
 }
 
+// The gateways beside a plain subscriber of the same stream (perf/gateway_bench.h): the MoldUDP64
+// egress's delivered messages per second, and a SoupBinTCP server's with 50 clients.
+void gatewaySuite(Ctx& c) {
+    Report& out = c.out;
+    const std::uint64_t moldCount = static_cast<std::uint64_t>(std::max(20'000.0, c.seconds * 300'000));
+    const std::uint64_t soupCount = static_cast<std::uint64_t>(std::max(20'000.0, c.seconds * 200'000));
+    constexpr unsigned kClients = 50;
+    out.printf("gateways (udp, %s runs): one process; an embedded sequencer, a publisher offering ITCH 5.0 messages (23..44 B) as fast as\n"
+               "  its window allows, a seqcast subscriber (the baseline), each on a thread; rates are messages delivered per second from\n"
+               "  the first offer to each consumer's last message; a run in which any consumer misses a message fails\n",
+               std::to_string(c.runs).c_str());
+    const bool injectLoss = c.inject == InjectedFailure::Loss;
+    out.j.key("gateway").beginArray();
+    auto runRow = [&](const std::string& row, const char* what, bool clients, auto&& run) {
+        std::vector<Round> rounds;
+        std::vector<double> gw, sub, agg;
+        std::vector<GatewayResult> results;
+        for (std::uint64_t r = 0; r < c.runs; ++r) {
+            const GatewayResult g = run();
+            results.push_back(g);
+            Round x;
+            x.offered = g.offered;
+            x.delivered = g.gatewayDelivered;
+            x.value = g.gatewayMsgsPerSec;
+            x.failure = g.failure;
+            rounds.push_back(x);
+            gw.push_back(g.gatewayMsgsPerSec);
+            sub.push_back(g.subMsgsPerSec);
+            agg.push_back(g.aggregateMsgsPerSec);
+            out.printf("    run %llu: %s %s msg/s%s%s%s, subscriber %s msg/s; %llu offered, %llu/%llu delivered, %llu lost%s%s\n",
+                       static_cast<unsigned long long>(r + 1), what, fmtRate(g.gatewayMsgsPerSec).c_str(),
+                       clients ? " (all clients together " : "", clients ? fmtRate(g.aggregateMsgsPerSec).c_str() : "",
+                       clients ? " msg/s)" : "", fmtRate(g.subMsgsPerSec).c_str(), static_cast<unsigned long long>(g.offered),
+                       static_cast<unsigned long long>(g.gatewayDelivered), static_cast<unsigned long long>(g.subDelivered),
+                       static_cast<unsigned long long>(g.lost), g.failure.empty() ? "" : " -> FAILED: ", g.failure.c_str());
+        }
+        out.j.begin();
+        out.j.field("row", row);
+        if (!out.failed(row, rounds)) {
+            const double gm = median(gw), sm = median(sub), am = median(agg);
+            out.printf("  %s: %s msg/s%s%s%s, subscriber %s msg/s: ratio %.3f\n", row.c_str(), fmtRate(gm).c_str(),
+                       clients ? " (all clients together " : "", clients ? fmtRate(am).c_str() : "", clients ? " msg/s)" : "",
+                       fmtRate(sm).c_str(), ratio(gm, sm));
+            out.j.field("gateway_msgs_per_sec", gm);
+            if (clients) out.j.field("aggregate_msgs_per_sec", am);
+            out.j.field("subscriber_msgs_per_sec", sm);
+            out.j.field("ratio", ratio(gm, sm));
+            char res[96], basel[64], rat[32];
+            if (clients) std::snprintf(res, sizeof res, "%s msg/s per client (together %s msg/s)", fmtRate(gm).c_str(), fmtRate(am).c_str());
+            else std::snprintf(res, sizeof res, "%s msg/s", fmtRate(gm).c_str());
+            std::snprintf(basel, sizeof basel, "subscriber %s msg/s", fmtRate(sm).c_str());
+            std::snprintf(rat, sizeof rat, "%.3f", ratio(gm, sm));
+            out.mdRow(row, res, basel, rat);
+        }
+        out.j.key("rounds").beginArray();
+        for (const GatewayResult& g : results) {
+            out.j.begin();
+            out.j.field("offered", g.offered);
+            out.j.field("delivered_by_every_subscriber", std::min(g.subDelivered, g.gatewayDelivered));
+            out.j.field("offsets_lost", g.lost);
+            out.j.field("gateway_msgs_per_sec", g.gatewayMsgsPerSec);
+            out.j.field("subscriber_msgs_per_sec", g.subMsgsPerSec);
+            if (!g.failure.empty()) out.j.field("failure", g.failure);
+            out.j.end();
+        }
+        out.j.endArray();
+        out.j.end();
+    };
+    runRow("MoldUDP64 egress, " + std::to_string(moldCount) + " messages", "egress (received and decoded)", false,
+           [&] { return moldEgressRun(c.rng, moldCount, 60, injectLoss); });
+    runRow("SoupBinTCP server, " + std::to_string(kClients) + " clients, " + std::to_string(soupCount) + " messages",
+           "median client", true, [&] { return soupServerRun(c.rng, soupCount, kClients, 120, injectLoss); });
+    out.j.endArray();
+}
+
 void archiveSuite(Ctx& c, const std::string& dir) {
     Report& out = c.out;
     constexpr std::size_t kSize = 1024;
@@ -1048,10 +1124,11 @@ int runBench(int argc, char** argv) {
         "  seqcast bench\n  seqcast bench --suite throughput --runs 7 --seconds 2\n"
         "  seqcast bench --suite latency --busy-poll --transport uring\n"
         "  seqcast bench --suite archive --dir /var/tmp --runs 3\n"
+        "  seqcast bench --suite gateway --runs 5\n"
         "  seqcast bench --json build/bench/seqcast.json --markdown build/bench/seqcast.md\n"};
     po::options_description d("Bench");
     d.add_options()
-        ("suite", po::value<std::string>()->default_value("all"), "throughput, latency, repair, scaling, auth, api, archive or all")
+        ("suite", po::value<std::string>()->default_value("all"), "throughput, latency, repair, scaling, auth, api, archive, gateway or all")
         ("runs", po::value<std::string>()->default_value("5"), "runs per figure; the median is reported (1..50)")
         ("seconds", po::value<std::string>()->default_value("1"), "seconds per run (0.2..60)")
         ("transport", po::value<std::string>()->default_value("both"), "udp, uring or both: the socket API of every agent and of the baselines")
@@ -1073,8 +1150,8 @@ int runBench(int argc, char** argv) {
         checkPath(vm, "markdown", PathUse::Write);
         suite = vm["suite"].as<std::string>();
         if (suite != "all" && suite != "throughput" && suite != "latency" && suite != "repair" && suite != "scaling" &&
-            suite != "auth" && suite != "api" && suite != "archive")
-            throw UsageError("--suite: '" + suite + "' must be throughput, latency, repair, scaling, auth, api, archive or all");
+            suite != "auth" && suite != "api" && suite != "archive" && suite != "gateway")
+            throw UsageError("--suite: '" + suite + "' must be throughput, latency, repair, scaling, auth, api, archive, gateway or all");
         dir = vm["dir"].as<std::string>();
         checkPath("dir", dir, PathUse::Directory);
         if (::access(dir.c_str(), W_OK | X_OK) != 0)
@@ -1119,6 +1196,7 @@ int runBench(int argc, char** argv) {
         if (suite == "all" || suite == "auth") authSuite(c);
         if (suite == "all" || suite == "api") apiSuite(c);
         if (suite == "all" || suite == "archive") archiveSuite(c, dir);
+        if (suite == "all" || suite == "gateway") gatewaySuite(c);
     } catch (const JoinFailure& e) {
         std::fprintf(stderr, "seqcast bench: FAILED: %s; nothing measured after this\n", e.what());
         std::printf("FAILED: %s\n", e.what());

@@ -12,7 +12,7 @@ command -v python3 >/dev/null || { echo "SKIP: python3 is needed to read the JSO
 ip route get 239.1.1.1 >/dev/null 2>&1 || { echo "SKIP: no route for multicast (loopback multicast is needed)"; exit 77; }
 fails=0
 fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
-SUITES=(throughput latency repair scaling auth api archive)
+SUITES=(throughput latency repair scaling auth api archive gateway)
 ARGS=(--runs 1 --seconds 0.2 --transport udp --dir "$TMP")
 LIMIT=200  # seconds per run; each takes 5-20 s on a busy 2-core machine
 
