@@ -11,7 +11,8 @@
 # Checks: both consumers get every message once, in order (their digests equal a digest of the
 # archive's copy made through the Python binding), with requests answered; nftables dropped
 # datagrams; the egress refuses malformed, wrong-session, zero-count and beyond-head requests
-# (counted) and keeps serving; end of session reaches the consumers when the stream ends; tshark's
+# (counted), drops a flood of 3000 requests from one requester past its rate (counted), and keeps
+# serving; end of session reaches the consumers when the stream ends; tshark's
 # own moldudp64 and nasdaq_itch dissectors find nothing malformed in the captured traffic.
 #
 # usage: mold_egress.sh /path/to/seqcast /path/to/libseqcast.so SOURCE_ROOT
@@ -94,6 +95,8 @@ s.sendto(b"SCTEST01  " + struct.pack(">QH", 1, 5) + b"x", srv) # malformed: 21 b
 s.sendto(b"OTHERSESS " + struct.pack(">QH", 1, 5), srv)        # another session
 s.sendto(b"SCTEST01  " + struct.pack(">QH", 1, 0), srv)        # zero count
 s.sendto(b"SCTEST01  " + struct.pack(">QH", 1 << 62, 5), srv)  # beyond the head
+for _ in range(3000):                                          # a flood from one requester
+    s.sendto(b"SCTEST01  " + struct.pack(">QH", 1, 1), srv)
 EOF
 
 wait_exit pub $((N / RATE + 90)) || die "the publisher did not finish"
@@ -147,6 +150,7 @@ check "egress2 refused malformed requests" "$(json "$E2" refused_malformed)" ge 
 check "egress2 refused another session" "$(json "$E2" refused_session)" ge 1
 check "egress2 refused a zero count" "$(json "$E2" refused_zero_count)" ge 1
 check "egress2 refused beyond the head" "$(json "$E2" refused_beyond_head)" ge 1
+check "egress2 rate-limited the flood" "$(json "$E2" refused_rate_limited)" ge 1000
 check "egress2 lost nothing" "$(json "$E2" lost)" eq 0
 check "egress2 sent end of session" "$(json "$E2" end_of_session_packets)" gt 0
 check "egress2 ends at the stream's head" "$(json "$E2" next_sequence)" eq $((N + 1))
