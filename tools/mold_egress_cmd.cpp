@@ -85,14 +85,15 @@ int runMoldEgress(int argc, char** argv) {
         eo.packetBytes = getU64(vm, "packet-bytes", mold::kHeaderLength + 2, 65507);
         eo.heartbeatNs = getU64(vm, "heartbeat-ms", 1, 3'600'000) * 1'000'000;
         eo.endOfSessionNs = getU64(vm, "end-of-session-ms", 0, 3'600'000) * 1'000'000;
+        // Checked with or without --requests: a bad value is never silently ignored.
+        ro.maxCount = static_cast<std::uint32_t>(getU64(vm, "max-request-count", 1, 0xFFFE));
+        ro.ratePerRequester = getDouble(vm, "request-rate", 0.001, 1e9);
+        ro.burstPerRequester = getDouble(vm, "request-burst", 1, 1e9);
+        ro.maxPending = static_cast<std::uint32_t>(getU64(vm, "max-pending-requests", 1, 64));
         if (vm.count("requests")) {
             ro.session = *session;
             ro.listen = getEndpoint(vm, "requests", true).str();
             ro.packetBytes = eo.packetBytes;
-            ro.maxCount = static_cast<std::uint32_t>(getU64(vm, "max-request-count", 1, 0xFFFE));
-            ro.ratePerRequester = getDouble(vm, "request-rate", 0.001, 1e9);
-            ro.burstPerRequester = getDouble(vm, "request-burst", 1, 1e9);
-            ro.maxPending = static_cast<std::uint32_t>(getU64(vm, "max-pending-requests", 1, 64));
             ro.replay.stream = so.stream;
             ro.replay.archiver = so.archiver;
             ro.replay.network = so.network;

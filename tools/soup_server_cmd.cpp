@@ -62,7 +62,7 @@ int runSoupServer(int argc, char** argv) {
         auto users = soup::loadUsers(vm["users"].as<std::string>());
         if (!users) throw UsageError("--users: " + users.error().message());
         o.users = std::move(*users);
-        o.listen = getEndpoint(vm, "listen", true).str();
+        o.listen = getEndpoint(vm, "listen").str();
         SubscriberOptions& so = o.live;
         so.stream = static_cast<std::uint32_t>(getU64(vm, "stream", 1, 0xFFFFFFFFu));
         const auto group = getEndpoint(vm, "group");

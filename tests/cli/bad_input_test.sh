@@ -8,7 +8,7 @@
 # and without a crash or sanitizer report.
 set -u
 SEQCAST=$(realpath "${1:?usage: bad_input_test.sh path/to/seqcast}")
-COMMANDS=(${SEQCAST_BAD_INPUT_COMMANDS:-sequencer pub sub archiver replay dump ping bench stat demo})  # SEQCAST_BAD_INPUT_COMMANDS="archiver dump": a subset, while developing
+COMMANDS=(${SEQCAST_BAD_INPUT_COMMANDS:-sequencer pub sub archiver replay dump ping bench stat demo mold-egress mold-ingress soup-server})  # SEQCAST_BAD_INPUT_COMMANDS="archiver dump": a subset, while developing
 LIMIT=${SEQCAST_CASE_TIMEOUT:-10}  # seconds; a bad value is refused in milliseconds
 
 TMP=$(mktemp -d /tmp/seqcast-badinput-XXXXXX)
@@ -35,6 +35,7 @@ trap cleanup EXIT
 #   rw              file kept across restarts (created if missing, read and written)
 #   dir             directory read                               netlist      NET[/LEN][,NET...]
 #   frametypes      frame type names or numbers, comma-separated
+#   session         a MoldUDP64 / SoupBinTCP session name (1..10 printable characters, no spaces)
 declare -A KIND=(
   [stream]="num 1 4294967295"
   [interface]="ipv4"
@@ -98,6 +99,29 @@ declare -A KIND=(
   [demo:duration]="num 1 3600" [demo:publishers]="num 1 16" [demo:subscribers]="num 1 32"
   [demo:rate]="num 1 10000000" [demo:size]="sizespec" [demo:loss]="real 0 0.5" [demo:burst-loss]="real 0 0.1"
   [demo:seed]="num 0 max" [demo:keep]="flag"
+
+  [mold-egress:session]="session" [mold-egress:downstream]="group" [mold-egress:requests]="bind"
+  [mold-egress:group]="bindgroup" [mold-egress:sequencer]="peer" [mold-egress:archiver]="peer" [mold-egress:from]="start"
+  [mold-egress:packet-bytes]="num 22 65507" [mold-egress:heartbeat-ms]="num 1 3600000" [mold-egress:end-of-session-ms]="num 0 3600000"
+  [mold-egress:max-request-count]="num 1 65534" [mold-egress:request-rate]="real 0.001 1000000000"
+  [mold-egress:request-burst]="real 1 1000000000" [mold-egress:max-pending-requests]="num 1 64"
+  [mold-egress:nak-deadline-ms]="num 1 3600000" [mold-egress:reorder-buffer]="size 65536 17179869184"
+  [mold-egress:duration]="num 0 4294967296"
+
+  [mold-ingress:feed]="bindgroup" [mold-ingress:request-server]="peer" [mold-ingress:session]="session"
+  [mold-ingress:from]="num 1 9223372036854775807" [mold-ingress:sequencer]="peer" [mold-ingress:bind]="bind"
+  [mold-ingress:journal]="rw" [mold-ingress:mtu]="num 128 65507" [mold-ingress:window]="num 1 4096"
+  [mold-ingress:max-request-count]="num 1 65534" [mold-ingress:retry-ms]="num 1 60000"
+  [mold-ingress:gap-deadline-ms]="num 1 86400000" [mold-ingress:hold-bytes]="size 65536 68719476736"
+  [mold-ingress:receive-buffer]="size 65536 1073741824" [mold-ingress:duration]="num 0 4294967296"
+
+  [soup-server:listen]="listen" [soup-server:users]="in" [soup-server:session]="session"
+  [soup-server:group]="bindgroup" [soup-server:sequencer]="peer" [soup-server:archiver]="peer"
+  [soup-server:heartbeat-ms]="num 1 3600000" [soup-server:client-timeout-ms]="num 1 3600000"
+  [soup-server:login-timeout-ms]="num 1 3600000" [soup-server:client-buffer]="size 65536 17179869184"
+  [soup-server:socket-send-buffer]="size 0 1073741824" [soup-server:max-clients]="num 1 1000000"
+  [soup-server:max-replays]="num 1 4096" [soup-server:end-of-session-ms]="num 0 3600000"
+  [soup-server:nak-deadline-ms]="num 1 3600000" [soup-server:duration]="num 0 4294967296"
 )
 # Options that take any value, so no value is wrong (none at present; list one here, with the reason,
 # rather than leaving it out of KIND).
@@ -120,6 +144,9 @@ chmod 000 "$TMP/noperm.file"
 : >"$TMP/empty.file"
 printf '1 %s\n' "$(printf '%064x' 7)" >"$TMP/auth.key"
 chmod 600 "$TMP/auth.key"
+printf 'alice secret1\n' >"$TMP/users.soup"
+chmod 600 "$TMP/users.soup"
+chown 65534 "$TMP/users.soup" 2>/dev/null  # cases run as nobody read it too; root reads it anyway
 NCPU=$(nproc)
 
 # Ports held by another socket for the whole test (no SO_REUSEADDR: a second bind must fail).
@@ -195,6 +222,9 @@ base_args() {  # base_args CMD
         bench) echo "--suite latency --runs 1 --seconds 0.2" ;;
         stat) echo "--count 1 --interval-ms 50 --dir $TMP/shm" ;;
         demo) echo "--duration 1 --publishers 1 --subscribers 1 --svg $TMP/work/demo.svg" ;;
+        mold-egress) echo "--session S1 --downstream $GROUP:$((PORT + 8)) --group $GROUP:$((PORT + 1)) --archiver 127.0.0.1:$((PORT + 2)) --duration 1" ;;
+        mold-ingress) echo "--feed $GROUP:$((PORT + 9)) --sequencer 127.0.0.1:$PORT --duration 1" ;;
+        soup-server) echo "--listen 127.0.0.1:$((PORT + 10)) --users $TMP/users.soup --session S1 --group $GROUP:$((PORT + 1)) --duration 1" ;;
     esac
 }
 # Options an option needs beside it to be read at all.
@@ -264,6 +294,7 @@ bad_values() {  # bad_values CMD OPT KIND ARGS...
         rw) printf '%s\n' "$TMP/adir" "$TMP/nodir/file" "$TMP/foreign.file" "@nobody $TMP/noperm.file" "@nobody $TMP/rodir/file" ;;
         dir) printf '%s\n' "$TMP/nodir" "$TMP/foreign.file" "@nobody $TMP/nopermdir" ;;
         netlist) printf '%s\n' garbage 10.0.0.0/33 10.0.0.0/abc 300.1.1.1 "" , ;;
+        session) printf '%s\n' "" ABCDEFGHIJK "A B" ;;
         flag) echo "=yes" ;;
     esac
 }
