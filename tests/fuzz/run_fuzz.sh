@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds and runs the fuzz targets (libFuzzer + ASan + UBSan, clang-14): datagrams, archive log
-# records, the sequencer (PUBs, NAK ranges), the archiver (replay requests) and --config files.
+# records, the sequencer (PUBs, NAK ranges), the archiver (replay requests), the gateways' parsers
+# and the MoldUDP64 ingress's feed tracker, and --config files.
 #   tests/fuzz/run_fuzz.sh BUILD_DIR [SECONDS]      fuzz for SECONDS (default 30)
 #   tests/fuzz/run_fuzz.sh BUILD_DIR --regen        rewrite the committed seed corpus
 # Exits 0 when no crash was found, 1 on a crash (the input is left in BUILD_DIR/fuzz/), 77 (skip)
@@ -163,6 +164,8 @@ fuzz_target fuzz_archiver "${SEQCAST_FUZZ_ARCHIVER_SECONDS:-$tsecs}" 4096 \
     "$root/archive/archiver.cpp" "$root/archive/backlog.cpp" "$root/archive/archive_log.cpp" "$root/client/subscriber.cpp" \
     "$root/client/gap_tracker.cpp" "$root/client/reorder_buffer.cpp" "$root/client/commit_file.cpp" "$root/archive/file_io.cpp" \
     "$root/transport/memory_transport.cpp" "$root/transport/address.cpp" -- -lisal
+fuzz_target fuzz_gateway "${SEQCAST_FUZZ_GATEWAY_SECONDS:-$tsecs}" 4096 \
+    "$root/gateway/moldudp64.cpp" "$root/gateway/soupbintcp.cpp" "$root/gateway/feed_tracker.cpp" -- -lisal
 if [[ -e /usr/include/boost/program_options.hpp ]]; then
     # tools/common.cpp opens transports: link every transport source, built without io_uring and
     # with the DPDK stub (the DPDK transport needs DPDK's own build flags).
