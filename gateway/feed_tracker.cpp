@@ -38,14 +38,12 @@ void FeedTracker::take(std::uint64_t seq, std::span<const std::byte> m, bool ans
         ++c_.duplicates;
         return;
     }
-    if (heldBytes_ + m.size() > o_.maxHeldBytes && seq != next_) {
-        ++c_.heldDropped;
-        // Asked for again: the number is missing once more.
-        requestedUpTo_ = std::min(requestedUpTo_, seq);
+    if (heldBytes_ + m.size() + kHeldOverhead > o_.maxHeldBytes && seq != next_) {
+        ++c_.heldDropped;  // missing again: the next retry from next_ asks for it
         return;
     }
     held_.emplace(seq, Held{std::vector<std::byte>(m.begin(), m.end()), answer});
-    heldBytes_ += m.size();
+    heldBytes_ += m.size() + kHeldOverhead;
 }
 
 void FeedTracker::onPacket(const Packet& p, bool answer, std::uint64_t nowNs) {
@@ -81,7 +79,7 @@ std::size_t FeedTracker::drain(std::uint64_t nowNs) {
     while (!held_.empty() && held_.begin()->first == next_) {
         auto it = held_.begin();
         if (!deliver_(next_, it->second.bytes)) break;
-        heldBytes_ -= it->second.bytes.size();
+        heldBytes_ -= it->second.bytes.size() + kHeldOverhead;
         if (it->second.answer) ++c_.recovered;
         held_.erase(it);
         ++next_;
@@ -98,9 +96,20 @@ void FeedTracker::requests(std::uint64_t nowNs, std::vector<Range>& out) {
         urgent_.clear();
         return;
     }
+    // The request rate: a token bucket, so that a late join or a long gap never floods the
+    // request server (servers drop what comes faster than they allow, seqcast's own included).
+    if (!bucketStarted_) {
+        tokens_ = o_.requestBurst;
+        bucketStarted_ = true;
+    } else if (nowNs > lastRefillNs_) {
+        tokens_ = std::min(o_.requestBurst, tokens_ + static_cast<double>(nowNs - lastRefillNs_) * 1e-9 * o_.requestRate);
+    }
+    lastRefillNs_ = std::max(lastRefillNs_, nowNs);
+    const std::size_t budget = std::min<std::size_t>(o_.maxRequestsPerRound, static_cast<std::size_t>(tokens_));
+    if (budget == 0) return;  // urgent_ is kept for the next call
     // Right after an answer: the numbers following it, when still missing.
     for (const std::uint64_t u : urgent_) {
-        if (u < next_ || u >= head_ || held_.count(u) || out.size() >= o_.maxRequestsPerRound) continue;
+        if (u < next_ || u >= head_ || held_.count(u) || out.size() >= budget) continue;
         auto h = held_.lower_bound(u);
         const std::uint64_t end = h == held_.end() ? head_ : std::min(head_, h->first);
         out.push_back(Range{u, static_cast<std::uint16_t>(std::min<std::uint64_t>(end - u, o_.maxRequestCount))});
@@ -110,7 +119,7 @@ void FeedTracker::requests(std::uint64_t nowNs, std::vector<Range>& out) {
     std::uint64_t s = again ? next_ : std::max(next_, requestedUpTo_);
     if (s >= head_) return;
     auto it = held_.lower_bound(s);
-    while (s < head_ && out.size() < o_.maxRequestsPerRound) {
+    while (s < head_ && out.size() < budget) {
         while (it != held_.end() && it->first == s) {  // a run of held numbers: nothing to ask for
             ++s;
             ++it;
@@ -128,6 +137,7 @@ void FeedTracker::requests(std::uint64_t nowNs, std::vector<Range>& out) {
         s += n;
     }
     if (out.empty()) return;
+    tokens_ -= static_cast<double>(out.size());
     c_.requests += out.size();
     requestedUpTo_ = std::max(requestedUpTo_, s);
     if (again) lastRoundNs_ = nowNs;  // new gaps and answers' follow-ups do not put off the retries

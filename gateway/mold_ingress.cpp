@@ -142,7 +142,7 @@ Ingress::Ingress(const IngressOptions& o) : o_(o), session_(o.session), rx_(6553
         }
     }
     tracker_ = std::make_unique<FeedTracker>(to, [this](std::uint64_t seq, std::span<const std::byte> m) {
-        if (!stateWritten_) positionKnown(seq);
+        if (!stateWritten_ && !positionKnown(seq)) return false;  // failure_ says why; nothing is offered
         const OfferResult r = pub_->offer(m);
         if (r == OfferResult::Accepted) return true;
         if (r == OfferResult::BackPressured) {
@@ -156,6 +156,11 @@ Ingress::Ingress(const IngressOptions& o) : o_(o), session_(o.session), rx_(6553
         return false;
     });
 
+    if (!o.requestServer.empty()) {
+        const transport::Endpoint rs = endpointOf("request-server", o.requestServer, false);
+        if (rs.multicast()) throw SetupError("request-server", rs.str() + " is a multicast address: the request server is unicast");
+        server_ = toSockaddr(rs);
+    }
     feedFd_ = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (feedFd_ < 0) throw SetupError("feed", sysError("socket"));
     const int one = 1, zero = 0;
@@ -179,20 +184,16 @@ Ingress::Ingress(const IngressOptions& o) : o_(o), session_(o.session), rx_(6553
         throw SetupError("interface", e);
     }
     if (!o.requestServer.empty()) {
-        const transport::Endpoint rs = endpointOf("request-server", o.requestServer, false);
-        if (rs.multicast()) throw SetupError("request-server", rs.str() + " is a multicast address: the request server is unicast");
         reqFd_ = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-        if (reqFd_ < 0) throw SetupError("request-server", sysError("socket"));
-        if (::setsockopt(reqFd_, SOL_SOCKET, SO_RCVBUFFORCE, &rcv, sizeof rcv) != 0)
-            (void)::setsockopt(reqFd_, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof rcv);
-        // Connected: answers come back to this socket, and only the request server's arrive.
-        const sockaddr_in ra = toSockaddr(rs);
-        if (::connect(reqFd_, reinterpret_cast<const sockaddr*>(&ra), sizeof ra) != 0) {
-            const std::string e = sysError("connect " + rs.str());
-            ::close(reqFd_);
+        if (reqFd_ < 0) {
+            const std::string e = sysError("socket");
             ::close(feedFd_);
             throw SetupError("request-server", e);
         }
+        if (::setsockopt(reqFd_, SOL_SOCKET, SO_RCVBUFFORCE, &rcv, sizeof rcv) != 0)
+            (void)::setsockopt(reqFd_, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof rcv);
+        // Not connected: the spec does not say which port answers come from, only that they come
+        // to the requester; answers are taken from the request server's address, any port.
     }
 }
 
@@ -201,12 +202,19 @@ Ingress::~Ingress() {
     if (reqFd_ >= 0) ::close(reqFd_);
 }
 
-void Ingress::positionKnown(std::uint64_t seq) {
+bool Ingress::positionKnown(std::uint64_t seq) {
     // The first message this publisher offers: its number is nextPubSeq(), and it is feed `seq`.
-    stateWritten_ = true;
-    if (statePath_.empty() || !session_) return;
+    if (statePath_.empty() || !session_) {
+        stateWritten_ = true;
+        return true;
+    }
     const FeedState s{*session_, seq - (pub_->nextPubSeq() - 1)};
-    if (auto r = writeFeedState(statePath_, s); !r) failure_ = "cannot keep the feed position: " + r.error().message();
+    if (auto r = writeFeedState(statePath_, s); !r) {
+        if (failure_.empty()) failure_ = "cannot keep the feed position beside the journal: " + r.error().message();
+        return false;
+    }
+    stateWritten_ = true;
+    return true;
 }
 
 void Ingress::onDatagram(std::span<const std::byte> bytes, bool answer, std::uint64_t nowNs) {
@@ -239,8 +247,14 @@ void Ingress::onDatagram(std::span<const std::byte> bytes, bool answer, std::uin
 int Ingress::receive(int fd, bool answer, std::uint64_t nowNs) {
     int work = 0;
     for (; work < 64 && failure_.empty(); ++work) {
-        const ssize_t n = ::recv(fd, rx_.data(), rx_.size(), MSG_TRUNC);
-        if (n < 0) break;  // EAGAIN; ECONNREFUSED on the request socket: the server is not up yet
+        sockaddr_in from{};
+        socklen_t flen = sizeof from;
+        const ssize_t n = ::recvfrom(fd, rx_.data(), rx_.size(), MSG_TRUNC, reinterpret_cast<sockaddr*>(&from), &flen);
+        if (n < 0) break;  // EAGAIN
+        if (answer && from.sin_addr.s_addr != server_.sin_addr.s_addr) {
+            ++c_.strangers;  // not from the request server
+            continue;
+        }
         if (static_cast<std::size_t>(n) > rx_.size()) {
             ++c_.packets;
             ++c_.malformed;
@@ -262,7 +276,9 @@ int Ingress::doWork(std::uint64_t nowNs) {
         tracker_->requests(nowNs, ranges_);
         for (const auto& r : ranges_) {
             (void)encodeRequest(reqBuf_, *session_, r.seq, r.count);
-            if (::send(reqFd_, reqBuf_.data(), kRequestLength, 0) == static_cast<ssize_t>(kRequestLength)) ++c_.requestPackets;
+            if (::sendto(reqFd_, reqBuf_.data(), kRequestLength, 0, reinterpret_cast<const sockaddr*>(&server_), sizeof server_) ==
+                static_cast<ssize_t>(kRequestLength))
+                ++c_.requestPackets;
             else ++c_.sendErrors;  // asked again at the next retry
             ++work;
         }

@@ -30,9 +30,13 @@ namespace seqcast::gateway::mold {
 
 struct TrackerOptions {
     std::uint64_t startSeq = 1;                 // the first sequence number wanted; 0: the first one seen
-    std::size_t maxHeldBytes = 64u << 20;       // messages held ahead of a gap (more: dropped, asked for again)
+    // Messages held ahead of a gap (more: dropped, asked for again), each counted as its bytes plus
+    // kHeldOverhead for its bookkeeping.
+    std::size_t maxHeldBytes = 64u << 20;
     std::uint16_t maxRequestCount = 1000;       // most messages one request asks for
-    std::uint32_t maxRequestsPerRound = 16;     // requests sent at once
+    std::uint32_t maxRequestsPerRound = 16;     // requests sent by one call of requests()
+    double requestRate = 500;                   // requests per second at most ...
+    double requestBurst = 50;                   // ... in bursts of at most this many
     std::uint64_t retryNs = 50'000'000;         // ask again for a gap still open after this long
     std::uint64_t deadlineNs = 10'000'000'000;  // a gap open this long with no progress: the ingress fails
 };
@@ -50,6 +54,7 @@ struct TrackerCounters {
 // Orders a feed by sequence number and says what to ask for. Pure logic: no I/O, no clock reads.
 class FeedTracker {
 public:
+    static constexpr std::size_t kHeldOverhead = 64;
     // Takes the next message in order; false: it cannot be taken now (held, offered again by drain()).
     using Deliver = std::function<bool(std::uint64_t seq, std::span<const std::byte> message)>;
     struct Range {
@@ -99,12 +104,16 @@ private:
     bool stuck_ = false;               // `next_` is missing, since stuckSinceNs_
     std::uint64_t stuckSinceNs_ = 0;
     std::vector<std::uint64_t> urgent_;  // numbers right after an answer's
+    double tokens_ = 0;                  // the request rate's bucket
+    std::uint64_t lastRefillNs_ = 0;
+    bool bucketStarted_ = false;
     TrackerCounters c_;
 };
 
 struct IngressCounters {
     std::uint64_t packets = 0, dataPackets = 0, heartbeats = 0, endOfSession = 0, answers = 0;
     std::uint64_t malformed = 0, foreignSession = 0, requestPackets = 0, sendErrors = 0;
+    std::uint64_t strangers = 0;  // datagrams on the request socket not from the request server
     std::uint64_t confirmed = 0, backPressured = 0;
 };
 
@@ -140,7 +149,7 @@ public:
 
 private:
     void onDatagram(std::span<const std::byte> bytes, bool answer, std::uint64_t nowNs);
-    void positionKnown(std::uint64_t seq);
+    bool positionKnown(std::uint64_t seq);
     int receive(int fd, bool answer, std::uint64_t nowNs);
 
     IngressOptions o_;
@@ -152,6 +161,7 @@ private:
     bool stateWritten_ = false;
     std::uint64_t resumedAt_ = 0;
     int feedFd_ = -1, reqFd_ = -1;
+    sockaddr_in server_{};  // the request server
     std::vector<std::byte> rx_;
     std::vector<FeedTracker::Range> ranges_;
     std::vector<std::byte> reqBuf_;

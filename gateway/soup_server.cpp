@@ -33,14 +33,14 @@ struct Server::Client {
     int fd = -1;
     State state = State::Login;
     std::string peer, user;
-    Framer in{kLoginPayload + 64};  // clients send logins, heartbeats, logouts and small unsequenced data
+    Framer in;  // a packet of up to 65 534 bytes (unsequenced data is read and ignored)
     std::vector<std::byte> out;
     std::size_t outPos = 0;
     std::uint64_t next = 0;  // the sequence number of the next Sequenced Data packet
     std::unique_ptr<Replay> replay;
     std::uint64_t connectedNs = 0, lastRxNs = 0, lastTxNs = 0, closingSinceNs = 0;
     std::uint64_t lastDrainNs = 0;  // the last time its bytes moved (or there were none to move)
-    bool wantWrite = false, dead = false, replayWatched = false;
+    bool wantWrite = false, dead = false, replayWatched = false, shutDown = false;
     std::size_t pending() const noexcept { return out.size() - outPos; }
 };
 
@@ -56,7 +56,11 @@ Server::Server(const ServerOptions& o, ServerCounters& counters) : o_(o), c_(cou
     epfd_ = ::epoll_create1(EPOLL_CLOEXEC);
     if (epfd_ < 0) throw SetupError("listen", sysError("epoll_create1"));
     listenFd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (listenFd_ < 0) throw SetupError("listen", sysError("socket"));
+    if (listenFd_ < 0) {
+        const std::string e = sysError("socket");
+        ::close(epfd_);
+        throw SetupError("listen", e);
+    }
     const int one = 1;
     (void)::setsockopt(listenFd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     sockaddr_in a{};
@@ -198,6 +202,11 @@ bool Server::flush(Client& c) {
             continue;
         }
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            // What was sent leaves the buffer: it holds the unsent bytes only, never all ever queued.
+            if (c.outPos >= 64 * 1024 && c.outPos >= c.out.size() / 2) {
+                c.out.erase(c.out.begin(), c.out.begin() + static_cast<std::ptrdiff_t>(c.outPos));
+                c.outPos = 0;
+            }
             watch(c, true);
             return false;
         }
@@ -210,7 +219,13 @@ bool Server::flush(Client& c) {
     c.out.clear();
     c.outPos = 0;
     watch(c, false);
-    if (c.state == Client::State::Closing) close(c, c_.clientClosed, nullptr);
+    if (c.state == Client::State::Closing && !c.shutDown) {
+        // Its last packet (Login Rejected, End of Session) is out: a FIN follows it. The socket is
+        // closed when the client closes its side (or after kClosingNs): closing now, with a client
+        // heartbeat unread, would send a reset that can destroy that last packet in flight.
+        (void)::shutdown(c.fd, SHUT_WR);
+        c.shutDown = true;
+    }
     return true;
 }
 
@@ -227,6 +242,7 @@ void Server::onReadable(Client& c, std::uint64_t nowNs) {
             return;
         }
         c.lastRxNs = nowNs;
+        if (c.state == Client::State::Closing) continue;  // read and dropped until the client closes
         c.in.feed(std::span<const std::byte>(rx_.data(), static_cast<std::size_t>(n)));
         Framer::Packet p;
         while (!c.dead && c.in.next(p)) onPacket(c, p.type, p.payload, nowNs);
@@ -239,6 +255,8 @@ void Server::onReadable(Client& c, std::uint64_t nowNs) {
 }
 
 void Server::onPacket(Client& c, char type, std::span<const std::byte> payload, std::uint64_t nowNs) {
+    if (type == '+') return;  // Debug: either side may send it at any time; ignored
+    if (c.state == Client::State::Closing) return;
     if (c.state == Client::State::Login) {
         if (type != 'L') {
             const std::string why = std::string("protocol error: a '") + type + "' packet before the login";
@@ -279,7 +297,7 @@ void Server::login(Client& c, std::span<const std::byte> payload, std::uint64_t 
     if (!o_.users.check(r->username, r->password)) return reject('A', c_.rejectedAuth, "wrong username or password");
     if (!r->session.empty() && r->session != o_.session)
         return reject('S', c_.rejectedSession, "session '" + r->session + "' asked for; this server serves '" + o_.session + "'");
-    if (liveNext_ == 0) return reject('S', c_.rejectedSession, "the stream has not been heard yet; try again");
+    if (liveNext_ == 0) return reject('S', c_.rejectedNotReady, "the stream has not been heard yet; try again");
     std::uint64_t seq = r->sequence == 0 ? liveNext_ : r->sequence;
     if (seq > liveNext_) {
         ++c_.sequenceClamped;  // the spec's answer: the login accepted names the next one
@@ -344,13 +362,15 @@ int Server::pollReplay(Client& c, std::uint64_t nowNs) {
     const int work = c.replay->poll(
         [&](const Message& m) {
             if (!bad.empty() || c.state != Client::State::Replaying) return;
+            // Caught up: the live stream delivers this one and the rest (the switch is below). The
+            // archive may be ahead of the live subscriber (which may be waiting for a repair).
+            if (c.next >= liveNext_) return;
             const std::uint64_t seq = m.offset + 1;
             if (seq != c.next) {
                 bad = "the archive's offset " + std::to_string(m.offset) + " came where sequence number " + std::to_string(c.next) +
-                      " was due (a fragmented message)";
+                      " was due (a fragmented message, or a hole in the archive)";
                 return;
             }
-            if (seq >= liveNext_) return;  // the live stream delivers this one: the switch is below
             if (m.payload.size() > kMaxPayload) {
                 bad = "the message at offset " + std::to_string(m.offset) + " is larger than a SoupBinTCP packet carries";
                 return;
@@ -418,7 +438,7 @@ void Server::onLiveLoss(const Loss& l) {
                  static_cast<unsigned long long>(l.first), static_cast<unsigned long long>(l.first + l.count - 1));
     for (auto& [fd, cp] : clients_)
         if (!cp->dead && cp->state == Client::State::Live) close(*cp, c_.lossDisconnects, "the stream lost messages");
-    liveNext_ = l.first + l.count + 1;
+    liveNext_ = std::max(liveNext_, l.first + l.count + 1);
 }
 
 int Server::doWork(std::uint64_t nowNs) {

@@ -28,6 +28,7 @@ namespace seqcast::gateway::soup {
 struct ServerCounters {
     std::uint64_t connections = 0, refusedFull = 0;
     std::uint64_t loginsAccepted = 0, rejectedAuth = 0, rejectedSession = 0, loginMalformed = 0, loginTimeouts = 0;
+    std::uint64_t rejectedNotReady = 0;  // logins before the stream was heard ('S': try again)
     std::uint64_t sequenceClamped = 0;  // logins asking past the next message: accepted at the next
     std::uint64_t logouts = 0, clientClosed = 0, clientTimeouts = 0, protocolErrors = 0;
     std::uint64_t slowDisconnects = 0, lossDisconnects = 0, replaysStarted = 0, replayFailures = 0;

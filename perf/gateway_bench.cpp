@@ -290,6 +290,7 @@ GatewayResult soupServerRun(Rng& rng, std::uint64_t count, unsigned clients, dou
         o.users = *gateway::soup::parseUsers("bench secret\n", "bench users");
         o.live = subscriberOf(s.group(), injectLoss);
         o.clientBufferBytes = 256u << 20;  // the bench measures the fan-out, not the slow-client rule
+        o.clientTimeoutNs = 3600'000'000'000ull;  // its clients send no heartbeats
         gateway::soup::ServerCounters c;
         gateway::soup::Server srv(o, c);
         serverPort = std::stoi(srv.address().substr(srv.address().rfind(':') + 1));

@@ -40,6 +40,8 @@ int runMoldIngress(int argc, char** argv) {
         ("window", po::value<std::string>()->default_value("4096"), "unconfirmed messages in flight (power of two, 1..4096)")
         ("max-request-count", po::value<std::string>()->default_value("1000"), "most messages one re-request asks for (1..65534)")
         ("retry-ms", po::value<std::string>()->default_value("50"), "ask again for a gap still open after this long")
+        ("request-rate", po::value<std::string>()->default_value("500"), "re-requests per second at most (request servers drop a faster flood)")
+        ("request-burst", po::value<std::string>()->default_value("50"), "re-requests sent at once at most")
         ("gap-deadline-ms", po::value<std::string>()->default_value("10000"),
          "a gap with no progress for this long stops the ingress (exit 1, the numbers named): nothing is skipped")
         ("hold-bytes", po::value<std::string>()->default_value("64M"), "feed messages held ahead of a gap (more: dropped, asked for again)")
@@ -72,6 +74,8 @@ int runMoldIngress(int argc, char** argv) {
         o.tracker.startSeq = from == "latest" ? 0 : getU64(vm, "from", 1, ~std::uint64_t{0} >> 1);
         o.tracker.maxRequestCount = static_cast<std::uint16_t>(getU64(vm, "max-request-count", 1, 0xFFFE));
         o.tracker.retryNs = getU64(vm, "retry-ms", 1, 60'000) * 1'000'000;
+        o.tracker.requestRate = getDouble(vm, "request-rate", 0.001, 1e9);
+        o.tracker.requestBurst = getDouble(vm, "request-burst", 1, 1e9);
         o.tracker.deadlineNs = getU64(vm, "gap-deadline-ms", 1, 86'400'000) * 1'000'000;
         o.tracker.maxHeldBytes = getSize(vm, "hold-bytes", 64u << 10, 1ull << 36);
         o.receiveBuffer = getSize(vm, "receive-buffer", 64u << 10, 1u << 30);
@@ -167,6 +171,7 @@ int runMoldIngress(int argc, char** argv) {
         j.field("held_dropped", t.heldDropped);
         j.field("malformed", c.malformed);
         j.field("foreign_session", c.foreignSession);
+        j.field("strangers", c.strangers);
         j.field("send_errors", c.sendErrors);
         j.field("back_pressured", c.backPressured);
         j.field("pub_retransmits", pc.at("pub_retransmits"));

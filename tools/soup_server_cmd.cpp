@@ -151,6 +151,7 @@ int runSoupServer(int argc, char** argv) {
         j.field("logins_accepted", c.loginsAccepted);
         j.field("rejected_auth", c.rejectedAuth);
         j.field("rejected_session", c.rejectedSession);
+        j.field("rejected_not_ready", c.rejectedNotReady);
         j.field("login_malformed", c.loginMalformed);
         j.field("login_timeouts", c.loginTimeouts);
         j.field("sequence_clamped", c.sequenceClamped);

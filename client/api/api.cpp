@@ -456,7 +456,10 @@ int Replay::poll(const MessageHandler& onMessage, const LossHandler& onLoss) {
 WaitSet Replay::waitSet(std::uint32_t maxUs) const {
     Impl& i = *impl_;
     WaitSet w{{}, i.r.waitUntil(maxUs)};
-    if (i.speed > 0 && !i.held.empty()) w.untilNs = std::min(w.untilNs, i.dueNs(i.held.front(), monoNs()));
+    if (i.speed > 0 && !i.held.empty()) {
+        w.untilNs = std::min(w.untilNs, i.dueNs(i.held.front(), monoNs()));
+        if (i.heldBytes >= Impl::kHeldBytes) return w;  // poll() reads nothing until the front is due
+    }
     for (int fd : i.r.fds())
         if (fd >= 0) w.fds.push_back(fd);
     return w;

@@ -112,6 +112,7 @@ declare -A KIND=(
   [mold-ingress:from]="num 1 9223372036854775807" [mold-ingress:sequencer]="peer" [mold-ingress:bind]="bind"
   [mold-ingress:journal]="rw" [mold-ingress:mtu]="num 128 65507" [mold-ingress:window]="num 1 4096"
   [mold-ingress:max-request-count]="num 1 65534" [mold-ingress:retry-ms]="num 1 60000"
+  [mold-ingress:request-rate]="real 0.001 1000000000" [mold-ingress:request-burst]="real 1 1000000000"
   [mold-ingress:gap-deadline-ms]="num 1 86400000" [mold-ingress:hold-bytes]="size 65536 68719476736"
   [mold-ingress:receive-buffer]="size 65536 1073741824" [mold-ingress:duration]="num 0 4294967296"
 

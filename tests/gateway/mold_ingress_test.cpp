@@ -193,26 +193,48 @@ TEST_CASE("back-pressure holds messages; drain delivers them in order, never twi
     h.checkInOrder(1, 7);
 }
 
-TEST_CASE("past the held-bytes limit messages are dropped, counted, and asked for again at once") {
+TEST_CASE("past the held-bytes limit messages are dropped, counted, and asked for again at the retry") {
     mold::TrackerOptions o;
-    o.maxHeldBytes = 8;
+    o.maxHeldBytes = 200;  // each held message counts its bytes + 64
     Harness h(o);
     h.feed(1, 1, 1 * kMs);
-    h.feed(10, 1, 1 * kMs);  // held: "m10", 3 bytes
+    h.feed(10, 1, 1 * kMs);  // held: "m10", 3 + 64 bytes
     auto r = h.ask(1 * kMs);
     REQUIRE(r.size() == 1);
     CHECK((r[0].seq == 2 && r[0].count == 8));
     h.feed(3, 7, 2 * kMs, true);  // an answer of 3..9 (2 still missing): "m3", "m4" fit, 5..9 do not
     CHECK(h.t.heldMessages() == 3);
+    CHECK(h.t.heldBytes() == 67 + 66 + 66);
     CHECK(h.t.counters().heldDropped == 5);
-    // Before the retry interval: only the dropped numbers, not 2 (its request is still out).
-    r = h.ask(3 * kMs);
-    REQUIRE(r.size() == 1);
-    CHECK((r[0].seq == 5 && r[0].count == 5));
-    h.feed(2, 1, 4 * kMs, true);
-    h.feed(5, 5, 5 * kMs, true);
+    // Not asked for again at once (an answer dropped for want of room would be dropped again) ...
+    CHECK(h.ask(3 * kMs).empty());
+    // ... but at the retry, from the next number on.
+    r = h.ask(60 * kMs);
+    REQUIRE(r.size() == 2);
+    CHECK((r[0].seq == 2 && r[0].count == 1));
+    CHECK((r[1].seq == 5 && r[1].count == 5));
+    h.feed(2, 1, 61 * kMs, true);
+    h.feed(5, 5, 62 * kMs, true);
     h.checkInOrder(1, 11);
     CHECK(h.t.heldBytes() == 0);
+}
+
+TEST_CASE("requests keep to the request rate") {
+    mold::TrackerOptions o;
+    o.maxRequestCount = 1;
+    o.requestRate = 100;  // per second
+    o.requestBurst = 5;
+    Harness h(o);
+    h.feed(1, 1, 1 * kMs);
+    h.feed(100, 1, 1 * kMs);  // 2..99 missing: 98 requests of one
+    CHECK(h.ask(1 * kMs).size() == 5);   // the burst
+    CHECK(h.ask(2 * kMs).empty());       // no token yet
+    CHECK(h.ask(31 * kMs).size() == 3);  // 30 ms at 100/s: 3 tokens
+    // Over a second, the rate: 100 at most.
+    std::size_t n = 0;
+    for (std::uint64_t t = 32; t <= 1031; ++t) n += h.ask(t * kMs).size();
+    CHECK(n >= 98);
+    CHECK(n <= 101);
 }
 
 TEST_CASE("a gap with no progress past the deadline is named") {
@@ -283,7 +305,7 @@ TEST_CASE("feed state: written atomically, read back, bad files refused") {
     CHECK((**back).session == kSession);
     CHECK((**back).base == 12345);
     for (const char* bad : {"", "seqcast-mold-ingress 2\nsession 55\nbase 1\n", "seqcast-mold-ingress 1\nsession zz\nbase 1\n",
-                            "seqcast-mold-ingress 1\nsession 554e495454455354202020\nbase 0\n"}) {
+                            "seqcast-mold-ingress 1\nsession 554e4954544553542020\nbase 0\n"}) {  // base 0 alone
         std::ofstream(path) << bad;
         auto r = mold::readFeedState(path);
         CHECK(!r);
