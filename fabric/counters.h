@@ -90,6 +90,17 @@ enum class Counter : std::uint16_t {
     LatencyP99Ns,         // gauge
     LatencyP999Ns,        // gauge
     LatencyMaxNs,         // gauge
+    // Market-data gateways (role mold-egress, mold-ingress, soup-server); beside them each uses
+    // messages_out, datagrams_out, bytes_out, heartbeats_sent, send_errors, head_offset and others.
+    GatewayRequestsIn,       // MoldUDP64 re-requests received (mold-egress)
+    GatewayRequestsRefused,  // ... refused: malformed, another session, zero count, beyond the head, rate, busy
+    GatewayRequestsUnserved, // ... the archive could not serve
+    GatewayRequestsOut,      // MoldUDP64 re-requests sent (mold-ingress)
+    GatewayRecovered,        // feed messages recovered through re-requests (mold-ingress)
+    GatewayClients,          // gauge: SoupBinTCP clients connected
+    GatewayLogins,           // SoupBinTCP logins accepted
+    GatewayLoginsRejected,   // ... rejected or dropped as malformed
+    GatewayDisconnects,      // SoupBinTCP clients the server disconnected: slow, silent, protocol errors, loss, failed replays
     Count_
 };
 inline constexpr std::size_t kCounterCount = static_cast<std::size_t>(Counter::Count_);
@@ -110,8 +121,10 @@ inline constexpr std::array<std::string_view, kCounterCount> kCounterNames = {
     "archive_earliest", "archive_gaps", "archive_gap_offsets", "archive_backlog_bytes", "head_offset", "epoch", "rtt_ns",
     "latency_count", "latency_sum_ns", "latency_window_count", "latency_p50_ns", "latency_p90_ns", "latency_p99_ns",
     "latency_p999_ns", "latency_max_ns",
+    "gateway_requests_in", "gateway_requests_refused", "gateway_requests_unserved", "gateway_requests_out", "gateway_recovered",
+    "gateway_clients", "gateway_logins", "gateway_logins_rejected", "gateway_disconnects",
 };
-static_assert(kCounterNames.back() == "latency_max_ns", "label table matches Counter");
+static_assert(kCounterNames.back() == "gateway_disconnects", "label table matches Counter");
 
 // One line on each counter, and whether it is a gauge (a level that may go down) rather than a
 // count that only grows: for `seqcast stat --serve` (Prometheus HELP and TYPE) and counterInfo().
@@ -197,6 +210,15 @@ inline constexpr std::array<CounterMeta, kCounterCount> kCounterMeta = {{
     {"Publish-to-deliver latency, 99th percentile of the last window, nanoseconds", true},
     {"Publish-to-deliver latency, 99.9th percentile of the last window, nanoseconds", true},
     {"Publish-to-deliver latency, maximum of the last window, nanoseconds", true},
+    {"MoldUDP64 re-requests received (mold-egress)", false},
+    {"MoldUDP64 re-requests refused: malformed, another session, zero count, beyond the head, over the rate, busy (mold-egress)", false},
+    {"MoldUDP64 re-requests the archive could not serve (mold-egress)", false},
+    {"MoldUDP64 re-requests sent to the feed's request server (mold-ingress)", false},
+    {"Feed messages recovered through re-requests (mold-ingress)", false},
+    {"SoupBinTCP clients connected (soup-server)", true},
+    {"SoupBinTCP logins accepted (soup-server)", false},
+    {"SoupBinTCP logins rejected or dropped as malformed (soup-server)", false},
+    {"SoupBinTCP clients disconnected by the server: slow, silent, protocol errors, stream loss, failed replays (soup-server)", false},
 }};
 static_assert(!kCounterMeta.back().help.empty(), "a line for every Counter");
 

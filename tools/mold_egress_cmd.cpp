@@ -9,6 +9,7 @@
 #include <seqcast/seqcast.hpp>
 
 #include "fabric/clock.h"
+#include "fabric/shm_counters.h"
 #include "gateway/mold_egress.h"
 #include "tools/commands.h"
 #include "tools/common.h"
@@ -132,6 +133,26 @@ int runMoldEgress(int argc, char** argv) {
     }
     Subscriber& sub = *subscriber;
     mold::Egress& eg = *egress;
+    // For `seqcast stat` and its Prometheus exporter: role mold-egress (the subscriber inside
+    // shows as its own process entry, role sub).
+    auto shm = ShmCounters::create("mold-egress", so.stream);
+    std::uint64_t lastShmNs = 0;
+    const auto publishCounters = [&] {
+        auto v = [](const std::atomic<std::uint64_t>& a) { return a.load(std::memory_order_relaxed); };
+        Counters& k = shm->counters();
+        k.set(Counter::MessagesOut, v(counters.messages));
+        k.set(Counter::DatagramsOut, v(counters.packets) + v(counters.heartbeats) + v(counters.endOfSession));
+        k.set(Counter::BytesOut, v(counters.bytes));
+        k.set(Counter::HeartbeatsSent, v(counters.heartbeats));
+        k.set(Counter::SendErrors, v(counters.sendErrors));
+        k.set(Counter::OffsetsLost, v(counters.lostMessages));
+        k.set(Counter::HeadOffset, eg.head().load());
+        k.set(Counter::GatewayRequestsIn, v(counters.requests));
+        k.set(Counter::GatewayRequestsRefused, v(counters.refusedMalformed) + v(counters.refusedSession) + v(counters.refusedZeroCount) +
+                                                   v(counters.refusedBeyondHead) + v(counters.refusedRateLimited) + v(counters.refusedBusy));
+        k.set(Counter::GatewayRequestsUnserved, v(counters.unserved));
+        k.set(Counter::Retransmits, v(counters.responses));
+    };
     const MessageHandler onMessage = [&eg](const Message& m) { eg.onMessage(m); };
     const LossHandler onLoss = [&eg](const Loss& l) {
         std::fprintf(stderr, "seqcast mold-egress: LOSS offsets %llu..%llu: sequence numbers %llu..%llu are never sent\n",
@@ -150,6 +171,10 @@ int runMoldEgress(int argc, char** argv) {
         int work = sub.poll(onMessage, onLoss);
         if (sub.started()) eg.started(sub.nextOffset());
         work += eg.doWork(now);
+        if (now - lastShmNs >= 10'000'000) {
+            publishCounters();
+            lastShmNs = now;
+        }
         if (!eg.failure().empty()) {
             std::fprintf(stderr, "seqcast mold-egress: %s\n", eg.failure().c_str());
             rc = 1;
@@ -168,6 +193,7 @@ int runMoldEgress(int argc, char** argv) {
     }
     serverStop.store(true);
     if (serverThread.joinable()) serverThread.join();
+    publishCounters();
     const double secs = static_cast<double>(monoNs() - start) * 1e-9;
     const CounterValues sc = sub.counters();
     auto v = [](const std::atomic<std::uint64_t>& a) { return a.load(); };

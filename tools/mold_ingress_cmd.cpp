@@ -7,6 +7,7 @@
 #include <seqcast/seqcast.hpp>
 
 #include "fabric/clock.h"
+#include "fabric/shm_counters.h"
 #include "gateway/mold_ingress.h"
 #include "tools/commands.h"
 #include "tools/common.h"
@@ -114,6 +115,28 @@ int runMoldIngress(int argc, char** argv) {
                                      static_cast<unsigned long long>(in.resumedAt()));
     std::fprintf(stderr, "\n");
 
+    // For `seqcast stat` and its Prometheus exporter: role mold-ingress (the publisher inside shows
+    // as its own process entry, role pub).
+    auto shm = ShmCounters::create("mold-ingress", o.publisher.stream);
+    std::uint64_t lastShmNs = 0;
+    const auto publishCounters = [&] {
+        const mold::IngressCounters& c = in.counters();
+        const mold::TrackerCounters& t = in.tracker().counters();
+        Counters& k = shm->counters();
+        k.set(Counter::DatagramsIn, c.packets);
+        k.set(Counter::MessagesOut, t.messages);
+        k.set(Counter::MessagesConfirmed, c.confirmed);
+        k.set(Counter::HeartbeatsReceived, c.heartbeats);
+        k.set(Counter::DropDuplicate, t.duplicates);
+        k.set(Counter::DropBadBody, c.malformed);
+        k.set(Counter::DropWrongStream, c.foreignSession);
+        k.set(Counter::DropOverflow, t.heldDropped);
+        k.set(Counter::SendErrors, c.sendErrors);
+        k.set(Counter::BackPressure, c.backPressured);
+        k.set(Counter::HeadOffset, in.tracker().next());
+        k.set(Counter::GatewayRequestsOut, c.requestPackets);
+        k.set(Counter::GatewayRecovered, t.recovered);
+    };
     ApiIdler idler(busyPoll);
     const std::uint64_t start = monoNs();
     const std::uint64_t end = durationS ? start + durationS * 1'000'000'000ull : ~std::uint64_t{0};
@@ -123,6 +146,10 @@ int runMoldIngress(int argc, char** argv) {
         const std::uint64_t now = monoNs();
         if (now >= end) break;
         const int work = in.doWork(now);
+        if (now - lastShmNs >= 10'000'000) {
+            publishCounters();
+            lastShmNs = now;
+        }
         if (!in.failure().empty()) {
             std::fprintf(stderr, "seqcast mold-ingress: %s\n", in.failure().c_str());
             rc = 1;
@@ -134,6 +161,7 @@ int runMoldIngress(int argc, char** argv) {
         }
         idler.idle(work, in, 1000);
     }
+    publishCounters();
     const double secs = static_cast<double>(monoNs() - start) * 1e-9;
     const mold::IngressCounters& c = in.counters();
     const mold::TrackerCounters& t = in.tracker().counters();

@@ -6,6 +6,7 @@
 #include <seqcast/seqcast.hpp>
 
 #include "fabric/clock.h"
+#include "fabric/shm_counters.h"
 #include "gateway/soup_server.h"
 #include "tools/commands.h"
 #include "tools/common.h"
@@ -106,6 +107,24 @@ int runSoupServer(int argc, char** argv) {
     std::fprintf(stderr, "seqcast soup-server: session %s: stream %u (%s) -> SoupBinTCP at %s, %zu users%s%s\n", o.session.c_str(),
                  o.live.stream, o.live.group.c_str(), s.address().c_str(), o.users.byName.size(),
                  o.replay.archiver.empty() ? "" : ", replays from ", o.replay.archiver.c_str());
+    // For `seqcast stat` and its Prometheus exporter: role soup-server (the subscriber inside shows
+    // as its own process entry, role sub).
+    auto shm = ShmCounters::create("soup-server", o.live.stream);
+    std::uint64_t lastShmNs = 0;
+    const auto publishCounters = [&] {
+        Counters& k = shm->counters();
+        k.set(Counter::MessagesOut, c.messagesSent);
+        k.set(Counter::BytesOut, c.bytesSent);
+        k.set(Counter::HeartbeatsSent, c.heartbeatsSent);
+        k.set(Counter::OffsetsLost, c.streamLost);
+        k.set(Counter::ReplaysStarted, c.replaysStarted);
+        k.set(Counter::HeadOffset, s.nextSequence());
+        k.set(Counter::GatewayClients, s.clients());
+        k.set(Counter::GatewayLogins, c.loginsAccepted);
+        k.set(Counter::GatewayLoginsRejected, c.rejectedAuth + c.rejectedSession + c.rejectedNotReady + c.loginMalformed);
+        k.set(Counter::GatewayDisconnects, c.slowDisconnects + c.clientTimeouts + c.protocolErrors + c.lossDisconnects +
+                                               c.replayFailures + c.loginTimeouts);
+    };
     ApiIdler idler(busyPoll);
     const std::uint64_t start = monoNs();
     const std::uint64_t end = durationS ? start + durationS * 1'000'000'000ull : ~std::uint64_t{0};
@@ -115,6 +134,10 @@ int runSoupServer(int argc, char** argv) {
         const std::uint64_t now = monoNs();
         if (now >= end) break;
         const int work = s.doWork(now);
+        if (now - lastShmNs >= 10'000'000) {
+            publishCounters();
+            lastShmNs = now;
+        }
         if (!s.failure().empty()) {
             std::fprintf(stderr, "seqcast soup-server: %s\n", s.failure().c_str());
             rc = 1;
@@ -130,6 +153,7 @@ int runSoupServer(int argc, char** argv) {
         }
         idler.idle(work, s, 50'000);
     }
+    publishCounters();
     const double secs = static_cast<double>(monoNs() - start) * 1e-9;
     const CounterValues sc = s.subscriber().counters();
     std::fprintf(stderr,

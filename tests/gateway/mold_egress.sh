@@ -53,6 +53,17 @@ ip -n "$NS" route add 239.0.0.0/8 dev lo
 nft_dropped() { ip netns exec "$NS" nft list chain inet t in 2>/dev/null | sed -n 's/.*counter packets \([0-9]*\).*/\1/p' | head -n 1; }
 in_ns() { ip netns exec "$NS" "$@"; }
 
+# stat_counter ROLE PID NAME: a counter of one process as `seqcast stat --json` shows it ('' if absent).
+stat_counter() {
+    "$SEQCAST" stat --json 2>/dev/null | python3 -c '
+import json, sys
+role, pid, name = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+for p in json.load(sys.stdin).get("processes", []):
+    if p.get("role") == role and p.get("pid") == pid:
+        print(p["counters"][name])
+' "$1" "$2" "$3"
+}
+
 TSHARK=0
 if command -v tshark >/dev/null && command -v dumpcap >/dev/null; then
     start_ns cap "$NS" $LIMIT dumpcap -q -i lo -f "udp port $MOLD_PORT or udp port $REQ_PORT" -w "$TMP/mold.pcapng"
@@ -102,6 +113,11 @@ for i in range(3000):  # a flood from one requester, 10 000/s (paced so the sock
         time.sleep(0.005)
 EOF
 
+# The refusals in `seqcast stat` (and so in its Prometheus exporter), role mold-egress.
+sleep 0.5
+P2=$(seqcast_pid egress2) || die "egress2 is not running"
+check "stat: egress2's refused re-requests" "$(stat_counter mold-egress "$P2" gateway_requests_refused)" ge 1000
+check "stat: egress2's messages out" "$(stat_counter mold-egress "$P2" messages_out)" gt 0
 wait_exit pub $((N / RATE + 90)) || die "the publisher did not finish"
 check "pub exit status" "${RC[pub]}" eq 0
 check "pub confirmed" "$(json "$TMP/pub.json" confirmed)" eq "$N"

@@ -53,6 +53,17 @@ ip -n "$NS" route add 239.0.0.0/8 dev lo
 nft_dropped() { ip netns exec "$NS" nft list chain inet t in 2>/dev/null | sed -n 's/.*counter packets \([0-9]*\).*/\1/p' | head -n 1; }
 in_ns() { ip netns exec "$NS" "$@"; }
 
+# stat_counter ROLE PID NAME: a counter of one process as `seqcast stat --json` shows it ('' if absent).
+stat_counter() {
+    "$SEQCAST" stat --json 2>/dev/null | python3 -c '
+import json, sys
+role, pid, name = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+for p in json.load(sys.stdin).get("processes", []):
+    if p.get("role") == role and p.get("pid") == pid:
+        print(p["counters"][name])
+' "$1" "$2" "$3"
+}
+
 printf '# SoupBinTCP users\nalice secret1\nbob pw2\n' >"$TMP/users"
 chmod 644 "$TMP/users"
 SERVER=(soup-server --listen "$SOUP" --users "$TMP/users" --session SESS01 --group "$GROUP" --archiver "$ARCHIVER"
@@ -135,6 +146,10 @@ in_ns "${CLIENT[@]}" --username bob --password pw2 --sequence 184467440737095516
 check "a login past the head: accepted" "$(json "$TMP/past_head.json" accepted)" == true
 check "... at the next sequence number, at most N + 1" "$(json "$TMP/past_head.json" first_sequence)" le $((N + 1))
 check "... and it gets the next messages" "$(json "$TMP/past_head.json" received)" eq 5
+# The same refusals in `seqcast stat` (and so in its Prometheus exporter), role soup-server.
+P2=$(seqcast_pid server2) || die "server2 is not running"
+check "stat: server2's rejected logins (wrong password, other session, 2 malformed)" "$(stat_counter soup-server "$P2" gateway_logins_rejected)" ge 4
+check "stat: server2's accepted logins" "$(stat_counter soup-server "$P2" gateway_logins)" ge 1
 wait_exit lazy 60 || die "the never-reading client did not finish"
 check "the never-reading client was disconnected" "$(json "$TMP/lazy.json" closed_by_server)" == true
 wait_exit mute 60 || die "the silent client did not finish"
