@@ -11,34 +11,12 @@
 #include <cstring>
 
 #include "fabric/clock.h"
+#include "gateway/net.h"
 #include "transport/transport.h"
 
 namespace seqcast::gateway::mold {
 
 namespace {
-
-// "what: reason (errno text)" for a failed call on the set-up path.
-std::string sysError(const std::string& what) { return what + ": " + std::strerror(errno); }
-
-sockaddr_in toSockaddr(const transport::Endpoint& e) {
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(e.addr);
-    a.sin_port = htons(e.port);
-    return a;
-}
-
-transport::Endpoint endpointOf(const std::string& field, const std::string& text, bool allowZeroPort) {
-    auto e = transport::parseEndpoint(text, allowZeroPort);
-    if (!e) throw SetupError(field, e.error().message());
-    return *e;
-}
-
-std::uint32_t ipv4Of(const std::string& field, const std::string& text) {
-    auto a = transport::parseIpv4(text);
-    if (!a) throw SetupError(field, a.error().message());
-    return *a;
-}
 
 std::uint64_t requesterKey(const sockaddr_in& a) noexcept {
     return (std::uint64_t{ntohl(a.sin_addr.s_addr)} << 16) | ntohs(a.sin_port);

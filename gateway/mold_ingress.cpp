@@ -13,6 +13,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "gateway/net.h"
 #include "transport/transport.h"
 
 namespace seqcast::gateway::mold {
@@ -49,22 +50,6 @@ std::optional<Session> sessionOfHex(const std::string& h) {
         s.bytes[i] = static_cast<char>(v);
     }
     return s;
-}
-
-std::string sysError(const std::string& what) { return what + ": " + std::strerror(errno); }
-
-sockaddr_in toSockaddr(const transport::Endpoint& e) {
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(e.addr);
-    a.sin_port = htons(e.port);
-    return a;
-}
-
-transport::Endpoint endpointOf(const std::string& field, const std::string& text, bool allowZeroPort) {
-    auto e = transport::parseEndpoint(text, allowZeroPort);
-    if (!e) throw SetupError(field, e.error().message());
-    return *e;
 }
 
 }  // namespace

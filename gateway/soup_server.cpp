@@ -12,6 +12,7 @@
 #include <cstring>
 
 #include "fabric/clock.h"
+#include "gateway/net.h"
 #include "transport/transport.h"
 
 namespace seqcast::gateway::soup {
@@ -21,8 +22,6 @@ namespace {
 constexpr std::uint64_t kListenTag = 0, kClientTag = 1, kOtherTag = 2;
 constexpr std::uint64_t kSweepNs = 10'000'000;
 constexpr std::uint64_t kClosingNs = 2'000'000'000;  // a rejected or ended client has this long to read its last bytes
-
-std::string sysError(const std::string& what) { return what + ": " + std::strerror(errno); }
 
 std::uint64_t tag(std::uint64_t kind, int fd) { return (kind << 32) | static_cast<std::uint32_t>(fd); }
 

@@ -13,6 +13,7 @@
 #
 # usage: mold_ingress.sh /path/to/seqcast /path/to/libseqcast.so SOURCE_ROOT
 . "$(dirname "$0")/../integration/archiver_lib.sh" "$1"
+. "$(dirname "$0")/gateway_lib.sh"
 LIB=$(readlink -f "$2")
 SRC=$(readlink -f "$3")
 PY=/usr/bin/python3
@@ -35,21 +36,7 @@ FEED_PORT=$(((ONE_PORT + 7) % 40000 + 20000))
 REQ_PORT=$((FEED_PORT + 1))
 FEED_GROUP=239.$((RANDOM % 254 + 1)).$((RANDOM % 256)).$((RANDOM % 254 + 1)):$FEED_PORT
 REQUESTS=127.0.0.1:$REQ_PORT
-NS="scmin$$r$((RANDOM % 1000))"
-ip netns add "$NS" 2>"$TMP/netns.err" || skip "cannot create network namespaces: $(cat "$TMP/netns.err")"
-NETNS+=("$NS")
-ip -n "$NS" link set lo up
-ip -n "$NS" link set lo multicast on
-ip -n "$NS" route add 239.0.0.0/8 dev lo
-{ ip netns exec "$NS" nft add table inet t &&
-    ip netns exec "$NS" nft add chain inet t in '{ type filter hook input priority 0; }' &&
-    ip netns exec "$NS" nft add rule inet t in udp dport "$FEED_PORT" numgen random mod 100 '<' 2 counter drop &&
-    ip netns exec "$NS" nft add rule inet t in udp sport "$REQ_PORT" numgen random mod 100 '<' 2 counter drop; } \
-    2>"$TMP/nft.err" || skip "nftables does not work here: $(cat "$TMP/nft.err")"
-nft_dropped() {
-    ip netns exec "$NS" nft list chain inet t in 2>/dev/null | sed -n 's/.*counter packets \([0-9]*\).*/\1/p' | paste -sd+ | bc
-}
-in_ns() { ip netns exec "$NS" "$@"; }
+lossy_netns scmin "udp dport $FEED_PORT" "udp sport $REQ_PORT"
 
 log "namespace $NS: test feed ($N messages at $RATE msg/s) -> $FEED_GROUP (requests $REQUESTS) -> mold-ingress -> $CONTROL -> $GROUP -> archiver; nftables drops 2% of the feed and 2% of the answers"
 start_ns seq "$NS" $LIMIT "$SEQCAST" sequencer --control "$CONTROL" --group "$GROUP" --state "$TMP/seq.state"

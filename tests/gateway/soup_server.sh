@@ -18,6 +18,7 @@
 #
 # usage: soup_server.sh /path/to/seqcast /path/to/libseqcast.so SOURCE_ROOT
 . "$(dirname "$0")/../integration/archiver_lib.sh" "$1"
+. "$(dirname "$0")/gateway_lib.sh"
 LIB=$(readlink -f "$2")
 SRC=$(readlink -f "$3")
 PY=/usr/bin/python3
@@ -40,29 +41,8 @@ GROUP=$GROUP_ADDR:$((PORT + 1))
 ARCHIVER=127.0.0.1:$ONE_PORT
 SOUP_PORT=$(((ONE_PORT + 11) % 40000 + 20000))
 SOUP=127.0.0.1:$SOUP_PORT
-NS="scsoup$$r$((RANDOM % 1000))"
-ip netns add "$NS" 2>"$TMP/netns.err" || skip "cannot create network namespaces: $(cat "$TMP/netns.err")"
-NETNS+=("$NS")
-ip -n "$NS" link set lo up
-ip -n "$NS" link set lo multicast on
-ip -n "$NS" route add 239.0.0.0/8 dev lo
-{ ip netns exec "$NS" nft add table inet t &&
-    ip netns exec "$NS" nft add chain inet t in '{ type filter hook input priority 0; }' &&
-    ip netns exec "$NS" nft add rule inet t in ip daddr "$GROUP_ADDR" udp dport $((PORT + 1)) numgen random mod 100 '<' 2 counter drop; } \
-    2>"$TMP/nft.err" || skip "nftables does not work here: $(cat "$TMP/nft.err")"
-nft_dropped() { ip netns exec "$NS" nft list chain inet t in 2>/dev/null | sed -n 's/.*counter packets \([0-9]*\).*/\1/p' | head -n 1; }
-in_ns() { ip netns exec "$NS" "$@"; }
+lossy_netns scsoup "ip daddr $GROUP_ADDR udp dport $((PORT + 1))"
 
-# stat_counter ROLE PID NAME: a counter of one process as `seqcast stat --json` shows it ('' if absent).
-stat_counter() {
-    "$SEQCAST" stat --json 2>/dev/null | python3 -c '
-import json, sys
-role, pid, name = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-for p in json.load(sys.stdin).get("processes", []):
-    if p.get("role") == role and p.get("pid") == pid:
-        print(p["counters"][name])
-' "$1" "$2" "$3"
-}
 
 printf '# SoupBinTCP users\nalice secret1\nbob pw2\n' >"$TMP/users"
 chmod 644 "$TMP/users"
