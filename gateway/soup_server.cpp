@@ -21,7 +21,7 @@ namespace {
 
 constexpr std::uint64_t kListenTag = 0, kClientTag = 1, kOtherTag = 2;
 constexpr std::uint64_t kSweepNs = 10'000'000;
-constexpr std::uint64_t kClosingNs = 2'000'000'000;  // a rejected or ended client has this long to read its last bytes
+constexpr std::uint64_t kClosingNs = 2'000'000'000;  // after its last byte went out, a rejected or ended client has this long to close
 
 std::uint64_t tag(std::uint64_t kind, int fd) { return (kind << 32) | static_cast<std::uint32_t>(fd); }
 
@@ -224,6 +224,7 @@ bool Server::flush(Client& c) {
         // heartbeat unread, would send a reset that can destroy that last packet in flight.
         (void)::shutdown(c.fd, SHUT_WR);
         c.shutDown = true;
+        c.closingSinceNs = now_;
     }
     return true;
 }
@@ -478,8 +479,14 @@ int Server::doWork(std::uint64_t nowNs) {
                 close(c, c_.loginTimeouts, "no login in time");
                 continue;
             }
-            if (c.state == Client::State::Closing && nowNs - c.closingSinceNs > kClosingNs) {
+            // A closing client first reads what is queued for it (End of Session comes last),
+            // as slowly as it likes while its bytes keep moving; then it has kClosingNs to close.
+            if (c.state == Client::State::Closing && c.shutDown && nowNs - c.closingSinceNs > kClosingNs) {
                 close(c, c_.clientClosed, nullptr);
+                continue;
+            }
+            if (c.state == Client::State::Closing && !c.shutDown && c.pending() > 0 && nowNs - c.lastDrainNs > o_.clientTimeoutNs) {
+                close(c, c_.slowDisconnects, "a slow client: read nothing within --client-timeout-ms; disconnected");
                 continue;
             }
             if (c.state != Client::State::Login && c.state != Client::State::Closing) {
