@@ -46,6 +46,8 @@ struct Publisher::Slot {
 
 Status PublisherConfig::validate() const {
     if (!sequencer.valid()) return failInvalid("the publisher needs the sequencer's address");
+    for (const auto& a : alternates)
+        if (!a.valid()) return failInvalid("an alternate sequencer address is not valid");
     if (mtu < wire::kMinMtu || mtu > wire::kMaxDatagram)
         return failInvalid("mtu must be " + std::to_string(wire::kMinMtu) + ".." + std::to_string(wire::kMaxDatagram));
     if (window == 0 || window > 4096 || (window & (window - 1)) != 0)
@@ -69,6 +71,7 @@ Publisher::Publisher(const PublisherConfig& cfg, transport::Transport& t, Counte
     : cfg_(cfg), t_(t), c_(c), onConfirm_(std::move(h)), txArena_(cfg.burst * cfg.mtu), rx_(cfg.burst) {
     tx_.reserve(cfg.burst);
     rto_ = cfg.initialRtoNs;
+    target_ = cfg.sequencer;
 }
 
 Publisher::~Publisher() = default;
@@ -244,6 +247,7 @@ void Publisher::onAck(const wire::DatagramView& v, std::uint64_t nowNs) {
         }
     }
     // Progress: the timeout's backoff ends.
+    if (fresh > 0) silentTimeouts_ = 0;
     if (fresh > 0)
         rto_ = std::clamp<std::uint64_t>(srtt_ == 0 ? cfg_.initialRtoNs : srtt_ + 4 * rttvar_, cfg_.minRtoNs, cfg_.maxRtoNs);
 }
@@ -275,7 +279,23 @@ void Publisher::onNak(const wire::DatagramView& v, std::uint64_t nowNs) {
             break;
         case wire::PubNakReason::UnknownPublisher:
             break;
+        case wire::PubNakReason::NotLeader:
+            if (!cfg_.alternates.empty()) failOver();
+            break;
     }
+}
+
+void Publisher::failOver() {
+    targetIndex_ = (targetIndex_ + 1) % (cfg_.alternates.size() + 1);
+    target_ = targetIndex_ == 0 ? cfg_.sequencer : cfg_.alternates[targetIndex_ - 1];
+    ++failovers_;
+    silentTimeouts_ = 0;
+    // A new sequencer: the round trip is unknown again, and everything unconfirmed goes to it.
+    srtt_ = 0;
+    rttvar_ = 0;
+    rto_ = cfg_.initialRtoNs;
+    resendLo_ = resendHi_ = 0;
+    requestResend(j_->base, highestSent_, 0);
 }
 
 void Publisher::releaseConfirmed(std::uint64_t nowNs) {
@@ -323,7 +343,7 @@ std::size_t Publisher::fillSends(std::uint64_t nowNs) {
     auto close = [&] {
         if (open && !w.empty()) {
             const std::size_t len = w.finish(wallNs());
-            tx_.push_back(transport::TxItem{txArena_.data() + d * cfg_.mtu, static_cast<std::uint32_t>(len), cfg_.sequencer});
+            tx_.push_back(transport::TxItem{txArena_.data() + d * cfg_.mtu, static_cast<std::uint32_t>(len), target_});
             ++d;
         }
         open = false;
@@ -417,6 +437,7 @@ int Publisher::doWork(std::uint64_t nowNs) {
             requestResend(j_->base, std::min(highestSent_, j_->base + kTimeoutResend), rto_);
             lastGoBackNs_ = nowNs;
             rto_ = std::min(rto_ * 2, cfg_.maxRtoNs);
+            if (!cfg_.alternates.empty() && ++silentTimeouts_ >= kFailoverTimeouts) failOver();
         }
     }
     const std::size_t d = fillSends(nowNs);

@@ -29,6 +29,11 @@ struct PublisherConfig {
     StreamId stream{1};
     PublisherId id{0};                    // 0: from the journal, else random
     transport::Endpoint sequencer;
+    // HA: the stream's other sequencers. The publisher sends to one at a time and moves to the next
+    // (in turn, wrapping) when the one it uses says it is not the leader, or leaves
+    // kFailoverTimeouts retransmission timeouts in a row unanswered; it then resends everything
+    // unconfirmed, which the new leader's dedup table sequences once.
+    std::vector<transport::Endpoint> alternates;
     std::size_t mtu = wire::kDefaultMtu;
     std::uint32_t window = 4096;          // unconfirmed messages (power of two, <= 4096)
     std::size_t windowBytes = 32u << 20;  // bytes of unconfirmed messages
@@ -79,6 +84,10 @@ public:
     // Set when the sequencer refused this publisher outright (e.g. its publisher table is full).
     const std::string& fatalError() const noexcept { return fatal_; }
     std::uint64_t srttNs() const noexcept { return srtt_; }
+    // HA: the sequencer it sends to now, and how often it moved to another.
+    transport::Endpoint target() const noexcept { return target_; }
+    std::uint64_t failovers() const noexcept { return failovers_; }
+    static constexpr std::uint32_t kFailoverTimeouts = 3;
 
 private:
     struct Journal;
@@ -94,6 +103,7 @@ private:
     void publish(std::uint64_t pos, std::size_t n, std::uint64_t publishTsNs);
     std::size_t fillSends(std::uint64_t nowNs);
     void requestResend(std::uint64_t lo, std::uint64_t hi, std::uint64_t guardNs);
+    void failOver();
 
     PublisherConfig cfg_;
     transport::Transport& t_;
@@ -120,6 +130,10 @@ private:
     std::uint64_t claimPos_ = 0;
     std::size_t claimMax_ = 0;
     std::uint64_t srtt_ = 0;
+    transport::Endpoint target_;       // cfg_.sequencer or one of cfg_.alternates
+    std::size_t targetIndex_ = 0;      // 0: cfg_.sequencer, i: cfg_.alternates[i-1]
+    std::uint32_t silentTimeouts_ = 0; // retransmission timeouts in a row with no confirmation
+    std::uint64_t failovers_ = 0;
     std::uint64_t rttvar_ = 0;
     std::uint64_t rto_ = 0;
     std::uint64_t recovered_ = 0;

@@ -219,7 +219,9 @@ void Subscriber::onDatagram(std::span<const std::byte> bytes, transport::Endpoin
         epoch_ = v.epoch;
         c_.set(Counter::Epoch, epoch_.get());
     }
-    if (cfg_.sequencer.port == 0 && !replayed) sequencer_ = from;
+    // NAKs go to the source of the current epoch (after a failover, the new leader), never to an
+    // older one whose repairs still arrive.
+    if (cfg_.sequencer.port == 0 && !replayed && v.epoch == epoch_) sequencer_ = from;
 
     if (!gaps_.started()) {
         if (cfg_.start.kind == StartPosition::Kind::Latest) {

@@ -101,6 +101,14 @@ enum class Counter : std::uint16_t {
     GatewayLogins,           // SoupBinTCP logins accepted
     GatewayLoginsRejected,   // ... rejected or dropped as malformed
     GatewayDisconnects,      // SoupBinTCP clients the server disconnected: slow, silent, protocol errors, loss, failed replays
+    // Hot standby (sequencer --ha).
+    HaRole,                  // gauge: 0 single, 1 leader, 2 standby, 3 stepped down
+    HaTakeovers,             // leaderships this process took
+    HaNotLeader,             // PUBs a standby refused (PUB_NAK not-leader) and NAKs it ignored
+    ReplDatagramsOut,        // DATA datagrams sent to standbys, resends included
+    ReplResends,             // ... of them resent (a standby's acknowledgement did not come)
+    ReplDatagramsIn,         // DATA datagrams a standby stored from its leader
+    ReplReleaseWaitNs,       // sum over released datagrams of commit -> release (leader waits for its standbys)
     Count_
 };
 inline constexpr std::size_t kCounterCount = static_cast<std::size_t>(Counter::Count_);
@@ -123,8 +131,10 @@ inline constexpr std::array<std::string_view, kCounterCount> kCounterNames = {
     "latency_p999_ns", "latency_max_ns",
     "gateway_requests_in", "gateway_requests_refused", "gateway_requests_unserved", "gateway_requests_out", "gateway_recovered",
     "gateway_clients", "gateway_logins", "gateway_logins_rejected", "gateway_disconnects",
+    "ha_role", "ha_takeovers", "ha_not_leader", "repl_datagrams_out", "repl_resends", "repl_datagrams_in",
+    "repl_release_wait_ns",
 };
-static_assert(kCounterNames.back() == "gateway_disconnects", "label table matches Counter");
+static_assert(kCounterNames.back() == "repl_release_wait_ns", "label table matches Counter");
 
 // One line on each counter, and whether it is a gauge (a level that may go down) rather than a
 // count that only grows: for `seqcast stat --serve` (Prometheus HELP and TYPE) and counterInfo().
@@ -219,6 +229,13 @@ inline constexpr std::array<CounterMeta, kCounterCount> kCounterMeta = {{
     {"SoupBinTCP logins accepted (soup-server)", false},
     {"SoupBinTCP logins rejected or dropped as malformed (soup-server)", false},
     {"SoupBinTCP clients disconnected by the server: slow, silent, protocol errors, stream loss, failed replays (soup-server)", false},
+    {"HA role of the sequencer: 0 single, 1 leader, 2 standby, 3 stepped down", true},
+    {"leaderships this sequencer took (HA)", false},
+    {"PUBs a standby sequencer refused as not the leader, and NAKs it ignored (HA)", false},
+    {"DATA datagrams a leading sequencer sent to its standbys, resends included (HA)", false},
+    {"DATA datagrams resent to a standby whose acknowledgement did not come (HA)", false},
+    {"DATA datagrams a standby sequencer stored from its leader (HA)", false},
+    {"sum over released datagrams of the wait from commit to release for the standbys' acknowledgements, ns (HA)", false},
 }};
 static_assert(!kCounterMeta.back().help.empty(), "a line for every Counter");
 

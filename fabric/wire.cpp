@@ -18,6 +18,9 @@ std::string_view frameTypeName(FrameType t) noexcept {
         case FrameType::ReplayRequest: return "REPLAY_REQUEST";
         case FrameType::ReplayEnd: return "REPLAY_END";
         case FrameType::EndOfStream: return "END_OF_STREAM";
+        case FrameType::ReplAck: return "REPL_ACK";
+        case FrameType::ReplJoin: return "REPL_JOIN";
+        case FrameType::ReplSnapshot: return "REPL_SNAPSHOT";
     }
     return "UNKNOWN";
 }
@@ -81,7 +84,7 @@ bool validBody(FrameType t, std::span<const std::byte> body, std::uint32_t count
         case FrameType::PubNak: {
             if (count != 0 || body.size() != sizeof(PubNakBody)) return false;
             const auto r = readAt<PubNakBody>(body, 0).reason.get();
-            return r >= 1 && r <= 4;
+            return r >= 1 && r <= 5;
         }
         case FrameType::ReplayRequest: {
             if (count != 0 || body.size() != sizeof(ReplayRequestBody)) return false;
@@ -94,6 +97,15 @@ bool validBody(FrameType t, std::span<const std::byte> body, std::uint32_t count
         }
         case FrameType::EndOfStream:
             return count == 0 && body.empty();
+        case FrameType::ReplAck:
+            return count == 0 && body.size() == sizeof(ReplAckBody);
+        case FrameType::ReplJoin:
+            return count == 0 && body.size() == sizeof(ReplJoinBody);
+        case FrameType::ReplSnapshot: {
+            if (body.size() != sizeof(ReplSnapshotBody) + std::size_t{count} * sizeof(ReplPublisher)) return false;
+            const auto b = readAt<ReplSnapshotBody>(body, 0);
+            return b.chunks.get() > 0 && b.chunk.get() < b.chunks.get();
+        }
     }
     return false;
 }
@@ -243,6 +255,18 @@ PubNakView pubNak(const DatagramView& v) noexcept {
 
 Offset heartbeatOldest(const DatagramView& v) noexcept {
     return Offset{readAt<HeartbeatBody>(v.body, 0).oldestRetained.get()};
+}
+
+std::uint64_t replSession(const DatagramView& v) noexcept { return readAt<LeU64>(v.body, 0).get(); }
+
+ReplSnapshotView replSnapshot(const DatagramView& v) noexcept {
+    const auto b = readAt<ReplSnapshotBody>(v.body, 0);
+    return {b.session.get(), b.chunk.get(), b.chunks.get(), b.tableHead.get()};
+}
+
+ReplPublisherView replPublisher(const DatagramView& v, std::uint32_t i) noexcept {
+    const auto r = readAt<ReplPublisher>(v.body, sizeof(ReplSnapshotBody) + i * sizeof(ReplPublisher));
+    return {r.publisherId.get(), r.nextFrag.get(), r.nextPubSeq.get()};
 }
 
 ReplayRequestView replayRequest(const DatagramView& v) noexcept {
@@ -404,6 +428,19 @@ std::size_t encodeReplayRequest(std::span<std::byte> buf, StreamId s, std::uint6
     b.flags.set(flags);
     b.reserved.set(0);
     return encodeFixed(buf, FrameType::ReplayRequest, s, Epoch{0}, from, &b, tsNs);
+}
+
+std::size_t encodeReplAck(std::span<std::byte> buf, StreamId s, Epoch e, Offset next, std::uint64_t session,
+                          std::uint64_t tsNs) noexcept {
+    ReplAckBody b{};
+    b.session.set(session);
+    return encodeFixed(buf, FrameType::ReplAck, s, e, next, &b, tsNs);
+}
+
+std::size_t encodeReplJoin(std::span<std::byte> buf, StreamId s, Epoch e, std::uint64_t session, std::uint64_t tsNs) noexcept {
+    ReplJoinBody b{};
+    b.session.set(session);
+    return encodeFixed(buf, FrameType::ReplJoin, s, e, Offset{0}, &b, tsNs);
 }
 
 std::size_t encodeReplayEnd(std::span<std::byte> buf, StreamId s, Epoch e, std::uint64_t requestId, ReplayStatus st,

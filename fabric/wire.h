@@ -32,8 +32,14 @@ enum class FrameType : std::uint8_t {
     ReplayRequest = 7,
     ReplayEnd = 8,
     EndOfStream = 9,
+    // Hot standby (HA): between a leading sequencer and its standbys, unicast on their replication
+    // sockets. The leader sends each DATA datagram to its standbys before it multicasts it, and a
+    // HEARTBEAT (first_offset = what it has released to the group) when that moves or it is idle.
+    ReplAck = 10,       // standby -> leader: first_offset = the standby's next offset (it holds all below)
+    ReplJoin = 11,      // standby -> leader: send me a snapshot (publisher positions and the head)
+    ReplSnapshot = 12,  // leader -> standby: one chunk of a snapshot at head first_offset
 };
-inline constexpr std::uint8_t kMaxFrameType = 9;
+inline constexpr std::uint8_t kMaxFrameType = 12;
 std::string_view frameTypeName(FrameType t) noexcept;
 
 // Datagram header flags. Unknown bits are ignored by readers (newer minor versions may set them).
@@ -103,7 +109,8 @@ struct PubAckRun {
     LeU32 stride;       // entries per message (1 unless fragmented)
 };
 
-enum class PubNakReason : std::uint32_t { Gap = 1, UnknownPublisher = 2, TooManyPublishers = 3, TooLarge = 4 };
+// NotLeader: a standby sequencer (HA) got the PUB; the publisher tries its next sequencer address.
+enum class PubNakReason : std::uint32_t { Gap = 1, UnknownPublisher = 2, TooManyPublishers = 3, TooLarge = 4, NotLeader = 5 };
 
 struct PubNakBody {
     LeU32 publisherId;
@@ -136,6 +143,29 @@ struct ReplayEndBody {
     LeU64 earliestOffset;  // earliest offset the server retains
 };
 
+struct ReplAckBody {
+    LeU64 session;  // the snapshot session the standby follows (ReplJoinBody::session)
+};
+
+struct ReplJoinBody {
+    LeU64 session;  // chosen by the standby, fresh for each join
+};
+
+struct ReplSnapshotBody {
+    LeU64 session;
+    LeU32 chunk;   // 0 .. chunks-1
+    LeU32 chunks;
+    LeU64 tableHead;  // the publisher positions are those after offset tableHead-1 was sequenced
+    // then `count` ReplPublisher records; the header's first_offset is where the standby's ring
+    // starts (what the leader has released), at or below tableHead
+};
+
+struct ReplPublisher {
+    LeU32 publisherId;
+    LeU32 nextFrag;
+    LeU64 nextPubSeq;
+};
+
 #define SEQCAST_WIRE_STRUCT(T, size)                                   \
     static_assert(sizeof(T) == (size), #T " size");                    \
     static_assert(alignof(T) == 1, #T " alignment");                   \
@@ -149,6 +179,10 @@ SEQCAST_WIRE_STRUCT(PubAckRun, 24);
 SEQCAST_WIRE_STRUCT(PubNakBody, 24);
 SEQCAST_WIRE_STRUCT(ReplayRequestBody, 32);
 SEQCAST_WIRE_STRUCT(ReplayEndBody, 32);
+SEQCAST_WIRE_STRUCT(ReplAckBody, 8);
+SEQCAST_WIRE_STRUCT(ReplJoinBody, 8);
+SEQCAST_WIRE_STRUCT(ReplSnapshotBody, 24);
+SEQCAST_WIRE_STRUCT(ReplPublisher, 16);
 #undef SEQCAST_WIRE_STRUCT
 
 static_assert(offsetof(DatagramHeader, magic) == 0);
@@ -181,6 +215,10 @@ static_assert(offsetof(PubNakBody, publisherId) == 0 && offsetof(PubNakBody, rea
               offsetof(PubNakBody, expectedPubSeq) == 8 && offsetof(PubNakBody, heldFromPubSeq) == 16);
 static_assert(offsetof(ReplayRequestBody, requestId) == 0 && offsetof(ReplayRequestBody, from) == 8 &&
               offsetof(ReplayRequestBody, to) == 16 && offsetof(ReplayRequestBody, flags) == 24);
+static_assert(offsetof(ReplSnapshotBody, session) == 0 && offsetof(ReplSnapshotBody, chunk) == 8 &&
+              offsetof(ReplSnapshotBody, chunks) == 12 && offsetof(ReplSnapshotBody, tableHead) == 16);
+static_assert(offsetof(ReplPublisher, publisherId) == 0 && offsetof(ReplPublisher, nextFrag) == 4 &&
+              offsetof(ReplPublisher, nextPubSeq) == 8);
 static_assert(offsetof(ReplayEndBody, requestId) == 0 && offsetof(ReplayEndBody, status) == 8 &&
               offsetof(ReplayEndBody, nextOffset) == 16 && offsetof(ReplayEndBody, earliestOffset) == 24);
 
@@ -316,6 +354,21 @@ struct ReplayEndView {
 };
 ReplayEndView replayEnd(const DatagramView& v) noexcept;
 
+std::uint64_t replSession(const DatagramView& v) noexcept;  // REPL_ACK, REPL_JOIN, REPL_SNAPSHOT
+struct ReplSnapshotView {
+    std::uint64_t session;
+    std::uint32_t chunk;
+    std::uint32_t chunks;
+    std::uint64_t tableHead;
+};
+ReplSnapshotView replSnapshot(const DatagramView& v) noexcept;
+struct ReplPublisherView {
+    std::uint32_t publisherId;
+    std::uint32_t nextFrag;
+    std::uint64_t nextPubSeq;
+};
+ReplPublisherView replPublisher(const DatagramView& v, std::uint32_t i) noexcept;
+
 struct MessageFields {
     PublisherId publisher{};
     PubSeq pubSeq{};
@@ -374,6 +427,9 @@ std::size_t encodePubNak(std::span<std::byte> buf, StreamId s, Epoch e, Publishe
                          PubSeq expected, PubSeq heldFrom, std::uint64_t tsNs) noexcept;
 std::size_t encodeReplayRequest(std::span<std::byte> buf, StreamId s, std::uint64_t requestId, Offset from,
                                 std::uint64_t to, std::uint32_t flags, std::uint64_t tsNs) noexcept;
+std::size_t encodeReplAck(std::span<std::byte> buf, StreamId s, Epoch e, Offset next, std::uint64_t session,
+                          std::uint64_t tsNs) noexcept;
+std::size_t encodeReplJoin(std::span<std::byte> buf, StreamId s, Epoch e, std::uint64_t session, std::uint64_t tsNs) noexcept;
 std::size_t encodeReplayEnd(std::span<std::byte> buf, StreamId s, Epoch e, std::uint64_t requestId, ReplayStatus st,
                             Offset next, Offset earliest, std::uint64_t tsNs) noexcept;
 

@@ -19,6 +19,9 @@ constexpr std::size_t kCtlArena = 256u << 10;
 // Datagrams one doWork may leave unsent while it commits more: well below the 1024 the ring holds
 // at least (SequencerConfig::validate), so the ring never reuses the bytes of one not yet sent.
 constexpr std::size_t kMaxUnsent = 256;
+// Datagrams a leader (HA) may hold unreleased before it stops reading PUBs: with one burst's worth
+// more, still far below the 1024 the ring holds.
+constexpr std::size_t kMaxPending = 256;
 }  // namespace
 
 Status SequencerConfig::validate() const {
@@ -86,26 +89,7 @@ void Sequencer::recover() {
         const auto e = ring_->entry(i);
         wire::DatagramView v;
         if (!e || wire::decode(e->bytes, v, false) != wire::DecodeError::Ok) continue;
-        wire::MessageIterator it(v);
-        wire::MessageView m;
-        std::uint64_t off = v.firstOffset.get();
-        for (; it.next(m); ++off) {
-            Pub* p = lookup(m.publisher.get(), m.pubSeq.get(), true);
-            if (p == nullptr) continue;
-            const std::uint64_t s = m.pubSeq.get();
-            const std::uint32_t end = m.fragOffset + static_cast<std::uint32_t>(m.payload.size());
-            if (s < p->nextPubSeq || (s == p->nextPubSeq && m.fragOffset < p->nextFrag)) continue;
-            if (m.last()) {
-                p->nextPubSeq = s + 1;
-                p->nextFrag = 0;
-                recs[p->slot].ackOffsets[s % kAckMemory] = off;
-            } else {
-                p->nextPubSeq = s;
-                p->nextFrag = end;
-            }
-            recs[p->slot].nextPubSeq = p->nextPubSeq;
-            recs[p->slot].nextFrag = p->nextFrag;
-        }
+        applyEntries(v);
     }
     nextOffset_ = std::max(h.nextOffset, ring_->next().get());
     if (ring_->next().get() != nextOffset_) ring_->resetTo(Offset{nextOffset_});
@@ -114,6 +98,30 @@ void Sequencer::recover() {
     c_.set(Counter::HeadOffset, nextOffset_);
     hbInterval_ = cfg_.heartbeatMinNs;
     nextHeartbeatNs_ = 0;  // announce the new epoch at once
+}
+
+void Sequencer::applyEntries(const wire::DatagramView& v) {
+    PublisherRecord* recs = state_.publishers();
+    wire::MessageIterator it(v);
+    wire::MessageView m;
+    std::uint64_t off = v.firstOffset.get();
+    for (; it.next(m); ++off) {
+        Pub* p = lookup(m.publisher.get(), m.pubSeq.get(), true);
+        if (p == nullptr) continue;
+        const std::uint64_t s = m.pubSeq.get();
+        const std::uint32_t end = m.fragOffset + static_cast<std::uint32_t>(m.payload.size());
+        if (s < p->nextPubSeq || (s == p->nextPubSeq && m.fragOffset < p->nextFrag)) continue;
+        if (m.last()) {
+            p->nextPubSeq = s + 1;
+            p->nextFrag = 0;
+            recs[p->slot].ackOffsets[s % kAckMemory] = off;
+        } else {
+            p->nextPubSeq = s;
+            p->nextFrag = end;
+        }
+        recs[p->slot].nextPubSeq = p->nextPubSeq;
+        recs[p->slot].nextFrag = p->nextFrag;
+    }
 }
 
 Sequencer::Pub* Sequencer::lookup(std::uint32_t id, std::uint64_t base, bool create) {
@@ -221,6 +229,12 @@ void Sequencer::onDatagram(const transport::RxSlot& slot, bool control, std::uin
     const std::span<const std::byte> bytes(slot.data, slot.len);
     wire::DatagramView v;
     if (!admitDatagram(bytes, cfg_.stream, c_, v)) return;
+    if (role_ == Role::Standby || role_ == Role::SteppedDown) {
+        // Not the leader: a PUB is refused (the publisher tries its next sequencer), a NAK ignored.
+        if (v.type == wire::FrameType::Pub && control && role_ == Role::Standby) refuseNotLeader(v, slot.from);
+        else c_.add(Counter::HaNotLeader);
+        return;
+    }
     switch (v.type) {
         case wire::FrameType::Pub:
             // After END_OF_STREAM nothing more is sequenced: the end announced the final offset.
@@ -247,7 +261,23 @@ int Sequencer::doWork(std::uint64_t nowNs) {
     }
     // Everything committed so far has been handed to the transport (or we returned above). What
     // this burst commits is not sent yet: a NAK for it must not restamp it into a retransmission.
-    sentEnd_ = nextOffset_;
+    // A leader (HA) has sent what it released; the rest waits for its standbys.
+    sentEnd_ = role_ == Role::Single ? nextOffset_ : releasedEnd_;
+    if (role_ != Role::Single) {
+        work += doReplication(nowNs);
+        if (role_ != Role::Leader) {
+            // A standby (or a stepped-down leader) reads its sockets only to refuse and count.
+            const std::size_t n = control_.recvBurst(rx_);
+            for (std::size_t i = 0; i < n; ++i) onDatagram(rx_[i], true, nowNs);
+            if (&data_ != &control_) {
+                const std::size_t m = data_.recvBurst(rx_);
+                for (std::size_t i = 0; i < m; ++i) onDatagram(rx_[i], false, nowNs);
+                work += static_cast<int>(m);
+            }
+            flushControl();
+            return work + static_cast<int>(n);
+        }
+    }
     // Repair requests first, from the data socket where subscribers send them (the source of the
     // stream): they do not wait behind a backlog of PUBs on the control socket.
     if (&data_ != &control_) {
@@ -255,10 +285,16 @@ int Sequencer::doWork(std::uint64_t nowNs) {
         for (std::size_t i = 0; i < m; ++i) onDatagram(rx_[i], false, nowNs);
         work += static_cast<int>(m);
     }
-    const std::size_t n = control_.recvBurst(rx_);
+    // A leader (HA) whose standbys lag takes no more PUBs until they catch up: what waits for
+    // them stays well inside the ring (back-pressure reaches the publishers).
+    const std::size_t n = role_ == Role::Leader && pending_.size() >= kMaxPending ? 0 : control_.recvBurst(rx_);
     for (std::size_t i = 0; i < n; ++i) onDatagram(rx_[i], true, nowNs);
     work += static_cast<int>(n);
     if (open_) closeDatagram();
+    if (role_ == Role::Leader) {
+        flushRepl();  // the new datagrams to the standbys first
+        release(nowNs);
+    }
     // Also when only confirmations or PUB_NAKs are due (a held or duplicate PUB produces no data).
     if (txDataDone_ < txData_.size() || !txCtl_.empty() || !touched_.empty()) {
         if (flushData()) flushControl();
@@ -305,6 +341,19 @@ void Sequencer::closeDatagram() {
         p.dirty = false;
     }
     state_.header().nextOffset = nextOffset_;
+    if (role_ == Role::Leader) {
+        // Replicate, then publish: to the standbys now, to the group once they hold it.
+        pending_.push_back(Pending{curFirst_, count, nowNs_, false});
+        for (auto& r : replicas_) {
+            if (r.session == 0 || r.sentEnd != curFirst_) continue;  // behind: pumpReplica() catches it up
+            txRepl_.push_back(transport::TxItem{cur_.data(), static_cast<std::uint32_t>(len), r.to});
+            r.sentEnd = curFirst_ + count;
+            c_.add(Counter::ReplDatagramsOut);
+        }
+        c_.add(Counter::MessagesOut, count);
+        c_.set(Counter::HeadOffset, nextOffset_);
+        return;
+    }
     txData_.push_back(transport::TxItem{cur_.data(), static_cast<std::uint32_t>(len), cfg_.group});
     c_.add(Counter::MessagesOut, count);
     c_.set(Counter::HeadOffset, nextOffset_);
@@ -558,26 +607,8 @@ bool Sequencer::flushData() {
     // Confirmations go out only once the data they confirm is on its way.
     for (std::uint32_t idx : touched_) {
         Pub& p = pubs_[idx];
-        if (p.ackPending && !p.runs.empty()) {
-            std::size_t r = 0;
-            while (r < p.runs.size()) {
-                const std::size_t room = ctlArena_.size() - ctlUsed_;
-                if (room < wire::kHeaderSize + sizeof(wire::PubAckBody) + sizeof(wire::PubAckRun)) break;
-                auto buf = std::span(ctlArena_).subspan(ctlUsed_, std::min(room, cfg_.mtu));
-                wire::DatagramWriter w(buf);
-                w.begin(wire::FrameType::PubAck, cfg_.stream, epoch_, Offset{0});
-                wire::PubAckBody b{};
-                b.publisherId.set(p.id);
-                b.reserved.set(0);
-                w.appendStruct(b);
-                while (r < p.runs.size() && w.appendPubAckRun(p.runs[r].firstPubSeq, p.runs[r].firstOffset, p.runs[r].count, 1)) ++r;
-                const std::size_t len = w.finish(wallNs());
-                txCtl_.push_back(transport::TxItem{buf.data(), static_cast<std::uint32_t>(len), p.from});
-                ctlUsed_ += len;
-                c_.add(Counter::PubAcksSent);
-            }
-            p.runs.clear();
-            p.ackPending = false;
+        if (p.ackPending && !p.runs.empty() && !sendAcks(p)) {
+            if (std::find(ackWait_.begin(), ackWait_.end(), idx) == ackWait_.end()) ackWait_.push_back(idx);
         }
         if (p.nakPending) {
             const std::size_t need = wire::kHeaderSize + sizeof(wire::PubNakBody);
@@ -594,6 +625,37 @@ bool Sequencer::flushData() {
         }
     }
     touched_.clear();
+    return true;
+}
+
+bool Sequencer::sendAcks(Pub& p) {
+    // A leader (HA) confirms a message only once it is released: until its standbys hold it, it
+    // is not yet part of the stream's history.
+    if (role_ == Role::Leader) {
+        for (const auto& run : p.runs) {
+            const std::uint64_t o = run.firstOffset.get();
+            if (o != wire::kOffsetOpen && o + run.count > releasedEnd_) return false;
+        }
+    }
+    std::size_t r = 0;
+    while (r < p.runs.size()) {
+        const std::size_t room = ctlArena_.size() - ctlUsed_;
+        if (room < wire::kHeaderSize + sizeof(wire::PubAckBody) + sizeof(wire::PubAckRun)) break;
+        auto buf = std::span(ctlArena_).subspan(ctlUsed_, std::min(room, cfg_.mtu));
+        wire::DatagramWriter w(buf);
+        w.begin(wire::FrameType::PubAck, cfg_.stream, epoch_, Offset{0});
+        wire::PubAckBody b{};
+        b.publisherId.set(p.id);
+        b.reserved.set(0);
+        w.appendStruct(b);
+        while (r < p.runs.size() && w.appendPubAckRun(p.runs[r].firstPubSeq, p.runs[r].firstOffset, p.runs[r].count, 1)) ++r;
+        const std::size_t len = w.finish(wallNs());
+        txCtl_.push_back(transport::TxItem{buf.data(), static_cast<std::uint32_t>(len), p.from});
+        ctlUsed_ += len;
+        c_.add(Counter::PubAcksSent);
+    }
+    p.runs.clear();
+    p.ackPending = false;
     return true;
 }
 
@@ -620,7 +682,7 @@ void Sequencer::flushControl() {
 
 void Sequencer::sendHeartbeat(transport::Endpoint to) {
     std::byte buf[wire::kHeaderSize + sizeof(wire::HeartbeatBody)];
-    const std::size_t len = wire::encodeHeartbeat(buf, cfg_.stream, epoch_, Offset{nextOffset_}, ring_->oldest(), wallNs(),
+    const std::size_t len = wire::encodeHeartbeat(buf, cfg_.stream, epoch_, releasedOffset(), ring_->oldest(), wallNs(),
                                                   ended_ ? wire::kFlagEnd : std::uint16_t{0});
     transport::TxItem item{buf, static_cast<std::uint32_t>(len), to};
     // From the data socket, to the group or to a subscriber that NAKed: the stream's source.

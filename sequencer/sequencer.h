@@ -82,6 +82,48 @@ public:
     std::size_t ringDroppedOnRecover() const noexcept { return ring_->droppedOnRecover(); }
     std::uint64_t faultsInjected() const noexcept { return faultsInjected_; }  // --fault-damage-entry
 
+    // ---- Hot standby (HA). sequencer/ha.h decides the role from etcd and calls these on the
+    // sequencer's thread. Without attachReplication() the sequencer is Single: nothing changes.
+    //
+    // The rule: replicate, then publish. A leader sends each DATA datagram to its standbys before
+    // it multicasts it, and releases it to the group (and confirms its messages to publishers)
+    // only once every *required* standby (those in the stream's in-sync set in etcd) acknowledged
+    // holding it. So every offset anyone may have delivered is held by every in-sync standby, and a
+    // standby that takes over never gives an offset to another message. A leader cut off from a
+    // required standby publishes nothing until that standby is removed from the in-sync set (an
+    // etcd transaction that only the current leader can make), which also fences a zombie leader.
+    enum class Role : std::uint8_t { Single = 0, Leader = 1, Standby = 2, SteppedDown = 3 };
+    struct Replica {
+        transport::Endpoint to;  // the standby's replication address
+        bool required = false;   // in the in-sync set: releases wait for its acknowledgement
+    };
+    struct ReplicaStatus {
+        transport::Endpoint to;
+        bool required = false;
+        bool joined = false;       // it asked for and got a snapshot from this leader
+        std::uint64_t acked = 0;   // it holds every offset below this
+        std::uint64_t lastAckNs = 0;
+    };
+    // Becomes a standby that follows nobody yet (refuses PUBs, sends nothing to the group).
+    void attachReplication(transport::Transport& repl);
+    // Follows the leader whose replication address is `leader`, in its epoch: asks it for a
+    // snapshot (publisher positions) and stores every datagram it sends, acknowledging each.
+    void standBy(transport::Endpoint leader, Epoch leaderEpoch);
+    // Leads with `epoch` (from etcd: unique across hosts). A standby first re-sends, as
+    // retransmissions, what it holds beyond what it knows the old leader released; they are
+    // released through the same rule as new data.
+    void lead(Epoch epoch);
+    void setReplicas(const std::vector<Replica>& replicas);
+    // Stops sequencing, releasing, acknowledging and sending: leadership is lost.
+    void stepDown();
+    Role role() const noexcept { return role_; }
+    std::uint64_t leaderHeardNs() const noexcept { return leaderHeardNs_; }  // standby: monotonic ns
+    // Standby: its ring and publisher positions agree and hold what the leader released
+    // (a leader may be made from it). A Single or Leader state is whole.
+    bool stateComplete() noexcept { return state_.header().haIncomplete == 0; }
+    std::vector<ReplicaStatus> replicaStatus() const;
+    Offset releasedOffset() const noexcept { return Offset{role_ == Role::Single ? nextOffset_ : releasedEnd_}; }
+
 private:
     struct Pub {
         std::uint32_t id;
@@ -122,6 +164,17 @@ private:
     bool flushData();
     void flushControl();
     void sendHeartbeat(transport::Endpoint to);
+    // Standby: applies a datagram's entries to the publisher positions (as recover() does).
+    void applyEntries(const wire::DatagramView& v);
+    bool sendAcks(Pub& p);
+    // HA work inside doWork(): replication I/O, release, resends.
+    int doReplication(std::uint64_t nowNs);
+    void onReplDatagram(const transport::RxSlot& slot, std::uint64_t nowNs);
+    void release(std::uint64_t nowNs);
+    void sendSnapshot(std::size_t replica, std::uint64_t session);
+    void pumpReplica(std::size_t replica, std::uint64_t nowNs);
+    void flushRepl();
+    void refuseNotLeader(const wire::DatagramView& v, transport::Endpoint from);
 
     SequencerConfig cfg_;
     transport::Transport& control_;
@@ -187,6 +240,48 @@ private:
     static constexpr std::size_t kHostProbe = 8;
     std::vector<HostBudget> hosts_;
     HostBudget& hostBudget(std::uint32_t addr, std::uint64_t nowNs);
+
+    // HA state (role_ Single: none of it is used).
+    Role role_ = Role::Single;
+    transport::Transport* repl_ = nullptr;
+    std::uint64_t releasedEnd_ = 0;  // leader: offsets below this went (or go) to the group
+    struct Pending {
+        std::uint64_t first;
+        std::uint32_t count;
+        std::uint64_t committedNs;
+        bool retransmit;  // carried over from the old leader's epoch: leaves as a retransmission
+    };
+    std::deque<Pending> pending_;     // committed, not yet released (in offset order)
+    std::vector<std::uint32_t> ackWait_;  // publishers whose confirmations wait for a release
+    struct ReplicaState {
+        transport::Endpoint to;
+        bool required = false;
+        std::uint64_t session = 0;     // 0: has not joined
+        std::uint64_t acked = 0;
+        std::uint64_t sentEnd = 0;     // sent up to here (in order)
+        std::uint64_t lastAckNs = 0;
+        std::uint64_t progressNs = 0;  // when acked last moved (or the last go-back)
+    };
+    std::vector<ReplicaState> replicas_;
+    std::vector<transport::TxItem> txRepl_;
+    std::vector<std::byte> replArena_;
+    std::size_t replUsed_ = 0;
+    std::uint64_t nextReplHbNs_ = 0;
+    std::uint64_t lastReplHbReleased_ = ~std::uint64_t{0};
+    // Standby.
+    transport::Endpoint leader_;
+    Epoch leaderEpoch_{0};
+    std::uint64_t session_ = 0;
+    std::uint64_t leaderHeardNs_ = 0;
+    std::uint64_t leaderReleased_ = 0;  // what the leader said it released
+    std::uint64_t tableHead_ = 0;       // the snapshot's publisher positions are as of this offset
+    bool snapshotApplied_ = false;
+    std::uint64_t nextJoinNs_ = 0;
+    std::uint32_t snapChunks_ = 0;
+    std::vector<bool> snapHave_;
+    std::vector<wire::ReplPublisherView> snapRecords_;
+    std::uint64_t snapRingStart_ = 0;
+    bool ackDue_ = false;
 };
 
 }  // namespace seqcast::sequencer

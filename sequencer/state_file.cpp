@@ -46,7 +46,7 @@ Result<StateFile> StateFile::open(const std::string& path, StreamId stream, cons
         s.recovered_ = true;
     } else {
         h = StateHeader{kStateMagic, kStateVersion, stream.get(), 0, layout.maxPublishers, layout.ringBytes,
-                        layout.maxDatagram, 0, 0};
+                        layout.maxDatagram, 0, 0, 0, 0};
     }
     return s;
 }

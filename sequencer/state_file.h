@@ -28,6 +28,14 @@ struct StateHeader {
     std::uint64_t maxDatagram;
     std::uint64_t nextOffset;
     std::uint64_t starts;
+    // HA: 1 while a standby rebuilds this state from its leader's snapshot (the ring and the
+    // publisher positions do not yet agree); a sequencer restarted on such a file may not lead
+    // from it. 0 in files written before HA (their state is whole).
+    std::uint64_t haIncomplete;
+    // HA: offsets below this are known released to the group (a leader's own releases, or what a
+    // standby's leader last said it released); a sequencer that takes the stream over re-sends
+    // what it holds from here on.
+    std::uint64_t haReleased;
 };
 
 struct PublisherRecord {

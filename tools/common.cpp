@@ -308,6 +308,22 @@ transport::Endpoint getEndpoint(const po::variables_map& vm, const std::string& 
     return *e;
 }
 
+std::string getEndpointList(const po::variables_map& vm, const std::string& name) {
+    const std::string text = vm[name].as<std::string>();
+    std::string out;
+    std::size_t pos = 0, n = 0;
+    while (pos <= text.size()) {
+        const std::size_t comma = std::min(text.find(',', pos), text.size());
+        auto e = transport::parseEndpoint(text.substr(pos, comma - pos));
+        if (!e) throw UsageError("--" + name + ": " + e.error().message());
+        if (!out.empty()) out += ',';
+        out += e->str();
+        if (++n > 16) throw UsageError("--" + name + ": at most 16 addresses");
+        pos = comma + 1;
+    }
+    return out;
+}
+
 std::uint32_t getIpv4(const po::variables_map& vm, const std::string& name) {
     auto a = transport::parseIpv4(vm[name].as<std::string>());
     if (!a) throw UsageError("--" + name + ": " + a.error().message());

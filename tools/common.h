@@ -54,6 +54,8 @@ double getDouble(const po::variables_map& vm, const std::string& name, double lo
 std::uint64_t getSize(const po::variables_map& vm, const std::string& name, std::uint64_t lo, std::uint64_t hi);
 Result<std::uint64_t> parseSize(const std::string& text);
 transport::Endpoint getEndpoint(const po::variables_map& vm, const std::string& name, bool allowZeroPort = false);
+// HOST:PORT[,HOST:PORT...] (at most 16), each checked; returned normalised.
+std::string getEndpointList(const po::variables_map& vm, const std::string& name);
 std::uint32_t getIpv4(const po::variables_map& vm, const std::string& name);
 
 // Message sizes of synthetic traffic: "N", "A-B" (uniform) or "exp:MEAN" (exponential, clamped to

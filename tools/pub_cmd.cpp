@@ -41,7 +41,9 @@ int runPub(int argc, char** argv) {
     po::options_description d("Publisher");
     d.add_options()
         ("stream", po::value<std::string>()->default_value("1"), "stream id")
-        ("sequencer", po::value<std::string>()->default_value("127.0.0.1:40000"), "sequencer control address HOST:PORT")
+        ("sequencer", po::value<std::string>()->default_value("127.0.0.1:40000"),
+         "sequencer control address HOST:PORT; with hot-standby sequencers (sequencer --ha) all of theirs, comma "
+         "separated: the publisher moves to the next when one is not the leader or stays silent")
         ("bind", po::value<std::string>()->default_value("127.0.0.1:0"), "local address (port 0: any)")
         ("id", po::value<std::string>()->default_value("0"), "publisher id (0: from --journal, else random)")
         ("journal", po::value<std::string>(), "journal file: keeps id, pub_seq and unconfirmed messages across restarts")
@@ -70,7 +72,7 @@ int runPub(int argc, char** argv) {
     std::uint64_t count = 0, lingerS = 10, durationS = 0, seed = 1;
     try {
         o.stream = static_cast<std::uint32_t>(getU64(vm, "stream", 1, 0xFFFFFFFFu));
-        o.sequencer = getEndpoint(vm, "sequencer").str();
+        o.sequencer = getEndpointList(vm, "sequencer");
         o.id = static_cast<std::uint32_t>(getU64(vm, "id", 0, 0xFFFFFFFFu));
         if (vm.count("journal")) o.journal = vm["journal"].as<std::string>();
         checkPath(vm, "journal", PathUse::ReadWrite);

@@ -46,6 +46,17 @@ int runSequencer(int argc, char** argv) {
          "after END_OF_STREAM, keep answering NAKs and heartbeating with the END flag until this long has passed "
          "with no NAK (at most 10 times this long), so that subscribers that lost END_OF_STREAM learn of the end and "
          "can repair the tail, however long the repair takes (0: exit at once)");
+    d.add_options()
+        ("ha", po::value<std::string>(),
+         "etcd endpoints (http://HOST:2379[,...]): run as one of the stream's hot-standby sequencers; etcd chooses "
+         "the leader, the others follow it and take over when it fails (docs/HA.md)")
+        ("name", po::value<std::string>(), "with --ha: this sequencer's name, unique within the stream")
+        ("repl", po::value<std::string>(), "with --ha: HOST:PORT of the replication socket (default: the control host, any port)")
+        ("lease-ttl", po::value<std::string>()->default_value("2"), "with --ha: seconds of the etcd lease on its keys (1..60)")
+        ("takeover-ms", po::value<std::string>()->default_value("100"),
+         "with --ha: an in-sync standby takes over after the leader was silent this long (10..60000)")
+        ("isr-timeout-ms", po::value<std::string>()->default_value("100"),
+         "with --ha: the leader stops waiting for a standby that acknowledged nothing this long (10..60000)");
     addSocketOptions(d);
     addFaultOptions(d, "rx");
     d.add_options()
@@ -86,6 +97,21 @@ int runSequencer(int argc, char** argv) {
         o.network = networkOptions(vm);
         o.network.faults = faultOptions(vm);
         o.faultDamageEntry = getDouble(vm, "fault-damage-entry", 0, 1);
+        if (vm.count("ha")) {
+            o.haEtcd = vm["ha"].as<std::string>();
+            if (o.haEtcd.empty()) throw UsageError("--ha: give the etcd endpoints");
+            if (!vm.count("name")) throw UsageError("--ha needs --name");
+            o.haName = vm["name"].as<std::string>();
+            if (o.haName.empty() || o.haName.size() > 64 || o.haName.find_first_of(",;=/ \t\n") != std::string::npos)
+                throw UsageError("--name: 1..64 characters without , ; = / or spaces");
+            if (vm.count("repl")) o.haRepl = getEndpoint(vm, "repl", true).str();
+            o.haLeaseTtlS = static_cast<std::uint32_t>(getU64(vm, "lease-ttl", 1, 60));
+            o.haTakeoverMs = getU64(vm, "takeover-ms", 10, 60'000);
+            o.haIsrTimeoutMs = getU64(vm, "isr-timeout-ms", 10, 60'000);
+        } else {
+            for (const char* opt : {"name", "repl"})
+                if (vm.count(opt)) throw UsageError(std::string("--") + opt + " needs --ha");
+        }
     } catch (const UsageError& e) {
         std::cerr << "seqcast sequencer: " << e.what() << "\n(see seqcast sequencer --help)\n";
         return kExitUsage;
@@ -98,9 +124,16 @@ int runSequencer(int argc, char** argv) {
         return apiSetupFailure("sequencer", e);
     }
     Sequencer& s = *seq;
-    std::fprintf(stderr, "seqcast sequencer: stream %u epoch %u next offset %llu%s, control %s, data %s -> %s over %s, state %s\n",
-                 o.stream, s.epoch(), static_cast<unsigned long long>(s.nextOffset()), s.recovered() ? " (recovered)" : "",
-                 s.controlAddress().c_str(), s.dataAddress().c_str(), o.group.c_str(), s.socketKind().c_str(), o.stateFile.c_str());
+    const bool ha = !o.haEtcd.empty();
+    if (ha)
+        std::fprintf(stderr, "seqcast sequencer: stream %u, %s (HA via %s), next offset %llu%s, control %s, data %s -> %s, repl %s, state %s\n",
+                     o.stream, o.haName.c_str(), o.haEtcd.c_str(), static_cast<unsigned long long>(s.nextOffset()),
+                     s.recovered() ? " (recovered)" : "", s.controlAddress().c_str(), s.dataAddress().c_str(), o.group.c_str(),
+                     s.replAddress().c_str(), o.stateFile.c_str());
+    else
+        std::fprintf(stderr, "seqcast sequencer: stream %u epoch %u next offset %llu%s, control %s, data %s -> %s over %s, state %s\n",
+                     o.stream, s.epoch(), static_cast<unsigned long long>(s.nextOffset()), s.recovered() ? " (recovered)" : "",
+                     s.controlAddress().c_str(), s.dataAddress().c_str(), o.group.c_str(), s.socketKind().c_str(), o.stateFile.c_str());
     // Idle: until a datagram, the next heartbeat, or maxUs.
     ApiIdler idler(busyPoll);
     auto idle = [&](int work, std::uint32_t maxUs) { idler.idle(work, s, maxUs); };
@@ -108,10 +141,16 @@ int runSequencer(int argc, char** argv) {
     const std::uint64_t end = durationS ? start + durationS * 1'000'000'000ull : ~std::uint64_t{0};
     while (!stopRequested()) {
         if (monoNs() >= end) break;
-        idle(s.doWork(), 5000);
+        idle(s.doWork(), ha ? 1000 : 5000);
+        if (ha && !s.haFailure().empty()) {
+            // Leadership lost: it sequences nothing more; a supervisor restarts it as a standby.
+            std::fprintf(stderr, "seqcast sequencer: stepped down: %s\n", s.haFailure().c_str());
+            return 3;
+        }
     }
     auto counter = [&](const char* name) { return s.counters().at(name); };
-    if (vm.count("no-end-of-stream") == 0) {
+    // With --ha a stop hands the stream over (a standby takes over); it does not end it.
+    if (vm.count("no-end-of-stream") == 0 && !ha) {
         s.endOfStream();
         // Linger: repairs of the tail and heartbeats flagged END (a lost END_OF_STREAM is not fatal).
         // A NAK says a receiver is still repairing the tail: linger on from it, so that once it is

@@ -52,7 +52,20 @@ std::unique_ptr<Publisher> Publisher::create(const PublisherOptions& o, ConfirmH
     client::PublisherConfig cfg;
     cfg.stream = StreamId{o.stream};
     cfg.id = PublisherId{o.id};
-    cfg.sequencer = endpointOf("sequencer", o.sequencer);
+    {
+        // "HOST:PORT[,HOST:PORT...]": the first, then the stream's other (HA) sequencers in turn.
+        std::size_t pos = 0;
+        bool first = true;
+        while (pos <= o.sequencer.size()) {
+            const std::size_t comma = std::min(o.sequencer.find(',', pos), o.sequencer.size());
+            const auto ep = endpointOf("sequencer", o.sequencer.substr(pos, comma - pos));
+            if (first) cfg.sequencer = ep;
+            else cfg.alternates.push_back(ep);
+            first = false;
+            pos = comma + 1;
+        }
+        if (cfg.alternates.size() > 15) throw SetupError("sequencer", "at most 16 sequencer addresses");
+    }
     cfg.journalPath = o.journal;
     if (o.mtu < wire::kMinMtu || o.mtu > wire::kMaxDatagram)
         throw SetupError("mtu", "must be " + std::to_string(wire::kMinMtu) + ".." + std::to_string(wire::kMaxDatagram));

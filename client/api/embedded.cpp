@@ -10,6 +10,7 @@
 #include "fabric/shm_counters.h"
 #include "fabric/wire.h"
 #include "seqcast/seqcast.hpp"
+#include "sequencer/ha.h"
 #include "sequencer/sequencer.h"
 
 namespace seqcast {
@@ -20,10 +21,26 @@ struct Sequencer::Impl {
     std::unique_ptr<ShmCounters> shm;
     std::unique_ptr<transport::Transport> control;
     std::unique_ptr<transport::Transport> data;  // null: the control socket sends the stream too
+    std::unique_ptr<transport::Transport> repl;  // HA only
     std::unique_ptr<sequencer::Sequencer> seq;
+    std::unique_ptr<sequencer::HaNode> ha;       // HA only
     Driver driver;  // last: its thread stops before the rest is destroyed
 
     transport::Transport& dataSocket() const { return data ? *data : *control; }
+    int work() {
+        const std::uint64_t now = monoNs();
+        if (ha) ha->doWork(now);
+        return seq->doWork(now);
+    }
+    // HA: the standby's timers (acknowledgements, joins) and the coordinator's decisions need a
+    // turn at least every millisecond.
+    std::uint64_t nextTimer() const {
+        const std::uint64_t t = seq->nextTimerNs();
+        return ha ? std::min(t, monoNs() + 1'000'000) : t;
+    }
+    std::vector<int> waitFds() const {
+        return {control->waitFd(), data ? data->waitFd() : -1, repl ? repl->waitFd() : -1};
+    }
 };
 
 Sequencer::Sequencer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -87,18 +104,43 @@ std::unique_ptr<Sequencer> Sequencer::create(const SequencerOptions& o) {
     auto s = sequencer::Sequencer::create(cfg, *impl->control, impl->dataSocket(), impl->shm->counters());
     if (!s) throw SetupError("stateFile", s.error().message(), s.error().code);
     impl->seq = std::move(*s);
+    if (!o.haEtcd.empty()) {
+        if (o.haName.empty()) throw SetupError("haName", "HA needs this sequencer's name");
+        auto replUdp = socketsFrom(o.network);
+        replUdp.bind = endpointOf("control", o.control);
+        replUdp.bind.port = 0;
+        if (!o.haRepl.empty()) replUdp.bind = endpointOf("haRepl", o.haRepl, true);
+        replUdp.maxDatagram = cfg.mtu;
+        replUdp.counters = &impl->shm->counters();
+        impl->repl = open(replUdp, "haRepl", transport::FaultConfig{});
+        impl->seq->attachReplication(*impl->repl);
+        sequencer::HaConfig hc;
+        hc.etcd = o.haEtcd;
+        hc.name = o.haName;
+        hc.stream = cfg.stream;
+        hc.replAddress = impl->repl->local().str();
+        hc.controlAddress = impl->control->local().str();
+        hc.dataAddress = impl->dataSocket().local().str();
+        hc.leaseTtlS = o.haLeaseTtlS;
+        hc.takeoverNs = o.haTakeoverMs * 1'000'000;
+        hc.isrTimeoutNs = o.haIsrTimeoutMs * 1'000'000;
+        auto node = sequencer::HaNode::create(hc, *impl->seq);
+        if (!node) throw SetupError("haEtcd", node.error().message(), node.error().code);
+        impl->ha = std::move(*node);
+    }
     return std::unique_ptr<Sequencer>(new Sequencer(std::move(impl)));
 }
 
 int Sequencer::doWork() {
     const auto g = impl_->driver.lock();
-    return impl_->seq->doWork(monoNs());
+    return impl_->work();
 }
 void Sequencer::wait(std::uint32_t maxUs) {
     auto g = impl_->driver.lock();
-    const std::uint64_t until = std::min<std::uint64_t>(monoNs() + maxUs * 1000ull, impl_->seq->nextTimerNs());
+    const std::uint64_t until = std::min<std::uint64_t>(monoNs() + maxUs * 1000ull, impl_->nextTimer());
     if (g.owns_lock()) g.unlock();
-    waitOn({impl_->control->waitFd(), impl_->data ? impl_->data->waitFd() : -1}, until);
+    const std::vector<int> fds = impl_->waitFds();
+    waitReadable(std::span<const int>(fds), until);
 }
 void Sequencer::endOfStream() {
     const auto g = impl_->driver.lock();
@@ -118,12 +160,22 @@ std::uint64_t Sequencer::faultsInjected() const noexcept {
     return impl_->seq->faultsInjected();
 }
 CounterValues Sequencer::counters() const { return valuesOf(impl_->shm->counters()); }
+std::string Sequencer::haRole() const {
+    switch (impl_->seq->role()) {
+        case sequencer::Sequencer::Role::Single: return "single";
+        case sequencer::Sequencer::Role::Leader: return "leader";
+        case sequencer::Sequencer::Role::Standby: return "standby";
+        case sequencer::Sequencer::Role::SteppedDown: return "stepped-down";
+    }
+    return "single";
+}
+std::string Sequencer::replAddress() const { return impl_->repl ? impl_->repl->local().str() : std::string(); }
+std::string Sequencer::haFailure() const { return impl_->ha ? impl_->ha->failure() : std::string(); }
 
 void Sequencer::startThread(const ThreadOptions& options) {
     Impl* i = impl_.get();
     impl_->driver.start(
-        options, "seqcast-seq", [i] { return i->seq->doWork(monoNs()); }, [i] { return i->seq->nextTimerNs(); },
-        std::vector<int>{i->control->waitFd(), i->data ? i->data->waitFd() : -1});
+        options, "seqcast-seq", [i] { return i->work(); }, [i] { return i->nextTimer(); }, i->waitFds());
 }
 void Sequencer::stopThread() { impl_->driver.stop(); }
 bool Sequencer::threadRunning() const noexcept { return impl_->driver.running(); }

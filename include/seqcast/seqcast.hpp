@@ -118,7 +118,9 @@ using CounterValues = std::map<std::string, std::uint64_t>;
 
 struct PublisherOptions {
     std::uint32_t stream = 1;
-    std::string sequencer = "127.0.0.1:40000";  // the sequencer's control address HOST:PORT
+    // The sequencer's control address HOST:PORT; with hot-standby sequencers (HA) all of theirs,
+    // comma separated: the publisher moves to the next when one is not the leader or falls silent.
+    std::string sequencer = "127.0.0.1:40000";
     std::string bind = "127.0.0.1:0";           // local address (port 0: any)
     std::uint32_t id = 0;                       // 0: from the journal, else random
     // A journal file keeps the id, the message counter and every unconfirmed message: a publisher
@@ -360,6 +362,15 @@ struct SequencerOptions {
     // before its DATA is signed (memory damage inside the sequencer); no subscriber may deliver it.
     double faultDamageEntry = 0;
     NetworkOptions network;  // faults apply to the control socket and (seed + 1) the data socket
+
+    // High availability (docs/HA.md): hot-standby sequencers of one stream, the leader chosen in
+    // etcd. Empty haEtcd: a single sequencer, exactly as without these fields.
+    std::string haEtcd;               // etcd endpoints: "http://HOST:2379,http://HOST:2379"
+    std::string haName;               // this sequencer's name, unique within the stream
+    std::string haRepl;               // HOST:PORT of its replication socket; empty: the control host, any port
+    std::uint32_t haLeaseTtlS = 2;    // etcd lease of its keys (1..60)
+    std::uint64_t haTakeoverMs = 100; // an in-sync standby takes over after this much leader silence
+    std::uint64_t haIsrTimeoutMs = 100;  // a leader stops waiting for a standby silent this long
 };
 
 class Sequencer {
@@ -387,6 +398,11 @@ public:
     std::string dataAddress() const;
     std::string socketKind() const;             // "udp", "uring", "dpdk"
     std::uint64_t faultsInjected() const noexcept;  // entries damaged by faultDamageEntry
+    // HA: "single" (no haEtcd), "leader", "standby" or "stepped-down"; the replication address; and,
+    // once it stepped down (leadership lost), why: the process should then exit and be restarted.
+    std::string haRole() const;
+    std::string replAddress() const;
+    std::string haFailure() const;
     // datagrams_out, messages_out, retransmits, naks_received, retransmits_bad_crc, ...
     CounterValues counters() const;
 

@@ -124,6 +124,12 @@ bool viewInBounds(const DatagramView& v) {
         case FrameType::ReplayRequest: return v.body.size() == sizeof(ReplayRequestBody);
         case FrameType::ReplayEnd: return v.body.size() == sizeof(ReplayEndBody);
         case FrameType::EndOfStream: return v.body.empty();
+        case FrameType::ReplAck:
+        case FrameType::ReplJoin: return v.body.size() == 8;
+        case FrameType::ReplSnapshot:
+            if (v.body.size() != sizeof(ReplSnapshotBody) + std::size_t{v.count} * sizeof(ReplPublisher)) return false;
+            for (std::uint32_t i = 0; i < v.count; ++i) (void)replPublisher(v, i);
+            return replSnapshot(v).chunk < replSnapshot(v).chunks;
     }
     return false;
 }

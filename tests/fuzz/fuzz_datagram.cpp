@@ -110,6 +110,12 @@ void walk(const DatagramView& v) {
         case FrameType::ReplayRequest: FUZZ_CHECK(replayRequest(v).to > replayRequest(v).from.get()); break;
         case FrameType::ReplayEnd: FUZZ_CHECK(static_cast<std::uint32_t>(replayEnd(v).status) <= 5); break;
         case FrameType::EndOfStream: FUZZ_CHECK(v.body.empty()); break;
+        case FrameType::ReplAck:
+        case FrameType::ReplJoin: FUZZ_CHECK(v.body.size() == sizeof(ReplAckBody)); (void)replSession(v); break;
+        case FrameType::ReplSnapshot:
+            FUZZ_CHECK(replSnapshot(v).chunk < replSnapshot(v).chunks);
+            for (std::uint32_t i = 0; i < v.count; ++i) (void)replPublisher(v, i);
+            break;
     }
 }
 

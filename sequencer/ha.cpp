@@ -1,0 +1,320 @@
+#include "sequencer/ha.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+
+#include "fabric/clock.h"
+
+namespace seqcast::sequencer {
+
+namespace {
+
+std::vector<std::string> splitList(const std::string& s, char sep) {
+    std::vector<std::string> out;
+    std::size_t pos = 0;
+    while (pos <= s.size()) {
+        const std::size_t e = std::min(s.find(sep, pos), s.size());
+        if (e > pos) out.push_back(s.substr(pos, e - pos));
+        pos = e + 1;
+    }
+    return out;
+}
+
+std::string joinList(std::vector<std::string> v) {
+    std::sort(v.begin(), v.end());
+    v.erase(std::unique(v.begin(), v.end()), v.end());
+    std::string out;
+    for (const auto& s : v) {
+        if (!out.empty()) out += ',';
+        out += s;
+    }
+    return out;
+}
+
+// "k=v;k=v" -> the value of `k`, or empty.
+std::string field(const std::string& value, const std::string& k) {
+    for (const auto& part : splitList(value, ';'))
+        if (part.rfind(k + "=", 0) == 0) return part.substr(k.size() + 1);
+    return {};
+}
+
+bool contains(const std::vector<std::string>& v, const std::string& s) { return std::find(v.begin(), v.end(), s) != v.end(); }
+
+}  // namespace
+
+Status HaConfig::validate() const {
+    if (etcd.empty()) return failInvalid("HA needs etcd endpoints");
+    if (name.empty() || name.size() > 64 || name.find_first_of(",;=/ \t\n") != std::string::npos)
+        return failInvalid("HA name must be 1..64 characters without , ; = / or spaces");
+    if (leaseTtlS < 1 || leaseTtlS > 60) return failInvalid("HA lease TTL must be 1..60 s");
+    if (takeoverNs < 10'000'000 || takeoverNs > 60'000'000'000ull) return failInvalid("HA takeover time must be 10 ms .. 60 s");
+    if (isrTimeoutNs < 10'000'000 || isrTimeoutNs > 60'000'000'000ull) return failInvalid("HA in-sync timeout must be 10 ms .. 60 s");
+    if (replAddress.empty() || controlAddress.empty() || dataAddress.empty()) return failInvalid("HA needs the sequencer's addresses");
+    return {};
+}
+
+Result<std::unique_ptr<HaNode>> HaNode::create(const HaConfig& cfg, Sequencer& seq) {
+    if (auto st = cfg.validate(); !st) return fail(st.error());
+    auto etcd = EtcdClient::create(cfg.etcd, cfg.etcdTimeoutMs);
+    if (!etcd) return fail(etcd.error().wrap("--ha"));
+    std::unique_ptr<HaNode> n(new HaNode(cfg, seq, std::move(*etcd)));
+    auto lease = n->etcd_.grantLease(cfg.leaseTtlS);
+    if (!lease) return fail(lease.error().wrap("--ha: cannot reach etcd"));
+    n->lease_ = *lease;
+    if (auto r = n->etcd_.put(n->key("members/" + cfg.name), n->myValue(), n->lease_); !r) return fail(r.error().wrap("--ha"));
+    n->lastKeepAliveNs_ = n->lastKeepAliveOkNs_ = monoNs();
+    n->thread_ = std::thread([p = n.get()] { p->run(); });
+    return n;
+}
+
+HaNode::HaNode(const HaConfig& cfg, Sequencer& seq, EtcdClient etcd) : cfg_(cfg), seq_(seq), etcd_(std::move(etcd)) {}
+
+HaNode::~HaNode() { stop(); }
+
+void HaNode::stop() {
+    if (stop_.exchange(true)) return;
+    if (thread_.joinable()) thread_.join();
+    if (lease_ != 0) (void)etcd_.revoke(lease_);
+}
+
+std::string HaNode::key(const std::string& rest) const { return "/seqcast/streams/" + std::to_string(cfg_.stream.get()) + "/" + rest; }
+
+std::string HaNode::myValue() const {
+    return "name=" + cfg_.name + ";repl=" + cfg_.replAddress + ";control=" + cfg_.controlAddress + ";data=" + cfg_.dataAddress;
+}
+
+std::string HaNode::failure() const {
+    std::lock_guard lk(mu_);
+    return failure_;
+}
+
+void HaNode::doWork(std::uint64_t nowNs) {
+    if (posted_.load(std::memory_order_acquire) != applied_.load(std::memory_order_relaxed)) {
+        std::lock_guard lk(mu_);
+        for (const auto& c : cmds_) {
+            switch (c.kind) {
+                case Command::Kind::StandBy: seq_.standBy(c.leader, c.epoch); break;
+                case Command::Kind::Fence: seq_.standBy({}, Epoch{0}); break;
+                case Command::Kind::Lead: seq_.lead(c.epoch); break;
+                case Command::Kind::SetReplicas: seq_.setReplicas(c.replicas); break;
+                case Command::Kind::StepDown: seq_.stepDown(); break;
+            }
+        }
+        cmds_.clear();
+        lastStatusNs_ = 0;  // report at once
+        applied_.store(posted_.load(std::memory_order_relaxed), std::memory_order_release);
+    }
+    if (nowNs - lastStatusNs_ >= 1'000'000) {
+        std::lock_guard lk(mu_);
+        status_.role = seq_.role();
+        status_.complete = seq_.stateComplete();
+        status_.leaderHeardNs = seq_.leaderHeardNs();
+        status_.nextOffset = seq_.nextOffset().get();
+        status_.replicas = seq_.replicaStatus();
+        status_.atNs = nowNs;
+        lastStatusNs_ = nowNs;
+    }
+}
+
+bool HaNode::post(std::vector<Command> cmds) {
+    std::uint64_t gen = 0;
+    {
+        std::lock_guard lk(mu_);
+        for (auto& c : cmds) cmds_.push_back(std::move(c));
+        gen = posted_.fetch_add(1, std::memory_order_acq_rel) + 1;
+    }
+    // The sequencer's thread applies it with its next doWork(): microseconds, or its idle wait.
+    const std::uint64_t deadline = monoNs() + 2'000'000'000ull;
+    while (applied_.load(std::memory_order_acquire) < gen) {
+        if (monoNs() > deadline || stop_.load()) return false;
+        std::this_thread::sleep_for(std::chrono::microseconds(100));
+    }
+    return true;
+}
+
+HaNode::Status HaNode::status() {
+    std::lock_guard lk(mu_);
+    return status_;
+}
+
+std::vector<Sequencer::Replica> HaNode::replicasFor(const std::vector<std::string>& isr) {
+    std::vector<Sequencer::Replica> out;
+    for (const auto& m : members_)
+        if (m.name != cfg_.name) out.push_back(Sequencer::Replica{m.repl, contains(isr, m.name)});
+    // An in-sync standby with no member key (its process is gone) still holds releases back until
+    // it leaves the in-sync set.
+    for (const auto& name : isr) {
+        if (name == cfg_.name) continue;
+        const bool known = std::any_of(members_.begin(), members_.end(), [&](const Member& m) { return m.name == name; });
+        if (!known) out.push_back(Sequencer::Replica{transport::Endpoint{}, true});
+    }
+    return out;
+}
+
+void HaNode::run() {
+    while (!stop_.load()) {
+        const std::uint64_t t0 = monoNs();
+        if (!tick()) return;
+        const std::uint64_t spent = monoNs() - t0;
+        if (spent < cfg_.pollNs) std::this_thread::sleep_for(std::chrono::nanoseconds(cfg_.pollNs - spent));
+    }
+}
+
+bool HaNode::tick() {
+    const std::uint64_t now = monoNs();
+    const std::uint64_t ttlNs = std::uint64_t{cfg_.leaseTtlS} * 1'000'000'000ull;
+    auto giveUp = [&](const std::string& why) {
+        post({Command{Command::Kind::StepDown, {}, Epoch{0}, {}}});
+        std::lock_guard lk(mu_);
+        failure_ = why;
+        return false;
+    };
+    if (now - lastKeepAliveNs_ >= ttlNs / 4) {
+        lastKeepAliveNs_ = now;
+        auto ttl = etcd_.keepAlive(lease_);
+        if (ttl && *ttl > 0) {
+            lastKeepAliveOkNs_ = now;
+        } else if (ttl) {
+            // The lease is gone (this process was paused or cut off longer than its TTL).
+            if (leading_.get() != 0) return giveUp("the etcd lease expired while leading (epoch " + std::to_string(leading_.get()) + ")");
+            if (auto l = etcd_.grantLease(cfg_.leaseTtlS); l) {
+                lease_ = *l;
+                lastKeepAliveOkNs_ = now;
+                (void)etcd_.put(key("members/" + cfg_.name), myValue(), lease_);
+            }
+        }
+    }
+    // A leader that cannot renew its lease steps down before the lease can have expired.
+    if (leading_.get() != 0 && now - lastKeepAliveOkNs_ > ttlNs * 3 / 4)
+        return giveUp("no answer from etcd for " + std::to_string((now - lastKeepAliveOkNs_) / 1'000'000) + " ms while leading");
+
+    auto kvs = etcd_.getPrefix(key(""));
+    if (!kvs) return true;  // etcd out of reach: try again next round
+    std::optional<EtcdKv> leader, isr;
+    members_.clear();
+    for (const auto& kv : *kvs) {
+        if (kv.key == key("leader")) leader = kv;
+        else if (kv.key == key("isr")) isr = kv;
+        else if (kv.key.rfind(key("members/"), 0) == 0) {
+            auto ep = transport::parseEndpoint(field(kv.value, "repl"));
+            if (ep) members_.push_back(Member{kv.key.substr(key("members/").size()), *ep});
+        }
+    }
+    isrExists_ = isr.has_value();
+    isrValue_ = isr ? isr->value : std::string();
+    isr_ = isr ? splitList(isr->value, ',') : std::vector<std::string>{};
+    const Status st = status();
+    const bool inIsr = contains(isr_, cfg_.name);
+
+    auto becomeLeader = [&](std::int64_t revision) {
+        if (revision <= 0 || revision > 0xFFFFFFFFll) return giveUp("etcd revision " + std::to_string(revision) + " does not fit an epoch");
+        leading_ = Epoch{static_cast<std::uint32_t>(revision)};
+        following_ = Epoch{0};
+        std::vector<std::string> set = isr_;
+        post({Command{Command::Kind::SetReplicas, {}, Epoch{0}, replicasFor(set)}, Command{Command::Kind::Lead, {}, leading_, {}}});
+        std::fprintf(stderr, "seqcast sequencer: %s leads stream %u with epoch %u (in-sync: %s)\n", cfg_.name.c_str(),
+                     cfg_.stream.get(), leading_.get(), joinList(set).c_str());
+        return true;
+    };
+
+    if (leading_.get() != 0) {
+        if (!leader || leader->modRevision != static_cast<std::int64_t>(leading_.get()))
+            return giveUp("leadership lost: the leader key " +
+                          (leader ? "is now " + field(leader->value, "name") + "'s (epoch " + std::to_string(leader->modRevision) + ")"
+                                  : std::string("is gone")));
+        const EtcdCompare mine{key("leader"), EtcdCompare::Target::ModRevision, EtcdCompare::Op::Equal, leading_.get(), {}};
+        const EtcdCompare sameIsr{key("isr"), EtcdCompare::Target::Value, EtcdCompare::Op::Equal, 0, isrValue_};
+        post({Command{Command::Kind::SetReplicas, {}, Epoch{0}, replicasFor(isr_)}});
+        // Drop an in-sync standby that is gone or silent: etcd first, then stop waiting for it.
+        for (const auto& name : isr_) {
+            if (name == cfg_.name) continue;
+            const auto m = std::find_if(members_.begin(), members_.end(), [&](const Member& x) { return x.name == name; });
+            bool drop = m == members_.end();
+            if (!drop) {
+                const auto r = std::find_if(st.replicas.begin(), st.replicas.end(), [&](const auto& x) { return x.to == m->repl; });
+                const std::uint64_t last = r == st.replicas.end() ? 0 : std::max(r->lastAckNs, ledSinceNs_);
+                drop = now > last + cfg_.isrTimeoutNs;
+            }
+            if (!drop) continue;
+            std::vector<std::string> next;
+            for (const auto& n : isr_)
+                if (n != name) next.push_back(n);
+            auto t = etcd_.txn({mine, sameIsr}, {EtcdOp{EtcdOp::Kind::Put, key("isr"), joinList(next), 0}});
+            if (t && t->succeeded) {
+                isr_ = next;
+                post({Command{Command::Kind::SetReplicas, {}, Epoch{0}, replicasFor(isr_)}});
+                std::fprintf(stderr, "seqcast sequencer: %s dropped %s from the in-sync set (%s)\n", cfg_.name.c_str(), name.c_str(),
+                             m == members_.end() ? "gone" : "silent");
+            }
+            return true;  // one change per round, on a fresh read
+        }
+        // Add a standby that holds everything committed: wait for it first, then etcd.
+        for (const auto& m : members_) {
+            if (m.name == cfg_.name || contains(isr_, m.name)) continue;
+            const auto r = std::find_if(st.replicas.begin(), st.replicas.end(), [&](const auto& x) { return x.to == m.repl; });
+            if (r == st.replicas.end() || !r->joined || r->acked < st.nextOffset || now > r->lastAckNs + cfg_.isrTimeoutNs / 2) continue;
+            std::vector<std::string> next = isr_;
+            next.push_back(m.name);
+            if (!post({Command{Command::Kind::SetReplicas, {}, Epoch{0}, replicasFor(next)}})) return true;
+            auto t = etcd_.txn({mine, sameIsr}, {EtcdOp{EtcdOp::Kind::Put, key("isr"), joinList(next), 0}});
+            if (t && t->succeeded) {
+                isr_ = next;
+                std::fprintf(stderr, "seqcast sequencer: %s added %s to the in-sync set\n", cfg_.name.c_str(), m.name.c_str());
+            }
+            return true;
+        }
+        return true;
+    }
+
+    // Not leading.
+    if (leader) {
+        const auto leaderRepl = transport::parseEndpoint(field(leader->value, "repl"));
+        const std::string leaderName = field(leader->value, "name");
+        const Epoch e{static_cast<std::uint32_t>(leader->modRevision)};
+        if (following_ != e && leaderRepl && leaderName != cfg_.name) {
+            post({Command{Command::Kind::StandBy, *leaderRepl, e, {}}});
+            following_ = e;
+            followSinceNs_ = now;
+            return true;
+        }
+        // The leader is silent (killed, paused, cut off): an in-sync standby with a whole state
+        // takes over; the same transaction drops the old leader from the in-sync set.
+        const std::uint64_t heard = std::max(st.leaderHeardNs, followSinceNs_);
+        const bool silent = leaderName == cfg_.name || (following_ == e && now > heard + cfg_.takeoverNs);
+        if (!silent || !inIsr || !st.complete) return true;
+        if (!post({Command{Command::Kind::Fence, {}, Epoch{0}, {}}})) return true;
+        if (!seq_.stateComplete()) return true;
+        std::vector<std::string> next;
+        for (const auto& n : isr_)
+            if (n != leaderName) next.push_back(n);
+        if (!contains(next, cfg_.name)) next.push_back(cfg_.name);
+        auto t = etcd_.txn({EtcdCompare{key("leader"), EtcdCompare::Target::ModRevision, EtcdCompare::Op::Equal, leader->modRevision, {}},
+                            EtcdCompare{key("isr"), EtcdCompare::Target::Value, EtcdCompare::Op::Equal, 0, isrValue_}},
+                           {EtcdOp{EtcdOp::Kind::Put, key("leader"), myValue(), lease_}, EtcdOp{EtcdOp::Kind::Put, key("isr"), joinList(next), 0}});
+        following_ = Epoch{0};  // follow again (whoever leads) unless this took over
+        if (!t || !t->succeeded) return true;
+        isr_ = next;
+        ledSinceNs_ = now;
+        std::fprintf(stderr, "seqcast sequencer: %s takes over from %s (silent %llu ms)\n", cfg_.name.c_str(), leaderName.c_str(),
+                     static_cast<unsigned long long>((now - heard) / 1'000'000));
+        return becomeLeader(t->revision);
+    }
+    // No leader: a member of the in-sync set with a whole state campaigns; on a new stream (no
+    // in-sync set yet) anyone may.
+    if (isrExists_ && !(inIsr && st.complete)) return true;
+    if (!post({Command{Command::Kind::Fence, {}, Epoch{0}, {}}})) return true;
+    std::vector<std::string> next = isrExists_ ? isr_ : std::vector<std::string>{cfg_.name};
+    const EtcdCompare noLeader{key("leader"), EtcdCompare::Target::Version, EtcdCompare::Op::Equal, 0, {}};
+    const EtcdCompare isrSame = isrExists_ ? EtcdCompare{key("isr"), EtcdCompare::Target::Value, EtcdCompare::Op::Equal, 0, isrValue_}
+                                           : EtcdCompare{key("isr"), EtcdCompare::Target::Version, EtcdCompare::Op::Equal, 0, {}};
+    auto t = etcd_.txn({noLeader, isrSame},
+                       {EtcdOp{EtcdOp::Kind::Put, key("leader"), myValue(), lease_}, EtcdOp{EtcdOp::Kind::Put, key("isr"), joinList(next), 0}});
+    following_ = Epoch{0};
+    if (!t || !t->succeeded) return true;
+    isr_ = next;
+    ledSinceNs_ = now;
+    return becomeLeader(t->revision);
+}
+
+}  // namespace seqcast::sequencer
