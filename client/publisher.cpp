@@ -252,7 +252,7 @@ void Publisher::onAck(const wire::DatagramView& v, std::uint64_t nowNs) {
         rto_ = std::clamp<std::uint64_t>(srtt_ == 0 ? cfg_.initialRtoNs : srtt_ + 4 * rttvar_, cfg_.minRtoNs, cfg_.maxRtoNs);
 }
 
-void Publisher::onNak(const wire::DatagramView& v, std::uint64_t nowNs) {
+void Publisher::onNak(const wire::DatagramView& v, transport::Endpoint from, std::uint64_t nowNs) {
     const auto n = wire::pubNak(v);
     if (n.publisher.get() != j_->id) {
         c_.add(Counter::DropBadBody);
@@ -280,7 +280,8 @@ void Publisher::onNak(const wire::DatagramView& v, std::uint64_t nowNs) {
         case wire::PubNakReason::UnknownPublisher:
             break;
         case wire::PubNakReason::NotLeader:
-            if (!cfg_.alternates.empty()) failOver();
+            // Once per refusal of the sequencer in use (it refuses every PUB datagram of a burst).
+            if (!cfg_.alternates.empty() && from == target_) failOver();
             break;
     }
 }
@@ -420,7 +421,7 @@ int Publisher::doWork(std::uint64_t nowNs) {
         wire::DatagramView v;
         if (!admitDatagram(std::span<const std::byte>(rx_[i].data, rx_[i].len), cfg_.stream, c_, v)) continue;
         if (v.type == wire::FrameType::PubAck) onAck(v, nowNs);
-        else if (v.type == wire::FrameType::PubNak) onNak(v, nowNs);
+        else if (v.type == wire::FrameType::PubNak) onNak(v, rx_[i].from, nowNs);
         else c_.add(Counter::DropUnexpectedType);
     }
     work += static_cast<int>(n);

@@ -97,7 +97,7 @@ private:
     Slot& slot(std::uint64_t s) noexcept;
     std::span<const std::byte> payload(const Slot& s) const noexcept;
     void onAck(const wire::DatagramView& v, std::uint64_t nowNs);
-    void onNak(const wire::DatagramView& v, std::uint64_t nowNs);
+    void onNak(const wire::DatagramView& v, transport::Endpoint from, std::uint64_t nowNs);
     void releaseConfirmed(std::uint64_t nowNs);
     Offer reserve(std::size_t n, std::uint64_t& pos);
     void publish(std::uint64_t pos, std::size_t n, std::uint64_t publishTsNs);

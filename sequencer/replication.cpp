@@ -400,9 +400,9 @@ void Sequencer::release(std::uint64_t nowNs) {
         c_.add(Counter::ReplReleaseWaitNs, nowNs - std::min(nowNs, p.committedNs));
         moved = true;
     }
-    if (!moved) return;
-    state_.header().haReleased = releasedEnd_;
-    // Confirmations that waited for this release go out with the next flush.
+    if (moved) state_.header().haReleased = releasedEnd_;
+    // Confirmations that waited go out with the next flush, what is released of them: also when
+    // nothing new was released (a publisher resending only duplicates must still be answered).
     for (std::uint32_t idx : ackWait_)
         if (std::find(touched_.begin(), touched_.end(), idx) == touched_.end()) touched_.push_back(idx);
     ackWait_.clear();

@@ -630,12 +630,23 @@ bool Sequencer::flushData() {
 
 bool Sequencer::sendAcks(Pub& p) {
     // A leader (HA) confirms a message only once it is released: until its standbys hold it, it
-    // is not yet part of the stream's history.
+    // is not yet part of the stream's history. What is released goes now; the rest waits.
+    std::vector<wire::PubAckRunView> later;  // stays empty (no allocation) unless a leader must hold some back
     if (role_ == Role::Leader) {
-        for (const auto& run : p.runs) {
+        std::size_t keep = 0;
+        for (std::size_t i = 0; i < p.runs.size(); ++i) {
+            auto run = p.runs[i];
             const std::uint64_t o = run.firstOffset.get();
-            if (o != wire::kOffsetOpen && o + run.count > releasedEnd_) return false;
+            if (o == wire::kOffsetOpen || o + run.count <= releasedEnd_) {
+                p.runs[keep++] = run;
+                continue;
+            }
+            const std::uint64_t now = o >= releasedEnd_ ? 0 : releasedEnd_ - o;  // its released head
+            if (now > 0) p.runs[keep++] = wire::PubAckRunView{run.firstPubSeq, run.firstOffset, static_cast<std::uint32_t>(now), run.stride};
+            later.push_back(wire::PubAckRunView{PubSeq{run.firstPubSeq.get() + now}, Offset{o + now},
+                                                static_cast<std::uint32_t>(run.count - now), run.stride});
         }
+        p.runs.resize(keep);
     }
     std::size_t r = 0;
     while (r < p.runs.size()) {
@@ -654,9 +665,14 @@ bool Sequencer::sendAcks(Pub& p) {
         ctlUsed_ += len;
         c_.add(Counter::PubAcksSent);
     }
-    p.runs.clear();
-    p.ackPending = false;
-    return true;
+    if (later.empty()) {
+        p.runs.clear();  // keeps its capacity: no allocation per flush
+    } else {
+        p.runs.clear();
+        p.runs.insert(p.runs.end(), later.begin(), later.end());
+    }
+    p.ackPending = !p.runs.empty();
+    return !p.ackPending;
 }
 
 void Sequencer::flushControl() {
