@@ -296,9 +296,14 @@ bool HaNode::tick() {
         if (!t || !t->succeeded) return true;
         isr_ = next;
         ledSinceNs_ = now;
-        std::fprintf(stderr, "seqcast sequencer: %s takes over from %s (silent %llu ms)\n", cfg_.name.c_str(), leaderName.c_str(),
-                     static_cast<unsigned long long>((now - heard) / 1'000'000));
-        return becomeLeader(t->revision);
+        const std::uint64_t silentNs = now - heard;
+        if (!becomeLeader(t->revision)) return false;
+        // The takeover time: from the last datagram it heard from the old leader (every datagram the
+        // old leader could release came through here first) to leading, its first heartbeat due.
+        std::fprintf(stderr, "seqcast sequencer: %s took over from %s: takeover %.1f ms after the old leader's last datagram "
+                     "(silence detected after %.1f ms)\n", cfg_.name.c_str(), leaderName.c_str(),
+                     static_cast<double>(monoNs() - heard) / 1e6, static_cast<double>(silentNs) / 1e6);
+        return true;
     }
     // No leader: a member of the in-sync set with a whole state campaigns; on a new stream (no
     // in-sync set yet) anyone may.
