@@ -208,11 +208,16 @@ Result<EtcdClient> EtcdClient::create(const std::string& endpoints, std::uint32_
 
 Result<std::string> EtcdClient::call(const std::string& path, const std::string& body) {
     std::string lastError;
-    for (std::size_t attempt = 0; attempt < endpoints_.size(); ++attempt) {
+    // One deadline for the whole call, whatever the number of endpoints tried: a caller that must
+    // act within a lease's lifetime can count on it.
+    const std::uint64_t deadline = steadyMs() + timeoutMs_;
+    for (std::size_t attempt = 0; attempt < endpoints_.size() && steadyMs() < deadline; ++attempt) {
         const std::size_t idx = (current_ + attempt) % endpoints_.size();
         const Endpoint& ep = endpoints_[idx];
-        const std::uint64_t deadline = steadyMs() + timeoutMs_;
-        auto failHere = [&](const std::string& why) { lastError = ep.text + ": " + why; };
+        auto failHere = [&](const std::string& why) {
+            lastError = ep.text + ": " + why;
+            current_ = (idx + 1) % endpoints_.size();  // the next call starts elsewhere
+        };
         sockaddr_in sa{};
         sa.sin_family = AF_INET;
         sa.sin_port = htons(ep.port);

@@ -49,7 +49,7 @@ struct EtcdTxnResult {
 class EtcdClient {
 public:
     // endpoints: "http://HOST:PORT" or "HOST:PORT", comma separated; a call tries them in turn,
-    // starting with the one that answered last.
+    // starting with the one that answered last, all within timeoutMs.
     static Result<EtcdClient> create(const std::string& endpoints, std::uint32_t timeoutMs);
 
     Result<std::int64_t> grantLease(std::int64_t ttlSeconds);

@@ -185,11 +185,16 @@ bool HaNode::tick() {
             }
         }
     }
-    // A leader that cannot renew its lease steps down before the lease can have expired.
-    if (leading_.get() != 0 && now - lastKeepAliveOkNs_ > ttlNs * 3 / 4)
-        return giveUp("no answer from etcd for " + std::to_string((now - lastKeepAliveOkNs_) / 1'000'000) + " ms while leading");
+    // A leader that cannot renew its lease steps down before the lease can have expired: checked
+    // after every etcd call, whose timeouts (each endpoint in turn) can add up to a second.
+    auto overdue = [&] { return leading_.get() != 0 && monoNs() - lastKeepAliveOkNs_ > ttlNs * 3 / 4; };
+    auto lateGiveUp = [&] {
+        return giveUp("no answer from etcd for " + std::to_string((monoNs() - lastKeepAliveOkNs_) / 1'000'000) + " ms while leading");
+    };
+    if (overdue()) return lateGiveUp();
 
     auto kvs = etcd_.getPrefix(key(""));
+    if (overdue()) return lateGiveUp();
     if (!kvs) return true;  // etcd out of reach: try again next round
     std::optional<EtcdKv> leader, isr;
     members_.clear();
