@@ -57,12 +57,12 @@ Status HaConfig::validate() const {
 Result<std::unique_ptr<HaNode>> HaNode::create(const HaConfig& cfg, Sequencer& seq) {
     if (auto st = cfg.validate(); !st) return fail(st.error());
     auto etcd = EtcdClient::create(cfg.etcd, cfg.etcdTimeoutMs);
-    if (!etcd) return fail(etcd.error().wrap("--ha"));
+    if (!etcd) return fail(etcd.error());
     std::unique_ptr<HaNode> n(new HaNode(cfg, seq, std::move(*etcd)));
     auto lease = n->etcd_.grantLease(cfg.leaseTtlS);
-    if (!lease) return fail(lease.error().wrap("--ha: cannot reach etcd"));
+    if (!lease) return fail(lease.error().wrap("cannot reach etcd"));
     n->lease_ = *lease;
-    if (auto r = n->etcd_.put(n->key("members/" + cfg.name), n->myValue(), n->lease_); !r) return fail(r.error().wrap("--ha"));
+    if (auto r = n->etcd_.put(n->key("members/" + cfg.name), n->myValue(), n->lease_); !r) return fail(r.error().wrap("registering in etcd"));
     n->lastKeepAliveNs_ = n->lastKeepAliveOkNs_ = monoNs();
     n->thread_ = std::thread([p = n.get()] { p->run(); });
     return n;

@@ -402,7 +402,8 @@ std::string optionOf(const std::string& command, const std::string& field) {
         {"network.faults", "loss"}, {"network.faults.burstLoss", "burst-loss"}, {"start", "from"}, {"delivery", "mode"},
         {"stateFile", "state"}, {"ringBytes", "ring"}, {"publisherTimeoutS", "publisher-timeout"},
         {"retransmitBytesPerSec", "retransmit-rate"}, {"retransmitBytesPerSecPerHost", "retransmit-rate-per-host"},
-        {"nakInitialRttUs", "nak-rtt-us"}, {"reorderBytes", "reorder-buffer"}};
+        {"nakInitialRttUs", "nak-rtt-us"}, {"reorderBytes", "reorder-buffer"}, {"haEtcd", "ha"}, {"haName", "name"},
+        {"haRepl", "repl"}};
     if (auto it = special.find(field); it != special.end()) return it->second;
     std::string f = field;
     for (const char* prefix : {"network.faults.", "network."})
@@ -549,7 +550,7 @@ transport::FaultConfig faultConfig(const po::variables_map& vm) {
             unsigned t = 0;
             for (unsigned k = 1; k <= wire::kMaxFrameType && t == 0; ++k)
                 if (name == wire::frameTypeName(static_cast<wire::FrameType>(k)) || name == std::to_string(k)) t = k;
-            if (t == 0) throw UsageError("--drop-type: '" + name + "' is not a frame type (DATA, HEARTBEAT, ..., END_OF_STREAM, or 1.." +
+            if (t == 0) throw UsageError("--drop-type: '" + name + "' is not a frame type (DATA, HEARTBEAT, ..., REPL_SNAPSHOT, or 1.." +
                                          std::to_string(wire::kMaxFrameType) + ")");
             f.dropTypes |= 1u << t;
             if (comma == std::string::npos) break;

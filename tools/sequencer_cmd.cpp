@@ -97,20 +97,21 @@ int runSequencer(int argc, char** argv) {
         o.network = networkOptions(vm);
         o.network.faults = faultOptions(vm);
         o.faultDamageEntry = getDouble(vm, "fault-damage-entry", 0, 1);
+        // The HA options are checked whether or not --ha is given; given without it, they are refused.
+        o.haLeaseTtlS = static_cast<std::uint32_t>(getU64(vm, "lease-ttl", 1, 60));
+        o.haTakeoverMs = getU64(vm, "takeover-ms", 10, 60'000);
+        o.haIsrTimeoutMs = getU64(vm, "isr-timeout-ms", 10, 60'000);
         if (vm.count("ha")) {
             o.haEtcd = vm["ha"].as<std::string>();
-            if (o.haEtcd.empty()) throw UsageError("--ha: give the etcd endpoints");
+            if (o.haEtcd.empty() || o.haEtcd.find_first_not_of(", ") == std::string::npos) throw UsageError("--ha: give the etcd endpoints");
             if (!vm.count("name")) throw UsageError("--ha needs --name");
             o.haName = vm["name"].as<std::string>();
             if (o.haName.empty() || o.haName.size() > 64 || o.haName.find_first_of(",;=/ \t\n") != std::string::npos)
                 throw UsageError("--name: 1..64 characters without , ; = / or spaces");
             if (vm.count("repl")) o.haRepl = getEndpoint(vm, "repl", true).str();
-            o.haLeaseTtlS = static_cast<std::uint32_t>(getU64(vm, "lease-ttl", 1, 60));
-            o.haTakeoverMs = getU64(vm, "takeover-ms", 10, 60'000);
-            o.haIsrTimeoutMs = getU64(vm, "isr-timeout-ms", 10, 60'000);
         } else {
-            for (const char* opt : {"name", "repl"})
-                if (vm.count(opt)) throw UsageError(std::string("--") + opt + " needs --ha");
+            for (const char* opt : {"name", "repl", "lease-ttl", "takeover-ms", "isr-timeout-ms"})
+                if (vm.count(opt) && !vm[opt].defaulted()) throw UsageError(std::string("--") + opt + " needs --ha");
         }
     } catch (const UsageError& e) {
         std::cerr << "seqcast sequencer: " << e.what() << "\n(see seqcast sequencer --help)\n";

@@ -100,12 +100,22 @@ std::unique_ptr<Sequencer> Sequencer::create(const SequencerOptions& o) {
         dataFaults.seed = faults.seed + 1;
         impl->data = open(dataUdp, "dataBind", dataFaults);
     }
-    // Its errors are the state file's (the options were checked above).
-    auto s = sequencer::Sequencer::create(cfg, *impl->control, impl->dataSocket(), impl->shm->counters());
-    if (!s) throw SetupError("stateFile", s.error().message(), s.error().code);
-    impl->seq = std::move(*s);
+    // HA: its options and its replication socket before the state file is touched.
+    sequencer::HaConfig haConfig;
     if (!o.haEtcd.empty()) {
         if (o.haName.empty()) throw SetupError("haName", "HA needs this sequencer's name");
+        haConfig.etcd = o.haEtcd;
+        haConfig.name = o.haName;
+        haConfig.stream = cfg.stream;
+        haConfig.leaseTtlS = o.haLeaseTtlS;
+        haConfig.takeoverNs = o.haTakeoverMs * 1'000'000;
+        haConfig.isrTimeoutNs = o.haIsrTimeoutMs * 1'000'000;
+        // The three addresses are set once bound (assign(): GCC 12 misreads a literal here, -Wrestrict).
+        haConfig.replAddress.assign(1, '-');
+        haConfig.controlAddress.assign(1, '-');
+        haConfig.dataAddress.assign(1, '-');
+        if (auto st = haConfig.validate(); !st) throw SetupError("haEtcd", st.error().message());
+        if (auto e = sequencer::EtcdClient::create(o.haEtcd, 1); !e) throw SetupError("haEtcd", e.error().message());
         auto replUdp = socketsFrom(o.network);
         replUdp.bind = endpointOf("control", o.control);
         replUdp.bind.port = 0;
@@ -113,17 +123,17 @@ std::unique_ptr<Sequencer> Sequencer::create(const SequencerOptions& o) {
         replUdp.maxDatagram = cfg.mtu;
         replUdp.counters = &impl->shm->counters();
         impl->repl = open(replUdp, "haRepl", transport::FaultConfig{});
+    }
+    // Its errors are the state file's (the options were checked above).
+    auto s = sequencer::Sequencer::create(cfg, *impl->control, impl->dataSocket(), impl->shm->counters());
+    if (!s) throw SetupError("stateFile", s.error().message(), s.error().code);
+    impl->seq = std::move(*s);
+    if (impl->repl) {
         impl->seq->attachReplication(*impl->repl);
-        sequencer::HaConfig hc;
-        hc.etcd = o.haEtcd;
-        hc.name = o.haName;
-        hc.stream = cfg.stream;
+        sequencer::HaConfig hc = haConfig;
         hc.replAddress = impl->repl->local().str();
         hc.controlAddress = impl->control->local().str();
         hc.dataAddress = impl->dataSocket().local().str();
-        hc.leaseTtlS = o.haLeaseTtlS;
-        hc.takeoverNs = o.haTakeoverMs * 1'000'000;
-        hc.isrTimeoutNs = o.haIsrTimeoutMs * 1'000'000;
         auto node = sequencer::HaNode::create(hc, *impl->seq);
         if (!node) throw SetupError("haEtcd", node.error().message(), node.error().code);
         impl->ha = std::move(*node);

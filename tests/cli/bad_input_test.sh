@@ -36,6 +36,7 @@ trap cleanup EXIT
 #   dir             directory read                               netlist      NET[/LEN][,NET...]
 #   frametypes      frame type names or numbers, comma-separated
 #   session         a MoldUDP64 / SoupBinTCP session name (1..10 printable characters, no spaces)
+#   etcd            etcd endpoints http://HOST:PORT[,...]        haname       an HA sequencer name
 declare -A KIND=(
   [stream]="num 1 4294967295"
   [interface]="ipv4"
@@ -61,6 +62,8 @@ declare -A KIND=(
   [sequencer:retransmit-holdoff-us]="num 0 10000000" [sequencer:retransmit-rate]="size 1024 1099511627776"
   [sequencer:retransmit-rate-per-host]="size 1024 1099511627776"
   [sequencer:duration]="num 0 4294967296" [sequencer:no-end-of-stream]="flag" [sequencer:linger-ms]="num 0 3600000"
+  [sequencer:ha]="etcd" [sequencer:name]="haname" [sequencer:repl]="bind" [sequencer:lease-ttl]="num 1 60"
+  [sequencer:takeover-ms]="num 10 60000" [sequencer:isr-timeout-ms]="num 10 60000"
 
   [pub:sequencer]="peer" [pub:bind]="bind" [pub:id]="num 0 4294967295" [pub:journal]="rw" [pub:file]="in"
   [pub:rate]="real 0 1000000000" [pub:count]="num 0 max" [pub:size]="sizespec" [pub:seed]="num 0 max" [pub:itch]="flag"
@@ -236,6 +239,8 @@ declare -A COMPANION=(
   [sequencer:auth-key-id]="--auth-key $TMP/auth.key" [pub:auth-key-id]="--auth-key $TMP/auth.key"
   [sub:auth-key-id]="--auth-key $TMP/auth.key" [archiver:auth-key-id]="--auth-key $TMP/auth.key"
   [replay:auth-key-id]="--auth-key $TMP/auth.key"
+  [sequencer:ha]="--name s1" [sequencer:name]="--ha http://127.0.0.1:9"
+  [sequencer:repl]="--ha http://127.0.0.1:9 --name s1"
 )
 
 # --- bad values per kind -------------------------------------------------------------------------
@@ -258,7 +263,7 @@ bad_values() {  # bad_values CMD OPT KIND ARGS...
             python3 -c "print($2 + 1)" 2>/dev/null
             ;;
         enum) printf '%s\n' 1 garbage "" "$1,$1" ;;
-        frametypes) printf '%s\n' garbage "" 0 10 data "DATA," ",DATA" "DATA,garbage" ;;
+        frametypes) printf '%s\n' garbage "" 0 13 data "DATA," ",DATA" "DATA,garbage" ;;
         ipv4) printf '%s\n' garbage 300.1.1.1 127.0.0.1:4000 12 ;;
         listen)
             printf '%s\n' garbage 127.0.0.1 127.0.0.1:99999 127.0.0.1:-1 127.0.0.1:abc 300.1.1.1:4000 12 "" 127.0.0.1:0
@@ -296,6 +301,8 @@ bad_values() {  # bad_values CMD OPT KIND ARGS...
         dir) printf '%s\n' "$TMP/nodir" "$TMP/foreign.file" "@nobody $TMP/nopermdir" ;;
         netlist) printf '%s\n' garbage 10.0.0.0/33 10.0.0.0/abc 300.1.1.1 "" , ;;
         session) printf '%s\n' "" ABCDEFGHIJK "A B" ;;
+        etcd) printf '%s\n' "" garbage https://127.0.0.1:2379 http://127.0.0.1 http://127.0.0.1:0 http://127.0.0.1:99999 , ;;
+        haname) printf '%s\n' "" "a,b" "a b" "a/b" "a=b" "$(printf 'x%.0s' {1..65})" ;;
         flag) echo "=yes" ;;
     esac
 }
