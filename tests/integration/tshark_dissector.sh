@@ -356,6 +356,12 @@ frames = [
     frame(1, entry(b"ok") + entry(b"bad", seq=2, damage=True), count=2, first=400),                # 10 entry CRC, datagram CRC good
     bytes.fromhex("5351435402003000010000000403020107000000e31990447017000000000000"
                   "9177665544332211010000002d00000005000000030000000300000000000000" "01000000000000000077665544332211a303ac280000000068656c6c6f"),  # 11 spec DATA example
+    frame(10, struct.pack("<Q", 0xABC), epoch=42, first=1000),                                       # 12 REPL_ACK
+    frame(11, struct.pack("<Q", 0xABC), epoch=42),                                                   # 13 REPL_JOIN
+    frame(12, struct.pack("<QIIQ", 0xABC, 0, 1, 500) + struct.pack("<IIQ", 7, 0, 31) + struct.pack("<IIQ", 9, 3, 12),
+          count=2, epoch=42, first=480),                                                             # 14 REPL_SNAPSHOT
+    frame(12, struct.pack("<QIIQ", 0xABC, 3, 2, 500), count=0, epoch=42, first=480),                # 15 chunk past the last
+    frame(6, struct.pack("<IIQQ", 7, 5, 0, 0), epoch=1),                                             # 16 PUB_NAK NotLeader
 ]
 out = open(sys.argv[1], "wb")
 out.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 101))  # LINKTYPE_RAW (IPv4)
@@ -377,7 +383,8 @@ EOF
     -e seqcast.replay_end.status -e seqcast.replay_end.earliest_offset -e seqcast.header_ext \
     -e seqcast.flags.retransmit -e seqcast.flags.replay -e seqcast.msg.offset -e seqcast.msg.length \
     -e seqcast.stream -e seqcast.epoch -e seqcast.first_offset -e seqcast.msg.frag_offset \
-    -e seqcast.msg.crc32c.status -e seqcast.msg.crc32c \
+    -e seqcast.msg.crc32c.status -e seqcast.msg.crc32c -e seqcast.repl.session -e seqcast.repl.table_head \
+    -e seqcast.repl.next_pub_seq \
     >"$TMP/synthetic.tsv" 2>"$TMP/tshark-synthetic.log" || die "tshark failed on the synthetic frames"
 log "hand-made frames:"
 cut -f 1,4 "$TMP/synthetic.tsv"
@@ -386,7 +393,7 @@ python3 - "$TMP/synthetic.tsv" <<'EOF' || die "synthetic frame checks failed"
 import sys
 names = ["frame", "type", "crc", "info", "expert", "nak_first", "nak_count", "reason", "expected", "to", "live",
          "wait", "cancel", "status", "earliest", "ext", "retx", "replay", "moff", "mlen", "stream", "epoch",
-         "first", "frag", "mcrc", "mcrcval"]
+         "first", "frag", "mcrc", "mcrcval", "session", "table_head", "next_pub_seq"]
 rows = {}
 for line in open(sys.argv[1]):
     p = line.rstrip("\n").split("\t")
@@ -413,6 +420,13 @@ expect = [
         and "entry 1 fails the publisher's CRC32C" in r["expert"] and "1 failing the entry CRC" in r["info"]),
     (11, lambda r: r["type"] == "1" and r["crc"] == "1" and r["mcrc"] == "1" and r["mcrcval"] == "0x28ac03a3"
         and r["moff"] == "6000" and r["mlen"] == "5"),
+    (12, lambda r: r["type"] == "10" and r["session"] == "0x0000000000000abc" and "REPL_ACK" in r["info"]
+        and "next=1000" in r["info"] and r["expert"] == ""),
+    (13, lambda r: r["type"] == "11" and r["session"] == "0x0000000000000abc" and "REPL_JOIN" in r["info"] and r["expert"] == ""),
+    (14, lambda r: r["type"] == "12" and r["table_head"] == "500" and r["next_pub_seq"] == "31,12"
+        and "publishers=2" in r["info"] and r["expert"] == ""),
+    (15, lambda r: r["type"] == "12" and "chunk 3 of 2" in r["expert"]),
+    (16, lambda r: r["type"] == "6" and r["reason"] == "5" and "NotLeader" in r["info"]),
 ]
 bad = 0
 for n, ok in expect:

@@ -37,6 +37,7 @@ local seqcast = Proto("seqcast", "seqcast reliable multicast")
 
 local TYPE_DATA, TYPE_HEARTBEAT, TYPE_NAK, TYPE_PUB, TYPE_PUB_ACK = 1, 2, 3, 4, 5
 local TYPE_PUB_NAK, TYPE_REPLAY_REQUEST, TYPE_REPLAY_END, TYPE_END_OF_STREAM = 6, 7, 8, 9
+local TYPE_REPL_ACK, TYPE_REPL_JOIN, TYPE_REPL_SNAPSHOT = 10, 11, 12
 
 local type_names = {
     [TYPE_DATA] = "DATA",
@@ -48,6 +49,9 @@ local type_names = {
     [TYPE_REPLAY_REQUEST] = "REPLAY_REQUEST",
     [TYPE_REPLAY_END] = "REPLAY_END",
     [TYPE_END_OF_STREAM] = "END_OF_STREAM",
+    [TYPE_REPL_ACK] = "REPL_ACK",
+    [TYPE_REPL_JOIN] = "REPL_JOIN",
+    [TYPE_REPL_SNAPSHOT] = "REPL_SNAPSHOT",
 }
 
 local pub_nak_reasons = {
@@ -55,6 +59,7 @@ local pub_nak_reasons = {
     [2] = "UnknownPublisher",
     [3] = "TooManyPublishers",
     [4] = "TooLarge",
+    [5] = "NotLeader",
 }
 
 local replay_statuses = {
@@ -166,6 +171,13 @@ f.re_status = ProtoField.uint32("seqcast.replay_end.status", "Status", base.DEC,
 f.re_reserved = ProtoField.uint32("seqcast.replay_end.reserved", "Reserved", base.HEX)
 f.re_next = ProtoField.uint64("seqcast.replay_end.next_offset", "Next offset", base.DEC)
 f.re_earliest = ProtoField.uint64("seqcast.replay_end.earliest_offset", "Earliest offset", base.DEC)
+f.repl_session = ProtoField.uint64("seqcast.repl.session", "Session", base.HEX)
+f.repl_chunk = ProtoField.uint32("seqcast.repl.chunk", "Chunk", base.DEC)
+f.repl_chunks = ProtoField.uint32("seqcast.repl.chunks", "Chunks", base.DEC)
+f.repl_table_head = ProtoField.uint64("seqcast.repl.table_head", "Publisher positions as of offset", base.DEC)
+f.repl_pub_id = ProtoField.uint32("seqcast.repl.publisher_id", "Publisher id", base.DEC)
+f.repl_pub_frag = ProtoField.uint32("seqcast.repl.next_frag", "Next fragment byte", base.DEC)
+f.repl_pub_seq = ProtoField.uint64("seqcast.repl.next_pub_seq", "Next pub_seq", base.DEC)
 
 local field_list = {}
 for _, v in pairs(f) do field_list[#field_list + 1] = v end
@@ -656,6 +668,50 @@ local function dissect_end_of_stream(tvb, tree, hdr)
     return "next=" .. tostring(hdr.first_offset)
 end
 
+local function dissect_repl_session(name)
+    return function(tvb, tree, hdr)
+        local ok = check_fixed_body(tree, nil, hdr.count, hdr.body_len, hdr.avail, 8, name)
+        local parts = {}
+        if name == "REPL_ACK" then parts[#parts + 1] = "next=" .. tostring(hdr.first_offset) end
+        if ok then
+            tree:add_le(f.repl_session, tvb(hdr.body_start, 8))
+            parts[#parts + 1] = "session=" .. string.format("%x", tvb(hdr.body_start, 8):le_uint64():tonumber())
+        end
+        return table.concat(parts, " ")
+    end
+end
+
+local function dissect_repl_snapshot(tvb, tree, hdr)
+    local b = hdr.body_start
+    local want = 24 + 16 * hdr.count
+    if hdr.body_len ~= want then
+        tree:add_proto_expert_info(ef.bad_body, "REPL_SNAPSHOT: body must be 24 + 16 x count = " .. want .. " bytes (is " .. hdr.body_len .. ")")
+    end
+    if hdr.avail < 24 then
+        tree:add_proto_expert_info(ef.truncated, "Truncated: REPL_SNAPSHOT body has " .. hdr.avail .. " of 24 bytes")
+        return "ring_start=" .. tostring(hdr.first_offset)
+    end
+    tree:add_le(f.repl_session, tvb(b, 8))
+    tree:add_le(f.repl_chunk, tvb(b + 8, 4))
+    tree:add_le(f.repl_chunks, tvb(b + 12, 4))
+    tree:add_le(f.repl_table_head, tvb(b + 16, 8))
+    local chunk, chunks = tvb(b + 8, 4):le_uint(), tvb(b + 12, 4):le_uint()
+    if chunks == 0 or chunk >= chunks then
+        tree:add_proto_expert_info(ef.bad_body, "REPL_SNAPSHOT: chunk " .. chunk .. " of " .. chunks)
+    end
+    local at = b + 24
+    for i = 1, hdr.count do
+        if at + 16 > b + hdr.avail then break end
+        local rt = tree:add(seqcast, tvb(at, 16), "Publisher " .. tvb(at, 4):le_uint())
+        rt:add_le(f.repl_pub_id, tvb(at, 4))
+        rt:add_le(f.repl_pub_frag, tvb(at + 4, 4))
+        rt:add_le(f.repl_pub_seq, tvb(at + 8, 8))
+        at = at + 16
+    end
+    return string.format("ring_start=%s chunk %d/%d table_head=%s publishers=%d", tostring(hdr.first_offset), chunk + 1, chunks,
+        tostring(tvb(b + 16, 8):le_uint64()), hdr.count)
+end
+
 local body_dissectors = {
     [TYPE_DATA] = dissect_entries,
     [TYPE_HEARTBEAT] = dissect_heartbeat,
@@ -666,6 +722,9 @@ local body_dissectors = {
     [TYPE_REPLAY_REQUEST] = dissect_replay_request,
     [TYPE_REPLAY_END] = dissect_replay_end,
     [TYPE_END_OF_STREAM] = dissect_end_of_stream,
+    [TYPE_REPL_ACK] = dissect_repl_session("REPL_ACK"),
+    [TYPE_REPL_JOIN] = dissect_repl_session("REPL_JOIN"),
+    [TYPE_REPL_SNAPSHOT] = dissect_repl_snapshot,
 }
 
 ---------------------------------------------------------------------------------------------------
