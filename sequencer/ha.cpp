@@ -193,8 +193,16 @@ bool HaNode::tick() {
     };
     if (overdue()) return lateGiveUp();
 
+    // etcd is read every readNs; a standby whose leader fell silent reads (and acts) at once.
+    {
+        const Status pre = status();
+        const bool suspect = leading_.get() == 0 && following_.get() != 0 &&
+                             now > std::max(pre.leaderHeardNs, followSinceNs_) + cfg_.takeoverNs;
+        if (!suspect && lastReadNs_ != 0 && now - lastReadNs_ < cfg_.readNs) return true;
+    }
     auto kvs = etcd_.getPrefix(key(""));
     if (overdue()) return lateGiveUp();
+    lastReadNs_ = now;
     if (!kvs) return true;  // etcd out of reach: try again next round
     std::optional<EtcdKv> leader, isr;
     members_.clear();

@@ -37,7 +37,8 @@ struct HaConfig {
     std::uint64_t takeoverNs = 100'000'000;  // a standby in the in-sync set takes over after this much leader silence
     std::uint64_t isrTimeoutNs = 100'000'000; // a leader drops a standby that acknowledged nothing for this long
     std::uint32_t etcdTimeoutMs = 300;
-    std::uint64_t pollNs = 10'000'000;    // the coordinator's period
+    std::uint64_t pollNs = 10'000'000;    // the coordinator's period (a standby checks its leader's silence)
+    std::uint64_t readNs = 50'000'000;    // how often it reads etcd when nothing is amiss
 
     Status validate() const;
 };
@@ -91,6 +92,7 @@ private:
     Epoch leading_{0};
     std::uint64_t followSinceNs_ = 0;  // when it began to follow the current leader
     std::uint64_t ledSinceNs_ = 0;     // when it began to lead
+    std::uint64_t lastReadNs_ = 0;     // the last read of the stream's keys
     struct Member {
         std::string name;
         transport::Endpoint repl;

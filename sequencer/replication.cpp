@@ -146,7 +146,10 @@ int Sequencer::doReplication(std::uint64_t nowNs) {
         }
     } else if (role_ == Role::Leader) {
         for (std::size_t i = 0; i < replicas_.size(); ++i) pumpReplica(i, nowNs);
-        if (nowNs >= nextReplHbNs_ || releasedEnd_ != lastReplHbReleased_) {
+        // Every 5 ms, not on every release: a standby needs the released point only at a takeover
+        // (to re-send what it holds beyond it; a little more is harmless), and a heartbeat per
+        // release would cost two more wake-ups per datagram.
+        if (nowNs >= nextReplHbNs_) {
             for (const auto& r : replicas_) {
                 if (r.session == 0 || replUsed_ + 64 > replArena_.size()) continue;
                 const std::size_t len = wire::encodeHeartbeat(std::span(replArena_).subspan(replUsed_, 64), cfg_.stream, epoch_,
@@ -154,7 +157,6 @@ int Sequencer::doReplication(std::uint64_t nowNs) {
                 txRepl_.push_back(transport::TxItem{replArena_.data() + replUsed_, static_cast<std::uint32_t>(len), r.to});
                 replUsed_ += len;
             }
-            lastReplHbReleased_ = releasedEnd_;
             nextReplHbNs_ = nowNs + kReplIdleHbNs;
         }
         release(nowNs);

@@ -74,7 +74,11 @@ public:
 
     Epoch epoch() const noexcept { return epoch_; }
     // When doWork() next has timed work (a heartbeat), monotonic ns.
-    std::uint64_t nextTimerNs() const noexcept { return nextHeartbeatNs_; }
+    // A standby (HA) sends no heartbeats: its timers (joins, acknowledgements) are its driver's
+    // (HaNode: at least every millisecond).
+    std::uint64_t nextTimerNs() const noexcept {
+        return role_ == Role::Single || role_ == Role::Leader ? nextHeartbeatNs_ : ~std::uint64_t{0};
+    }
     Offset nextOffset() const noexcept { return Offset{nextOffset_}; }
     Offset oldestRetained() const noexcept { return ring_->oldest(); }
     bool recovered() const noexcept { return state_.recovered(); }
@@ -267,7 +271,6 @@ private:
     std::vector<std::byte> replArena_;
     std::size_t replUsed_ = 0;
     std::uint64_t nextReplHbNs_ = 0;
-    std::uint64_t lastReplHbReleased_ = ~std::uint64_t{0};
     // Standby.
     transport::Endpoint leader_;
     Epoch leaderEpoch_{0};
