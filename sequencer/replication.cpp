@@ -16,6 +16,11 @@ constexpr std::uint64_t kReplResendNs = 3'000'000;     // no acknowledgement pro
 constexpr std::uint64_t kReplIdleHbNs = 5'000'000;     // leader -> standby heartbeat while idle
 constexpr std::size_t kReplBurst = 64;                 // datagrams per standby per doWork()
 constexpr std::uint64_t kReplWindowOffsets = 1u << 16; // unacknowledged offsets in flight per standby
+constexpr std::uint64_t kSnapshotGapNs = 10'000'000;    // at most one snapshot per standby per 10 ms
+
+std::size_t recordsPerChunk(std::size_t mtu) {
+    return (mtu - wire::kHeaderSize - sizeof(wire::ReplSnapshotBody)) / sizeof(wire::ReplPublisher);
+}
 }  // namespace
 
 void Sequencer::attachReplication(transport::Transport& repl) {
@@ -183,6 +188,13 @@ void Sequencer::onReplDatagram(const transport::RxSlot& slot, std::uint64_t nowN
             case wire::FrameType::ReplSnapshot: {
                 const auto s = wire::replSnapshot(v);
                 if (s.session != session_ || snapshotApplied_) return;
+                // At most every publisher slot and every remembered position (leader and standby run
+                // the same configuration): a larger claim is refused, not allocated.
+                const std::size_t maxChunks = (cfg_.maxPublishers + cfg_.retiredPublishers) / recordsPerChunk(cfg_.mtu) + 1;
+                if (s.chunks > maxChunks || s.tableHead < v.firstOffset.get()) {
+                    c_.add(Counter::DropBadBody);
+                    return;
+                }
                 if (snapChunks_ != s.chunks || snapRingStart_ != v.firstOffset.get() || tableHead_ != s.tableHead) {
                     snapChunks_ = s.chunks;  // a new snapshot for this session (the join was answered again)
                     snapHave_.assign(s.chunks, false);
@@ -290,6 +302,12 @@ void Sequencer::onReplDatagram(const transport::RxSlot& slot, std::uint64_t nowN
                 r.sentEnd = releasedEnd_;
                 r.progressNs = nowNs;
             }
+            // Paced: a flood of joins (or forged ones) costs one snapshot per 10 ms.
+            if (r.lastSnapshotNs != 0 && nowNs - r.lastSnapshotNs < kSnapshotGapNs) {
+                c_.add(Counter::DropOverflow);
+                return;
+            }
+            r.lastSnapshotNs = nowNs;
             sendSnapshot(static_cast<std::size_t>(it - replicas_.begin()), session);
             return;
         }
@@ -328,7 +346,7 @@ void Sequencer::sendSnapshot(std::size_t replica, std::uint64_t session) {
         const auto it = retired_.find(id);
         if (it != retired_.end() && pubIndex_.count(id) == 0) add(id, it->second.nextPubSeq, it->second.nextFrag);
     }
-    const std::size_t perChunk = (cfg_.mtu - wire::kHeaderSize - sizeof(wire::ReplSnapshotBody)) / sizeof(wire::ReplPublisher);
+    const std::size_t perChunk = recordsPerChunk(cfg_.mtu);
     const auto chunks = static_cast<std::uint32_t>(std::max<std::size_t>(1, (recs.size() + perChunk - 1) / perChunk));
     const ReplicaState& r = replicas_[replica];
     std::vector<std::byte> buf(cfg_.mtu);

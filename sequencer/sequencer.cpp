@@ -631,7 +631,8 @@ bool Sequencer::flushData() {
 bool Sequencer::sendAcks(Pub& p) {
     // A leader (HA) confirms a message only once it is released: until its standbys hold it, it
     // is not yet part of the stream's history. What is released goes now; the rest waits.
-    std::vector<wire::PubAckRunView> later;  // stays empty (no allocation) unless a leader must hold some back
+    std::vector<wire::PubAckRunView>& later = ackLater_;  // what a leader must hold back (reused: no allocation)
+    later.clear();
     if (role_ == Role::Leader) {
         std::size_t keep = 0;
         for (std::size_t i = 0; i < p.runs.size(); ++i) {
@@ -709,11 +710,13 @@ void Sequencer::sendHeartbeat(transport::Endpoint to) {
 }
 
 void Sequencer::endOfStream() {
+    // HA: only a leader ends the stream, at what it released (a standby's stop hands nothing over).
+    if (role_ == Role::Standby || role_ == Role::SteppedDown) return;
     if (open_) closeDatagram();
     flushData();
     flushControl();
     std::byte buf[wire::kHeaderSize];
-    const std::size_t len = wire::encodeEndOfStream(buf, cfg_.stream, epoch_, Offset{nextOffset_}, wallNs());
+    const std::size_t len = wire::encodeEndOfStream(buf, cfg_.stream, epoch_, releasedOffset(), wallNs());
     // Three copies (receivers take it more than once without harm); should all three be lost, the
     // heartbeats that follow carry the END flag (doWork() while lingering).
     const transport::TxItem item{buf, static_cast<std::uint32_t>(len), cfg_.group};

@@ -257,6 +257,7 @@ private:
     };
     std::deque<Pending> pending_;     // committed, not yet released (in offset order)
     std::vector<std::uint32_t> ackWait_;  // publishers whose confirmations wait for a release
+    std::vector<wire::PubAckRunView> ackLater_;
     struct ReplicaState {
         transport::Endpoint to;
         bool required = false;
@@ -265,6 +266,7 @@ private:
         std::uint64_t sentEnd = 0;     // sent up to here (in order)
         std::uint64_t lastAckNs = 0;
         std::uint64_t progressNs = 0;  // when acked last moved (or the last go-back)
+        std::uint64_t lastSnapshotNs = 0;
     };
     std::vector<ReplicaState> replicas_;
     std::vector<transport::TxItem> txRepl_;

@@ -293,3 +293,133 @@ TEST_CASE("failover: the standby takes over, nothing is lost, duplicated or give
     CHECK(cl.node(1).c.get(Counter::DropDuplicate) == dupsBefore + 1);
     CHECK(next.nextOffset().get() == 1300);
 }
+
+TEST_CASE("replication sockets: forged, stale and absurd frames are dropped and counted; joins are paced") {
+    Cluster cl;
+    cl.nodes.push_back(std::make_unique<Node>(cl.net, 0x0A000001));
+    cl.nodes.push_back(std::make_unique<Node>(cl.net, 0x0A000002));
+    cl.nodes.push_back(std::make_unique<Node>(cl.net, 0x0A000003));
+    auto& leader = *cl.node(0).seq;
+    auto& standby = *cl.node(1).seq;
+    const Endpoint member{0x0A000009, 4004};  // a member the test speaks for
+    transport::MemoryTransport memberT(cl.net, member);
+    leader.setReplicas({{cl.node(1).repl, true}, {member, false}});
+    leader.lead(Epoch{100});
+    standby.standBy(cl.node(0).repl, Epoch{100});
+    cl.addSubscriber();
+    auto& p = cl.addPublisher(1, {0});
+    cl.run(50);
+    cl.offer(p, 50);
+    cl.run(200);
+    REQUIRE(p.confirmed == 50);
+    auto& sc = cl.node(1).c;
+    auto& lc = cl.node(0).c;
+    transport::RxSlot slots[64];
+
+    auto sendFrom = [&](transport::Transport& t, Endpoint to, const std::vector<std::byte>& d) {
+        const transport::TxItem item{d.data(), static_cast<std::uint32_t>(d.size()), to};
+        REQUIRE(t.sendBurst(std::span<const transport::TxItem>(&item, 1)) == 1);
+        cl.run(3);
+    };
+    auto snapshot = [](std::uint64_t session, std::uint32_t chunk, std::uint32_t chunks, std::uint64_t ringStart, std::uint64_t tableHead) {
+        std::vector<std::byte> buf(256);
+        wire::DatagramWriter w(buf);
+        w.begin(wire::FrameType::ReplSnapshot, StreamId{1}, Epoch{100}, Offset{ringStart});
+        wire::ReplSnapshotBody b{};
+        b.session.set(session);
+        b.chunk.set(chunk);
+        b.chunks.set(chunks);
+        b.tableHead.set(tableHead);
+        w.appendStruct(b);
+        buf.resize(w.finish(1));
+        return buf;
+    };
+
+    // The standby: from anyone but its leader, not allowed; from its leader's address in another
+    // epoch, wrong epoch; a released point beyond what it holds, or a snapshot of another session,
+    // changes nothing.
+    {
+        transport::MemoryTransport stranger(cl.net, Endpoint{0x0A000099, 4004});
+        const std::uint64_t notAllowed = sc.get(Counter::DropNotAllowed);
+        sendFrom(stranger, cl.node(1).repl, snapshot(1, 0, 1, 0, 0));
+        CHECK(sc.get(Counter::DropNotAllowed) == notAllowed + 1);
+    }
+    cl.node(0).alive = false;  // the leader's address is the test's for a moment (its socket is not read)
+    {
+        std::vector<std::byte> hb(64);
+        hb.resize(wire::encodeHeartbeat(hb, StreamId{1}, Epoch{99}, Offset{1'000'000}, Offset{0}, 1));
+        const std::uint64_t wrongEpoch = sc.get(Counter::DropWrongEpoch);
+        sendFrom(*cl.node(0).replT, cl.node(1).repl, hb);
+        CHECK(sc.get(Counter::DropWrongEpoch) == wrongEpoch + 1);
+        hb.assign(64, std::byte{0});
+        hb.resize(wire::encodeHeartbeat(hb, StreamId{1}, Epoch{100}, Offset{1'000'000}, Offset{0}, 1));
+        sendFrom(*cl.node(0).replT, cl.node(1).repl, hb);
+        sendFrom(*cl.node(0).replT, cl.node(1).repl, snapshot(12345, 0, 1, 0, 0));
+        CHECK(standby.nextOffset().get() == 50);
+        CHECK(standby.stateComplete());
+    }
+    cl.node(0).alive = true;
+    cl.run(50);
+
+    // A third sequencer follows a "leader" the test plays: a snapshot claiming 4 billion chunks, or a
+    // publisher table older than the ring it describes, is refused (not allocated); a sane one is taken.
+    {
+        const Endpoint fake{0x0A000010, 4004};
+        transport::MemoryTransport fakeT(cl.net, fake);
+        auto& third = *cl.node(2).seq;
+        third.standBy(fake, Epoch{100});
+        cl.run(5);
+        std::uint64_t session = 0;
+        for (std::size_t n = fakeT.recvBurst(slots), i = 0; i < n; ++i) {
+            wire::DatagramView v;
+            if (wire::decode(std::span<const std::byte>(slots[i].data, slots[i].len), v) == wire::DecodeError::Ok &&
+                v.type == wire::FrameType::ReplJoin)
+                session = wire::replSession(v);
+        }
+        REQUIRE(session != 0);
+        const std::uint64_t badBody = cl.node(2).c.get(Counter::DropBadBody);
+        sendFrom(fakeT, cl.node(2).repl, snapshot(session, 0, 0xFFFFFFFFu, 0, 0));
+        sendFrom(fakeT, cl.node(2).repl, snapshot(session, 0, 1, 100, 99));
+        CHECK(cl.node(2).c.get(Counter::DropBadBody) == badBody + 2);
+        CHECK_FALSE(third.stateComplete());
+        sendFrom(fakeT, cl.node(2).repl, snapshot(session, 0, 1, 7, 7));
+        CHECK(third.stateComplete());
+        CHECK(third.nextOffset().get() == 7);
+        third.stepDown();
+    }
+
+    // The leader: a flood of joins from a member gets one snapshot per 10 ms; joins and
+    // acknowledgements from a non-member are not allowed; an acknowledgement of another session
+    // moves nothing.
+    {
+        while (memberT.recvBurst(slots) > 0) {}
+        const std::uint64_t overflow = lc.get(Counter::DropOverflow);
+        std::vector<std::byte> j(64);
+        j.resize(wire::encodeReplJoin(j, StreamId{1}, Epoch{100}, 777, 1));
+        for (int i = 0; i < 50; ++i) sendFrom(memberT, cl.node(0).repl, j);  // 50 joins within 3 ms
+        CHECK(lc.get(Counter::DropOverflow) == overflow + 49);
+        std::size_t snapshots = 0;
+        for (std::size_t n = 0; (n = memberT.recvBurst(slots)) > 0;)
+            for (std::size_t i = 0; i < n; ++i)
+                if (slots[i].len > 8 && static_cast<int>(slots[i].data[8]) == static_cast<int>(wire::FrameType::ReplSnapshot)) ++snapshots;
+        CHECK(snapshots == 1);
+
+        transport::MemoryTransport stranger(cl.net, Endpoint{0x0A000077, 4004});
+        const std::uint64_t notAllowed = lc.get(Counter::DropNotAllowed);
+        sendFrom(stranger, cl.node(0).repl, j);
+        std::vector<std::byte> ack(64);
+        ack.resize(wire::encodeReplAck(ack, StreamId{1}, Epoch{100}, Offset{1'000'000}, 777, 1));
+        sendFrom(stranger, cl.node(0).repl, ack);
+        CHECK(lc.get(Counter::DropNotAllowed) == notAllowed + 2);
+        std::vector<std::byte> other(64);
+        other.resize(wire::encodeReplAck(other, StreamId{1}, Epoch{100}, Offset{1'000'000}, 4242, 1));
+        const std::uint64_t wrong = lc.get(Counter::DropWrongEpoch);
+        sendFrom(memberT, cl.node(0).repl, other);
+        CHECK(lc.get(Counter::DropWrongEpoch) == wrong + 1);
+    }
+    CHECK(leader.releasedOffset().get() == 50);
+    cl.offer(p, 60);
+    cl.run(200);
+    CHECK(p.confirmed == 60);
+    checkOnceInOrder(*cl.sub, {{1, 60}});
+}
