@@ -158,7 +158,7 @@ fuzz_target() {  # NAME SECONDS MAX_LEN SOURCES... -- LIBS...
 }
 
 fuzz_target fuzz_sequencer "${SEQCAST_FUZZ_SEQUENCER_SECONDS:-$tsecs}" 4096 \
-    "$root/sequencer/sequencer.cpp" "$root/sequencer/state_file.cpp" "$root/sequencer/retransmit_ring.cpp" \
+    "$root/sequencer/sequencer.cpp" "$root/sequencer/replication.cpp" "$root/sequencer/state_file.cpp" "$root/sequencer/retransmit_ring.cpp" \
     "$root/transport/memory_transport.cpp" "$root/transport/address.cpp" -- -lisal
 fuzz_target fuzz_archiver "${SEQCAST_FUZZ_ARCHIVER_SECONDS:-$tsecs}" 4096 \
     "$root/archive/archiver.cpp" "$root/archive/backlog.cpp" "$root/archive/archive_log.cpp" "$root/client/subscriber.cpp" \
