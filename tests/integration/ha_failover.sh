@@ -164,8 +164,27 @@ done
 STEPPED_DOWN=0
 ZOMBIES=0
 EPOCHS=("$(leader_epoch)")
+# A supervisor's job: a sequencer that stepped down by itself (exit 3: a standby took over from it
+# after it was slow for --takeover-ms on this loaded host, a spurious but safe failover) is started
+# again. Any other exit fails the test.
+SPURIOUS=0
+revive() {
+    local n
+    for n in a b; do
+        if exited "${SEQ_NAME[$n]}"; then
+            check "${SEQ_NAME[$n]} exits only by stepping down (exit 3)" "${RC[${SEQ_NAME[$n]}]}" eq 3
+            log "${SEQ_NAME[$n]} stepped down by itself (a spurious failover): restarted"
+            SPURIOUS=$((SPURIOUS + 1))
+            start_seq "$n"
+        fi
+    done
+}
+in_sync() {
+    revive
+    isr_has_both
+}
 for ((k = 0; k < FAILOVERS; k++)); do
-    wait_until 30 "both sequencers in sync before failover $((k + 1))" isr_has_both || die "no standby in sync before failover $((k + 1))"
+    wait_until 30 "both sequencers in sync before failover $((k + 1))" in_sync || die "no standby in sync before failover $((k + 1))"
     old=$(leader_name)
     [[ $old == a || $old == b ]] || die "no leader before failover $((k + 1))"
     new=$([[ $old == a ]] && echo b || echo a)
@@ -286,7 +305,7 @@ grep -h 'took over from' "$TMP"/seq?-*.log | sed -n 's/.*takeover \([0-9.]*\) ms
 TAKEOVERS=$(wc -l <"$TMP/takeover.txt")
 P50=$(awk '{v[NR]=$1} END {if (NR) print v[int((NR+1)/2)]}' "$TMP/takeover.txt")
 MAX=$(tail -n 1 "$TMP/takeover.txt")
-log "takeovers: $TAKEOVERS (--takeover-ms $TAKEOVER_MS), from the old leader's last datagram to the new leader leading: p50 ${P50:-?} ms, max ${MAX:-?} ms; nftables dropped $DROPPED datagrams; subscribers dropped $WRONG_EPOCH datagrams of older epochs"
+log "takeovers: $TAKEOVERS ($SPURIOUS spurious, --takeover-ms $TAKEOVER_MS), from the old leader's last datagram to the new leader leading: p50 ${P50:-?} ms, max ${MAX:-?} ms; nftables dropped $DROPPED datagrams; subscribers dropped $WRONG_EPOCH datagrams of older epochs"
 check "takeovers logged" "$TAKEOVERS" ge "$FAILOVERS"
 # The times are reported, not asserted (a loaded host stretches them; the issue's goals, p50 under
 # 100 ms and max under 1 s, are judged from this line).
