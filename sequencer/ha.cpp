@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <map>
 
 #include "fabric/clock.h"
 
@@ -43,6 +44,67 @@ bool contains(const std::vector<std::string>& v, const std::string& s) { return 
 
 }  // namespace
 
+namespace {
+// Fills directories from the keys under /seqcast/streams/.
+std::vector<StreamDirectory> directoriesFrom(const std::vector<EtcdKv>& kvs) {
+    std::map<std::uint32_t, StreamDirectory> out;
+    const std::string root = "/seqcast/streams/";
+    for (const auto& kv : kvs) {
+        if (kv.key.rfind(root, 0) != 0) continue;
+        const std::string rest = kv.key.substr(root.size());
+        const std::size_t slash = rest.find('/');
+        if (slash == std::string::npos || slash == 0 || slash > 10 || rest.find_first_not_of("0123456789") < slash) continue;
+        const unsigned long long id = std::stoull(rest.substr(0, slash));
+        if (id == 0 || id > 0xFFFFFFFFull) continue;
+        StreamDirectory& d = out[static_cast<std::uint32_t>(id)];
+        d.stream = StreamId{static_cast<std::uint32_t>(id)};
+        const std::string what = rest.substr(slash + 1);
+        if (what == "leader") {
+            d.leader = field(kv.value, "name");
+            d.epoch = static_cast<std::uint32_t>(kv.modRevision);
+            if (const std::string c = field(kv.value, "control"); !c.empty()) d.controls.insert(d.controls.begin(), c);
+            if (const std::string g = field(kv.value, "group"); !g.empty()) d.group = g;
+        } else if (what == "isr") {
+            d.isr = splitList(kv.value, ',');
+        } else if (what.rfind("members/", 0) == 0) {
+            d.members.push_back(what.substr(8));
+            const std::string c = field(kv.value, "control");
+            if (!c.empty() && std::find(d.controls.begin(), d.controls.end(), c) == d.controls.end()) d.controls.push_back(c);
+            if (d.group.empty()) d.group = field(kv.value, "group");
+        }
+    }
+    std::vector<StreamDirectory> v;
+    for (auto& [id, d] : out) {
+        // The leader's control address first, each once.
+        std::vector<std::string> uniq;
+        for (const auto& c : d.controls)
+            if (std::find(uniq.begin(), uniq.end(), c) == uniq.end()) uniq.push_back(c);
+        d.controls = std::move(uniq);
+        v.push_back(std::move(d));
+    }
+    return v;
+}
+}  // namespace
+
+Result<std::vector<StreamDirectory>> listStreamDirectories(const std::string& etcd, std::uint32_t timeoutMs) {
+    auto c = EtcdClient::create(etcd, timeoutMs);
+    if (!c) return fail(c.error());
+    auto kvs = c->getPrefix("/seqcast/streams/");
+    if (!kvs) return fail(kvs.error());
+    return directoriesFrom(*kvs);
+}
+
+Result<StreamDirectory> readStreamDirectory(const std::string& etcd, StreamId stream, std::uint32_t timeoutMs) {
+    auto c = EtcdClient::create(etcd, timeoutMs);
+    if (!c) return fail(c.error());
+    auto kvs = c->getPrefix("/seqcast/streams/" + std::to_string(stream.get()) + "/");
+    if (!kvs) return fail(kvs.error());
+    auto dirs = directoriesFrom(*kvs);
+    if (dirs.empty() || dirs[0].controls.empty())
+        return fail(Error{ENOENT, "no sequencer of stream " + std::to_string(stream.get()) + " is registered in etcd"});
+    return dirs[0];
+}
+
 Status HaConfig::validate() const {
     if (etcd.empty()) return failInvalid("HA needs etcd endpoints");
     if (name.empty() || name.size() > 64 || name.find_first_of(",;=/ \t\n") != std::string::npos)
@@ -81,7 +143,8 @@ void HaNode::stop() {
 std::string HaNode::key(const std::string& rest) const { return "/seqcast/streams/" + std::to_string(cfg_.stream.get()) + "/" + rest; }
 
 std::string HaNode::myValue() const {
-    return "name=" + cfg_.name + ";repl=" + cfg_.replAddress + ";control=" + cfg_.controlAddress + ";data=" + cfg_.dataAddress;
+    return "name=" + cfg_.name + ";repl=" + cfg_.replAddress + ";control=" + cfg_.controlAddress + ";data=" + cfg_.dataAddress +
+           ";group=" + cfg_.group;
 }
 
 std::string HaNode::failure() const {

@@ -33,6 +33,7 @@ struct HaConfig {
     std::string replAddress;    // HOST:PORT of its replication socket, as the others reach it
     std::string controlAddress; // HOST:PORT publishers reach
     std::string dataAddress;    // HOST:PORT the stream leaves from
+    std::string group;          // the stream's multicast group:port (published for subscribers)
     std::uint32_t leaseTtlS = 2;          // etcd lease of the member and leader keys
     std::uint64_t takeoverNs = 100'000'000;  // a standby in the in-sync set takes over after this much leader silence
     std::uint64_t isrTimeoutNs = 100'000'000; // a leader drops a standby that acknowledged nothing for this long
@@ -42,6 +43,21 @@ struct HaConfig {
 
     Status validate() const;
 };
+
+// What etcd says of a stream: the directory subscribers, publishers and `seqcast stat` read.
+struct StreamDirectory {
+    StreamId stream{0};
+    std::string leader;                 // its name; empty: no leader now
+    std::uint32_t epoch = 0;            // the leader key's mod_revision
+    std::string group;                  // multicast group:port
+    std::vector<std::string> controls;  // every sequencer's control address, the leader's first
+    std::vector<std::string> members;   // names
+    std::vector<std::string> isr;       // the in-sync set
+};
+// One stream's directory (ENOENT: no sequencer of that stream is registered).
+Result<StreamDirectory> readStreamDirectory(const std::string& etcd, StreamId stream, std::uint32_t timeoutMs = 2000);
+// Every stream registered in etcd, by stream id.
+Result<std::vector<StreamDirectory>> listStreamDirectories(const std::string& etcd, std::uint32_t timeoutMs = 2000);
 
 class HaNode {
 public:

@@ -18,6 +18,7 @@
 #include "gateway/itch.h"
 #include "tools/commands.h"
 #include "tools/common.h"
+#include "tools/ha_cli.h"
 
 namespace seqcast::tools {
 
@@ -44,6 +45,9 @@ int runPub(int argc, char** argv) {
         ("sequencer", po::value<std::string>()->default_value("127.0.0.1:40000"),
          "sequencer control address HOST:PORT; with hot-standby sequencers (sequencer --ha) all of theirs, comma "
          "separated: the publisher moves to the next when one is not the leader or stays silent")
+        ("ha", po::value<std::string>(),
+         "etcd endpoints (http://HOST:2379[,...]): find the stream's sequencers in the directory its hot-standby "
+         "sequencers keep there (sequencer --ha), the leader first, instead of --sequencer")
         ("bind", po::value<std::string>()->default_value("127.0.0.1:0"), "local address (port 0: any)")
         ("id", po::value<std::string>()->default_value("0"), "publisher id (0: from --journal, else random)")
         ("journal", po::value<std::string>(), "journal file: keeps id, pub_seq and unconfirmed messages across restarts")
@@ -66,6 +70,7 @@ int runPub(int argc, char** argv) {
     if (auto rc = parseCommandLine(info, argc, argv, d, vm)) return *rc;
 
     PublisherOptions o;
+    std::string etcd;  // --ha
     SizeSpec sizes;
     bool synthetic = false, busyPoll = false;
     double rate = 0;
@@ -73,6 +78,10 @@ int runPub(int argc, char** argv) {
     try {
         o.stream = static_cast<std::uint32_t>(getU64(vm, "stream", 1, 0xFFFFFFFFu));
         o.sequencer = getEndpointList(vm, "sequencer");
+        if (vm.count("ha")) {
+            etcd = getEtcdEndpoints(vm, "ha");
+            if (!vm["sequencer"].defaulted()) throw UsageError("--ha and --sequencer: choose one");
+        }
         o.id = static_cast<std::uint32_t>(getU64(vm, "id", 0, 0xFFFFFFFFu));
         if (vm.count("journal")) o.journal = vm["journal"].as<std::string>();
         checkPath(vm, "journal", PathUse::ReadWrite);
@@ -100,6 +109,18 @@ int runPub(int argc, char** argv) {
     } catch (const UsageError& e) {
         std::cerr << "seqcast pub: " << e.what() << "\n(see seqcast pub --help)\n";
         return kExitUsage;
+    }
+    if (!etcd.empty()) {
+        const auto dir = lookupStream("pub", etcd, o.stream);
+        if (!dir) return 1;
+        std::string list;
+        for (const auto& c : dir->controls) {
+            if (!list.empty()) list += ',';
+            list += c;
+        }
+        o.sequencer = list;
+        std::fprintf(stderr, "seqcast pub: stream %u from etcd: sequencers %s (leader %s)\n", o.stream, list.c_str(),
+                     dir->leader.empty() ? "none now" : dir->leader.c_str());
     }
     std::ifstream file;
     std::istream* lines = &std::cin;

@@ -12,6 +12,7 @@
 #include "fabric/clock.h"
 #include "tools/commands.h"
 #include "tools/common.h"
+#include "tools/ha_cli.h"
 #include "tools/stat_serve.h"
 
 namespace seqcast::tools {
@@ -83,7 +84,10 @@ int runStat(int argc, char** argv) {
         ("all", "include processes that have exited but left their counters file")
         ("interval-ms", po::value<std::string>()->default_value("1000"), "refresh interval (50..60000)")
         ("count", po::value<std::string>()->default_value("0"), "refreshes before exiting (0: until interrupted)")
-        ("dir", po::value<std::string>()->default_value(kCountersDirectory), "counters directory");
+        ("dir", po::value<std::string>()->default_value(kCountersDirectory), "counters directory")
+        ("ha", po::value<std::string>(),
+         "etcd endpoints (http://HOST:2379[,...]): instead of this host's counters, every stream registered there by "
+         "its hot-standby sequencers: leader, epoch, in-sync set, group and sequencers (table, or --json)");
     po::variables_map vm;
     if (auto rc = parseCommandLine(info, argc, argv, d, vm)) return *rc;
     std::uint64_t intervalMs = 1000, count = 0;
@@ -94,6 +98,17 @@ int runStat(int argc, char** argv) {
     } catch (const UsageError& e) {
         std::cerr << "seqcast stat: " << e.what() << "\n";
         return kExitUsage;
+    }
+    if (vm.count("ha")) {
+        std::string etcd;
+        try {
+            etcd = getEtcdEndpoints(vm, "ha");
+            if (vm.count("serve")) throw UsageError("--ha and --serve: choose one");
+        } catch (const UsageError& e) {
+            std::cerr << "seqcast stat: " << e.what() << "\n";
+            return kExitUsage;
+        }
+        return printStreamDirectories(etcd, vm.count("json") != 0);
     }
     const std::string dir = vm["dir"].as<std::string>();
     const bool all = vm.count("all") != 0;

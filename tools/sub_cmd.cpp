@@ -15,6 +15,7 @@
 #include "fabric/wire.h"
 #include "tools/commands.h"
 #include "tools/common.h"
+#include "tools/ha_cli.h"
 #include "tools/plot.h"
 #include "tools/sink.h"
 
@@ -33,6 +34,9 @@ int runSub(int argc, char** argv) {
     d.add_options()
         ("stream", po::value<std::string>()->default_value("1"), "stream id")
         ("group", po::value<std::string>()->default_value("239.1.1.1:40001"), "multicast group:port of the stream")
+        ("ha", po::value<std::string>(),
+         "etcd endpoints (http://HOST:2379[,...]): find the stream's group in the directory its hot-standby "
+         "sequencers keep there (sequencer --ha), instead of --group")
         ("sequencer", po::value<std::string>(), "where NAKs go (default: the source of the stream's datagrams)")
         ("archiver", po::value<std::string>(), "archiver address: replays (--from) and repairs older than the sequencer's ring")
         ("from", po::value<std::string>()->default_value("latest"), "start at latest, earliest or an offset (the last two replay from --archiver)")
@@ -62,6 +66,7 @@ int runSub(int argc, char** argv) {
     if (auto rc = parseCommandLine(info, argc, argv, d, vm)) return *rc;
 
     SubscriberOptions o;
+    std::string etcd;  // --ha
     std::uint64_t maxMessages = 0, untilOffset = 0, durationS = 0, idleS = 0, commitSyncMs = 0;
     bool busyPoll = false;
     try {
@@ -69,6 +74,10 @@ int runSub(int argc, char** argv) {
         const auto group = getEndpoint(vm, "group");
         if (!group.multicast()) throw UsageError("--group: " + group.str() + " is not a multicast address (224.0.0.0/4)");
         o.group = group.str();
+        if (vm.count("ha")) {
+            etcd = getEtcdEndpoints(vm, "ha");
+            if (!vm["group"].defaulted()) throw UsageError("--ha and --group: choose one");
+        }
         if (vm.count("sequencer")) o.sequencer = getEndpoint(vm, "sequencer").str();
         if (vm.count("archiver")) o.archiver = getEndpoint(vm, "archiver").str();
         o.start = vm["from"].as<std::string>();
@@ -106,6 +115,17 @@ int runSub(int argc, char** argv) {
     } catch (const UsageError& e) {
         std::cerr << "seqcast sub: " << e.what() << "\n(see seqcast sub --help)\n";
         return kExitUsage;
+    }
+    if (!etcd.empty()) {
+        const auto dir = lookupStream("sub", etcd, o.stream);
+        if (!dir) return 1;
+        if (dir->group.empty()) {
+            std::fprintf(stderr, "seqcast sub: stream %u in etcd names no group\n", o.stream);
+            return 1;
+        }
+        o.group = dir->group;
+        std::fprintf(stderr, "seqcast sub: stream %u from etcd: group %s, leader %s (epoch %u)\n", o.stream, o.group.c_str(),
+                     dir->leader.empty() ? "(none now)" : dir->leader.c_str(), dir->epoch);
     }
     installStopSignals();
     // Exactly-once: the sink's totals and output length go into each commit with the position.

@@ -134,6 +134,7 @@ std::unique_ptr<Sequencer> Sequencer::create(const SequencerOptions& o) {
         hc.replAddress = impl->repl->local().str();
         hc.controlAddress = impl->control->local().str();
         hc.dataAddress = impl->dataSocket().local().str();
+        hc.group = cfg.group.str();
         auto node = sequencer::HaNode::create(hc, *impl->seq);
         if (!node) throw SetupError("haEtcd", node.error().message(), node.error().code);
         impl->ha = std::move(*node);

@@ -62,7 +62,7 @@ declare -A KIND=(
   [sequencer:retransmit-holdoff-us]="num 0 10000000" [sequencer:retransmit-rate]="size 1024 1099511627776"
   [sequencer:retransmit-rate-per-host]="size 1024 1099511627776"
   [sequencer:duration]="num 0 4294967296" [sequencer:no-end-of-stream]="flag" [sequencer:linger-ms]="num 0 3600000"
-  [sequencer:ha]="etcd" [sequencer:name]="haname" [sequencer:repl]="bind" [sequencer:lease-ttl]="num 1 60"
+  [sequencer:ha]="etcd" [pub:ha]="etcd" [sub:ha]="etcd" [stat:ha]="etcd" [sequencer:name]="haname" [sequencer:repl]="bind" [sequencer:lease-ttl]="num 1 60"
   [sequencer:takeover-ms]="num 10 60000" [sequencer:isr-timeout-ms]="num 10 60000"
 
   [pub:sequencer]="peer" [pub:bind]="bind" [pub:id]="num 0 4294967295" [pub:journal]="rw" [pub:file]="in"

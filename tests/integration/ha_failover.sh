@@ -125,11 +125,20 @@ wait_until 20 "a leads the new stream" leader_is a || die "a did not take the le
 start_seq b
 wait_until 30 "both sequencers are in the in-sync set" isr_has_both || die "the in-sync set never held both sequencers"
 log "etcd $ENDPOINTS; sequencers a and b (leader $(leader_name), epoch $(leader_epoch)); stream $GROUP; 1% loss into every sequencer, subscriber and the archiver"
+# The stream directory, as `seqcast stat --ha` shows it.
+in_ns pub1 "$SEQCAST" stat --ha "$ENDPOINTS" --json >"$TMP/directory.json" 2>"$TMP/directory.log" || die "seqcast stat --ha failed"
+check "directory: leader" "$(json "$TMP/directory.json" leader)" == "$(leader_name)"
+check "directory: group" "$(json "$TMP/directory.json" group)" == "$GROUP"
+check "directory: in-sync set" "$(grep -o '"in_sync":"[^"]*"' "$TMP/directory.json" | cut -d'"' -f4)" == "a,b"
+check "directory: epoch" "$(json "$TMP/directory.json" epoch)" eq "$(leader_epoch)"
 
 start_ns arch "$TAG-arch" $LIMIT "$SEQCAST" archiver --group "$GROUP" --interface 10.77.0.5 --control "10.77.0.5:$((PORT + 4))" \
     --log "$TMP/arch.log.bin" --size 256M --reorder-buffer 256M
+# sub1 and sub2 are given the group; sub3 finds it in etcd's stream directory (--ha).
 for i in 1 2 3; do
-    start_ns "sub$i" "$TAG-sub$i" $LIMIT "$SEQCAST" sub --group "$GROUP" --interface "10.77.0.$((20 + i))" \
+    where=(--group "$GROUP")
+    ((i == 3)) && where=(--ha "$ENDPOINTS")
+    start_ns "sub$i" "$TAG-sub$i" $LIMIT "$SEQCAST" sub "${where[@]}" --interface "10.77.0.$((20 + i))" \
         --verify --json "$TMP/sub$i.json" --reorder-buffer 256M --nak-deadline-ms 10000 --idle-timeout 60
 done
 heard() {
@@ -146,10 +155,11 @@ wait_until 20 "subscribers hear the leader" heard || die "the subscribers did no
 N=$((RATE * (FAILOVERS * 3 + 20)))
 start_ns pub1 "$TAG-pub1" $LIMIT "$SEQCAST" pub --sequencer "$SEQUENCERS" --bind "10.77.0.11:0" --interface 10.77.0.11 \
     --rate "$RATE" --count "$N" --size 16-512 --window 512 --seed 1 --journal "$TMP/pub1.journal" --json "$TMP/pub1.json" --linger 120
-start_ns pub2 "$TAG-pub2" $LIMIT "$SEQCAST" pub --sequencer "$SEQUENCERS" --bind "10.77.0.12:0" --interface 10.77.0.12 \
+# pub1 is given both sequencers' addresses; pub2 finds them in etcd's stream directory (--ha).
+start_ns pub2 "$TAG-pub2" $LIMIT "$SEQCAST" pub --ha "$ENDPOINTS" --bind "10.77.0.12:0" --interface 10.77.0.12 \
     --rate "$RATE" --count "$N" --size 16-512 --window 512 --seed 2 --json "$TMP/pub2.json" --linger 120
 TOTAL=$((2 * N))
-log "publishers: 2 x $N messages at $RATE msg/s each, both sequencers' addresses; $FAILOVERS failovers follow"
+log "publishers: 2 x $N messages at $RATE msg/s each, knowing both sequencers (pub2 from etcd); $FAILOVERS failovers follow"
 sleep 2
 
 # ---- failovers
@@ -277,6 +287,7 @@ for i in 1 2 3; do
     check "sub$i lost offsets" "$(json "$j" lost_offsets)" eq 0
     check "sub$i order violations" "$(json "$j" order_violations)" eq 0
     check "sub$i fifo violations" "$(json "$j" fifo_violations)" eq 0
+    check "sub$i gets the group its way" "$(grep -c 'from etcd: group' "$TMP/sub$i.log")" eq $((i == 3 ? 1 : 0))
     check "sub$i offsets 0..TOTAL-1" "$(json "$j" last_offset)" eq $((TOTAL - 1))
     check "sub$i saw every epoch change" "$(json "$j" epoch_changes)" ge "$FAILOVERS"
     d=$(digest_of "$TMP/sub$i.out")
