@@ -104,7 +104,7 @@ void walk(const DatagramView& v) {
         case FrameType::Heartbeat: (void)heartbeatOldest(v); break;
         case FrameType::PubNak: {
             const auto r = static_cast<std::uint32_t>(pubNak(v).reason);
-            FUZZ_CHECK(r >= 1 && r <= 4);
+            FUZZ_CHECK(r >= 1 && r <= 5);  // 5: NotLeader
             break;
         }
         case FrameType::ReplayRequest: FUZZ_CHECK(replayRequest(v).to > replayRequest(v).from.get()); break;
