@@ -66,6 +66,11 @@ std::vector<StreamDirectory> directoriesFrom(const std::vector<EtcdKv>& kvs) {
             if (const std::string g = field(kv.value, "group"); !g.empty()) d.group = g;
         } else if (what == "isr") {
             d.isr = splitList(kv.value, ',');
+        } else if (what == "head") {
+            const std::string o = field(kv.value, "released");
+            const std::string t = field(kv.value, "at");
+            if (!o.empty() && o.find_first_not_of("0123456789") == std::string::npos && o.size() < 20) d.head = std::stoull(o);
+            if (!t.empty() && t.find_first_not_of("0123456789") == std::string::npos && t.size() < 20) d.headWallNs = std::stoull(t);
         } else if (what.rfind("members/", 0) == 0) {
             d.members.push_back(what.substr(8));
             const std::string c = field(kv.value, "control");
@@ -174,6 +179,7 @@ void HaNode::doWork(std::uint64_t nowNs) {
         status_.complete = seq_.stateComplete();
         status_.leaderHeardNs = seq_.leaderHeardNs();
         status_.nextOffset = seq_.nextOffset().get();
+        status_.released = seq_.releasedOffset().get();
         status_.replicas = seq_.replicaStatus();
         status_.atNs = nowNs;
         lastStatusNs_ = nowNs;
@@ -324,6 +330,12 @@ bool HaNode::tick() {
                              m == members_.end() ? "gone" : "silent");
             }
             return true;  // one change per round, on a fresh read
+        }
+        // The directory's head, about once a second (only while this is the leader: the same check).
+        if (now - lastHeadNs_ >= 1'000'000'000ull) {
+            lastHeadNs_ = now;
+            (void)etcd_.txn({mine}, {EtcdOp{EtcdOp::Kind::Put, key("head"),
+                                            "released=" + std::to_string(st.released) + ";at=" + std::to_string(wallNs()), lease_}});
         }
         // Add a standby that holds everything committed: wait for it first, then etcd.
         for (const auto& m : members_) {

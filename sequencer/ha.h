@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -53,6 +54,9 @@ struct StreamDirectory {
     std::vector<std::string> controls;  // every sequencer's control address, the leader's first
     std::vector<std::string> members;   // names
     std::vector<std::string> isr;       // the in-sync set
+    // The leader's released head, as it wrote it about once a second (absent: none written yet).
+    std::optional<std::uint64_t> head;
+    std::uint64_t headWallNs = 0;       // when it was written (CLOCK_REALTIME)
 };
 // One stream's directory (ENOENT: no sequencer of that stream is registered).
 Result<StreamDirectory> readStreamDirectory(const std::string& etcd, StreamId stream, std::uint32_t timeoutMs = 2000);
@@ -92,6 +96,7 @@ private:
         bool complete = false;
         std::uint64_t leaderHeardNs = 0;
         std::uint64_t nextOffset = 0;
+        std::uint64_t released = 0;
         std::vector<Sequencer::ReplicaStatus> replicas;
         std::uint64_t atNs = 0;
     };
@@ -109,6 +114,7 @@ private:
     std::uint64_t followSinceNs_ = 0;  // when it began to follow the current leader
     std::uint64_t ledSinceNs_ = 0;     // when it began to lead
     std::uint64_t lastReadNs_ = 0;     // the last read of the stream's keys
+    std::uint64_t lastHeadNs_ = 0;     // the last head written to the directory (leader)
     struct Member {
         std::string name;
         transport::Endpoint repl;

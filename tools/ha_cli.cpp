@@ -4,6 +4,7 @@
 #include <iostream>
 #include <optional>
 
+#include "fabric/clock.h"
 #include "sequencer/etcd.h"
 
 namespace seqcast::tools {
@@ -49,17 +50,19 @@ int printStreamDirectories(const std::string& etcd, bool json) {
                 .field("group", d.group)
                 .field("in_sync", list(d.isr))
                 .field("members", list(d.members))
-                .field("controls", list(d.controls))
-                .end();
+                .field("controls", list(d.controls));
+            if (d.head) j.field("head", *d.head).field("head_age_ms", d.headWallNs ? (wallNs() - std::min(wallNs(), d.headWallNs)) / 1'000'000 : 0);
+            j.end();
         }
         j.endArray().end();
         std::printf("%s\n", j.text().c_str());
         return 0;
     }
-    std::printf("%-8s %-12s %-10s %-22s %-16s %s\n", "stream", "leader", "epoch", "group", "in-sync", "sequencers (control)");
+    std::printf("%-8s %-12s %-10s %-14s %-22s %-16s %s\n", "stream", "leader", "epoch", "head", "group", "in-sync",
+                "sequencers (control)");
     for (const auto& d : *dirs)
-        std::printf("%-8u %-12s %-10u %-22s %-16s %s\n", d.stream.get(), d.leader.empty() ? "(none)" : d.leader.c_str(), d.epoch,
-                    d.group.c_str(), list(d.isr).c_str(), list(d.controls).c_str());
+        std::printf("%-8u %-12s %-10u %-14s %-22s %-16s %s\n", d.stream.get(), d.leader.empty() ? "(none)" : d.leader.c_str(), d.epoch,
+                    d.head ? std::to_string(*d.head).c_str() : "-", d.group.c_str(), list(d.isr).c_str(), list(d.controls).c_str());
     if (dirs->empty()) std::printf("(no stream registered)\n");
     return 0;
 }

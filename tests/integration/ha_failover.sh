@@ -131,6 +131,7 @@ check "directory: leader" "$(json "$TMP/directory.json" leader)" == "$(leader_na
 check "directory: group" "$(json "$TMP/directory.json" group)" == "$GROUP"
 check "directory: in-sync set" "$(grep -o '"in_sync":"[^"]*"' "$TMP/directory.json" | cut -d'"' -f4)" == "a,b"
 check "directory: epoch" "$(json "$TMP/directory.json" epoch)" eq "$(leader_epoch)"
+check "directory: a head" "$(json "$TMP/directory.json" head)" ge 0
 
 start_ns arch "$TAG-arch" $LIMIT "$SEQCAST" archiver --group "$GROUP" --interface 10.77.0.5 --control "10.77.0.5:$((PORT + 4))" \
     --log "$TMP/arch.log.bin" --size 256M --reorder-buffer 256M
@@ -243,7 +244,8 @@ for ((k = 0; k < FAILOVERS; k++)); do
     esac
     wait_until 20 "$new leads after failover $((k + 1)) ($kind of $old)" leader_is "$new" || die "$new did not take over"
     EPOCHS+=("$(leader_epoch)")
-    log "failover $((k + 1)): $kind of $old -> $new leads, epoch ${EPOCHS[-1]}"
+    took=$(grep 'took over from' "$TMP/${SEQ_NAME[$new]}.log" 2>/dev/null | tail -n 1 | sed -n 's/.*takeover \([0-9.]*\) ms.*/\1/p')
+    log "failover $((k + 1)): $kind of $old -> $new leads, epoch ${EPOCHS[-1]}, takeover ${took:-?} ms"
     start_seq "$old"
 done
 
