@@ -63,9 +63,9 @@ std::uint64_t valueOf(const ProcessCounters& p, const char* name) {
 }  // namespace
 
 std::string metricName(const CounterInfo& c) {
-    if (!c.gauge) return "seqcast_" + c.name + "_total";
-    if (endsWith(c.name, "_ns")) return "seqcast_" + c.name.substr(0, c.name.size() - 3) + "_seconds";
-    return "seqcast_" + c.name;
+    // Nanoseconds go out in the base unit, seconds (gauges and counters alike).
+    const std::string base = endsWith(c.name, "_ns") ? c.name.substr(0, c.name.size() - 3) + "_seconds" : c.name;
+    return "seqcast_" + base + (c.gauge ? "" : "_total");
 }
 
 std::string prometheusText(const std::vector<ProcessCounters>& processes, const std::vector<CounterInfo>& info) {
@@ -75,7 +75,7 @@ std::string prometheusText(const std::vector<ProcessCounters>& processes, const 
     for (const auto& c : info) {
         if (isLatency(c.name)) continue;  // the latency_* counters make one summary, below
         const std::string name = metricName(c);
-        const bool inSeconds = c.gauge && endsWith(c.name, "_ns");
+        const bool inSeconds = endsWith(c.name, "_ns");
         family(out, name, c.gauge ? "gauge" : "counter", inSeconds ? c.help + " (in seconds)" : c.help);
         for (const auto& p : processes) {
             const auto it = p.values.find(c.name);

@@ -18,6 +18,7 @@ const std::vector<CounterInfo> kInfo = {
     {"messages_in", "Messages received", false},
     {"head_offset", "Next offset", true},
     {"rtt_ns", "Smoothed round-trip estimate, nanoseconds", true},
+    {"repl_release_wait_ns", "Wait from commit to release, summed, nanoseconds", false},
 };
 
 bool has(const std::string& text, const std::string& line) { return text.find(line + "\n") != std::string::npos; }
@@ -28,6 +29,7 @@ TEST_CASE("metric names: counts end in _total, gauges keep their name, nanosecon
     CHECK(metricName(kInfo[0]) == "seqcast_messages_in_total");
     CHECK(metricName(kInfo[1]) == "seqcast_head_offset");
     CHECK(metricName(kInfo[2]) == "seqcast_rtt_seconds");
+    CHECK(metricName(kInfo[3]) == "seqcast_repl_release_wait_seconds_total");  // a count of nanoseconds, in seconds
 }
 
 TEST_CASE("every process's counters, one family each, with HELP, TYPE and the labels role, stream, pid") {
