@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdio>
 #include <map>
+#include <tuple>
 
 #include "fabric/clock.h"
 
@@ -180,6 +181,7 @@ void HaNode::doWork(std::uint64_t nowNs) {
         status_.leaderHeardNs = seq_.leaderHeardNs();
         status_.nextOffset = seq_.nextOffset().get();
         status_.released = seq_.releasedOffset().get();
+        std::tie(status_.pendingEnd, status_.pendingNs) = seq_.oldestPending();
         status_.replicas = seq_.replicaStatus();
         status_.atNs = nowNs;
         lastStatusNs_ = nowNs;
@@ -315,8 +317,12 @@ bool HaNode::tick() {
             bool drop = m == members_.end();
             if (!drop) {
                 const auto r = std::find_if(st.replicas.begin(), st.replicas.end(), [&](const auto& x) { return x.to == m->repl; });
+                // Silent, or acknowledging without holding what waits for it (stuck: a wrong MTU, a
+                // ring it fell out of): either way releases wait for it, so it goes.
                 const std::uint64_t last = r == st.replicas.end() ? 0 : std::max(r->lastAckNs, ledSinceNs_);
-                drop = now > last + cfg_.isrTimeoutNs;
+                const bool blocking = r != st.replicas.end() && st.pendingEnd != 0 && r->acked < st.pendingEnd;
+                const std::uint64_t moved = r == st.replicas.end() ? 0 : std::max({r->progressNs, st.pendingNs, ledSinceNs_});
+                drop = now > last + cfg_.isrTimeoutNs || (blocking && now > moved + cfg_.isrTimeoutNs);
             }
             if (!drop) continue;
             std::vector<std::string> next;
@@ -341,10 +347,24 @@ bool HaNode::tick() {
         for (const auto& m : members_) {
             if (m.name == cfg_.name || contains(isr_, m.name)) continue;
             const auto r = std::find_if(st.replicas.begin(), st.replicas.end(), [&](const auto& x) { return x.to == m.repl; });
-            if (r == st.replicas.end() || !r->joined || r->acked < st.nextOffset || now > r->lastAckNs + cfg_.isrTimeoutNs / 2) continue;
+            if (r == st.replicas.end() || !r->joined || r->acked < st.released || now > r->lastAckNs + cfg_.isrTimeoutNs / 2) continue;
             std::vector<std::string> next = isr_;
             next.push_back(m.name);
+            // Required first: from then on nothing is released without it. Then, before etcd lists it,
+            // it must have acknowledged the released point of that moment (a status taken after):
+            // it then holds everything anyone may have delivered.
+            const std::uint64_t postedNs = monoNs();
             if (!post({Command{Command::Kind::SetReplicas, {}, Epoch{0}, replicasFor(next)}})) return true;
+            bool holds = false;
+            for (int i = 0; i < 50 && !holds && !stop_.load(); ++i) {
+                const Status now2 = status();
+                if (now2.atNs > postedNs) {
+                    const auto r2 = std::find_if(now2.replicas.begin(), now2.replicas.end(), [&](const auto& x) { return x.to == m.repl; });
+                    holds = r2 != now2.replicas.end() && r2->required && r2->joined && r2->acked >= r2->requiredFrom;
+                }
+                if (!holds) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+            }
+            if (!holds) return true;  // the next round requires it no more (the in-sync set in etcd)
             auto t = etcd_.txn({mine, sameIsr}, {EtcdOp{EtcdOp::Kind::Put, key("isr"), joinList(next), 0}});
             if (t && t->succeeded) {
                 isr_ = next;
@@ -397,6 +417,7 @@ bool HaNode::tick() {
     // in-sync set yet) anyone may.
     if (isrExists_ && !(inIsr && st.complete)) return true;
     if (!post({Command{Command::Kind::Fence, {}, Epoch{0}, {}}})) return true;
+    if (isrExists_ && !seq_.stateComplete()) return true;
     std::vector<std::string> next = isrExists_ ? isr_ : std::vector<std::string>{cfg_.name};
     const EtcdCompare noLeader{key("leader"), EtcdCompare::Target::Version, EtcdCompare::Op::Equal, 0, {}};
     const EtcdCompare isrSame = isrExists_ ? EtcdCompare{key("isr"), EtcdCompare::Target::Value, EtcdCompare::Op::Equal, 0, isrValue_}

@@ -97,6 +97,8 @@ private:
         std::uint64_t leaderHeardNs = 0;
         std::uint64_t nextOffset = 0;
         std::uint64_t released = 0;
+        std::uint64_t pendingEnd = 0;  // the oldest datagram waiting for the standbys: its end offset,
+        std::uint64_t pendingNs = 0;   // and when it was committed (0: none waits)
         std::vector<Sequencer::ReplicaStatus> replicas;
         std::uint64_t atNs = 0;
     };

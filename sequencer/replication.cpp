@@ -29,7 +29,7 @@ void Sequencer::attachReplication(transport::Transport& repl) {
     leader_ = {};
     replArena_.resize(kReplArena);
     txRepl_.reserve(4 * kReplBurst);
-    c_.set(Counter::HaRole, static_cast<std::uint64_t>(role_));
+    c_.set(Counter::HaRole, static_cast<std::uint64_t>(role_.load()));
 }
 
 void Sequencer::standBy(transport::Endpoint leader, Epoch leaderEpoch) {
@@ -49,7 +49,7 @@ void Sequencer::standBy(transport::Endpoint leader, Epoch leaderEpoch) {
     // Until the snapshot is applied and caught up to its table, this state may not lead. (Without
     // a leader this only fences: it stops acknowledging, and its state stays as whole as it was.)
     if (leader.valid()) state_.header().haIncomplete = 1;
-    c_.set(Counter::HaRole, static_cast<std::uint64_t>(role_));
+    c_.set(Counter::HaRole, static_cast<std::uint64_t>(role_.load()));
 }
 
 void Sequencer::lead(Epoch epoch) {
@@ -79,7 +79,7 @@ void Sequencer::lead(Epoch epoch) {
         r.acked = 0;
     }
     c_.add(Counter::HaTakeovers);
-    c_.set(Counter::HaRole, static_cast<std::uint64_t>(role_));
+    c_.set(Counter::HaRole, static_cast<std::uint64_t>(role_.load()));
     c_.set(Counter::Epoch, epoch_.get());
     hbInterval_ = cfg_.heartbeatMinNs;
     nextHeartbeatNs_ = 0;  // the new epoch is announced at once
@@ -92,6 +92,10 @@ void Sequencer::setReplicas(const std::vector<Replica>& replicas) {
     for (const auto& want : replicas) {
         auto it = std::find_if(replicas_.begin(), replicas_.end(), [&](const ReplicaState& r) { return r.to == want.to; });
         ReplicaState r = it != replicas_.end() ? *it : ReplicaState{want.to};
+        // From when it is required, releases wait for it: once it acknowledged this point it holds
+        // everything released (the coordinator checks that before it writes the in-sync set).
+        if (want.required && !r.required) r.requiredFrom = releasedEnd_;
+        if (!want.required) r.requiredFrom = 0;
         r.required = want.required;
         if (it == replicas_.end()) r.acked = 0;
         next.push_back(r);
@@ -103,13 +107,14 @@ void Sequencer::stepDown() {
     role_ = Role::SteppedDown;
     pending_.clear();
     replicas_.clear();
-    c_.set(Counter::HaRole, static_cast<std::uint64_t>(role_));
+    c_.set(Counter::HaRole, static_cast<std::uint64_t>(role_.load()));
 }
 
 std::vector<Sequencer::ReplicaStatus> Sequencer::replicaStatus() const {
     std::vector<ReplicaStatus> out;
     out.reserve(replicas_.size());
-    for (const auto& r : replicas_) out.push_back(ReplicaStatus{r.to, r.required, r.session != 0, r.acked, r.lastAckNs});
+    for (const auto& r : replicas_)
+        out.push_back(ReplicaStatus{r.to, r.required, r.session != 0, r.acked, r.lastAckNs, r.progressNs, r.requiredFrom});
     return out;
 }
 
@@ -179,7 +184,9 @@ void Sequencer::onReplDatagram(const transport::RxSlot& slot, std::uint64_t nowN
             c_.add(Counter::DropNotAllowed);  // only the leader we follow writes our state
             return;
         }
-        if (v.epoch != leaderEpoch_) {
+        // DATA of an older epoch is the leader's too: what it took over and re-sends (it carries the
+        // epoch it was sequenced in). Everything else must carry the leader's own epoch.
+        if (v.type == wire::FrameType::Data ? v.epoch > leaderEpoch_ : v.epoch != leaderEpoch_) {
             c_.add(Counter::DropWrongEpoch);
             return;
         }
@@ -187,7 +194,14 @@ void Sequencer::onReplDatagram(const transport::RxSlot& slot, std::uint64_t nowN
         switch (v.type) {
             case wire::FrameType::ReplSnapshot: {
                 const auto s = wire::replSnapshot(v);
-                if (s.session != session_ || snapshotApplied_) return;
+                // Once applied, a snapshot is taken again only if this standby fell behind what the
+                // leader's ring holds (the leader then sends a new one): it cannot catch up otherwise.
+                if (s.session != session_ || (snapshotApplied_ && v.firstOffset.get() <= nextOffset_)) return;
+                if (snapshotApplied_) {
+                    snapshotApplied_ = false;
+                    snapChunks_ = 0;
+                    state_.header().haIncomplete = 1;
+                }
                 // At most every publisher slot and every remembered position (leader and standby run
                 // the same configuration): a larger claim is refused, not allocated.
                 const std::size_t maxChunks = (cfg_.maxPublishers + cfg_.retiredPublishers) / recordsPerChunk(cfg_.mtu) + 1;
@@ -312,7 +326,17 @@ void Sequencer::onReplDatagram(const transport::RxSlot& slot, std::uint64_t nowN
             return;
         }
         case wire::FrameType::ReplAck: {
-            if (v.epoch != epoch_ || wire::replSession(v) != r.session) {
+            const std::uint64_t session = wire::replSession(v);
+            if (v.epoch == epoch_ && r.session == 0 && session != 0) {
+                // A standby this leader forgot (its member key lapsed and came back): it holds a prefix
+                // of this leader's history (it stores only what this leader sent, in order, after this
+                // leader's snapshot), so it goes on from what it acknowledges.
+                r.session = session;
+                r.acked = std::min(v.firstOffset.get(), nextOffset_);
+                r.sentEnd = r.acked;
+                r.progressNs = nowNs;
+            }
+            if (v.epoch != epoch_ || session != r.session) {
                 c_.add(Counter::DropWrongEpoch);
                 return;
             }
@@ -390,7 +414,14 @@ void Sequencer::pumpReplica(std::size_t i, std::uint64_t nowNs) {
            txRepl_.size() < txRepl_.capacity()) {
         const auto e = ring_->find(Offset{r.sentEnd});
         if (!e) {
-            r.session = 0;  // overwritten before it got it: it joins again
+            // Overwritten before it got it: it starts again from a new snapshot (paced).
+            if (r.lastSnapshotNs == 0 || nowNs - r.lastSnapshotNs >= kSnapshotGapNs) {
+                r.lastSnapshotNs = nowNs;
+                r.acked = std::min(r.acked, releasedEnd_);
+                r.sentEnd = releasedEnd_;
+                r.progressNs = nowNs;
+                sendSnapshot(i, r.session);
+            }
             return;
         }
         txRepl_.push_back(transport::TxItem{e->bytes.data(), static_cast<std::uint32_t>(e->bytes.size()), r.to});
@@ -402,7 +433,8 @@ void Sequencer::pumpReplica(std::size_t i, std::uint64_t nowNs) {
 }
 
 void Sequencer::release(std::uint64_t nowNs) {
-    if (role_ != Role::Leader) return;
+    // After END_OF_STREAM (which announced the released head as the final length) nothing more goes.
+    if (role_ != Role::Leader || ended_) return;
     std::uint64_t minAck = ~std::uint64_t{0};
     for (const auto& r : replicas_)
         if (r.required) minAck = std::min(minAck, r.acked);

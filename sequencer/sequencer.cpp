@@ -316,6 +316,7 @@ void Sequencer::openDatagram() {
     // new datagrams when one burst commits many (large PUBs repacked at a smaller MTU, a long run
     // of held PUBs released at once).
     if (!txCtl_.empty()) flushControl();
+    if (!txRepl_.empty()) flushRepl();  // HA: copies to the standbys point into the ring too
     if (txData_.size() - txDataDone_ >= kMaxUnsent) sendData(true);
     cur_ = ring_->reserve().first(cfg_.mtu);
     writer_ = wire::DatagramWriter(cur_);
@@ -638,13 +639,15 @@ bool Sequencer::sendAcks(Pub& p) {
         for (std::size_t i = 0; i < p.runs.size(); ++i) {
             auto run = p.runs[i];
             const std::uint64_t o = run.firstOffset.get();
-            if (o == wire::kOffsetOpen || o + run.count <= releasedEnd_) {
+            // "Offset unknown" (a duplicate this sequencer has no offset for) goes only once
+            // nothing waits for the standbys: it may be one of those.
+            if ((o == wire::kOffsetOpen && pending_.empty()) || (o != wire::kOffsetOpen && o + run.count <= releasedEnd_)) {
                 p.runs[keep++] = run;
                 continue;
             }
-            const std::uint64_t now = o >= releasedEnd_ ? 0 : releasedEnd_ - o;  // its released head
+            const std::uint64_t now = o == wire::kOffsetOpen || o >= releasedEnd_ ? 0 : releasedEnd_ - o;  // its released head
             if (now > 0) p.runs[keep++] = wire::PubAckRunView{run.firstPubSeq, run.firstOffset, static_cast<std::uint32_t>(now), run.stride};
-            later.push_back(wire::PubAckRunView{PubSeq{run.firstPubSeq.get() + now}, Offset{o + now},
+            later.push_back(wire::PubAckRunView{PubSeq{run.firstPubSeq.get() + now}, Offset{o == wire::kOffsetOpen ? o : o + now},
                                                 static_cast<std::uint32_t>(run.count - now), run.stride});
         }
         p.runs.resize(keep);

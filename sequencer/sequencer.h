@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <atomic>
 #include <deque>
 #include <memory>
 #include <string>
@@ -107,6 +108,8 @@ public:
         bool joined = false;       // it asked for and got a snapshot from this leader
         std::uint64_t acked = 0;   // it holds every offset below this
         std::uint64_t lastAckNs = 0;
+        std::uint64_t progressNs = 0;    // when `acked` last moved
+        std::uint64_t requiredFrom = 0;  // the released point when it became required
     };
     // Becomes a standby that follows nobody yet (refuses PUBs, sends nothing to the group).
     void attachReplication(transport::Transport& repl);
@@ -127,6 +130,13 @@ public:
     bool stateComplete() noexcept { return state_.header().haIncomplete == 0; }
     std::vector<ReplicaStatus> replicaStatus() const;
     Offset releasedOffset() const noexcept { return Offset{role_ == Role::Single ? nextOffset_ : releasedEnd_}; }
+    // Leader: the oldest datagram waiting for its standbys: its end offset and when it was committed
+    // (0, 0: none waits).
+    std::pair<std::uint64_t, std::uint64_t> oldestPending() const noexcept {
+        return pending_.empty() ? std::pair<std::uint64_t, std::uint64_t>{0, 0}
+                                : std::pair<std::uint64_t, std::uint64_t>{pending_.front().first + pending_.front().count,
+                                                                          pending_.front().committedNs};
+    }
 
 private:
     struct Pub {
@@ -246,7 +256,7 @@ private:
     HostBudget& hostBudget(std::uint32_t addr, std::uint64_t nowNs);
 
     // HA state (role_ Single: none of it is used).
-    Role role_ = Role::Single;
+    std::atomic<Role> role_{Role::Single};  // read by other threads (the API's haRole())
     transport::Transport* repl_ = nullptr;
     std::uint64_t releasedEnd_ = 0;  // leader: offsets below this went (or go) to the group
     struct Pending {
@@ -267,6 +277,7 @@ private:
         std::uint64_t lastAckNs = 0;
         std::uint64_t progressNs = 0;  // when acked last moved (or the last go-back)
         std::uint64_t lastSnapshotNs = 0;
+        std::uint64_t requiredFrom = 0;
     };
     std::vector<ReplicaState> replicas_;
     std::vector<transport::TxItem> txRepl_;

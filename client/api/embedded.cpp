@@ -1,6 +1,7 @@
 // The roles a process may embed through the public API (include/seqcast/seqcast.hpp): the
 // sequencer and the archiver, over their engines (sequencer/, archive/), with the same sockets,
 // counters and opt-in thread as the clients (client/api_support.h).
+#include <array>
 #include <memory>
 #include <string>
 
@@ -38,7 +39,7 @@ struct Sequencer::Impl {
         const std::uint64_t t = seq->nextTimerNs();
         return ha ? std::min(t, monoNs() + 1'000'000) : t;
     }
-    std::vector<int> waitFds() const {
+    std::array<int, 3> waitFds() const {  // no allocation per idle wait
         return {control->waitFd(), data ? data->waitFd() : -1, repl ? repl->waitFd() : -1};
     }
 };
@@ -150,7 +151,7 @@ void Sequencer::wait(std::uint32_t maxUs) {
     auto g = impl_->driver.lock();
     const std::uint64_t until = std::min<std::uint64_t>(monoNs() + maxUs * 1000ull, impl_->nextTimer());
     if (g.owns_lock()) g.unlock();
-    const std::vector<int> fds = impl_->waitFds();
+    const std::array<int, 3> fds = impl_->waitFds();
     waitReadable(std::span<const int>(fds), until);
 }
 void Sequencer::endOfStream() {
@@ -186,7 +187,8 @@ std::string Sequencer::haFailure() const { return impl_->ha ? impl_->ha->failure
 void Sequencer::startThread(const ThreadOptions& options) {
     Impl* i = impl_.get();
     impl_->driver.start(
-        options, "seqcast-seq", [i] { return i->work(); }, [i] { return i->nextTimer(); }, i->waitFds());
+        options, "seqcast-seq", [i] { return i->work(); }, [i] { return i->nextTimer(); },
+        [fds = i->waitFds()] { return std::vector<int>(fds.begin(), fds.end()); }());
 }
 void Sequencer::stopThread() { impl_->driver.stop(); }
 bool Sequencer::threadRunning() const noexcept { return impl_->driver.running(); }

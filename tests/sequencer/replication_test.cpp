@@ -423,3 +423,47 @@ TEST_CASE("replication sockets: forged, stale and absurd frames are dropped and 
     CHECK(p.confirmed == 60);
     checkOnceInOrder(*cl.sub, {{1, 60}});
 }
+
+TEST_CASE("three sequencers: after a takeover the other standby follows the new leader through the re-sent tail") {
+    Cluster cl;
+    for (std::uint32_t h = 1; h <= 3; ++h) cl.nodes.push_back(std::make_unique<Node>(cl.net, 0x0A000000u + h));
+    auto& a = *cl.node(0).seq;
+    auto& b = *cl.node(1).seq;
+    auto& c = *cl.node(2).seq;
+    a.setReplicas({{cl.node(1).repl, true}, {cl.node(2).repl, true}});
+    a.lead(Epoch{100});
+    b.standBy(cl.node(0).repl, Epoch{100});
+    c.standBy(cl.node(0).repl, Epoch{100});
+    cl.addSubscriber();
+    auto& p = cl.addPublisher(1, {0, 1, 2});
+    cl.run(50);
+    cl.offer(p, 300);
+    cl.run(300);
+    REQUIRE(p.confirmed == 300);
+    // The leader stops with messages sequenced and held by both standbys, not yet released.
+    cl.offer(p, 600);
+    cl.step();
+    cl.step();
+    cl.node(0).alive = false;
+    REQUIRE(a.releasedOffset().get() < a.nextOffset().get());
+    // b takes over (epoch 200) and requires c; c follows b. b's re-sent tail carries epoch 100.
+    b.standBy({}, Epoch{0});
+    b.setReplicas({{cl.node(2).repl, true}});
+    b.lead(Epoch{200});
+    c.standBy(cl.node(1).repl, Epoch{200});
+    cl.run(3000);
+    CHECK(p.confirmed == 600);
+    checkOnceInOrder(*cl.sub, {{1, 600}});
+    CHECK(c.stateComplete());
+    CHECK(c.nextOffset().get() == b.nextOffset().get());
+    CHECK(b.releasedOffset().get() == b.nextOffset().get());
+    // c can now take over from b in turn, holding everything b released.
+    cl.node(1).alive = false;
+    c.standBy({}, Epoch{0});
+    c.setReplicas({});
+    c.lead(Epoch{300});
+    cl.offer(p, 700);
+    cl.run(2000);
+    CHECK(p.confirmed == 700);
+    checkOnceInOrder(*cl.sub, {{1, 700}});
+}
