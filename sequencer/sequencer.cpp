@@ -316,7 +316,9 @@ void Sequencer::openDatagram() {
     // new datagrams when one burst commits many (large PUBs repacked at a smaller MTU, a long run
     // of held PUBs released at once).
     if (!txCtl_.empty()) flushControl();
-    if (!txRepl_.empty()) flushRepl();  // HA: copies to the standbys point into the ring too
+    // HA: copies to the standbys point into the ring too (the newest datagrams: only a burst that
+    // commits a large share of the ring could reach them; sent in batches otherwise).
+    if (txRepl_.size() >= kMaxUnsent) flushRepl();
     if (txData_.size() - txDataDone_ >= kMaxUnsent) sendData(true);
     cur_ = ring_->reserve().first(cfg_.mtu);
     writer_ = wire::DatagramWriter(cur_);
