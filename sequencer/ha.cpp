@@ -388,8 +388,12 @@ bool HaNode::tick() {
         }
         // The leader is silent (killed, paused, cut off): an in-sync standby with a whole state
         // takes over; the same transaction drops the old leader from the in-sync set.
+        // Silence as this sequencer's own engine saw it at its last report, and only from a fresh
+        // report: a standby whose own thread was starved has heard nothing, but not from a silent
+        // leader (on a loaded host that made needless takeovers).
         const std::uint64_t heard = std::max(st.leaderHeardNs, followSinceNs_);
-        const bool silent = leaderName == cfg_.name || (following_ == e && now > heard + cfg_.takeoverNs);
+        const bool fresh = monoNs() - st.atNs < std::max<std::uint64_t>(cfg_.takeoverNs / 4, 2'000'000);
+        const bool silent = leaderName == cfg_.name || (following_ == e && fresh && st.atNs > heard + cfg_.takeoverNs);
         if (!silent || !inIsr || !st.complete) return true;
         if (!post({Command{Command::Kind::Fence, {}, Epoch{0}, {}}})) return true;
         if (!seq_.stateComplete()) return true;
@@ -400,8 +404,15 @@ bool HaNode::tick() {
         auto t = etcd_.txn({EtcdCompare{key("leader"), EtcdCompare::Target::ModRevision, EtcdCompare::Op::Equal, leader->modRevision, {}},
                             EtcdCompare{key("isr"), EtcdCompare::Target::Value, EtcdCompare::Op::Equal, 0, isrValue_}},
                            {EtcdOp{EtcdOp::Kind::Put, key("leader"), myValue(), lease_}, EtcdOp{EtcdOp::Kind::Put, key("isr"), joinList(next), 0}});
-        following_ = Epoch{0};  // follow again (whoever leads) unless this took over
-        if (!t || !t->succeeded) return true;
+        // No answer (etcd electing, a member down): try again next round, still fenced, still the
+        // same leader to take over from. Following it again would restart the standby from a
+        // snapshot (its state incomplete meanwhile) that a dead leader never sends: no one could
+        // lead. A refusal means the leader or the in-sync set changed: read again and follow.
+        if (!t) return true;
+        if (!t->succeeded) {
+            following_ = Epoch{0};
+            return true;
+        }
         isr_ = next;
         ledSinceNs_ = now;
         const std::uint64_t silentNs = now - heard;
