@@ -210,6 +210,12 @@ RequestServer::RequestServer(const RequestServerOptions& o, const std::atomic<st
     if (at.multicast()) throw SetupError("requests", at.str() + " is a multicast address: requests arrive at a unicast one");
     fd_ = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd_ < 0) throw SetupError("requests", sysError("socket"));
+    // Room for a burst of requests while this thread waits for a CPU (a flood must reach the rate
+    // limiter to be refused and counted, not vanish in the kernel): 4 MiB, past net.core.rmem_max
+    // where the process may (CAP_NET_ADMIN), else as much as the system allows.
+    const int want = 4 << 20;
+    if (::setsockopt(fd_, SOL_SOCKET, SO_RCVBUFFORCE, &want, sizeof want) != 0)
+        (void)::setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &want, sizeof want);
     const sockaddr_in a = toSockaddr(at);
     if (::bind(fd_, reinterpret_cast<const sockaddr*>(&a), sizeof a) != 0) {
         const std::string e = sysError("bind " + at.str());
