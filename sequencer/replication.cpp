@@ -13,7 +13,7 @@ namespace {
 constexpr std::size_t kReplArena = 256u << 10;
 constexpr std::uint64_t kJoinRetryNs = 20'000'000;     // a standby asks again for a snapshot
 constexpr std::uint64_t kReplResendNs = 3'000'000;     // no acknowledgement progress: go back
-constexpr std::uint64_t kReplIdleHbNs = 5'000'000;     // leader -> standby heartbeat while idle
+constexpr std::uint64_t kReplIdleHbNs = 5'000'000;     // leader -> standby heartbeat (the released point), every 5 ms
 constexpr std::size_t kReplBurst = 64;                 // datagrams per standby per doWork()
 constexpr std::uint64_t kReplWindowOffsets = 1u << 16; // unacknowledged offsets in flight per standby
 constexpr std::uint64_t kSnapshotGapNs = 10'000'000;    // at most one snapshot per standby per 10 ms
